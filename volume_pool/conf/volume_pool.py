@@ -1,0 +1,83 @@
+"""``[volume_pool]``: the pool engine's intervals, timeouts and limits."""
+
+from oslo_config import cfg
+
+GROUP = 'volume_pool'
+
+volume_pool_group = cfg.OptGroup(
+    GROUP, title='Volume pool options',
+    help='How the manager keeps its pools filled and in step with Cinder.')
+
+volume_pool_opts = [
+    cfg.ListOpt('enabled_pools',
+                default=[],
+                help='Names of the pools this manager keeps. Each name needs '
+                     'a [pool:<name>] section with at least snapshot_id.'),
+    cfg.IntOpt('replenish_interval',
+               default=60,
+               help='Seconds between two runs of the replenish task, which '
+                    'creates the volumes each pool lacks. A negative value '
+                    'disables the task; 0 runs it at the default periodic '
+                    'spacing of oslo.service (60 s).'),
+    cfg.IntOpt('sync_interval',
+               default=300,
+               help='Seconds between two runs of the sync task, which '
+                    'reconciles the pool table with Cinder. A negative value '
+                    'disables the task.'),
+    cfg.IntOpt('creating_timeout',
+               default=1800,
+               min=1,
+               help='Seconds a pool volume may stay in "creating". After '
+                    'that sync deletes it and replenish replaces it.'),
+    cfg.IntOpt('create_concurrency',
+               default=4,
+               min=1,
+               help='Volumes this manager creates at once, across all pools. '
+                    'Each create holds one worker until the volume is '
+                    'available, failed or timed out.'),
+    cfg.FloatOpt('create_poll_interval',
+                 default=2.0,
+                 min=0.01,
+                 help='Seconds between two status checks of a volume being '
+                      'created.'),
+    cfg.IntOpt('claim_timeout',
+               default=120,
+               min=1,
+               help='Seconds after which a claim that has not finished is '
+                    'considered abandoned (its manager died mid-claim); sync '
+                    'then returns the volume to the pool.'),
+    cfg.FloatOpt('backoff_initial',
+                 default=2.0,
+                 min=0.1,
+                 help='Seconds a pool waits after the first create Cinder '
+                      'refused (413 quota, 5xx, a volume ending in error); '
+                      'the wait doubles with each failure in a row, with '
+                      'jitter, up to backoff_max. The first success resets '
+                      'it.'),
+    cfg.FloatOpt('backoff_max',
+                 default=300.0,
+                 min=1.0,
+                 help='Longest wait, in seconds, between two creates of a '
+                      'pool that Cinder keeps refusing.'),
+    cfg.IntOpt('max_consecutive_errors',
+               default=10,
+               min=0,
+               help='Failed creates in a row after which a pool pauses '
+                    'until SIGHUP or "volume-pool-manage pool refill"; 0 '
+                    'never pauses.'),
+    cfg.IntOpt('periodic_fuzzy_delay',
+               default=5,
+               min=0,
+               help='Upper bound, in seconds, of a random delay before the '
+                    'first periodic run, so that managers started together '
+                    'do not hit Cinder together.'),
+]
+
+
+def register_opts(conf):
+    conf.register_group(volume_pool_group)
+    conf.register_opts(volume_pool_opts, group=volume_pool_group)
+
+
+def list_opts():
+    return {volume_pool_group: volume_pool_opts}

@@ -1,0 +1,102 @@
+"""Typed errors shared by the manager and the RPC client.
+
+oslo.messaging re-raises a server-side exception on the caller as the same
+class when its module is listed in ``allowed_remote_exmods``; the client in
+:mod:`volume_pool.rpcapi` allows this module, so a controller can catch
+these classes by type.  Keep this module free of server-only imports.
+"""
+
+
+class VolumePoolException(Exception):
+    """Base class; ``msg_fmt`` is formatted with the keyword arguments."""
+
+    msg_fmt = "An unknown error occurred."
+    code = 500
+
+    def __init__(self, message=None, **kwargs):
+        self.kwargs = kwargs
+        if not message:
+            try:
+                message = self.msg_fmt % kwargs
+            except (KeyError, TypeError):
+                message = self.msg_fmt
+        self.message = message
+        super().__init__(message)
+
+
+class Invalid(VolumePoolException):
+    msg_fmt = "Invalid input: %(reason)s"
+    code = 400
+
+
+class InvalidClaimRequest(Invalid):
+    msg_fmt = "Invalid claim request: %(reason)s"
+
+
+class ConfigError(VolumePoolException):
+    """The configuration cannot be used; start-up stops with this line."""
+
+    msg_fmt = "Configuration error: %(reason)s"
+
+
+class PoolNotFound(VolumePoolException):
+    msg_fmt = "Unknown pool '%(pool)s' in cluster %(cluster)s."
+    code = 404
+
+
+class PoolEmpty(VolumePoolException):
+    msg_fmt = ("Pool '%(pool)s' has no ready volume and create_on_miss "
+               "is false.")
+    code = 409
+
+
+class ClusterNotServed(VolumePoolException):
+    msg_fmt = "Cluster '%(cluster)s' is not served by this manager."
+    code = 400
+
+
+class NoLiveManager(VolumePoolException):
+    msg_fmt = "No live volume-pool-manager serves cluster '%(cluster)s'."
+    code = 503
+
+
+class ServiceUnavailable(VolumePoolException):
+    msg_fmt = "The volume pool service cannot serve the request: %(reason)s"
+    code = 503
+
+
+class ServiceShuttingDown(ServiceUnavailable):
+    msg_fmt = "volume-pool-manager %(host)s is shutting down."
+
+
+class DatabaseUnavailable(ServiceUnavailable):
+    msg_fmt = "The volume pool database is unavailable: %(reason)s"
+
+
+class CinderException(VolumePoolException):
+    msg_fmt = "Cinder request failed: %(reason)s"
+
+
+class CinderUnavailable(CinderException):
+    msg_fmt = "Cinder is unavailable: %(reason)s"
+    code = 503
+
+
+class CinderQuotaExceeded(CinderException):
+    msg_fmt = "Cinder refused the volume, over quota: %(reason)s"
+    code = 413
+
+
+class CinderRequestRejected(CinderException):
+    msg_fmt = "Cinder rejected the request: %(reason)s"
+    code = 400
+
+
+class VolumeNotFound(CinderException):
+    msg_fmt = "Volume %(volume_id)s does not exist in Cinder."
+    code = 404
+
+
+class SnapshotNotFound(CinderException):
+    msg_fmt = "Snapshot %(snapshot_id)s does not exist in Cinder."
+    code = 404

@@ -1,0 +1,121 @@
+"""Pool definitions read from the configuration, and their validation.
+
+A bad pool configuration must stop start-up with one line that names the
+option, so every check here raises :class:`~volume_pool.exception.ConfigError`
+with the section and option in its message.
+"""
+
+import dataclasses
+import re
+
+from oslo_config import cfg
+from oslo_utils import uuidutils
+
+from volume_pool import exception
+from volume_pool.conf import pool as pool_conf
+
+_POOL_NAME_RE = re.compile(r'^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$')
+
+
+@dataclasses.dataclass(frozen=True)
+class PoolSpec:
+    """What one pool should hold; rebuilt from the config on every run."""
+
+    name: str
+    cluster: str | None
+    snapshot_id: str
+    target: int
+    max_creating: int = 10
+    size: int | None = None
+    volume_type: str | None = None
+    availability_zone: str | None = None
+    name_prefix: str | None = None
+
+    @property
+    def volume_name_prefix(self):
+        return self.name_prefix or 'volume-pool-%s-' % self.name
+
+
+def _read(conf, section, option, override=None):
+    """An option of a pool section; a per-cluster section wins if it sets
+    the option in a file."""
+    if override is not None:
+        location = conf.get_location(option, group=override)
+        if location is not None and location.location == cfg.Locations.user:
+            section = override
+    try:
+        return conf[section][option]
+    except (cfg.ConfigFileValueError, ValueError) as exc:
+        raise exception.ConfigError(
+            reason='[%s] %s: %s' % (section, option, exc))
+
+
+def load_pools(conf):
+    """Validate ``[volume_pool] enabled_pools`` and return ``{name: spec}``.
+
+    Registers each pool's option group on first use, so this is also the
+    step that makes ``[pool:<name>]`` readable.
+    """
+    names = [n.strip() for n in conf.volume_pool.enabled_pools if n.strip()]
+    seen = set()
+    pools = {}
+    sections = set(conf.list_all_sections())
+    for name in names:
+        if not _POOL_NAME_RE.match(name):
+            raise exception.ConfigError(
+                reason='[volume_pool] enabled_pools: invalid pool name %r '
+                       '(letters, digits, "_", "." and "-", at most 64)'
+                       % name)
+        if name in seen:
+            raise exception.ConfigError(
+                reason='[volume_pool] enabled_pools: pool %r is listed twice'
+                       % name)
+        seen.add(name)
+        section = pool_conf.group_name(name)
+        override = (pool_conf.group_name(name, conf.cluster)
+                    if conf.cluster else None)
+        if override not in sections:
+            override = None
+        if section not in sections and override is None:
+            raise exception.ConfigError(
+                reason='[volume_pool] enabled_pools: pool %r has no [%s] '
+                       'section' % (name, section))
+        pool_conf.register_pool_opts(conf, name)
+        if override is not None:
+            pool_conf.register_pool_opts(conf, name, conf.cluster)
+
+        def read(option, section=section, override=override):
+            return _read(conf, section, option, override)
+
+        snapshot_id = read('snapshot_id')
+        if not snapshot_id:
+            raise exception.ConfigError(
+                reason='[%s] snapshot_id is required' % section)
+        if not uuidutils.is_uuid_like(snapshot_id):
+            raise exception.ConfigError(
+                reason='[%s] snapshot_id: %r is not a UUID'
+                       % (section, snapshot_id))
+        pools[name] = PoolSpec(
+            name=name,
+            cluster=conf.cluster or None,
+            snapshot_id=snapshot_id,
+            target=read('target'),
+            max_creating=read('max_creating'),
+            size=read('size'),
+            volume_type=read('volume_type'),
+            availability_zone=read('availability_zone'),
+            name_prefix=read('name_prefix'))
+    return pools
+
+
+def unused_pool_sections(conf):
+    """Pool sections in the config files that no enabled pool uses.
+
+    A per-cluster section of an enabled pool counts as used, whatever its
+    cluster: one file may serve the managers of several clusters.
+    """
+    enabled = {n.strip() for n in conf.volume_pool.enabled_pools}
+    return sorted(
+        s for s in conf.list_all_sections()
+        if s.startswith(pool_conf.GROUP_PREFIX) and
+        s[len(pool_conf.GROUP_PREFIX):].split('@', 1)[0] not in enabled)

@@ -1,0 +1,32 @@
+"""Checks of RPC arguments, shared by the client and the manager.
+
+The client checks to fail fast without a round trip; the manager checks
+again because not every caller uses the client.
+"""
+
+from volume_pool import exception
+
+MAX_NAME_LENGTH = 255
+
+
+def check_claim_args(snapshot_type, name, cluster, create_on_miss):
+    """Raise InvalidClaimRequest naming the first bad argument."""
+    invalid = exception.InvalidClaimRequest
+    if not isinstance(snapshot_type, str) or not snapshot_type.strip():
+        raise invalid(reason='snapshot_type must be a non-empty string, '
+                             'got %r' % (snapshot_type,))
+    if name is not None and (not isinstance(name, str) or
+                             len(name) > MAX_NAME_LENGTH):
+        raise invalid(reason='name must be a string of at most %d '
+                             'characters, got %r' % (MAX_NAME_LENGTH, name))
+    check_cluster_arg(cluster)
+    if not isinstance(create_on_miss, bool):
+        raise invalid(reason='create_on_miss must be a boolean, got %r'
+                             % (create_on_miss,))
+
+
+def check_cluster_arg(cluster):
+    if cluster is not None and (not isinstance(cluster, str) or
+                                not cluster.strip()):
+        raise exception.InvalidClaimRequest(
+            reason='cluster must be a non-empty string, got %r' % (cluster,))
