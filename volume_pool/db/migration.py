@@ -1,0 +1,43 @@
+"""Schema migrations with alembic, run by ``volume-pool-manage db sync``."""
+
+import os
+
+from alembic import command as alembic_command
+from alembic import config as alembic_config
+from alembic import migration as alembic_migration
+from alembic import script as alembic_script
+
+from volume_pool.db import api as db_api
+
+_MIGRATIONS_DIR = os.path.join(os.path.dirname(__file__), 'migrations')
+
+
+def _alembic_config(connection):
+    config = alembic_config.Config()
+    config.set_main_option('script_location', _MIGRATIONS_DIR)
+    # env.py uses this open connection instead of building an engine.
+    config.attributes['connection'] = connection
+    return config
+
+
+def upgrade(revision='head', engine=None):
+    """Bring the schema to ``revision`` (default: the newest)."""
+    engine = engine or db_api.get_engine()
+    with engine.begin() as connection:
+        alembic_command.upgrade(_alembic_config(connection), revision)
+
+
+def version(engine=None):
+    """The current revision of the database, or None if never synced."""
+    engine = engine or db_api.get_engine()
+    with engine.connect() as connection:
+        context = alembic_migration.MigrationContext.configure(connection)
+        return context.get_current_revision()
+
+
+def head():
+    """The newest revision the code knows."""
+    config = alembic_config.Config()
+    config.set_main_option('script_location', _MIGRATIONS_DIR)
+    scripts = alembic_script.ScriptDirectory.from_config(config)
+    return scripts.get_current_head()
