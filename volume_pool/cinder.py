@@ -1,0 +1,265 @@
+"""Cinder calls the pool needs, with Cinder's errors turned into ours.
+
+python-cinderclient over a keystoneauth1 session loaded from ``[cinder]``,
+so every call has the session timeout and any auth plugin works.  The rest
+of the service sees :class:`CinderVolume` records and
+:mod:`volume_pool.exception` errors only, never a cinderclient object.
+"""
+
+import dataclasses
+import datetime
+import functools
+
+from cinderclient import client as cinder_client
+from cinderclient import exceptions as cinder_exc
+from keystoneauth1 import exceptions as ks_exc
+from keystoneauth1 import loading as ks_loading
+from oslo_log import log as logging
+from oslo_utils import timeutils
+
+from volume_pool import exception
+from volume_pool.conf import cinder as cinder_conf
+
+LOG = logging.getLogger(__name__)
+
+# Cinder metadata keys the pool owns.  ``volume_pool`` is the contract in
+# DESIGN.md; the request key lets sync match a volume created just before a
+# crash to the row written for it.
+TAG_POOL = 'volume_pool'
+TAG_CLUSTER = 'volume_pool_cluster'
+TAG_REQUEST = 'volume_pool_request'
+POOL_TAGS = (TAG_POOL, TAG_CLUSTER, TAG_REQUEST)
+
+ERROR_STATUSES = frozenset(('error', 'error_restoring', 'error_extending',
+                            'error_managing', 'error_deleting'))
+# A volume in one of these is being used by somebody: it is not ours now.
+IN_USE_STATUSES = frozenset(('in-use', 'attaching', 'detaching', 'reserved',
+                             'maintenance', 'awaiting-transfer',
+                             'retyping', 'backing-up', 'downloading',
+                             'uploading'))
+
+
+@dataclasses.dataclass(frozen=True)
+class CinderVolume:
+    """The fields of a Cinder volume the pool acts on."""
+
+    id: str
+    name: str | None
+    status: str
+    size: int
+    snapshot_id: str | None
+    metadata: dict
+    attached: bool
+    created_at: datetime.datetime | None = None
+
+    @classmethod
+    def from_resource(cls, volume):
+        info = getattr(volume, '_info', volume)
+        created_at = info.get('created_at')
+        if created_at:
+            created_at = timeutils.normalize_time(
+                timeutils.parse_isotime(created_at))
+        return cls(id=info['id'], name=info.get('name'),
+                   status=info.get('status'), size=info.get('size'),
+                   snapshot_id=info.get('snapshot_id'),
+                   metadata=dict(info.get('metadata') or {}),
+                   attached=bool(info.get('attachments')),
+                   created_at=created_at or None)
+
+    @property
+    def pool(self):
+        return self.metadata.get(TAG_POOL)
+
+    @property
+    def request_id(self):
+        return self.metadata.get(TAG_REQUEST)
+
+    @property
+    def in_error(self):
+        return self.status in ERROR_STATUSES
+
+    @property
+    def in_use(self):
+        return self.attached or self.status in IN_USE_STATUSES
+
+
+def pool_tags(pool, cluster, request_id):
+    """Metadata every pool volume carries (DESIGN.md, "Cinder tags")."""
+    tags = {TAG_POOL: pool, TAG_REQUEST: request_id}
+    if cluster:
+        tags[TAG_CLUSTER] = cluster
+    return tags
+
+
+def _translate_errors(func):
+    """Map cinderclient / keystoneauth errors to volume_pool exceptions."""
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except exception.VolumePoolException:
+            raise
+        except cinder_exc.OverLimit as exc:
+            raise exception.CinderQuotaExceeded(reason=_describe(exc))
+        except cinder_exc.ClientException as exc:
+            if 400 <= (getattr(exc, 'code', None) or 500) < 500:
+                # Cinder understood and said no: retrying will not help.
+                raise exception.CinderRequestRejected(reason=_describe(exc))
+            # 5xx: worth a retry later.
+            raise exception.CinderUnavailable(reason=_describe(exc))
+        except (ks_exc.ConnectionError, ks_exc.http.HttpError,
+                ks_exc.EndpointNotFound, ks_exc.ClientException) as exc:
+            raise exception.CinderUnavailable(reason=_describe(exc))
+    return wrapper
+
+
+def _describe(exc):
+    code = getattr(exc, 'code', None) or getattr(exc, 'http_status', None)
+    text = str(exc) or exc.__class__.__name__
+    return '%s (HTTP %s)' % (text, code) if code else text
+
+
+class Cinder:
+    """A thread-safe handle on Cinder (one keystoneauth session)."""
+
+    def __init__(self, conf):
+        group = cinder_conf.GROUP
+        if not conf[group].auth_type:
+            raise exception.ConfigError(
+                reason='[cinder] auth_type is required (password, '
+                       'v3applicationcredential, noauth, ...)')
+        try:
+            auth = ks_loading.load_auth_from_conf_options(conf, group)
+        except ks_exc.MissingRequiredOptions as exc:
+            raise exception.ConfigError(
+                reason='[cinder] %s' % exc)
+        except ks_exc.NoMatchingPlugin as exc:
+            raise exception.ConfigError(
+                reason='[cinder] auth_type: %s' % exc)
+        adapter_conf = conf[group]
+        # Every call has a timeout: a running thread cannot be cancelled.
+        session = ks_loading.load_session_from_conf_options(
+            conf, group, auth=auth,
+            timeout=adapter_conf.timeout or cinder_conf.DEFAULT_TIMEOUT)
+        self._page_size = adapter_conf.list_page_size
+        self._client = cinder_client.Client(
+            adapter_conf.api_version,
+            session=session,
+            auth=auth,
+            service_type=(adapter_conf.service_type or
+                          cinder_conf.DEFAULT_SERVICE_TYPE),
+            service_name=adapter_conf.service_name,
+            interface=(adapter_conf.valid_interfaces or ['public'])[0],
+            region_name=adapter_conf.region_name,
+            endpoint_override=adapter_conf.endpoint_override,
+            connect_retries=adapter_conf.connect_retries)
+
+    # -- volumes ------------------------------------------------------------
+
+    @_translate_errors
+    def create_volume(self, *, snapshot_id, name, metadata, size=None,
+                      volume_type=None, availability_zone=None):
+        """Ask Cinder for a volume from a snapshot; it starts 'creating'."""
+        if size is None:
+            size = self.get_snapshot(snapshot_id)['size']
+        try:
+            volume = self._client.volumes.create(
+                size, snapshot_id=snapshot_id, name=name, metadata=metadata,
+                volume_type=volume_type,
+                availability_zone=availability_zone)
+        except cinder_exc.NotFound:
+            raise exception.SnapshotNotFound(snapshot_id=snapshot_id)
+        return CinderVolume.from_resource(volume)
+
+    @_translate_errors
+    def get_volume(self, volume_id):
+        try:
+            return CinderVolume.from_resource(
+                self._client.volumes.get(volume_id))
+        except cinder_exc.NotFound:
+            raise exception.VolumeNotFound(volume_id=volume_id)
+
+    @_translate_errors
+    def list_volumes(self, metadata):
+        """Every volume whose metadata matches, filtered by Cinder, paged.
+
+        One request per ``list_page_size`` volumes: sync of 10,000 volumes is
+        ten requests, not ten thousand.
+        """
+        volumes = []
+        marker = None
+        while True:
+            page = self._client.volumes.list(
+                detailed=True, search_opts={'metadata': dict(metadata)},
+                limit=self._page_size, marker=marker)
+            volumes.extend(CinderVolume.from_resource(v) for v in page)
+            if len(page) < self._page_size:
+                return volumes
+            marker = page[-1].id
+
+    @_translate_errors
+    def update_volume(self, volume_id, name=None, metadata=None):
+        """Rename and set the metadata in one request.
+
+        Cinder's volume update replaces the whole user metadata when the
+        body carries ``metadata``: a claim drops the pool tags with the
+        rename in its only Cinder call, and sync puts them back the same
+        way when it returns an abandoned claim to the pool.
+        """
+        fields = {'metadata': dict(metadata or {})}
+        if name is not None:
+            fields['name'] = name
+        try:
+            info = self._client.volumes.update(volume_id, **fields)
+        except cinder_exc.NotFound:
+            raise exception.VolumeNotFound(volume_id=volume_id)
+        return CinderVolume.from_resource(info['volume'])
+
+    @_translate_errors
+    def set_metadata(self, volume_id, metadata):
+        """Add or overwrite metadata keys (re-tagging a returned volume)."""
+        try:
+            self._client.volumes.set_metadata(volume_id, metadata)
+        except cinder_exc.NotFound:
+            raise exception.VolumeNotFound(volume_id=volume_id)
+
+    @_translate_errors
+    def delete_volume(self, volume_id):
+        """Delete a volume; a volume already gone counts as deleted.
+
+        Cinder refuses to delete a volume that is still 'creating'; the
+        pool then resets it to 'error' first (an admin action).
+        """
+        try:
+            self._client.volumes.delete(volume_id)
+        except cinder_exc.NotFound:
+            return
+        except cinder_exc.BadRequest:
+            volume = self.get_volume(volume_id)
+            if volume.in_use:
+                raise
+            LOG.info('Volume %(id)s is %(status)s; resetting it to error '
+                     'so that it can be deleted.',
+                     {'id': volume_id, 'status': volume.status})
+            self._client.volumes.reset_state(volume_id, 'error')
+            self._client.volumes.delete(volume_id)
+
+    @_translate_errors
+    def remove_pool_tags(self, volume):
+        """Drop the pool's keys from a volume, keeping anybody else's."""
+        keys = [k for k in POOL_TAGS if k in volume.metadata]
+        if keys:
+            try:
+                self._client.volumes.delete_metadata(volume.id, keys)
+            except cinder_exc.NotFound:
+                pass
+
+    # -- snapshots ----------------------------------------------------------
+
+    @_translate_errors
+    def get_snapshot(self, snapshot_id):
+        try:
+            snap = self._client.volume_snapshots.get(snapshot_id)
+        except cinder_exc.NotFound:
+            raise exception.SnapshotNotFound(snapshot_id=snapshot_id)
+        return {'id': snap.id, 'size': snap.size, 'status': snap.status}

@@ -1,0 +1,1 @@
+"""Simulators of the peers the service talks to (demo, tests, bench)."""
