@@ -1,0 +1,253 @@
+"""Membership and work sharing between managers, through tooz.
+
+Each manager joins its cluster's tooz group (heartbeats are tooz's own);
+the pools of a cluster are shared out over a consistent hash ring of the
+live members, as aodh and designate do, and a tooz lock per pool makes
+sure two managers never replenish one pool at once while the ring changes.
+
+Claims never depend on this: the atomic database claim is what hands one
+volume to one caller.  When the backend is away, a manager keeps the pools
+it owned at the last good view of the ring and says so in the log.  With
+no ``[coordination] backend_url`` a manager owns every pool of its cluster.
+"""
+
+import contextlib
+import threading
+import time
+
+from oslo_log import log as logging
+from oslo_utils import netutils
+from tooz import coordination as tooz_coordination
+from tooz import hashring
+
+LOG = logging.getLogger(__name__)
+
+# tooz wraps most backend failures in ToozError, but not all (a Redis
+# connection refused can surface as the client library's own error), so
+# every call to the backend treats any exception as "backend away".
+_BACKEND_ERRORS = (Exception,)
+
+GROUP_PREFIX = 'volume-pool.'
+NO_CLUSTER = '-'
+
+
+def group_id(cluster):
+    return (GROUP_PREFIX + (cluster or NO_CLUSTER)).encode()
+
+
+def _backend_url(conf):
+    """Add the membership timeout to the URL unless the URL sets one."""
+    url = conf.coordination.backend_url
+    parsed = netutils.urlsplit(url)
+    if 'membership_timeout' in (parsed.query or ''):
+        return url
+    separator = '&' if parsed.query else '?'
+    return '%s%smembership_timeout=%d' % (
+        url, separator, conf.coordination.membership_timeout)
+
+
+class Coordination:
+    """tooz membership of one manager in its cluster's group."""
+
+    def __init__(self, conf):
+        self.enabled = bool(conf.coordination.backend_url)
+        self._conf = conf
+        self.host = conf.host
+        self.cluster = conf.cluster or None
+        self._coordinator = None
+        self._lock = threading.Lock()
+        self._members = None         # last good view of the group
+        self._views = {}             # {cluster: hosts}, from refresh()
+        self._degraded = False
+        self._started_at = time.time()
+
+    # -- life cycle ------------------------------------------------------
+
+    def start(self):
+        if not self.enabled:
+            LOG.info('No [coordination] backend_url: this manager does the '
+                     'background work of all its pools alone.')
+            return
+        self._coordinator = tooz_coordination.get_coordinator(
+            _backend_url(self._conf), self.host.encode())
+        try:
+            self._coordinator.start(start_heart=True)
+            self._join()
+        except _BACKEND_ERRORS as exc:
+            self._set_degraded(exc)
+
+    def stop(self):
+        if self._coordinator is None:
+            return
+        try:
+            self._coordinator.leave_group(group_id(self.cluster)).get(
+                timeout=5)
+        except Exception as exc:
+            LOG.debug('Leaving the group failed: %s', exc)
+        try:
+            self._coordinator.stop()
+        except Exception as exc:
+            LOG.debug('Stopping tooz failed: %s', exc)
+        self._coordinator = None
+
+    def _capabilities(self):
+        return {'host': self.host, 'cluster': self.cluster,
+                'started_at': self._started_at, 'last_seen': time.time()}
+
+    def _join(self):
+        group = group_id(self.cluster)
+        try:
+            self._coordinator.create_group(group).get()
+        except tooz_coordination.GroupAlreadyExist:
+            pass
+        try:
+            self._coordinator.join_group(group,
+                                         self._capabilities()).get()
+        except tooz_coordination.MemberAlreadyExist:
+            self._coordinator.update_capabilities(
+                group, self._capabilities()).get()
+        LOG.info('Joined coordination group %s as %s', group.decode(),
+                 self.host)
+
+    def refresh(self):
+        """Periodic: rejoin after an outage and record that we are alive."""
+        if self._coordinator is None:
+            return
+        try:
+            try:
+                self._coordinator.update_capabilities(
+                    group_id(self.cluster), self._capabilities()).get()
+            except (tooz_coordination.MemberNotJoined,
+                    tooz_coordination.GroupNotCreated):
+                self._join()
+            self.members()
+            views = {}
+            for group in self._coordinator.get_groups().get():
+                name = group.decode()
+                if name.startswith(GROUP_PREFIX):
+                    views[name[len(GROUP_PREFIX):]] = {
+                        m.decode() for m in
+                        self._coordinator.get_members(group).get()}
+            self._views = views
+        except _BACKEND_ERRORS as exc:
+            self._set_degraded(exc)
+
+    def _set_degraded(self, exc):
+        with self._lock:
+            was = self._degraded
+            self._degraded = True
+        if not was:
+            LOG.error('Coordination backend unreachable (%s): work sharing '
+                      'is degraded; this manager keeps the pools it owned '
+                      'at the last good view and claims go on.', exc)
+
+    def _set_healthy(self):
+        with self._lock:
+            was = self._degraded
+            self._degraded = False
+        if was:
+            LOG.info('Coordination backend is back: work sharing resumes.')
+
+    @property
+    def degraded(self):
+        return self._degraded
+
+    # -- membership ------------------------------------------------------
+
+    def members(self, cluster=None):
+        """Live members of a cluster's group (own cluster by default)."""
+        if self._coordinator is None:
+            return {self.host}
+        own = cluster is None or cluster == self.cluster
+        try:
+            found = self._coordinator.get_members(
+                group_id(self.cluster if own else cluster)).get()
+        except tooz_coordination.GroupNotCreated:
+            found = set()
+        except _BACKEND_ERRORS as exc:
+            self._set_degraded(exc)
+            return set(self._members or ()) if own else set()
+        members = {m.decode() for m in found}
+        if own:
+            self._members = members
+            self._set_healthy()
+        return members
+
+    def get_usable_hosts(self, cluster=None):
+        """seeds/004: the managers that can serve ``cluster`` now.
+
+        Answered from the view the periodic refresh keeps, never with a
+        call to the backend, so it is instant even while the backend is
+        away (then it is the last good view).  A manager always counts
+        itself for its own cluster.
+        """
+        own = cluster is None or cluster == self.cluster
+        hosts = set(self._views.get(cluster or NO_CLUSTER, ()))
+        if own:
+            hosts |= set(self._members or ()) | {self.host}
+        return sorted(hosts)
+
+    def owns(self, pool_name):
+        """True if this manager does the background work of the pool."""
+        if not self.enabled:
+            return True
+        members = self.members()
+        if not members:
+            return False  # never had a view: do nothing rather than twice
+        ring = hashring.HashRing(members)
+        owners = ring.get_nodes(pool_name.encode())
+        return self.host in {o.decode() if isinstance(o, bytes) else o
+                             for o in owners}
+
+    @contextlib.contextmanager
+    def pool_lock(self, pool_name):
+        """Yields True if this manager may replenish the pool now."""
+        if self._coordinator is None or self._degraded:
+            yield self._coordinator is None or self._members is not None
+            return
+        name = ('volume-pool.replenish.%s.%s'
+                % (self.cluster or NO_CLUSTER, pool_name)).encode()
+        lock = self._coordinator.get_lock(name)
+        try:
+            acquired = lock.acquire(blocking=False)
+        except _BACKEND_ERRORS as exc:
+            self._set_degraded(exc)
+            yield self._members is not None
+            return
+        try:
+            yield acquired
+        finally:
+            if acquired:
+                try:
+                    lock.release()
+                except _BACKEND_ERRORS as exc:
+                    LOG.warning('Releasing the lock of pool %s failed: %s',
+                                pool_name, exc)
+
+
+def list_clusters(conf, clusters):
+    """``{cluster: [{host, last_seen, started_at}]}`` for the CLI."""
+    coordinator = tooz_coordination.get_coordinator(
+        _backend_url(conf), b'volume-pool-manage')
+    coordinator.start()
+    try:
+        result = {}
+        groups = coordinator.get_groups().get()
+        for group in sorted(groups):
+            name = group.decode()
+            if not name.startswith(GROUP_PREFIX):
+                continue
+            cluster = name[len(GROUP_PREFIX):]
+            if clusters and cluster not in clusters:
+                continue
+            # get_members drops members whose heartbeat expired; the
+            # capabilities listing alone would still show dead ones.
+            live = coordinator.get_members(group).get()
+            caps = coordinator.get_members_with_capabilities(group).get()
+            result[cluster] = sorted(
+                ({'host': member.decode(), **(caps.get(member) or {})}
+                 for member in live),
+                key=lambda m: m['host'])
+        return result
+    finally:
+        coordinator.stop()

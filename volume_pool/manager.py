@@ -1,0 +1,266 @@
+"""The manager: RPC endpoint and periodic tasks of volume-pool-manager.
+
+Import this module only after the configuration is parsed: as in nova,
+``spacing=CONF...`` in the periodic task decorators is read at import time,
+so the intervals of the config file are the ones the tasks run with.
+"""
+
+import contextlib
+import functools
+import threading
+import time
+
+from oslo_db import exception as db_exc
+from oslo_log import log as logging
+import oslo_messaging as messaging
+from oslo_service import periodic_task
+from sqlalchemy import exc as sa_exc
+
+from volume_pool import backoff
+from volume_pool import claims
+from volume_pool import conf as vp_conf
+from volume_pool import coordination
+from volume_pool import exception
+from volume_pool import pools
+from volume_pool import reconcile
+from volume_pool import replenish
+from volume_pool import stats
+from volume_pool import validation
+from volume_pool.db import api as db_api
+from volume_pool.db import models
+
+CONF = vp_conf.CONF
+LOG = logging.getLogger(__name__)
+
+RPC_API_VERSION = '1.1'
+
+
+def _database_errors_typed(func):
+    """A database error reaches the caller as DatabaseUnavailable."""
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except (db_exc.DBError, sa_exc.SQLAlchemyError) as exc:
+            LOG.warning('Database error in %s: %s', func.__name__, exc)
+            raise exception.DatabaseUnavailable(
+                reason=exc.__class__.__name__)
+    return wrapper
+
+
+class Manager(periodic_task.PeriodicTasks):
+    """Keeps the pools of this manager's cluster filled and serves claims."""
+
+    target = messaging.Target(version=RPC_API_VERSION)
+
+    def __init__(self, cinder, conf=CONF, coordinator=None):
+        super().__init__(conf)
+        self.coordination = coordinator or coordination.Coordination(conf)
+        self.conf = conf
+        self.host = conf.host
+        self.cluster = conf.cluster or None
+        self.specs = pools.load_pools(conf)
+        options = conf.volume_pool
+        self.stats = stats.ClaimStats()
+        self.backoff = backoff.Backoff(
+            options.backoff_initial, options.backoff_max,
+            options.max_consecutive_errors)
+        self.replenisher = replenish.Replenisher(
+            cinder, self.host, concurrency=options.create_concurrency,
+            poll_interval=options.create_poll_interval,
+            creating_timeout=options.creating_timeout,
+            backoff=self.backoff)
+        self.reconciler = reconcile.Reconciler(
+            cinder, self.host, self.replenisher.is_pending,
+            creating_timeout=options.creating_timeout,
+            claim_timeout=options.claim_timeout)
+        self.claimer = claims.Claimer(cinder, self.stats)
+        self._shutting_down = threading.Event()
+        self._inflight = 0
+        self._inflight_cond = threading.Condition()
+
+    # -- life cycle ----------------------------------------------------
+
+    def reset(self):
+        """SIGHUP: re-read the pools (targets are mutable options)."""
+        specs = pools.load_pools(self.conf)
+        for name, spec in specs.items():
+            old = self.specs.get(name)
+            if old is not None and old.target != spec.target:
+                LOG.info('Pool %(pool)s target %(old)d -> %(new)d',
+                         {'pool': name, 'old': old.target,
+                          'new': spec.target})
+        self.specs = specs
+        self.backoff.reset()  # the operator's reload resumes paused pools
+
+    def prepare_for_shutdown(self):
+        """First step of a graceful stop: refuse new work."""
+        self._shutting_down.set()
+
+    def drain(self, timeout):
+        """Wait, at most ``timeout`` seconds, for in-flight claims."""
+        with self._inflight_cond:
+            done = self._inflight_cond.wait_for(lambda: self._inflight == 0,
+                                                timeout=timeout)
+        if not done:
+            LOG.warning('%d claims still running after %ss.', self._inflight,
+                        timeout)
+        return done
+
+    def cleanup_host(self):
+        self.replenisher.stop(wait=True)
+
+    # -- RPC endpoint ------------------------------------------------------
+
+    @messaging.expected_exceptions(exception.VolumePoolException)
+    @_database_errors_typed
+    def claim(self, context, snapshot_type, name=None, cluster=None,
+              create_on_miss=True):
+        """Hand a ready volume of pool ``snapshot_type`` to the caller."""
+        validation.check_claim_args(snapshot_type, name, cluster,
+                                    create_on_miss)
+        spec = self._spec(snapshot_type, cluster)
+        with self._claim_slot():
+            return self.claimer.claim(spec, name=name,
+                                      create_on_miss=create_on_miss)
+
+    @messaging.expected_exceptions(exception.VolumePoolException)
+    @_database_errors_typed
+    def pool_status(self, context, cluster=None):
+        """One dict per pool, configured or still draining."""
+        validation.check_cluster_arg(cluster)
+        self._check_cluster(cluster)
+        counts = db_api.count_by_pool(self.cluster)
+        names = sorted(set(self.specs) | set(counts))
+        return [self._status_of(name, counts) for name in names]
+
+    @messaging.expected_exceptions(exception.VolumePoolException)
+    def get_usable_hosts(self, context, cluster=None):
+        """seeds/004: live managers of ``cluster`` (RPC 1.1).
+
+        Without a coordination backend a manager knows only itself, so
+        deployments of several clusters configure one.
+        """
+        validation.check_cluster_arg(cluster)
+        if not self.coordination.enabled:
+            return [self.host] if cluster in (None, self.cluster) else []
+        return self.coordination.get_usable_hosts(cluster)
+
+    def _status_of(self, name, counts):
+        spec = self.specs.get(name)
+        by_snapshot = counts.get(name, {})
+        totals = dict.fromkeys(models.STATUSES, 0)
+        for by_status in by_snapshot.values():
+            for status, count in by_status.items():
+                totals[status] = totals.get(status, 0) + count
+        ready, creating = ((0, 0) if spec is None else
+                           replenish.pool_counts(counts, spec))
+        return {
+            'name': name,
+            'cluster': self.cluster,
+            'snapshot_id': spec.snapshot_id if spec else None,
+            'target': spec.target if spec else 0,
+            'ready': ready,
+            'creating': creating,
+            'claiming': totals[models.CLAIMING],
+            'deleting': totals[models.DELETING],
+            'stale': (totals[models.AVAILABLE] + totals[models.CREATING] -
+                      ready - creating),
+            'configured': spec is not None,
+            'reason': self._reason(name, spec, ready, creating),
+            'backoff': self.backoff.state(name),
+            'claims': self.stats.figures(name),
+        }
+
+    def _reason(self, name, spec, ready, creating):
+        """Why a pool is where it is, so nobody has to read the logs."""
+        if spec is None:
+            return 'draining: no longer configured'
+        if spec.target == 0:
+            return 'disabled: target is 0'
+        if ready >= spec.target:
+            return 'full'
+        held = self.backoff.state(name)
+        if held and held['paused']:
+            return 'paused after %d failed creates: %s' % (
+                held['failures'], held['last_error'])
+        if held:
+            return 'backing off until %s: %s' % (
+                time.strftime('%Y-%m-%dT%H:%M:%SZ',
+                              time.gmtime(held['until'])),
+                held['last_error'])
+        if creating >= spec.max_creating:
+            return 'creating (capped at max_creating=%d)' % spec.max_creating
+        if creating:
+            return 'creating'
+        if not self.coordination.owns(name):
+            return 'replenished by another manager'
+        return 'waiting for the next replenish'
+
+
+    def _owned_specs(self):
+        return {name: spec for name, spec in self.specs.items()
+                if self.coordination.owns(name)}
+
+    def _spec(self, pool, cluster):
+        self._check_cluster(cluster)
+        if self._shutting_down.is_set():
+            raise exception.ServiceShuttingDown(host=self.host)
+        spec = self.specs.get(pool)
+        if spec is None:
+            raise exception.PoolNotFound(pool=pool,
+                                         cluster=self.cluster or '(none)')
+        return spec
+
+    def _check_cluster(self, cluster):
+        if cluster is not None and cluster != self.cluster:
+            raise exception.ClusterNotServed(cluster=cluster)
+
+    @contextlib.contextmanager
+    def _claim_slot(self):
+        """Count a claim in flight, so a graceful stop can wait for it."""
+        with self._inflight_cond:
+            self._inflight += 1
+        try:
+            yield
+        finally:
+            with self._inflight_cond:
+                self._inflight -= 1
+                self._inflight_cond.notify_all()
+
+    # -- periodic tasks ------------------------------------------------------
+
+    @periodic_task.periodic_task(spacing=CONF.volume_pool.replenish_interval,
+                                 run_immediately=True)
+    def replenish(self, context):
+        """Create the volumes each pool lacks (bounded concurrency)."""
+        if self._shutting_down.is_set():
+            return
+        queued = {}
+        for name, spec in self._owned_specs().items():
+            with self.coordination.pool_lock(name) as may_run:
+                if may_run:
+                    queued[name] = self.replenisher.replenish_pool(spec)
+        if any(queued.values()):
+            LOG.info('Replenish queued %(total)d volumes: %(pools)s',
+                     {'total': sum(queued.values()),
+                      'pools': ', '.join('%s=%d' % item
+                                         for item in sorted(queued.items())
+                                         if item[1])})
+
+    @periodic_task.periodic_task(spacing=CONF.volume_pool.sync_interval,
+                                 run_immediately=True)
+    def sync(self, context):
+        """Reconcile the pool table with Cinder."""
+        if self._shutting_down.is_set():
+            return
+        report = self.reconciler.run(self.specs, self.cluster,
+                                     owns=self.coordination.owns)
+        LOG.info('Sync: %s', ', '.join(
+            '%s=%d' % item for item in report.as_dict().items()))
+
+    @periodic_task.periodic_task(
+        spacing=CONF.coordination.refresh_interval, run_immediately=True)
+    def refresh_membership(self, context):
+        """Rejoin the coordination group after an outage; stay listed."""
+        self.coordination.refresh()

@@ -1,0 +1,307 @@
+"""Sync: make the pool table agree with Cinder, Cinder being the truth.
+
+Per pool, one paged list call with Cinder's server-side metadata filter
+(not one GET per volume), then every row and every tagged volume is settled:
+
+=========================================  ==================================
+Cinder says                                 the pool does
+=========================================  ==================================
+available, row ``creating``                 row -> ``available``
+gone, or being deleted by someone           row removed
+error                                       volume deleted, row removed
+in use / attached                           pool tags removed, row removed
+``creating`` past ``creating_timeout``      volume deleted (replenish
+                                            replaces it)
+older snapshot than the pool's              volume drained (deleted)
+tagged, no row (crash before the insert)    adopted up to the target,
+                                            otherwise deleted
+=========================================  ==================================
+
+Rows are read before Cinder is listed, so a volume created meanwhile is
+never mistaken for a vanished one.
+"""
+
+import dataclasses
+
+from oslo_log import log as logging
+from oslo_utils import timeutils
+from oslo_utils import uuidutils
+
+from volume_pool import cinder as vp_cinder
+from volume_pool import exception
+from volume_pool.db import api as db_api
+from volume_pool.db import models
+
+LOG = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass
+class SyncReport:
+    """What one sync did, summed into the run's summary log line."""
+
+    ready: int = 0
+    adopted: int = 0
+    removed: int = 0
+    deleted: int = 0
+    released: int = 0
+    errors: int = 0
+
+    def add(self, other):
+        for field in dataclasses.fields(self):
+            setattr(self, field.name,
+                    getattr(self, field.name) + getattr(other, field.name))
+
+    def as_dict(self):
+        return dataclasses.asdict(self)
+
+
+def _age(moment):
+    return (timeutils.utcnow() -
+            timeutils.normalize_time(moment)).total_seconds()
+
+
+class Reconciler:
+    """Settles rows and Cinder volumes of the pools of one cluster."""
+
+    def __init__(self, cinder, host, is_pending, creating_timeout,
+                 claim_timeout):
+        self._cinder = cinder
+        self._host = host
+        self._is_pending = is_pending
+        self._creating_timeout = creating_timeout
+        self._claim_timeout = claim_timeout
+
+    def run(self, specs, cluster, owns=None):
+        """Sync the configured pools and the ones that still have rows.
+
+        A pool that has rows but is no longer configured is drained.  With
+        ``owns``, only the pools it accepts (this manager's share).
+        """
+        names = set(specs) | db_api.pool_names(cluster)
+        if owns is not None:
+            names = {name for name in names if owns(name)}
+        total = SyncReport()
+        for name in sorted(names):
+            try:
+                total.add(self.sync_pool(name, specs.get(name), cluster))
+            except exception.CinderException as exc:
+                total.errors += 1
+                LOG.warning('Sync of pool %(pool)s skipped: %(err)s',
+                            {'pool': name, 'err': exc})
+        return total
+
+    def sync_pool(self, pool, spec, cluster):
+        report = SyncReport()
+        rows = db_api.get_rows(cluster, pool=pool)
+        filters = {vp_cinder.TAG_POOL: pool}
+        if cluster:
+            filters[vp_cinder.TAG_CLUSTER] = cluster
+        volumes = self._cinder.list_volumes(filters)
+        by_id = {v.id: v for v in volumes}
+        by_request = {v.request_id: v for v in volumes if v.request_id}
+        owned = set()
+        for row in rows:
+            volume = self._settle_row(row, spec, by_id, by_request, report)
+            if volume is not None:
+                owned.add(volume.id)
+            elif row.volume_id:
+                owned.add(row.volume_id)
+        # Count what is left once the rows are settled: an orphan may fill
+        # the place of a volume this very sync dropped.
+        live = sum(1 for r in db_api.get_rows(cluster, pool=pool)
+                   if r.status in (models.AVAILABLE, models.CREATING) and
+                   (spec is None or r.snapshot_id == spec.snapshot_id))
+        for volume in volumes:
+            if volume.id not in owned:
+                live += self._settle_orphan(volume, spec, cluster, live,
+                                            report)
+        return report
+
+    # -- rows --------------------------------------------------------------
+
+    def _settle_row(self, row, spec, by_id, by_request, report):
+        """Settle one row; returns the Cinder volume it owns, if any."""
+        if row.volume_id is None:
+            volume = by_request.get(row.request_id)
+            if volume is None:
+                self._settle_unbound_row(row, report)
+                return None
+            # Created just before a crash: reunite row and volume.
+            db_api.set_volume_id(row.id, volume.id)
+            row.volume_id = volume.id
+        volume = by_id.get(row.volume_id)
+
+        if row.status == models.CLAIMING:
+            self._settle_claim(row, volume, report)
+            return volume
+        if row.status == models.DELETING:
+            self._retry_delete(row, volume, report)
+            return volume
+        if volume is None or volume.status == 'deleting':
+            LOG.info('Pool volume %s is gone from Cinder; forgetting it.',
+                     row.volume_id)
+            db_api.delete_row(row.id, status=row.status)
+            report.removed += 1
+            return None
+        if volume.in_use:
+            LOG.info('Pool volume %s is in use behind the pool\'s back; '
+                     'releasing it.', volume.id)
+            self._cinder.remove_pool_tags(volume)
+            db_api.delete_row(row.id, status=row.status)
+            report.removed += 1
+            return volume
+        if volume.in_error:
+            self._delete(row, volume, report, 'is in %s' % volume.status)
+            return volume
+        if spec is None:
+            self._delete(row, volume, report, 'belongs to a removed pool')
+            return volume
+        if volume.status == 'creating':
+            if _age(row.created_at) > self._creating_timeout:
+                self._delete(row, volume, report,
+                             'is still creating after %ss'
+                             % self._creating_timeout)
+            return volume
+        if row.snapshot_id != spec.snapshot_id:
+            if row.status == models.AVAILABLE or volume.status == 'available':
+                self._delete(row, volume, report,
+                             'was made from the old snapshot %s'
+                             % row.snapshot_id)
+            return volume
+        if volume.status == 'available' and row.status == models.CREATING:
+            if db_api.mark_available(row.id, size=volume.size):
+                report.ready += 1
+        return volume
+
+    def _settle_unbound_row(self, row, report):
+        """A row with no Cinder volume: its create never reached Cinder."""
+        if self._is_pending(row.request_id):
+            return
+        mine = row.host == self._host
+        if mine or _age(row.created_at) > self._creating_timeout:
+            if db_api.delete_row(row.id, status=models.CREATING):
+                report.removed += 1
+
+    def _settle_claim(self, row, volume, report):
+        """A ``claiming`` row older than claim_timeout was abandoned."""
+        if _age(row.claimed_at or row.updated_at) <= self._claim_timeout:
+            return
+        if volume is not None:
+            # Still tagged: the hand-over never happened.
+            if db_api.release_claim(row.id, row.claim_id):
+                report.released += 1
+            return
+        try:
+            current = self._cinder.get_volume(row.volume_id)
+        except exception.VolumeNotFound:
+            db_api.delete_row(row.id, status=models.CLAIMING)
+            report.removed += 1
+            return
+        if current.status == 'available' and not current.attached:
+            # Handed over in Cinder, but the caller never got the answer.
+            self._cinder.update_volume(
+                row.volume_id, name=row.name,
+                metadata=vp_cinder.pool_tags(row.pool, row.cluster,
+                                             row.request_id))
+            if db_api.release_claim(row.id, row.claim_id):
+                report.released += 1
+            LOG.info('Returned volume %s of an abandoned claim to pool '
+                     '%s.', row.volume_id, row.pool)
+        else:
+            db_api.delete_row(row.id, status=models.CLAIMING)
+            report.removed += 1
+
+    def _retry_delete(self, row, volume, report):
+        if volume is None:
+            db_api.delete_row(row.id, status=models.DELETING)
+            report.removed += 1
+            return
+        if volume.status == 'deleting':
+            return
+        try:
+            self._cinder.delete_volume(volume.id)
+        except exception.CinderException as exc:
+            report.errors += 1
+            LOG.warning('Deleting volume %(id)s failed again, will retry: '
+                        '%(err)s', {'id': volume.id, 'err': exc})
+
+    def _delete(self, row, volume, report, why):
+        delete_pool_volume(self._cinder, row, report, why)
+
+    # -- tagged volumes without a row ----------------------------------------
+
+    def _settle_orphan(self, volume, spec, cluster, live, report):
+        """Adopt (returns 1) or delete a tagged volume nobody records."""
+        if volume.status == 'deleting':
+            return 0
+        if volume.in_use:
+            self._cinder.remove_pool_tags(volume)
+            return 0
+        adoptable = (spec is not None and not volume.in_error and
+                     volume.status in ('available', 'creating') and
+                     volume.snapshot_id == spec.snapshot_id and
+                     live < spec.target)
+        if adoptable:
+            status = (models.AVAILABLE if volume.status == 'available'
+                      else models.CREATING)
+            try:
+                db_api.create_volume_row(
+                    request_id=(volume.request_id or
+                                uuidutils.generate_uuid()),
+                    volume_id=volume.id, pool=spec.name, cluster=cluster,
+                    snapshot_id=spec.snapshot_id, size=volume.size,
+                    name=volume.name or volume.id, host=self._host,
+                    status=status)
+            except Exception as exc:  # a concurrent sync adopted it first
+                LOG.debug('Adopting %s skipped: %s', volume.id, exc)
+                return 0
+            LOG.info('Adopted tagged volume %(id)s into pool %(pool)s.',
+                     {'id': volume.id, 'pool': spec.name})
+            report.adopted += 1
+            return 1
+        if volume.status == 'creating' and (
+                _age_of_volume(volume) < self._creating_timeout):
+            return 0  # decide once it has finished
+        LOG.info('Deleting tagged volume %(id)s that no pool needs.',
+                 {'id': volume.id})
+        try:
+            self._cinder.delete_volume(volume.id)
+            report.deleted += 1
+        except exception.CinderException as exc:
+            report.errors += 1
+            LOG.warning('Deleting volume %(id)s failed, will retry: %(err)s',
+                        {'id': volume.id, 'err': exc})
+        return 0
+
+
+def _age_of_volume(volume):
+    return 0.0 if volume.created_at is None else _age(volume.created_at)
+
+
+def delete_pool_volume(cinder, row, report, why):
+    """Mark a ready or creating row ``deleting``, then delete its volume.
+
+    A failed delete leaves the row ``deleting``; sync retries it until
+    Cinder no longer has the volume, so nothing is leaked.
+    """
+    LOG.info('Deleting pool volume %(id)s of pool %(pool)s: it %(why)s.',
+             {'id': row.volume_id, 'pool': row.pool, 'why': why})
+    if not db_api.mark_deleting(
+            row.id, from_statuses=(models.AVAILABLE, models.CREATING)):
+        return False  # claimed meanwhile
+    try:
+        cinder.delete_volume(row.volume_id)
+        report.deleted += 1
+    except exception.CinderException as exc:
+        report.errors += 1
+        LOG.warning('Deleting volume %(id)s failed, will retry: %(err)s',
+                    {'id': row.volume_id, 'err': exc})
+    return True
+
+
+def drain_pool(cinder, pool, cluster):
+    """Delete every ready volume of a pool (operator's ``pool drain``)."""
+    report = SyncReport()
+    for row in db_api.get_rows(cluster, pool=pool, status=models.AVAILABLE):
+        delete_pool_volume(cinder, row, report, 'is drained by the operator')
+    return report

@@ -1,0 +1,169 @@
+"""Replenish: create the volumes each pool lacks, a bounded number at once.
+
+For every new volume the row is written first (status ``creating``, no
+volume id yet, a request id), then Cinder is asked to create a volume
+tagged with that request id, then the row gets the volume id.  A crash at
+any point leaves a row, a tagged volume, or both, and sync reunites or
+cleans them: no volume is lost or leaked.
+"""
+
+import collections
+import datetime
+import threading
+
+import futurist
+from oslo_log import log as logging
+from oslo_utils import timeutils
+from oslo_utils import uuidutils
+
+from volume_pool import cinder as vp_cinder
+from volume_pool import exception
+from volume_pool.db import api as db_api
+from volume_pool.db import models
+
+LOG = logging.getLogger(__name__)
+
+
+def pool_counts(counts, spec):
+    """Ready and creating volumes of a pool's current snapshot."""
+    by_status = counts.get(spec.name, {}).get(spec.snapshot_id, {})
+    return (by_status.get(models.AVAILABLE, 0),
+            by_status.get(models.CREATING, 0))
+
+
+class Replenisher:
+    """Owns the create workers and the requests still in flight."""
+
+    def __init__(self, cinder, host, concurrency, poll_interval,
+                 creating_timeout, backoff):
+        self._cinder = cinder
+        self.backoff = backoff
+        self._host = host
+        self._poll_interval = poll_interval
+        self._creating_timeout = creating_timeout
+        self._executor = futurist.ThreadPoolExecutor(max_workers=concurrency)
+        self._pool_locks = collections.defaultdict(threading.Lock)
+        self._pending = set()
+        self._pending_lock = threading.Lock()
+        self._stopping = threading.Event()
+
+    # -- what sync needs to know ----------------------------------------
+
+    def is_pending(self, request_id):
+        """True while this process is still working on that create."""
+        with self._pending_lock:
+            return request_id in self._pending
+
+    # -- the periodic run -----------------------------------------------
+
+    def replenish_pool(self, spec, counts=None):
+        """Queue creates for one pool; never two runs for a pool at once."""
+        lock = self._pool_locks[spec.name]
+        if not lock.acquire(blocking=False):
+            LOG.debug('Replenish of pool %s is already running.', spec.name)
+            return 0
+        try:
+            if not self.backoff.allowed(spec.name):
+                LOG.debug('Pool %s is backing off; no create now.',
+                          spec.name)
+                return 0
+            if counts is None:
+                counts = db_api.count_by_pool(spec.cluster)
+            ready, creating = pool_counts(counts, spec)
+            deficit = min(spec.target - ready - creating,
+                          spec.max_creating - creating)
+            for _ in range(max(0, deficit)):
+                self._queue_create(spec)
+            return max(0, deficit)
+        finally:
+            lock.release()
+
+    def _queue_create(self, spec):
+        request_id = uuidutils.generate_uuid()
+        # Pending before the row exists, so sync never mistakes the row
+        # for the leftover of a crash.
+        with self._pending_lock:
+            self._pending.add(request_id)
+        try:
+            row = db_api.create_volume_row(
+                request_id=request_id, pool=spec.name, cluster=spec.cluster,
+                snapshot_id=spec.snapshot_id, size=spec.size,
+                name=spec.volume_name_prefix + request_id[:8],
+                host=self._host)
+            self._executor.submit(self._create_one, spec, row)
+        except Exception:
+            self._forget(request_id)
+            raise
+
+    def _forget(self, request_id):
+        with self._pending_lock:
+            self._pending.discard(request_id)
+
+    # -- one create, in a worker ------------------------------------------
+
+    def _create_one(self, spec, row):
+        if self._stopping.is_set() or not self.backoff.allowed(spec.name):
+            # Queued but never started: nothing exists in Cinder.
+            db_api.delete_row(row.id, status=models.CREATING)
+            self._forget(row.request_id)
+            return
+        try:
+            volume = self._start_create(spec, row)
+            if volume is not None:
+                self._wait_available(row, volume.id)
+        except Exception:
+            # Any failure leaves a row and/or a tagged volume: sync settles.
+            LOG.exception('Creating a volume for pool %s failed; sync will '
+                          'settle what is left.', spec.name)
+        finally:
+            self._forget(row.request_id)
+
+    def _start_create(self, spec, row):
+        tags = vp_cinder.pool_tags(spec.name, spec.cluster, row.request_id)
+        try:
+            volume = self._cinder.create_volume(
+                snapshot_id=spec.snapshot_id, name=row.name, metadata=tags,
+                size=spec.size, volume_type=spec.volume_type,
+                availability_zone=spec.availability_zone)
+        except exception.CinderException as exc:
+            self.backoff.failure(spec.name, exc)
+            if not isinstance(exc, exception.CinderUnavailable):
+                # Surely not created: forget the row now.  After a 5xx or a
+                # timeout Cinder may have created it: sync decides.
+                db_api.delete_row(row.id, status=models.CREATING)
+            return None
+        db_api.set_volume_id(row.id, volume.id)
+        return volume
+
+    def _wait_available(self, row, volume_id):
+        deadline = (timeutils.normalize_time(row.created_at) +
+                    datetime.timedelta(seconds=self._creating_timeout))
+        while not self._stopping.wait(self._poll_interval):
+            try:
+                volume = self._cinder.get_volume(volume_id)
+            except exception.VolumeNotFound:
+                db_api.delete_row(row.id, status=models.CREATING)
+                return
+            except exception.CinderException:
+                volume = None
+            if volume is not None and volume.status == 'available':
+                self.backoff.success(row.pool)
+                if db_api.mark_available(row.id, size=volume.size):
+                    LOG.debug('Volume %s is ready.', volume_id)
+                return
+            if volume is not None and volume.status != 'creating':
+                # error, or taken: sync deletes or drops it.
+                if volume.in_error:
+                    self.backoff.failure(
+                        row.pool, 'volume %s ended in %s'
+                        % (volume_id, volume.status))
+                return
+            if timeutils.utcnow() > deadline:
+                return  # the stuck-creating reaper in sync takes over
+
+    # -- shutdown ------------------------------------------------------
+
+    def stop(self, wait=True):
+        """Stop polling; creates already sent finish as ``creating`` rows."""
+        self._stopping.set()
+        self._executor.shutdown(wait=wait)
