@@ -1,0 +1,185 @@
+"""volume-pool-demo: the service on its embedded default, nothing to install.
+
+One process runs the real manager Service on a SQLite file, oslo.messaging's
+in-process ``fake://`` transport and the project's Cinder API simulator
+(real HTTP on loopback).  It lets two pools fill, serves a few claims
+through :mod:`volume_pool.rpcapi` (the controller's client), shows the pools
+refilling, and exits 0 once they are full again.
+"""
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+
+from oslo_log import log as logging
+
+from volume_pool import config
+from volume_pool import context as vp_context
+from volume_pool import rpc
+from volume_pool import rpcapi
+from volume_pool import service
+from volume_pool.db import api as db_api
+from volume_pool.db import migration
+from volume_pool.simulator import cinder_api
+
+CONF = config.CONF
+LOG = logging.getLogger(__name__)
+
+POOLS = {'debian': {'target': 3, 'size': 1},
+         'windows': {'target': 2, 'size': 2}}
+
+CONFIG_TEMPLATE = """\
+[DEFAULT]
+host = demo-manager
+transport_url = fake:///
+state_path = {state_dir}
+
+[database]
+connection = sqlite:///{state_dir}/volume_pool.sqlite
+
+[volume_pool]
+enabled_pools = {pool_names}
+replenish_interval = 1
+sync_interval = 5
+create_concurrency = 4
+create_poll_interval = 0.2
+periodic_fuzzy_delay = 0
+
+[cinder]
+auth_type = noauth
+endpoint = {endpoint}
+project_id = {project_id}
+user_id = demo
+
+{pool_sections}
+"""
+
+
+def parse_cli(argv):
+    parser = argparse.ArgumentParser(
+        prog='volume-pool-demo', description=__doc__.splitlines()[0],
+        epilog='Example: volume-pool-demo --creation-delay 3 --claims 5')
+    parser.add_argument('--creation-delay', type=float, default=2.0,
+                        help='Seconds the simulated Cinder takes to create a '
+                             'volume (default: %(default)s).')
+    parser.add_argument('--claims', type=int, default=4,
+                        help='Claims to make from the debian pool; more than '
+                             'its target (3) shows a miss (default: '
+                             '%(default)s).')
+    parser.add_argument('--timeout', type=float, default=60.0,
+                        help='Give up if the pools are not full after this '
+                             'many seconds (default: %(default)s).')
+    parser.add_argument('--state-dir',
+                        help='Where the config and SQLite file go (default: '
+                             'a new temporary directory).')
+    parser.add_argument('--verbose', action='store_true',
+                        help="Show the manager's INFO log lines too.")
+    args = parser.parse_args(argv)
+    if args.claims < 0 or args.creation_delay < 0 or args.timeout <= 0:
+        parser.error('--claims and --creation-delay must be >= 0, '
+                     '--timeout > 0')
+    return args
+
+
+def write_config(state_dir, simulator):
+    sections = []
+    for name, pool in POOLS.items():
+        snapshot_id = simulator.add_snapshot(size=pool['size'],
+                                             name='golden-%s' % name)
+        sections.append('[pool:%s]\nsnapshot_id = %s\ntarget = %d\n'
+                        % (name, snapshot_id, pool['target']))
+    path = os.path.join(state_dir, 'volume-pool.conf')
+    with open(path, 'w') as conf_file:
+        conf_file.write(CONFIG_TEMPLATE.format(
+            state_dir=state_dir, pool_names=','.join(POOLS),
+            endpoint=simulator.endpoint, project_id=simulator.project_id,
+            pool_sections='\n'.join(sections)))
+    return path
+
+
+def show(status, label):
+    cells = ['%-8s ready %d/%d  creating %d' % (p['name'], p['ready'],
+                                                 p['target'], p['creating'])
+             for p in status]
+    print('[%s] %s' % (label, ' | '.join(cells)), flush=True)
+
+
+def wait_full(api, ctxt, label, timeout):
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        status = api.pool_status(ctxt)
+        shown = [(p['ready'], p['creating']) for p in status]
+        if shown != last:
+            show(status, label)
+            last = shown
+        if all(p['ready'] >= p['target'] for p in status):
+            return True
+        time.sleep(0.5)
+    return False
+
+
+def run(args, state_dir):
+    with cinder_api.CinderSimulator(
+            creation_delay=args.creation_delay) as simulator:
+        conf_path = write_config(state_dir, simulator)
+        print('Cinder simulator at %s; config %s' % (simulator.endpoint,
+                                                     conf_path))
+        config.parse_args(['--config-file', conf_path])
+        CONF.set_override('debug', False)
+        if not args.verbose:
+            CONF.set_override('default_log_levels',
+                              ['volume_pool=WARN', 'alembic=WARN'] +
+                              CONF.default_log_levels)
+        logging.setup(CONF, 'volume-pool-demo')
+        db_api.configure(CONF)
+        migration.upgrade()
+        rpc.init(CONF)
+        server = service.Service(CONF)
+        server.start()
+        try:
+            return demo_claims(args, simulator)
+        finally:
+            server.stop()
+            rpc.cleanup()
+
+
+def demo_claims(args, simulator):
+    api = rpcapi.VolumePoolAPI(timeout=30)
+    ctxt = vp_context.RequestContext(request_id=None)
+    if not wait_full(api, ctxt, 'filling', args.timeout):
+        print('The pools did not fill within %ss.' % args.timeout)
+        return 1
+    for number in range(1, args.claims + 1):
+        started = time.monotonic()
+        volume = api.claim(ctxt, 'debian', name='vnf-%d-root' % number)
+        print('claim %d: %s %-14s from %-7s status %-9s in %.1f ms' % (
+            number, volume['volume_id'], volume['name'], volume['source'],
+            volume['status'], (time.monotonic() - started) * 1000.0),
+            flush=True)
+    volume = api.claim(ctxt, 'windows')
+    print('claim windows: %s from %s' % (volume['volume_id'],
+                                         volume['source']))
+    if not wait_full(api, ctxt, 'refilling', args.timeout):
+        print('The pools did not refill within %ss.' % args.timeout)
+        return 1
+    tagged = [v for v in simulator.list_volumes()
+              if 'volume_pool' in v.get('metadata', {})]
+    print('Done: %d pool volumes ready in Cinder, pools full again.'
+          % len(tagged))
+    return 0
+
+
+def main(argv=None):
+    args = parse_cli(sys.argv[1:] if argv is None else argv)
+    if args.state_dir:
+        os.makedirs(args.state_dir, exist_ok=True)
+        return run(args, args.state_dir)
+    with tempfile.TemporaryDirectory(prefix='volume-pool-demo-') as tmp:
+        return run(args, tmp)
+
+
+if __name__ == '__main__':
+    sys.exit(main())

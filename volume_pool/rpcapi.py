@@ -1,0 +1,115 @@
+"""Client side of the volume-pool RPC API: what the controller imports.
+
+Usage in the controller::
+
+    from volume_pool import rpcapi
+    api = rpcapi.VolumePoolAPI(transport)   # transport of the controller
+    volume = api.claim(ctxt, 'debian', name='vnf-42-root')
+
+Errors are the classes of :mod:`volume_pool.exception` (``PoolNotFound``,
+``PoolEmpty``, ``InvalidClaimRequest``, ``CinderUnavailable``, ...) as long
+as the transport allows that module's remote exceptions, which
+:func:`get_transport` does.  This module imports no server code.
+"""
+
+import time
+
+import oslo_messaging as messaging
+
+from volume_pool import exception
+from volume_pool import rpc
+from volume_pool import validation
+
+
+def get_transport(conf, url=None):
+    """An RPC transport that re-raises volume_pool errors by type.
+
+    ``url`` defaults to ``conf.transport_url``.
+    """
+    return messaging.get_rpc_transport(
+        conf, url=url, allowed_remote_exmods=rpc.ALLOWED_EXMODS)
+
+
+class VolumePoolAPI:
+    """Client side of the volume-pool RPC API.
+
+    API version history:
+
+        * 1.0 - Initial version: claim(), pool_status().
+        * 1.1 - Add get_usable_hosts(); a clustered claim checks that its
+                cluster has a live manager first.
+
+    ``version_cap`` pins the newest version sent, for a rolling upgrade in
+    which some managers still speak an older one.
+    """
+
+    RPC_API_VERSION = '1.1'
+    # How long a cluster's membership answer is trusted by this client.
+    MEMBERSHIP_CACHE_SECONDS = 5.0
+    MEMBERSHIP_PROBE_TIMEOUT = 5
+
+    def __init__(self, transport=None, timeout=None, version_cap=None):
+        target = messaging.Target(topic=rpc.TOPIC,
+                                  version=self.RPC_API_VERSION)
+        self.client = rpc.get_client(target, transport=transport,
+                                     timeout=timeout,
+                                     version_cap=version_cap)
+        self._membership = {}
+
+    def _prepare(self, version, cluster=None, timeout=None):
+        # A clustered claim goes to the queue its cluster's managers share.
+        kwargs = {'version': version}
+        if cluster:
+            kwargs['server'] = cluster
+        if timeout is not None:
+            kwargs['timeout'] = timeout
+        return self.client.prepare(**kwargs)
+
+    def claim(self, ctxt, snapshot_type, name=None, cluster=None,
+              create_on_miss=True, timeout=None):
+        """Take a ready volume of ``snapshot_type`` (a pool name).
+
+        Returns a dict with ``volume_id``, ``name``, ``snapshot_type``,
+        ``snapshot_id``, ``size``, ``status``, ``cluster`` and ``source``
+        (``"pool"``, or ``"created"`` on a miss; such a volume may still be
+        ``creating``).
+        """
+        validation.check_claim_args(snapshot_type, name, cluster,
+                                    create_on_miss)
+        if cluster:
+            self._check_cluster_alive(ctxt, cluster)
+        cctxt = self._prepare('1.0', cluster=cluster, timeout=timeout)
+        return cctxt.call(ctxt, 'claim', snapshot_type=snapshot_type,
+                          name=name, cluster=cluster,
+                          create_on_miss=create_on_miss)
+
+    def pool_status(self, ctxt, cluster=None, timeout=None):
+        """One dict per pool: target, ready, creating and claim figures."""
+        validation.check_cluster_arg(cluster)
+        cctxt = self._prepare('1.0', cluster=cluster, timeout=timeout)
+        return cctxt.call(ctxt, 'pool_status', cluster=cluster)
+
+    def get_usable_hosts(self, ctxt, cluster=None, timeout=None):
+        """Live managers of ``cluster``, as any manager sees them (1.1)."""
+        validation.check_cluster_arg(cluster)
+        cctxt = self.client.prepare(version='1.1', timeout=timeout)
+        return cctxt.call(ctxt, 'get_usable_hosts', cluster=cluster)
+
+    def _check_cluster_alive(self, ctxt, cluster):
+        """Fail fast with NoLiveManager instead of an RPC timeout."""
+        if not self.client.can_send_version('1.1'):
+            return
+        now = time.monotonic()
+        cached = self._membership.get(cluster)
+        if cached is None or now - cached[0] > self.MEMBERSHIP_CACHE_SECONDS:
+            try:
+                hosts = self.get_usable_hosts(
+                    ctxt, cluster, timeout=self.MEMBERSHIP_PROBE_TIMEOUT)
+            except messaging.MessagingTimeout:
+                hosts = []  # no manager answers at all
+            except Exception:
+                hosts = None  # unknown: let the claim itself decide
+            cached = (now, hosts)
+            self._membership[cluster] = cached
+        if cached[1] == []:
+            raise exception.NoLiveManager(cluster=cluster)

@@ -1,0 +1,132 @@
+"""The oslo.service Service that runs the manager (threading backend).
+
+Everything that opens a connection or a thread (Cinder session, RPC server,
+create workers, timers) is made in :meth:`Service.start`, never at import or
+in ``__init__`` (the designate rule), and stopped in nova's order.
+"""
+
+import random
+
+from oslo_db import exception as db_exc
+from oslo_log import log as logging
+import oslo_messaging as messaging
+from oslo_service import service
+from oslo_utils import importutils
+from sqlalchemy import exc as sa_exc
+
+from volume_pool import cinder as vp_cinder
+from volume_pool import context as vp_context
+from volume_pool import coordination
+from volume_pool import exception
+from volume_pool import rpc
+from volume_pool import version
+from volume_pool.db import migration
+
+LOG = logging.getLogger(__name__)
+
+MANAGER_CLASS = 'volume_pool.manager.Manager'
+# The timer never sleeps longer than this, so a reload is seen in time.
+_PERIODIC_INTERVAL_MAX = 60
+_PERIODIC_RETRY = 5
+
+
+def check_schema():
+    """Refuse to run on a database that ``db sync`` has not brought up."""
+    try:
+        current, head = migration.version(), migration.head()
+    except (db_exc.DBError, sa_exc.SQLAlchemyError) as exc:
+        raise exception.ConfigError(
+            reason='[database] connection: cannot use the database: %s'
+                   % str(exc).splitlines()[0])
+    if current != head:
+        raise exception.ConfigError(
+            reason='database is at revision %s, the code needs %s: run '
+                   '"volume-pool-manage db sync"' % (current, head))
+
+
+def rpc_server_name(conf):
+    """Clustered managers share their cluster's queue; others their host's."""
+    return conf.cluster or conf.host
+
+
+class Service(service.Service):
+    """volume-pool-manager: RPC server plus periodic tasks."""
+
+    def __init__(self, conf, manager_class=MANAGER_CLASS):
+        super().__init__()
+        self.conf = conf
+        self.manager_class = manager_class
+        self.manager = None
+        self.rpcserver = None
+        self.coordination = None
+
+    def start(self):
+        LOG.info('Starting volume-pool-manager %(version)s on %(host)s '
+                 '(cluster %(cluster)s)',
+                 {'version': version.version_string(),
+                  'host': self.conf.host,
+                  'cluster': self.conf.cluster or '-'})
+        manager_cls = importutils.import_class(self.manager_class)
+        self.coordination = coordination.Coordination(self.conf)
+        self.coordination.start()
+        self.manager = manager_cls(vp_cinder.Cinder(self.conf),
+                                   conf=self.conf,
+                                   coordinator=self.coordination)
+        target = messaging.Target(topic=rpc.TOPIC,
+                                  server=rpc_server_name(self.conf))
+        self.rpcserver = rpc.get_server(target, [self.manager])
+        self.rpcserver.start()
+        fuzzy = self.conf.volume_pool.periodic_fuzzy_delay
+        self.tg.add_dynamic_timer(
+            self.periodic_tasks,
+            initial_delay=random.randint(0, fuzzy) if fuzzy else None,
+            periodic_interval_max=_PERIODIC_INTERVAL_MAX)
+        LOG.info('volume-pool-manager serving pools %s on topic %s',
+                 ', '.join(sorted(self.manager.specs)) or '(none)',
+                 rpc.TOPIC)
+
+    def periodic_tasks(self, raise_on_error=False):
+        """Run the due tasks; returns the seconds until the next one is due.
+
+        A task's error is logged by oslo.service and never stops the timer.
+        """
+        ctxt = vp_context.get_admin_context()
+        try:
+            return self.manager.run_periodic_tasks(
+                ctxt, raise_on_error=raise_on_error)
+        except Exception:
+            if raise_on_error:
+                raise
+            LOG.exception('Periodic tasks failed; retrying in %ss',
+                          _PERIODIC_RETRY)
+            return _PERIODIC_RETRY
+
+    def reset(self):
+        """Called after a SIGHUP has re-read the mutable options."""
+        if self.manager is not None:
+            self.manager.reset()
+
+    def stop(self, graceful=True):
+        """nova's order: flag, stop RPC, drain claims, wait, clean up."""
+        LOG.info('Stopping volume-pool-manager on %s', self.conf.host)
+        if self.manager is not None:
+            self.manager.prepare_for_shutdown()
+        if self.rpcserver is not None:
+            try:
+                self.rpcserver.stop()
+            except Exception:
+                LOG.exception('Stopping the RPC server failed')
+        if self.manager is not None:
+            self.manager.drain(self.conf.graceful_shutdown_timeout or None)
+        if self.rpcserver is not None:
+            try:
+                self.rpcserver.wait()
+            except Exception:
+                LOG.exception('Waiting for the RPC server failed')
+        # Timers first, so no periodic task starts while workers wind down.
+        super().stop(graceful=False)
+        if self.manager is not None:
+            self.manager.cleanup_host()
+        if self.coordination is not None:
+            self.coordination.stop()  # leave the group last
+        LOG.info('volume-pool-manager stopped')
