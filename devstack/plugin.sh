@@ -1,0 +1,120 @@
+# shellcheck shell=bash
+# DevStack plugin of volume-pool: installs volume-pool-manager, writes its
+# configuration, creates its database and golden snapshots, and runs it as
+# the systemd unit devstack@volume-pool-manager.
+#
+#   enable_plugin volume-pool <git url> [branch]
+#
+# DevStack provides the functions used here (iniset, run_process, ...).
+# shellcheck disable=SC2154  # DevStack's variables (DEST, REGION_NAME, ...)
+
+function install_volume_pool {
+    setup_develop "$VOLUME_POOL_DIR"
+}
+
+function configure_volume_pool {
+    sudo install -d -o "$STACK_USER" "$VOLUME_POOL_CONF_DIR"
+    rm -f "$VOLUME_POOL_CONF"
+
+    iniset "$VOLUME_POOL_CONF" DEFAULT debug "$ENABLE_DEBUG_LOG_LEVEL"
+    iniset "$VOLUME_POOL_CONF" DEFAULT host "$(hostname)"
+    iniset_rpc_backend volume-pool "$VOLUME_POOL_CONF" DEFAULT
+    iniset "$VOLUME_POOL_CONF" database connection \
+        "$(database_connection_url volume_pool)"
+    iniset "$VOLUME_POOL_CONF" volume_pool replenish_interval \
+        "$VOLUME_POOL_REPLENISH_INTERVAL"
+    iniset "$VOLUME_POOL_CONF" volume_pool sync_interval \
+        "$VOLUME_POOL_SYNC_INTERVAL"
+    if [[ -n "$VOLUME_POOL_COORDINATION_URL" ]]; then
+        iniset "$VOLUME_POOL_CONF" coordination backend_url \
+            "$VOLUME_POOL_COORDINATION_URL"
+    fi
+
+    create_service_user "$VOLUME_POOL_SERVICE_USER" "admin"
+    iniset "$VOLUME_POOL_CONF" cinder auth_type password
+    iniset "$VOLUME_POOL_CONF" cinder auth_url "$KEYSTONE_SERVICE_URI"
+    iniset "$VOLUME_POOL_CONF" cinder username "$VOLUME_POOL_SERVICE_USER"
+    iniset "$VOLUME_POOL_CONF" cinder password "$SERVICE_PASSWORD"
+    iniset "$VOLUME_POOL_CONF" cinder project_name "$SERVICE_PROJECT_NAME"
+    iniset "$VOLUME_POOL_CONF" cinder user_domain_name "$SERVICE_DOMAIN_NAME"
+    iniset "$VOLUME_POOL_CONF" cinder project_domain_name \
+        "$SERVICE_DOMAIN_NAME"
+    iniset "$VOLUME_POOL_CONF" cinder region_name "$REGION_NAME"
+
+    recreate_database volume_pool
+}
+
+# Make a golden volume and snapshot per pool and enable the pools.
+function create_volume_pool_snapshots {
+    local pools="" entry name target volume snapshot
+    for entry in $VOLUME_POOL_POOLS; do
+        name=${entry%%:*}
+        target=${entry##*:}
+        volume=$(openstack volume create --size "$VOLUME_POOL_GOLDEN_SIZE" \
+            "volume-pool-golden-$name" -f value -c id)
+        wait_for_volume_pool_resource volume "$volume"
+        snapshot=$(openstack volume snapshot create --volume "$volume" \
+            "volume-pool-golden-$name" -f value -c id)
+        wait_for_volume_pool_resource "volume snapshot" "$snapshot"
+        iniset "$VOLUME_POOL_CONF" "pool:$name" snapshot_id "$snapshot"
+        iniset "$VOLUME_POOL_CONF" "pool:$name" target "$target"
+        pools=${pools:+$pools,}$name
+    done
+    iniset "$VOLUME_POOL_CONF" volume_pool enabled_pools "$pools"
+}
+
+function wait_for_volume_pool_resource {
+    local kind=$1 id=$2 status i
+    for i in $(seq 1 60); do
+        # shellcheck disable=SC2086  # "volume snapshot" is two words
+        status=$(openstack $kind show "$id" -f value -c status)
+        [[ "$status" == "available" ]] && return 0
+        [[ "$status" == error* ]] && die $LINENO "$kind $id is $status"
+        sleep 2
+    done
+    die $LINENO "$kind $id not available after $i tries"
+}
+
+function init_volume_pool {
+    "$VOLUME_POOL_BIN_DIR/volume-pool-manage" --config-file \
+        "$VOLUME_POOL_CONF" db sync
+}
+
+function start_volume_pool {
+    run_process volume-pool-manager \
+        "$VOLUME_POOL_BIN_DIR/volume-pool-manager --config-file $VOLUME_POOL_CONF"
+}
+
+function stop_volume_pool {
+    stop_process volume-pool-manager
+}
+
+function cleanup_volume_pool {
+    sudo rm -rf "$VOLUME_POOL_CONF_DIR"
+    if is_service_enabled mysql postgresql; then
+        recreate_database volume_pool
+    fi
+}
+
+if is_service_enabled volume-pool-manager; then
+    if [[ "$1" == "stack" && "$2" == "install" ]]; then
+        echo_summary "Installing volume-pool"
+        install_volume_pool
+    elif [[ "$1" == "stack" && "$2" == "post-config" ]]; then
+        echo_summary "Configuring volume-pool"
+        configure_volume_pool
+    elif [[ "$1" == "stack" && "$2" == "extra" ]]; then
+        echo_summary "Starting volume-pool-manager"
+        create_volume_pool_snapshots
+        init_volume_pool
+        start_volume_pool
+    fi
+
+    if [[ "$1" == "unstack" ]]; then
+        stop_volume_pool
+    fi
+
+    if [[ "$1" == "clean" ]]; then
+        cleanup_volume_pool
+    fi
+fi
