@@ -1,0 +1,107 @@
+"""Fixtures of the functional suite: one real Cinder per run, a RabbitMQ
+vhost and a throw-away MariaDB or PostgreSQL database per test."""
+
+import os
+import uuid
+
+from oslo_config import cfg
+import pytest
+
+from volume_pool import rpcapi
+from volume_pool.tests import services
+from volume_pool.tests.functional import harness
+
+CLAIMER = os.path.join(os.path.dirname(__file__), 'claimer.py')
+
+
+@pytest.fixture(scope='session')
+def cinder():
+    if os.environ.get('VOLUME_POOL_FUNCTIONAL') != '1':
+        pytest.skip('functional tests start a real Cinder: run them with '
+                    '"tox -e functional" (VOLUME_POOL_FUNCTIONAL=1)')
+    local = harness.LocalCinder()
+    try:
+        local.start()
+    except harness.CinderFailed as exc:
+        # Never a skip: the suite asked for a real Cinder and did not get one.
+        pytest.fail(str(exc))
+    yield local
+    local.stop()
+
+
+@pytest.fixture(scope='session')
+def snapshot(cinder):
+    return cinder.make_snapshot(size=1)
+
+
+@pytest.fixture
+def transport_url():
+    with services.rabbit_vhost() as url:
+        yield url
+
+
+@pytest.fixture(params=['mysql', 'postgresql'])
+def db_url(request, tmp_path):
+    with services.provisioned_database(request.param, tmp_path) as url:
+        yield url
+
+
+@pytest.fixture
+def pool_name():
+    """Pools are named per test: tests share one Cinder project."""
+    return 'fn-%s' % uuid.uuid4().hex[:8]
+
+
+@pytest.fixture
+def managers(tmp_path, cinder, transport_url, db_url):
+    """Factory of manager processes sharing this test's DB and broker."""
+    started = []
+
+    def _start(pools, host='mgr-1', coordination=False, sync_interval=3,
+               extra='', project_id=None, cluster=None):
+        """``pools``: (name, snapshot_id, target) triples; ``coordination``
+        True for the machine's Redis, or a tooz URL."""
+        sections = ''.join(
+            '[pool:%s]\nsnapshot_id = %s\ntarget = %d\n' % p for p in pools)
+        if coordination is True:
+            coordination = services.REDIS_URL
+        coordination_section = (
+            '[coordination]\nbackend_url = %s\nmembership_timeout = 5\n'
+            'refresh_interval = 2\n' % coordination if coordination else '')
+        text = ('[DEFAULT]\nhost = %s\ntransport_url = %s\n'
+                'graceful_shutdown_timeout = 30\n%s'
+                '[database]\nconnection = %s\n'
+                '[volume_pool]\nenabled_pools = %s\nreplenish_interval = 1\n'
+                'sync_interval = %d\ncreate_concurrency = 8\n'
+                'create_poll_interval = 0.2\nperiodic_fuzzy_delay = 0\n'
+                'claim_timeout = 20\n%s%s%s%s'
+                % (host, transport_url,
+                   'cluster = %s\n' % cluster if cluster else '', db_url,
+                   ','.join(p[0] for p in pools), sync_interval,
+                   cinder.cinder_section(project_id), sections,
+                   coordination_section,
+                   extra))
+        process = harness.ManagerProcess(str(tmp_path), host, text)
+        if not started:
+            process.db_sync()
+        started.append(process.start())
+        return process
+
+    _start.db_url = db_url
+    _start.transport_url = transport_url
+    yield _start
+    for process in started:
+        process.kill()
+    for process in started:
+        if 'Traceback' in process.log():
+            print('---- %s log ----\n%s' % (process.name,
+                                             process.log()[-6000:]))
+
+
+@pytest.fixture
+def api(managers):
+    """The controller's client, on this test's broker vhost."""
+    cfg.CONF([], project='volume-pool-functional')
+    transport = rpcapi.get_transport(cfg.CONF, url=managers.transport_url)
+    yield rpcapi.VolumePoolAPI(transport, timeout=60)
+    transport.cleanup()

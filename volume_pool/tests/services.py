@@ -1,0 +1,81 @@
+"""The machine's real services, as the tests reach them.
+
+Tests run against real MariaDB, PostgreSQL, RabbitMQ and Redis.  A service
+that is not there fails the test when ``CI=true`` and skips it, saying
+what is missing, on a developer's machine.
+"""
+
+import contextlib
+import os
+import subprocess
+import uuid
+
+import pytest
+
+MYSQL_ADMIN_URL = os.environ.get('VOLUME_POOL_TEST_MYSQL_URL',
+                                 'mysql+pymysql://root@127.0.0.1/')
+POSTGRESQL_ADMIN_URL = os.environ.get(
+    'VOLUME_POOL_TEST_POSTGRESQL_URL',
+    'postgresql+psycopg2://postgres@127.0.0.1/postgres')
+RABBIT_URL = os.environ.get('VOLUME_POOL_TEST_RABBIT',
+                            'rabbit://guest:guest@127.0.0.1:5672')
+REDIS_URL = os.environ.get('VOLUME_POOL_TEST_REDIS',
+                           'redis://127.0.0.1:6379')
+
+# oslo.db's provisioning reads its admin URLs from here.
+os.environ.setdefault('OS_TEST_DBAPI_ADMIN_CONNECTION',
+                      ';'.join((MYSQL_ADMIN_URL, POSTGRESQL_ADMIN_URL)))
+
+DB_BACKENDS = ('sqlite', 'mysql', 'postgresql')
+
+
+def in_ci():
+    return os.environ.get('CI') == 'true'
+
+
+def unavailable(what, why):
+    """Fail in CI, skip elsewhere, always saying what is missing."""
+    message = '%s is not available: %s' % (what, why)
+    if in_ci():
+        pytest.fail(message + ' (CI=true: a missing service is a failure)')
+    pytest.skip(message)
+
+
+@contextlib.contextmanager
+def provisioned_database(backend, tmp_path):
+    """A throw-away database of ``backend``; yields its URL."""
+    if backend == 'sqlite':
+        yield 'sqlite:///%s' % (tmp_path / 'volume_pool.sqlite')
+        return
+    from oslo_db import exception as db_exc
+    from oslo_db.sqlalchemy import provision
+    try:
+        provider = provision.Backend.backend_for_database_type(backend)
+    except db_exc.BackendNotAvailable as exc:
+        unavailable(backend, exc)
+    name = 'vp_test_%s' % uuid.uuid4().hex[:12]
+    provider.create_named_database(name)
+    try:
+        yield provider.provisioned_database_url(name)
+    finally:
+        provider.drop_named_database(name, conditional=True)
+
+
+@contextlib.contextmanager
+def rabbit_vhost():
+    """A RabbitMQ vhost of our own: queue names ignore the exchange, so
+    runs sharing the broker would otherwise share queues (DESIGN.md)."""
+    vhost = 'volume-pool-test-%s' % uuid.uuid4().hex[:10]
+    try:
+        subprocess.run(['rabbitmqctl', '-q', 'add_vhost', vhost],
+                       check=True, capture_output=True, timeout=60)
+        subprocess.run(['rabbitmqctl', '-q', 'set_permissions', '-p', vhost,
+                        'guest', '.*', '.*', '.*'],
+                       check=True, capture_output=True, timeout=60)
+    except (OSError, subprocess.SubprocessError) as exc:
+        unavailable('RabbitMQ (rabbitmqctl)', exc)
+    try:
+        yield '%s/%s' % (RABBIT_URL, vhost)
+    finally:
+        subprocess.run(['rabbitmqctl', '-q', 'delete_vhost', vhost],
+                       capture_output=True, timeout=60)

@@ -1,0 +1,119 @@
+"""Pool configuration: valid layouts load, bad ones stop with one line."""
+
+import pytest
+
+from volume_pool import exception
+from volume_pool import pools
+
+SNAP = '6f1c1a3e-0d8e-4c54-9a43-8f0a3a2f7e11'
+
+
+def test_pools_load_with_defaults_and_overrides(write_config, conf):
+    write_config("""
+        [DEFAULT]
+        cluster = east
+        [volume_pool]
+        enabled_pools = debian, windows
+        [pool:debian]
+        snapshot_id = %s
+        target = 5
+        size = 10
+        volume_type = fast
+        [pool:windows]
+        snapshot_id = %s
+        """ % (SNAP, SNAP))
+    specs = pools.load_pools(conf)
+    assert list(specs) == ['debian', 'windows']
+    debian = specs['debian']
+    assert (debian.target, debian.size, debian.volume_type,
+            debian.cluster) == (5, 10, 'fast', 'east')
+    assert debian.volume_name_prefix == 'volume-pool-debian-'
+    assert specs['windows'].target == 1
+    assert specs['windows'].size is None
+
+
+@pytest.mark.parametrize('body, needle', [
+    ("""[volume_pool]
+        enabled_pools = debian
+        [pool:debian]
+        target = 2
+        """, '[pool:debian] snapshot_id is required'),
+    ("""[volume_pool]
+        enabled_pools = debian
+        """, "pool 'debian' has no [pool:debian] section"),
+    ("""[volume_pool]
+        enabled_pools = debian
+        [pool:debian]
+        snapshot_id = %s
+        target = -1
+        """ % SNAP, '[pool:debian] target'),
+    ("""[volume_pool]
+        enabled_pools = debian
+        [pool:debian]
+        snapshot_id = not-a-uuid
+        """, "[pool:debian] snapshot_id: 'not-a-uuid' is not a UUID"),
+    ("""[volume_pool]
+        enabled_pools = debian, debian
+        [pool:debian]
+        snapshot_id = %s
+        """ % SNAP, "pool 'debian' is listed twice"),
+    ("""[volume_pool]
+        enabled_pools = bad/name
+        """, "invalid pool name 'bad/name'"),
+])
+def test_bad_pool_config_names_the_option(write_config, conf, body, needle):
+    write_config(body)
+    with pytest.raises(exception.ConfigError) as info:
+        pools.load_pools(conf)
+    assert needle in str(info.value)
+    assert '\n' not in str(info.value)
+
+
+def test_unused_pool_sections_are_reported(write_config, conf):
+    write_config("""
+        [volume_pool]
+        enabled_pools = debian
+        [pool:debian]
+        snapshot_id = %s
+        [pool:old]
+        snapshot_id = %s
+        """ % (SNAP, SNAP))
+    assert pools.unused_pool_sections(conf) == ['pool:old']
+
+
+def test_target_is_mutable_for_sighup(write_config, conf):
+    path = write_config("""
+        [volume_pool]
+        enabled_pools = debian
+        [pool:debian]
+        snapshot_id = %s
+        target = 2
+        """ % SNAP)
+    assert pools.load_pools(conf)['debian'].target == 2
+    path.write_text(path.read_text().replace('target = 2', 'target = 7'))
+    conf.mutate_config_files()
+    assert pools.load_pools(conf)['debian'].target == 7
+
+
+def test_cluster_section_overrides_the_shared_one(write_config, conf):
+    other = '0b5d5f0e-4a39-4f7e-9d8e-2b1c7a9c4d21'
+    text = """
+        [DEFAULT]
+        cluster = %s
+        [volume_pool]
+        enabled_pools = debian
+        [pool:debian]
+        snapshot_id = %s
+        target = 5
+        size = 10
+        [pool:debian@east]
+        snapshot_id = %s
+        target = 2
+        """
+    write_config(text % ('east', SNAP, other))
+    east = pools.load_pools(conf)['debian']
+    assert (east.snapshot_id, east.target, east.size) == (other, 2, 10)
+    assert pools.unused_pool_sections(conf) == []
+    write_config(text % ('west', SNAP, other))
+    west = pools.load_pools(conf)['debian']
+    assert (west.snapshot_id, west.target, west.cluster) == (SNAP, 5, 'west')

@@ -1,0 +1,121 @@
+"""Membership and pool ownership over a real Redis (tooz)."""
+
+import time
+import uuid
+
+from oslo_config import cfg
+import pytest
+
+from volume_pool import conf as vp_conf
+from volume_pool import coordination
+from volume_pool.tests import services
+
+POOLS = ['pool-%d' % n for n in range(24)]
+
+
+def _conf(host, cluster, url):
+    conf = cfg.ConfigOpts()
+    vp_conf.default.register_opts(conf)
+    vp_conf.coordination.register_opts(conf)
+    conf([], project='volume-pool-test')
+    conf.set_override('host', host)
+    conf.set_override('cluster', cluster)
+    conf.set_override('backend_url', url, group='coordination')
+    conf.set_override('membership_timeout', 3, group='coordination')
+    return conf
+
+
+@pytest.fixture
+def redis_url():
+    import redis
+    try:
+        redis.Redis.from_url(services.REDIS_URL, socket_timeout=2).ping()
+    except Exception as exc:
+        services.unavailable('Redis', exc)
+    return services.REDIS_URL
+
+
+@pytest.fixture
+def members(redis_url):
+    cluster = 'test-%s' % uuid.uuid4().hex[:8]
+    started = []
+
+    def _start(host):
+        member = coordination.Coordination(_conf(host, cluster, redis_url))
+        member.start()
+        started.append(member)
+        return member
+    _start.cluster = cluster
+    yield _start
+    for member in started:
+        member.stop()
+
+
+def test_pools_are_shared_out_without_overlap(members):
+    one, two = members('mgr-1'), members('mgr-2')
+    one.refresh()
+    assert one.get_usable_hosts() == ['mgr-1', 'mgr-2']
+    mine = {p for p in POOLS if one.owns(p)}
+    theirs = {p for p in POOLS if two.owns(p)}
+    assert mine and theirs
+    assert not mine & theirs
+    assert mine | theirs == set(POOLS)
+
+
+def test_a_member_that_leaves_hands_over_its_pools(members):
+    one, two = members('mgr-1'), members('mgr-2')
+    two.stop()
+    one.refresh()
+    assert one.get_usable_hosts() == ['mgr-1']
+    assert all(one.owns(p) for p in POOLS)
+
+
+def test_other_clusters_are_separate(members, redis_url):
+    members('mgr-1')
+    other = coordination.Coordination(
+        _conf('mgr-9', members.cluster + '-b', redis_url))
+    other.start()
+    try:
+        other.refresh()
+        assert other.get_usable_hosts() == ['mgr-9']
+        assert other.get_usable_hosts(members.cluster) == ['mgr-1']
+        listed = coordination.list_clusters(
+            _conf('cli', None, redis_url), [members.cluster])
+        assert [m['host'] for m in listed[members.cluster]] == ['mgr-1']
+    finally:
+        other.stop()
+
+
+def test_pool_lock_is_exclusive(members):
+    one, two = members('mgr-1'), members('mgr-2')
+    with one.pool_lock('debian') as got:
+        assert got
+        with two.pool_lock('debian') as also:
+            assert not also
+    with two.pool_lock('debian') as got_after:
+        assert got_after
+
+
+def test_without_backend_a_manager_owns_everything():
+    member = coordination.Coordination(_conf('solo', None, None))
+    member.start()
+    assert all(member.owns(p) for p in POOLS)
+    assert member.get_usable_hosts() == ['solo']
+    with member.pool_lock('debian') as got:
+        assert got
+
+
+def test_a_member_that_stops_beating_is_out(members, redis_url):
+    one, two = members('mgr-1'), members('mgr-2')
+    two._coordinator.heart.stop()  # as if killed: no goodbye, no beats
+    cli = _conf('cli', None, redis_url)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        one.refresh()
+        if one.get_usable_hosts() == ['mgr-1']:
+            break
+        time.sleep(0.5)
+    assert one.get_usable_hosts() == ['mgr-1']
+    listed = coordination.list_clusters(cli, [members.cluster])
+    assert [m['host'] for m in listed[members.cluster]] == ['mgr-1']
+    assert all(one.owns(p) for p in POOLS)

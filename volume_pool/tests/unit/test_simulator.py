@@ -1,0 +1,135 @@
+"""The Cinder simulator answers python-cinderclient as Cinder does."""
+
+import time
+
+from cinderclient import exceptions as cinder_exc
+import pytest
+import requests
+
+from volume_pool.tests import helpers
+
+
+@pytest.fixture
+def client(simulator):
+    return helpers.noauth_cinder_client(simulator.endpoint,
+                                        simulator.project_id)
+
+
+def test_create_from_snapshot_goes_creating_then_available(simulator,
+                                                          client):
+    simulator.creation_delay = 0.3
+    snapshot = simulator.add_snapshot(size=2)
+    volume = client.volumes.create(None, snapshot_id=snapshot, name='v',
+                                   metadata={'k': 'v'})
+    assert (volume.status, volume.size) == ('creating', 2)
+    time.sleep(0.4)
+    volume = client.volumes.get(volume.id)
+    assert volume.status == 'available'
+    assert volume.metadata == {'k': 'v'}
+
+
+def test_create_checks_snapshot_and_size(simulator, client):
+    with pytest.raises(cinder_exc.NotFound):
+        client.volumes.create(1, snapshot_id='no-such-snapshot')
+    snapshot = simulator.add_snapshot(size=5)
+    with pytest.raises(cinder_exc.BadRequest):
+        client.volumes.create(1, snapshot_id=snapshot)
+
+
+def test_metadata_filter_is_server_side(simulator, client):
+    for n in range(6):
+        simulator.add_volume(metadata={'volume_pool': 'a' if n % 2 else 'b'})
+    simulator.reset_counts()
+    found = client.volumes.list(search_opts={'metadata': {'volume_pool':
+                                                          'a'}})
+    assert len(found) == 3
+    assert all(v.metadata['volume_pool'] == 'a' for v in found)
+    assert simulator.request_counts[('GET', '/volumes/detail')] == 1
+
+
+def test_limit_and_marker_page_exactly(simulator, client):
+    ids = {simulator.add_volume() for _ in range(25)}
+    seen, marker, pages = [], None, 0
+    while True:
+        page = client.volumes.list(limit=10, marker=marker)
+        pages += 1
+        seen.extend(v.id for v in page)
+        if len(page) < 10:
+            break
+        marker = page[-1].id
+    assert pages == 3
+    assert len(seen) == 25 and set(seen) == ids
+
+
+def test_plain_list_follows_next_links(simulator, client):
+    simulator.max_limit = 4
+    for _ in range(10):
+        simulator.add_volume()
+    simulator.reset_counts()
+    assert len(client.volumes.list()) == 10
+    assert simulator.request_counts[('GET', '/volumes/detail')] == 3
+
+
+def test_update_replaces_metadata_like_cinder(simulator, client):
+    volume_id = simulator.add_volume(metadata={'volume_pool': 'a', 'x': '1'})
+    body = client.volumes.update(volume_id, name='new', metadata={})
+    assert body['volume']['name'] == 'new'
+    assert simulator.get_volume(volume_id)['metadata'] == {}
+
+
+def test_delete_then_404_and_in_use_refused(simulator, client):
+    volume_id = simulator.add_volume()
+    client.volumes.delete(volume_id)
+    with pytest.raises(cinder_exc.NotFound):
+        client.volumes.get(volume_id)
+    busy = simulator.add_volume()
+    simulator.attach_volume(busy)
+    with pytest.raises(cinder_exc.BadRequest):
+        client.volumes.delete(busy)
+
+
+def test_quota_gives_413_with_retry_after(simulator, client):
+    simulator.quota_volumes = 1
+    snapshot = simulator.add_snapshot()
+    client.volumes.create(1, snapshot_id=snapshot)
+    with pytest.raises(cinder_exc.OverLimit) as info:
+        client.volumes.create(1, snapshot_id=snapshot)
+    assert info.value.code == 413
+    response = requests.post(
+        '%s/%s/volumes' % (simulator.endpoint, simulator.project_id),
+        json={'volume': {'size': 1}}, timeout=5)
+    assert response.status_code == 413
+    assert response.headers['Retry-After'] == '0'
+    assert 'overLimit' in response.json()
+
+
+def test_injected_faults_then_recovery(simulator, client):
+    simulator.inject_fault(status=500, method='GET', path='^/volumes/',
+                           count=1)
+    volume_id = simulator.add_volume()
+    with pytest.raises(cinder_exc.ClientException) as info:
+        client.volumes.get(volume_id)
+    assert info.value.code == 500
+    assert client.volumes.get(volume_id).id == volume_id
+
+
+def test_fail_next_creates_ends_in_error(simulator, client):
+    simulator.fail_next_creates(1)
+    snapshot = simulator.add_snapshot()
+    first = client.volumes.create(1, snapshot_id=snapshot)
+    second = client.volumes.create(1, snapshot_id=snapshot)
+    assert client.volumes.get(first.id).status == 'error'
+    assert client.volumes.get(second.id).status == 'available'
+
+
+def test_microversion_is_echoed_and_bounded(simulator):
+    url = '%s/%s/volumes' % (simulator.endpoint, simulator.project_id)
+    ok = requests.get(url, headers={'OpenStack-API-Version': 'volume 3.50'},
+                      timeout=5)
+    assert ok.headers['OpenStack-API-Version'] == 'volume 3.50'
+    too_new = requests.get(url, timeout=5, headers={
+        'OpenStack-API-Version': 'volume 3.99'})
+    assert too_new.status_code == 406
+    wrong_project = requests.get(url.replace(simulator.project_id, 'ab12'),
+                                 timeout=5)
+    assert wrong_project.status_code == 404
