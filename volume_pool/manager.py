@@ -32,7 +32,7 @@ from volume_pool.db import models
 CONF = vp_conf.CONF
 LOG = logging.getLogger(__name__)
 
-RPC_API_VERSION = '1.1'
+RPC_API_VERSION = '1.2'
 
 
 def _database_errors_typed(func):
@@ -145,6 +145,29 @@ class Manager(periodic_task.PeriodicTasks):
         if not self.coordination.enabled:
             return [self.host] if cluster in (None, self.cluster) else []
         return self.coordination.get_usable_hosts(cluster)
+
+    @messaging.expected_exceptions(exception.VolumePoolException)
+    @_database_errors_typed
+    def refill(self, context, pool, cluster=None):
+        """Replenish one pool now and resume it if paused (RPC 1.2).
+
+        The operator's ``volume-pool-manage pool refill``.  The manager that
+        receives it may not own the pool on the hash ring; the tooz lock of
+        the pool still keeps two managers from replenishing it at once.
+        Returns how many creates were queued.
+        """
+        validation.check_pool_arg(pool)
+        spec = self._spec(pool, cluster)
+        self.backoff.reset(pool)
+        with self.coordination.pool_lock(pool) as may_run:
+            if not may_run:
+                LOG.info('Refill of pool %s skipped: another manager is '
+                         'replenishing it now.', pool)
+                return 0
+            queued = self.replenisher.replenish_pool(spec)
+        LOG.info('Refill of pool %(pool)s queued %(n)d volumes.',
+                 {'pool': pool, 'n': queued})
+        return queued
 
     def _status_of(self, name, counts):
         spec = self.specs.get(name)

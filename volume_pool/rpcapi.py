@@ -38,12 +38,13 @@ class VolumePoolAPI:
         * 1.0 - Initial version: claim(), pool_status().
         * 1.1 - Add get_usable_hosts(); a clustered claim checks that its
                 cluster has a live manager first.
+        * 1.2 - Add refill(): replenish one pool now, resuming it if paused.
 
     ``version_cap`` pins the newest version sent, for a rolling upgrade in
     which some managers still speak an older one.
     """
 
-    RPC_API_VERSION = '1.1'
+    RPC_API_VERSION = '1.2'
     # How long a cluster's membership answer is trusted by this client.
     MEMBERSHIP_CACHE_SECONDS = 5.0
     MEMBERSHIP_PROBE_TIMEOUT = 5
@@ -88,6 +89,16 @@ class VolumePoolAPI:
         validation.check_cluster_arg(cluster)
         cctxt = self._prepare('1.0', cluster=cluster, timeout=timeout)
         return cctxt.call(ctxt, 'pool_status', cluster=cluster)
+
+    def refill(self, ctxt, pool, cluster=None, timeout=None):
+        """Replenish ``pool`` now and resume it if paused (1.2).
+
+        Returns the number of volume creates queued.
+        """
+        validation.check_pool_arg(pool)
+        validation.check_cluster_arg(cluster)
+        cctxt = self._prepare('1.2', cluster=cluster, timeout=timeout)
+        return cctxt.call(ctxt, 'refill', pool=pool, cluster=cluster)
 
     def get_usable_hosts(self, ctxt, cluster=None, timeout=None):
         """Live managers of ``cluster``, as any manager sees them (1.1)."""

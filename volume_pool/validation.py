@@ -25,6 +25,12 @@ def check_claim_args(snapshot_type, name, cluster, create_on_miss):
                              % (create_on_miss,))
 
 
+def check_pool_arg(pool):
+    if not isinstance(pool, str) or not pool.strip():
+        raise exception.InvalidClaimRequest(
+            reason='pool must be a non-empty string, got %r' % (pool,))
+
+
 def check_cluster_arg(cluster):
     if cluster is not None and (not isinstance(cluster, str) or
                                 not cluster.strip()):

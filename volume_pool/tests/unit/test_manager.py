@@ -454,6 +454,25 @@ def test_pool_pauses_after_errors_in_a_row_and_resumes_on_reload(
     fill(mgr)
 
 
+def test_refill_resumes_a_paused_pool_and_creates_its_deficit(
+        make_manager, simulator):
+    mgr = make_manager({'debian': 2}, backoff_initial=0.1, backoff_max=1,
+                       max_consecutive_errors=1)
+    simulator.fail_next_creates(1)
+    mgr.replenish(CTXT)
+    wait_for(lambda: mgr.backoff.state('debian') and
+             mgr.backoff.state('debian')['paused'])
+    mgr.sync(CTXT)  # deletes the errored volume and its row
+    assert call(mgr.refill, 'debian') >= 1
+    assert mgr.backoff.state('debian') is None
+    wait_for(lambda: ready() == 2)
+    assert call(mgr.refill, 'debian') == 0  # full: nothing to create
+    with pytest.raises(exception.PoolNotFound):
+        call(mgr.refill, 'no-such-pool')
+    with pytest.raises(exception.InvalidClaimRequest):
+        call(mgr.refill, '')
+
+
 def test_max_creating_caps_creates_in_flight(make_manager, simulator, conf):
     simulator.creation_delay = 0.5
     mgr = make_manager({'debian': 6})

@@ -94,3 +94,14 @@ def test_a_1_0_client_still_works(running_service):
     ctxt = vp_context.RequestContext()
     _wait_ready(api, ctxt, 1)
     assert api.claim(ctxt, 'debian')['source'] == 'pool'
+
+
+def test_refill_over_rpc_queues_the_deficit(running_service, simulator):
+    api = rpcapi.VolumePoolAPI(timeout=30)
+    ctxt = vp_context.RequestContext()
+    _wait_ready(api, ctxt, 2)
+    api.claim(ctxt, 'debian')
+    assert api.refill(ctxt, 'debian') == 1  # the claimed one, queued now
+    _wait_ready(api, ctxt, 2)
+    with pytest.raises(exception.PoolNotFound):
+        api.refill(ctxt, 'no-such-pool')
