@@ -9,11 +9,14 @@ of the service sees :class:`CinderVolume` records and
 import dataclasses
 import datetime
 import functools
+import threading
 
+from cinderclient import api_versions
 from cinderclient import client as cinder_client
 from cinderclient import exceptions as cinder_exc
 from keystoneauth1 import exceptions as ks_exc
 from keystoneauth1 import loading as ks_loading
+from oslo_config import cfg
 from oslo_log import log as logging
 from oslo_utils import timeutils
 
@@ -33,6 +36,8 @@ POOL_TAGS = (TAG_POOL, TAG_CLUSTER, TAG_REQUEST)
 ERROR_STATUSES = frozenset(('error', 'error_restoring', 'error_extending',
                             'error_managing', 'error_deleting'))
 # A volume in one of these is being used by somebody: it is not ours now.
+# Microversion that adds ``count`` to list answers (``with_count``).
+_WITH_COUNT_VERSION = api_versions.APIVersion('3.45')
 IN_USE_STATUSES = frozenset(('in-use', 'attaching', 'detaching', 'reserved',
                              'maintenance', 'awaiting-transfer',
                              'retyping', 'backing-up', 'downloading',
@@ -51,6 +56,8 @@ class CinderVolume:
     metadata: dict
     attached: bool
     created_at: datetime.datetime | None = None
+    # The owning project; Cinder shows it to admins only (else None).
+    project_id: str | None = None
 
     @classmethod
     def from_resource(cls, volume):
@@ -64,7 +71,8 @@ class CinderVolume:
                    snapshot_id=info.get('snapshot_id'),
                    metadata=dict(info.get('metadata') or {}),
                    attached=bool(info.get('attachments')),
-                   created_at=created_at or None)
+                   created_at=created_at or None,
+                   project_id=info.get('os-vol-tenant-attr:tenant_id'))
 
     @property
     def pool(self):
@@ -119,10 +127,50 @@ def _describe(exc):
     return '%s (HTTP %s)' % (text, code) if code else text
 
 
+# Auth options that pin a scope other than a project id; dropped when the
+# service acts as another project (claims into a project, RPC 1.3).
+_SCOPE_OPTIONS = ('project_name', 'project_domain_id', 'project_domain_name',
+                  'domain_id', 'domain_name', 'system_scope', 'trust_id')
+# Handles on other projects kept at once (each holds a session and, with
+# Keystone, a token).
+_MAX_PROJECT_HANDLES = 64
+
+
+def _auth_for_project(conf, project_id):
+    """``[cinder]``'s credentials, scoped to ``project_id`` instead.
+
+    Works with plugins that take a ``project_id``: python-cinderclient's
+    ``noauth`` (the project is in the URL) and Keystone's ``password`` or
+    ``token`` plugins when that user has a role in the project.  An
+    application credential is bound to its own project: not supported.
+    """
+    group = cinder_conf.GROUP
+    auth_type = conf[group].auth_type
+    loader = ks_loading.get_plugin_loader(auth_type)
+    names = {opt.dest for opt in loader.get_options()}
+    # An application credential is bound to the project it was made in.
+    if ('project_id' not in names or
+            'applicationcredential' in auth_type.replace('_', '')):
+        raise exception.ConfigError(
+            reason='[cinder] auth_type %s cannot act as another project; '
+                   'claims into a project need noauth, password or token'
+                   % auth_type)
+    values = {}
+    for name in names:
+        try:
+            values[name] = conf[group][name]
+        except cfg.NoSuchOptError:
+            continue
+    values.update(dict.fromkeys(_SCOPE_OPTIONS), project_id=project_id)
+    return loader.load_from_options(**{k: v for k, v in values.items()
+                                       if k in names})
+
+
 class Cinder:
     """A thread-safe handle on Cinder (one keystoneauth session)."""
 
-    def __init__(self, conf):
+    def __init__(self, conf, project_id=None):
+        """``project_id``: act as that project, not ``[cinder]``'s own."""
         group = cinder_conf.GROUP
         if not conf[group].auth_type:
             raise exception.ConfigError(
@@ -136,12 +184,19 @@ class Cinder:
         except ks_exc.NoMatchingPlugin as exc:
             raise exception.ConfigError(
                 reason='[cinder] auth_type: %s' % exc)
+        if project_id is not None:
+            auth = _auth_for_project(conf, project_id)
+        self._conf = conf
+        self._projects = {}
+        self._projects_lock = threading.Lock()
         adapter_conf = conf[group]
         # Every call has a timeout: a running thread cannot be cancelled.
         session = ks_loading.load_session_from_conf_options(
             conf, group, auth=auth,
             timeout=adapter_conf.timeout or cinder_conf.DEFAULT_TIMEOUT)
         self._page_size = adapter_conf.list_page_size
+        self._auth = auth
+        self._session = session
         self._client = cinder_client.Client(
             adapter_conf.api_version,
             session=session,
@@ -153,6 +208,67 @@ class Cinder:
             region_name=adapter_conf.region_name,
             endpoint_override=adapter_conf.endpoint_override,
             connect_retries=adapter_conf.connect_retries)
+
+    # -- acting as another project (claims into a project) ----------------
+
+    def as_project(self, project_id):
+        """A handle on Cinder as ``project_id`` (cached, thread-safe).
+
+        Raises ConfigError when ``[cinder]`` cannot be scoped to another
+        project (see :func:`_auth_for_project`).
+        """
+        with self._projects_lock:
+            handle = self._projects.get(project_id)
+            if handle is None:
+                if len(self._projects) >= _MAX_PROJECT_HANDLES:
+                    self._projects.clear()
+                handle = Cinder(self._conf, project_id=project_id)
+                self._projects[project_id] = handle
+            return handle
+
+    @_translate_errors
+    def own_project_id(self):
+        """The project this handle acts as (noauth: from the config;
+        Keystone: from the token)."""
+        return self._auth.get_project_id(self._session)
+
+    # -- volume transfers ----------------------------------------------------
+
+    @_translate_errors
+    def create_transfer(self, volume_id, name):
+        """Offer a volume to another project; returns (id, auth key).
+
+        Cinder holds the volume ``awaiting-transfer`` until the transfer
+        is accepted or deleted.
+        """
+        try:
+            transfer = self._client.transfers.create(volume_id, name=name)
+        except cinder_exc.NotFound:
+            raise exception.VolumeNotFound(volume_id=volume_id)
+        return transfer.id, transfer.auth_key
+
+    @_translate_errors
+    def accept_transfer(self, transfer_id, auth_key):
+        """Accept a transfer as this handle's project."""
+        self._client.transfers.accept(transfer_id, auth_key)
+
+    @_translate_errors
+    def delete_transfer(self, transfer_id):
+        """Withdraw a transfer; one already gone counts as withdrawn."""
+        try:
+            self._client.transfers.delete(transfer_id)
+        except cinder_exc.NotFound:
+            pass
+
+    @_translate_errors
+    def cancel_transfers(self, volume_id):
+        """Withdraw every pending transfer of a volume (a claim that
+        crashed between creating and accepting one); returns how many."""
+        pending = [t for t in self._client.transfers.list()
+                   if getattr(t, 'volume_id', None) == volume_id]
+        for transfer in pending:
+            self.delete_transfer(transfer.id)
+        return len(pending)
 
     # -- volumes ------------------------------------------------------------
 
@@ -186,14 +302,23 @@ class Cinder:
         One request per ``list_page_size`` volumes: sync of 10,000 volumes is
         ten requests, not ten thousand.
         """
+        search_opts = {'metadata': dict(metadata)}
+        if self._client.api_version >= _WITH_COUNT_VERSION:
+            # Cinder says how many match, so a count that is a multiple of
+            # the page size costs no extra, empty request at the end.
+            search_opts['with_count'] = True
         volumes = []
         marker = None
         while True:
             page = self._client.volumes.list(
-                detailed=True, search_opts={'metadata': dict(metadata)},
+                detailed=True, search_opts=search_opts,
                 limit=self._page_size, marker=marker)
+            total = None
+            if isinstance(page, tuple):  # (volumes, count) with with_count
+                page, total = page
             volumes.extend(CinderVolume.from_resource(v) for v in page)
-            if len(page) < self._page_size:
+            if len(page) < self._page_size or (
+                    total is not None and len(volumes) >= total):
                 return volumes
             marker = page[-1].id
 

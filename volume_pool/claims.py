@@ -10,6 +10,13 @@ If step 2 fails, the row goes back to ``available`` (when Cinder surely did
 not apply the change) or stays ``claiming`` for sync to settle (when the
 answer was lost and Cinder may have applied it).  A crash between 2 and 3
 leaves a ``claiming`` row that sync resolves after ``claim_timeout``.
+
+A claim into another project (``project_id``, RPC 1.3) adds, between 2
+and 3, a Cinder volume transfer: created by the pool's project, accepted
+as the receiving project.  If either fails, the transfer is withdrawn, the
+volume is tagged again and its row released: it stays in the pool and the
+caller gets VolumeTransferFailed.  A miss creates the volume directly as
+the receiving project.
 """
 
 import time
@@ -19,6 +26,7 @@ from oslo_utils import uuidutils
 
 from volume_pool import cinder as vp_cinder
 from volume_pool import exception
+from volume_pool import notifications
 from volume_pool.db import api as db_api
 
 LOG = logging.getLogger(__name__)
@@ -45,18 +53,25 @@ def volume_view(volume, spec, source):
 class Claimer:
     """Runs claims for the pools of one manager."""
 
-    def __init__(self, cinder, stats):
+    def __init__(self, cinder, stats, host=None):
         self._cinder = cinder
         self._stats = stats
+        self._host = host
 
-    def claim(self, spec, name=None, create_on_miss=True):
+    def claim(self, spec, name=None, create_on_miss=True, project_id=None,
+              context=None):
         started = time.monotonic()
+        row = None
         try:
-            result = self._from_pool(spec, name)
+            receiver = self._receiver(project_id)
+            result, row = self._from_pool(spec, name, project_id, receiver)
             if result is None:
                 if not create_on_miss:
+                    notifications.claim_miss(
+                        self._host, spec, time.monotonic() - started,
+                        create_on_miss, context=context)
                     raise exception.PoolEmpty(pool=spec.name)
-                result = self._create(spec, name)
+                result = self._create(spec, name, project_id, receiver)
         except Exception:
             self._stats.record(spec.name, 'error',
                                time.monotonic() - started)
@@ -67,26 +82,50 @@ class Claimer:
                  '(source=%(source)s, %(ms).1f ms)',
                  {'volume': result['volume_id'], 'pool': spec.name,
                   'source': result['source'], 'ms': duration * 1000.0})
+        if row is not None:
+            notifications.claim_hit(self._host, spec, result, duration,
+                                    ready_at=row.ready_at, context=context)
+        else:
+            notifications.claim_miss(self._host, spec, duration,
+                                     create_on_miss, result=result,
+                                     context=context)
         return result
 
-    def _from_pool(self, spec, name):
+    def _receiver(self, project_id):
+        """The Cinder handle of the receiving project, checked up front so
+        an unusable ``[cinder]`` auth fails before any volume is touched."""
+        if project_id is None:
+            return None
+        try:
+            return self._cinder.as_project(project_id)
+        except exception.ConfigError as exc:
+            raise exception.VolumeTransferFailed(
+                volume_id='(none)', project_id=project_id, reason=str(exc))
+
+    def _from_pool(self, spec, name, project_id=None, receiver=None):
+        """Returns (claim result, row), or (None, None) when empty."""
         claim_id = uuidutils.generate_uuid()
         for _skip in range(_MAX_STALE_SKIPS):
             row = db_api.claim_available(spec.name, spec.cluster, claim_id,
                                          snapshot_id=spec.snapshot_id)
             if row is None:
-                return None
+                return None, None
             volume = self._hand_over(row, claim_id, name)
             if volume is None:
                 continue
+            if receiver is not None:
+                self._transfer(row, claim_id, project_id, receiver)
             if not db_api.finish_claim(row.id, claim_id):
                 # Sync settled this claim as abandoned meanwhile; the
                 # volume is untagged and ours to hand out all the same.
                 LOG.warning('Claim %(claim)s of volume %(volume)s finished '
                             'after its row was settled by sync.',
                             {'claim': claim_id, 'volume': row.volume_id})
-            return volume_view(volume, spec, 'pool')
-        return None
+            result = volume_view(volume, spec, 'pool')
+            if project_id is not None:
+                result['project_id'] = project_id
+            return result, row
+        return None, None
 
     def _hand_over(self, row, claim_id, name):
         """Step 2; returns the volume, or None to try the next one."""
@@ -113,6 +152,44 @@ class Claimer:
             return None
         return volume
 
+    def _transfer(self, row, claim_id, project_id, receiver):
+        """Step 2b: hand the volume to ``project_id``, or undo and raise.
+
+        After a failure the volume may still have changed hands (an accept
+        whose answer was lost): its owner, read back, decides.
+        """
+        transfer_id = None
+        try:
+            transfer_id, auth_key = self._cinder.create_transfer(
+                row.volume_id, name='volume-pool-claim-%s' % claim_id)
+            receiver.accept_transfer(transfer_id, auth_key)
+            return
+        except exception.CinderException as exc:
+            failure = exc
+        LOG.warning('Transfer of volume %(volume)s to project %(project)s '
+                    'failed: %(err)s', {'volume': row.volume_id,
+                                        'project': project_id,
+                                        'err': failure})
+        try:
+            if transfer_id is not None:
+                self._cinder.delete_transfer(transfer_id)
+            owner = self._cinder.get_volume(row.volume_id).project_id
+        except exception.CinderException as exc:
+            LOG.warning('Could not withdraw the transfer of volume %(id)s: '
+                        '%(err)s; sync settles it after claim_timeout.',
+                        {'id': row.volume_id, 'err': exc})
+            raise exception.VolumeTransferFailed(
+                volume_id=row.volume_id, project_id=project_id,
+                reason=str(failure))
+        if owner == project_id:
+            LOG.info('Transfer of volume %s was accepted after all.',
+                     row.volume_id)
+            return
+        self._undo_uncertain(row, claim_id)
+        raise exception.VolumeTransferFailed(
+            volume_id=row.volume_id, project_id=project_id,
+            reason=str(failure))
+
     def _undo_uncertain(self, row, claim_id):
         """Cinder may have applied the hand-over: put the tags back first."""
         tags = vp_cinder.pool_tags(row.pool, row.cluster, row.request_id)
@@ -126,12 +203,18 @@ class Claimer:
             return
         db_api.release_claim(row.id, claim_id)
 
-    def _create(self, spec, name):
-        """A miss: create a volume for the caller; it is never the pool's."""
-        volume = self._cinder.create_volume(
+    def _create(self, spec, name, project_id=None, receiver=None):
+        """A miss: create a volume for the caller; it is never the pool's.
+
+        Into another project, the receiving project creates it itself.
+        """
+        volume = (receiver or self._cinder).create_volume(
             snapshot_id=spec.snapshot_id,
             name=name or '%sclaimed-%s' % (spec.volume_name_prefix,
                                            uuidutils.generate_uuid()[:8]),
             metadata={}, size=spec.size, volume_type=spec.volume_type,
             availability_zone=spec.availability_zone)
-        return volume_view(volume, spec, 'created')
+        result = volume_view(volume, spec, 'created')
+        if project_id is not None:
+            result['project_id'] = project_id
+        return result

@@ -100,3 +100,23 @@ class VolumeNotFound(CinderException):
 class SnapshotNotFound(CinderException):
     msg_fmt = "Snapshot %(snapshot_id)s does not exist in Cinder."
     code = 404
+
+
+class VolumeTransferFailed(CinderException):
+    """A claim into another project could not hand the volume over.
+
+    The volume stayed in (or went back to) the pool; nothing was claimed.
+    """
+
+    msg_fmt = ("Could not transfer volume %(volume_id)s to project "
+               "%(project_id)s; it stays in the pool: %(reason)s")
+    code = 409
+
+
+class ClaimIntoProjectUnsupported(VolumePoolException):
+    """The manager (or the client's version_cap) cannot claim into another
+    project: RPC 1.3 is needed."""
+
+    msg_fmt = ("Claiming into project %(project_id)s needs RPC API 1.3, "
+               "which %(who)s does not allow.")
+    code = 400

@@ -39,12 +39,14 @@ class VolumePoolAPI:
         * 1.1 - Add get_usable_hosts(); a clustered claim checks that its
                 cluster has a live manager first.
         * 1.2 - Add refill(): replenish one pool now, resuming it if paused.
+        * 1.3 - claim() takes project_id: the volume is handed to that
+                project by a Cinder volume transfer.
 
     ``version_cap`` pins the newest version sent, for a rolling upgrade in
     which some managers still speak an older one.
     """
 
-    RPC_API_VERSION = '1.2'
+    RPC_API_VERSION = '1.3'
     # How long a cluster's membership answer is trusted by this client.
     MEMBERSHIP_CACHE_SECONDS = 5.0
     MEMBERSHIP_PROBE_TIMEOUT = 5
@@ -67,22 +69,37 @@ class VolumePoolAPI:
         return self.client.prepare(**kwargs)
 
     def claim(self, ctxt, snapshot_type, name=None, cluster=None,
-              create_on_miss=True, timeout=None):
+              create_on_miss=True, timeout=None, project_id=None):
         """Take a ready volume of ``snapshot_type`` (a pool name).
 
         Returns a dict with ``volume_id``, ``name``, ``snapshot_type``,
         ``snapshot_id``, ``size``, ``status``, ``cluster`` and ``source``
         (``"pool"``, or ``"created"`` on a miss; such a volume may still be
         ``creating``).
+
+        ``project_id`` (1.3): the volume is handed to that project through
+        a Cinder volume transfer and the result carries ``project_id``; if
+        the transfer fails the volume stays in the pool and
+        VolumeTransferFailed is raised.  Without it the call is 1.0.
         """
         validation.check_claim_args(snapshot_type, name, cluster,
                                     create_on_miss)
+        validation.check_project_arg(project_id)
+        kwargs = {'snapshot_type': snapshot_type, 'name': name,
+                  'cluster': cluster, 'create_on_miss': create_on_miss}
+        version = '1.0'
+        if project_id is not None:
+            version = '1.3'
+            if not self.client.can_send_version(version):
+                raise exception.ClaimIntoProjectUnsupported(
+                    project_id=project_id,
+                    who='this client (version_cap %s)'
+                        % self.client.version_cap)
+            kwargs['project_id'] = project_id
         if cluster:
             self._check_cluster_alive(ctxt, cluster)
-        cctxt = self._prepare('1.0', cluster=cluster, timeout=timeout)
-        return cctxt.call(ctxt, 'claim', snapshot_type=snapshot_type,
-                          name=name, cluster=cluster,
-                          create_on_miss=create_on_miss)
+        cctxt = self._prepare(version, cluster=cluster, timeout=timeout)
+        return cctxt.call(ctxt, 'claim', **kwargs)
 
     def pool_status(self, ctxt, cluster=None, timeout=None):
         """One dict per pool: target, ready, creating and claim figures."""

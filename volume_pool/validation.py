@@ -4,9 +4,15 @@ The client checks to fail fast without a round trip; the manager checks
 again because not every caller uses the client.
 """
 
+import re
+
 from volume_pool import exception
 
 MAX_NAME_LENGTH = 255
+# Keystone project ids are 32 hex digits; some deployments use dashed
+# UUIDs.  Anything else cannot name a Cinder project.
+_PROJECT_ID_RE = re.compile(r'^[0-9a-fA-F]{8}-?(?:[0-9a-fA-F]{4}-?){3}'
+                            r'[0-9a-fA-F]{12}$')
 
 
 def check_claim_args(snapshot_type, name, cluster, create_on_miss):
@@ -36,3 +42,14 @@ def check_cluster_arg(cluster):
                                 not cluster.strip()):
         raise exception.InvalidClaimRequest(
             reason='cluster must be a non-empty string, got %r' % (cluster,))
+
+
+def check_project_arg(project_id):
+    """``project_id`` of a claim into another project: None or an id."""
+    if project_id is None:
+        return
+    if not isinstance(project_id, str) or not _PROJECT_ID_RE.match(
+            project_id):
+        raise exception.InvalidClaimRequest(
+            reason='project_id must be a Keystone project id (32 hex '
+                   'digits, or a UUID), got %r' % (project_id,))

@@ -6,9 +6,14 @@ observe of real Cinder -- ``creating`` then ``available`` after a delay,
 server-side metadata filters (the ``metadata`` query is a Python dict
 literal, parsed with :func:`ast.literal_eval` as Cinder does),
 ``limit``/``marker`` paging with ``volumes_links``, newest first, 404 once
-deleted, 413 ``overLimit`` with ``Retry-After: 0`` over quota, and a volume
+deleted, 413 ``overLimit`` with ``Retry-After: 0`` over quota, a volume
 update whose ``metadata`` replaces all user metadata (Cinder's
-``volume_update``) -- and it can inject faults: HTTP errors, slow answers,
+``volume_update``), volumes owned by the project in the URL (listed per
+project unless ``all_tenants``; every caller is admin, as with noauth) and
+volume transfers (``os-volume-transfer`` and ``volume-transfers``: create
+answers the ``auth_key`` and holds the volume ``awaiting-transfer``, accept
+with that key gives the volume to the accepting project, a wrong key is a
+400) -- and it can inject faults: HTTP errors, slow answers,
 volumes that end in ``error``.  It is not a replacement for a real Cinder:
 the functional suite runs against one.
 """
@@ -86,6 +91,9 @@ class _Store:
         self.sim = sim
         self.volumes = collections.OrderedDict()
         self.snapshots = {}
+        self.transfers = collections.OrderedDict()
+        # The project in the URL of the request being handled.
+        self.project = sim.project_id
 
     # Status transitions are evaluated lazily, by timestamp, on each read.
     def refresh(self, volume):
@@ -117,7 +125,8 @@ class _Store:
 
     def new_volume(self, size, name=None, description=None,
                    snapshot_id=None, metadata=None, volume_type=None,
-                   availability_zone=None, status='creating', delay=0.0):
+                   availability_zone=None, status='creating', delay=0.0,
+                   project=None):
         volume_id = str(uuid.uuid4())
         stamp = _iso(_now())
         volume = {
@@ -129,7 +138,7 @@ class _Store:
             'bootable': 'false', 'encrypted': False, 'multiattach': False,
             'created_at': stamp, 'updated_at': stamp,
             'user_id': 'simulator', 'os-vol-tenant-attr:tenant_id':
-            self.sim.project_id,
+            project or self.sim.project_id,
             '_ready_at': time.monotonic() + delay,
         }
         self.volumes[volume_id] = volume
@@ -137,7 +146,8 @@ class _Store:
 
     def check_quota(self, size):
         sim = self.sim
-        live = [v for v in self.live_volumes() if v['status'] != 'deleting']
+        live = [v for v in self.live_volumes() if v['status'] != 'deleting'
+                and v['os-vol-tenant-attr:tenant_id'] == self.project]
         if (sim.quota_volumes is not None and
                 len(live) + 1 > sim.quota_volumes):
             raise ApiError(
@@ -157,6 +167,12 @@ class _Store:
 
 def _public(volume):
     return {k: v for k, v in volume.items() if not k.startswith('_')}
+
+
+class _Server(http.server.ThreadingHTTPServer):
+    # The default backlog of 5 resets connections when a few dozen
+    # clients (a manager's claim threads) connect at once.
+    request_queue_size = 128
 
 
 class CinderSimulator:
@@ -185,8 +201,7 @@ class CinderSimulator:
 
     def start(self):
         handler = type('Handler', (_Handler,), {'sim': self})
-        self._server = http.server.ThreadingHTTPServer((self.host,
-                                                         self.port), handler)
+        self._server = _Server((self.host, self.port), handler)
         self._server.daemon_threads = True
         self.port = self._server.server_address[1]
         self._thread = threading.Thread(target=self._server.serve_forever,
@@ -302,7 +317,7 @@ class CinderSimulator:
                     return fault
         return None
 
-    def handle(self, method, path, query, body):
+    def handle(self, method, path, query, body, project=None):
         """Route one request; returns (status, body dict or None, headers)."""
         route, handler, args = _route(method, path)
         with self._lock:
@@ -317,6 +332,7 @@ class CinderSimulator:
         if handler is None:
             raise ApiError(404, 'The resource could not be found.')
         with self._lock:
+            self._store.project = project or self.project_id
             return handler(self, query, body, *args)
 
     # Handlers run under the lock; they return (status, body).
@@ -324,6 +340,10 @@ class CinderSimulator:
     def _list_volumes(self, query, body, detailed=True):
         volumes = self._store.live_volumes()
         filters = dict(query)
+        if filters.pop('all_tenants', '0') in ('0', 'false', 'False'):
+            volumes = [v for v in volumes
+                       if v['os-vol-tenant-attr:tenant_id'] ==
+                       self._store.project]
         if 'metadata' in filters:
             try:
                 wanted = ast.literal_eval(filters['metadata'])
@@ -335,6 +355,10 @@ class CinderSimulator:
         for key in ('status', 'name'):
             if key in filters:
                 volumes = [v for v in volumes if v[key] == filters[key]]
+        # 3.45: the total that matches, whatever the page.
+        with_count = filters.pop('with_count', 'false').lower() in (
+            'true', '1', 'yes')
+        total = len(volumes)
         volumes.sort(key=lambda v: (v['created_at'], v['id']), reverse=True)
         if 'marker' in filters:
             ids = [v['id'] for v in volumes]
@@ -352,12 +376,14 @@ class CinderSimulator:
         result = {'volumes': [_public(v) if detailed else
                               {'id': v['id'], 'name': v['name']}
                               for v in page]}
+        if with_count:
+            result['count'] = total
         if len(page) == limit and len(volumes) > limit:
             next_query = dict(filters, marker=page[-1]['id'])
             result['volumes_links'] = [{
                 'rel': 'next',
                 'href': '%s/%s/volumes%s?%s' % (
-                    self.endpoint, self.project_id,
+                    self.endpoint, self._store.project,
                     '/detail' if detailed else '',
                     parse.urlencode(next_query))}]
         return 200, result
@@ -391,7 +417,7 @@ class CinderSimulator:
             metadata=spec.get('metadata'),
             volume_type=spec.get('volume_type'),
             availability_zone=spec.get('availability_zone'),
-            delay=self.creation_delay)
+            delay=self.creation_delay, project=self._store.project)
         if self._fail_creates:
             volume['_final_status'] = self._fail_creates.popleft()
         if self.creation_delay <= 0:
@@ -465,6 +491,67 @@ class CinderSimulator:
         del volume['metadata'][key]
         return 200, None
 
+    # -- volume transfers (Cinder's os-volume-transfer API) --------------
+
+    def _transfer(self, transfer_id):
+        transfer = self._store.transfers.get(transfer_id)
+        if transfer is None:
+            raise ApiError(404, 'Transfer %s could not be found.'
+                           % transfer_id)
+        return transfer
+
+    def _create_transfer(self, query, body):
+        spec = (body or {}).get('transfer')
+        if not isinstance(spec, dict) or not spec.get('volume_id'):
+            raise ApiError(400, 'Incorrect request body format.')
+        volume = self._store.volume(spec['volume_id'])
+        if volume['status'] != 'available' or volume['attachments']:
+            raise ApiError(400, 'Invalid volume: Status of volume must be '
+                                'available')
+        transfer_id = str(uuid.uuid4())
+        transfer = {'id': transfer_id, 'volume_id': volume['id'],
+                    'name': spec.get('name'), 'created_at': _iso(_now()),
+                    'auth_key': uuid.uuid4().hex[:16],
+                    '_project': volume['os-vol-tenant-attr:tenant_id']}
+        self._store.transfers[transfer_id] = transfer
+        volume['status'] = 'awaiting-transfer'
+        return 202, {'transfer': _public(transfer)}
+
+    def _accept_transfer(self, query, body, transfer_id):
+        transfer = self._transfer(transfer_id)
+        key = ((body or {}).get('accept') or {}).get('auth_key')
+        if key != transfer['auth_key']:
+            raise ApiError(400, 'Invalid auth key: Attempt to transfer %s '
+                                'with invalid auth key.' % transfer_id)
+        volume = self._store.volume(transfer['volume_id'])
+        volume['os-vol-tenant-attr:tenant_id'] = self._store.project
+        volume['status'] = 'available'
+        volume['updated_at'] = _iso(_now())
+        del self._store.transfers[transfer_id]
+        return 202, {'transfer': {'id': transfer_id,
+                                  'name': transfer['name'],
+                                  'volume_id': volume['id']}}
+
+    def _show_transfer(self, query, body, transfer_id):
+        transfer = _public(self._transfer(transfer_id))
+        transfer.pop('auth_key')
+        return 200, {'transfer': transfer}
+
+    def _list_transfers(self, query, body):
+        mine = [t for t in self._store.transfers.values()
+                if t['_project'] == self._store.project]
+        return 200, {'transfers': [
+            {k: v for k, v in _public(t).items() if k != 'auth_key'}
+            for t in mine]}
+
+    def _delete_transfer(self, query, body, transfer_id):
+        transfer = self._transfer(transfer_id)
+        del self._store.transfers[transfer_id]
+        volume = self._store.volumes.get(transfer['volume_id'])
+        if volume is not None and volume['status'] == 'awaiting-transfer':
+            volume['status'] = 'available'
+        return 202, None
+
     def _show_snapshot(self, query, body, snapshot_id):
         return 200, {'snapshot': dict(self._store.snapshot(snapshot_id))}
 
@@ -474,6 +561,8 @@ class CinderSimulator:
 
 
 _ID = '([^/]+)'
+# Project ids in URLs: Keystone's hex ids, or any id noauth is given.
+_PROJECT_RE = re.compile(r'^[A-Za-z0-9_-]{1,64}$')
 _ROUTES = [
     ('GET', '/volumes', r'^/volumes$',
      lambda s, q, b: CinderSimulator._list_volumes(s, q, b, False)),
@@ -502,6 +591,19 @@ _ROUTES = [
     ('GET', '/snapshots/{id}', r'^/snapshots/%s$' % _ID,
      CinderSimulator._show_snapshot),
 ]
+for _prefix in ('/os-volume-transfer', '/volume-transfers'):
+    _ROUTES += [
+        ('POST', _prefix, r'^%s$' % _prefix,
+         CinderSimulator._create_transfer),
+        ('GET', _prefix, r'^%s(?:/detail)?$' % _prefix,
+         CinderSimulator._list_transfers),
+        ('GET', _prefix + '/{id}', r'^%s/%s$' % (_prefix, _ID),
+         CinderSimulator._show_transfer),
+        ('DELETE', _prefix + '/{id}', r'^%s/%s$' % (_prefix, _ID),
+         CinderSimulator._delete_transfer),
+        ('POST', _prefix + '/{id}/accept', r'^%s/%s/accept$' % (_prefix, _ID),
+         CinderSimulator._accept_transfer),
+    ]
 _COMPILED = [(m, name, re.compile(rx), fn) for m, name, rx, fn in _ROUTES]
 
 
@@ -518,6 +620,9 @@ def _route(method, path):
 class _Handler(http.server.BaseHTTPRequestHandler):
     sim = None  # set on the subclass made per simulator
     protocol_version = 'HTTP/1.1'
+    # Headers and body go out in two writes: with Nagle on, the body
+    # waits for the client's delayed ACK (40 ms on Linux) on every request.
+    disable_nagle_algorithm = True
 
     def log_message(self, fmt, *args):
         pass  # quiet: tests and the demo print what matters
@@ -550,12 +655,12 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                                    version)
             if len(parts) < 4 or parts[1] != 'v3':
                 raise ApiError(404, 'The resource could not be found.')
-            if parts[2] != self.sim.project_id:
+            if not _PROJECT_RE.match(parts[2]):
                 raise ApiError(404, 'The resource could not be found.')
             query = dict(parse.parse_qsl(url.query))
             body = self._read_body()
             status, payload = self.sim.handle(method, '/' + parts[3], query,
-                                              body)
+                                              body, project=parts[2])
             self._reply(status, payload, version)
         except ApiError as exc:
             self._reply(exc.status, exc.body(), version, exc.headers)

@@ -130,6 +130,58 @@ def test_microversion_is_echoed_and_bounded(simulator):
     too_new = requests.get(url, timeout=5, headers={
         'OpenStack-API-Version': 'volume 3.99'})
     assert too_new.status_code == 406
-    wrong_project = requests.get(url.replace(simulator.project_id, 'ab12'),
-                                 timeout=5)
-    assert wrong_project.status_code == 404
+    # Any project id is served (noauth), each seeing its own volumes.
+    simulator.add_volume()
+    other = requests.get(url.replace(simulator.project_id, 'ab12'),
+                         timeout=5)
+    assert (other.status_code, other.json()) == (200, {'volumes': []})
+    malformed = requests.get(url.replace(simulator.project_id, 'a.b'),
+                             timeout=5)
+    assert malformed.status_code == 404
+
+
+def test_transfer_gives_the_volume_to_the_accepting_project(simulator,
+                                                            client):
+    other_project = 'f' * 32
+    other = helpers.noauth_cinder_client(simulator.endpoint, other_project)
+    volume_id = simulator.add_volume(name='t')
+    transfer = client.transfers.create(volume_id, name='hand-over')
+    assert transfer.auth_key and transfer.volume_id == volume_id
+    assert client.volumes.get(volume_id).status == 'awaiting-transfer'
+    with pytest.raises(cinder_exc.BadRequest):
+        other.transfers.accept(transfer.id, 'wrong-key')
+    assert client.volumes.get(volume_id).status == 'awaiting-transfer'
+    other.transfers.accept(transfer.id, transfer.auth_key)
+    volume = other.volumes.get(volume_id)
+    assert volume.status == 'available'
+    assert getattr(volume, 'os-vol-tenant-attr:tenant_id') == other_project
+    assert [v.id for v in other.volumes.list()] == [volume_id]
+    assert volume_id not in [v.id for v in client.volumes.list()]
+    assert volume_id in [v.id for v in client.volumes.list(
+        search_opts={'all_tenants': 1})]
+    with pytest.raises(cinder_exc.NotFound):  # consumed by the accept
+        other.transfers.accept(transfer.id, transfer.auth_key)
+
+
+def test_deleted_transfer_frees_the_volume(simulator, client):
+    volume_id = simulator.add_volume()
+    transfer = client.transfers.create(volume_id)
+    assert [t.id for t in client.transfers.list()] == [transfer.id]
+    client.transfers.delete(transfer.id)
+    assert client.volumes.get(volume_id).status == 'available'
+    assert client.transfers.list() == []
+    simulator.attach_volume(volume_id)
+    with pytest.raises(cinder_exc.BadRequest):  # only available volumes
+        client.transfers.create(volume_id)
+
+
+def test_faults_are_injected_on_transfers(simulator, client):
+    volume_id = simulator.add_volume()
+    simulator.inject_fault(status=503, method='POST', path='/accept$')
+    transfer = client.transfers.create(volume_id)
+    with pytest.raises(cinder_exc.ClientException) as info:
+        client.transfers.accept(transfer.id, transfer.auth_key)
+    assert info.value.code == 503
+    client.transfers.accept(transfer.id, transfer.auth_key)
+    assert simulator.request_counts[
+        ('POST', '/os-volume-transfer/{id}/accept')] == 2

@@ -1,0 +1,92 @@
+"""Pool policy against a real Cinder: claims into another project through
+Cinder volume transfers, and backoff with its reason on a real 413 (each
+test runs once on MariaDB and once on PostgreSQL)."""
+
+import re
+import time
+import uuid
+
+import pytest
+
+from volume_pool import cinder as vp_cinder
+from volume_pool import context as vp_context
+from volume_pool import exception
+from volume_pool.tests import helpers
+from volume_pool.tests.functional.test_real_peers import table
+from volume_pool.tests.functional.test_real_peers import tagged
+from volume_pool.tests.functional.test_real_peers import wait_full
+
+CTXT = vp_context.RequestContext()
+TENANT = 'os-vol-tenant-attr:tenant_id'
+
+
+def as_project(cinder, project_id):
+    """A client of ``project_id`` (noauth: the project is in the URL)."""
+    return helpers.noauth_cinder_client(cinder.endpoint, project_id,
+                                        user_id='receiver')
+
+
+def test_claim_into_another_project(managers, api, cinder, snapshot,
+                                    pool_name):
+    managers([(pool_name, snapshot, 2)])
+    wait_full(api, pool_name, 2)
+    receiver = uuid.uuid4().hex
+    result = api.claim(CTXT, pool_name, name='vnf-fn-into',
+                       project_id=receiver)
+    assert (result['source'], result['project_id']) == ('pool', receiver)
+    volume = as_project(cinder, receiver).volumes.get(result['volume_id'])
+    assert (volume.status, volume.name) == ('available', 'vnf-fn-into')
+    assert getattr(volume, TENANT) == receiver
+    assert vp_cinder.TAG_POOL not in volume.metadata
+    assert [v.id for v in as_project(cinder, receiver).volumes.list()] == [
+        result['volume_id']]
+    assert result['volume_id'] not in {
+        v.id for v in cinder.client().volumes.list()}
+    assert result['volume_id'] not in table(managers.db_url, pool_name)
+    assert cinder.client().transfers.list() == []
+    wait_full(api, pool_name, 2)
+
+    # A receiver whose quota is full: Cinder refuses the accept (413), the
+    # volume stays in the pool, tagged, and the caller gets a typed error.
+    full = uuid.uuid4().hex
+    cinder.client().quotas.update(full, volumes=0)
+    before = {v.id for v in tagged(cinder, pool_name)}
+    with pytest.raises(exception.VolumeTransferFailed) as info:
+        api.claim(CTXT, pool_name, name='vnf-fn-refused', project_id=full)
+    assert 'VolumeLimitExceeded' in str(info.value)
+    after = {v.id: v for v in tagged(cinder, pool_name)}
+    assert set(after) == before
+    assert all(v.status == 'available' and getattr(v, TENANT) ==
+               cinder.project_id and v.name != 'vnf-fn-refused'
+               for v in after.values())
+    assert set(table(managers.db_url, pool_name).items()) == {
+        (volume_id, 'available') for volume_id in before}
+    assert cinder.client().transfers.list() == []
+    assert as_project(cinder, full).volumes.list() == []
+
+
+def test_quota_backoff_reason_on_real_cinder(managers, api, cinder,
+                                             snapshot, pool_name):
+    """A gigabytes quota of 2: two 1 GiB volumes, then Cinder's 413; the
+    pool says why it is short and asks Cinder rarely, not every second."""
+    project = uuid.uuid4().hex
+    client = cinder.client()
+    client.quotas.update(project, gigabytes=2)
+    managers([(pool_name, snapshot, 4)], project_id=project,
+             extra='[volume_pool]\nbackoff_initial = 2\nbackoff_max = 8\n')
+    wait_full(api, pool_name, 2)
+    marker = '/v3/%s/volumes HTTP/1.1" status: 413' % project
+    before = cinder.api_log().count(marker)
+    time.sleep(12)  # 12 replenish runs with 2 volumes missing each
+    refused = cinder.api_log().count(marker) - before
+    print('413 answers in 12 s of backoff: %d (about 24 without)' % refused)
+    assert 1 <= refused <= 6, refused
+    status = {p['name']: p for p in api.pool_status(CTXT)}[pool_name]
+    assert (status['ready'], status['target']) == (2, 4)
+    assert re.match(r'^backing off until \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ: '
+                    r'.*VolumeSizeExceedsAvailableQuota', status['reason']), \
+        status['reason']
+    assert status['backoff']['failures'] >= 1
+    assert len(as_project(cinder, project).volumes.list()) == 2
+    client.quotas.update(project, gigabytes=50)
+    wait_full(api, pool_name, 4, timeout=60)

@@ -1,0 +1,172 @@
+"""Events: real notifications through RabbitMQ (a vhost of our own), read
+back by an oslo.messaging notification listener, as a consumer such as
+Ceilometer would read them."""
+
+import dataclasses
+import threading
+
+import oslo_messaging as messaging
+import pytest
+
+from volume_pool import cinder as vp_cinder
+from volume_pool import manager as vp_manager
+from volume_pool import notifications
+from volume_pool import reconcile
+from volume_pool import rpc
+from volume_pool.db import api as db_api
+from volume_pool.tests import helpers
+from volume_pool.tests import services
+from volume_pool.tests.conftest import cinder_section
+from volume_pool.tests.unit.test_manager import call
+from volume_pool.tests.unit.test_manager import fill
+
+HOST = 'notif-host'
+PROJECT = 'fedcba9876543210fedcba9876543210'
+
+
+class _Collector:
+    """Notification endpoint: keeps every INFO event it is given."""
+
+    def __init__(self):
+        self.events = []
+        self._cond = threading.Condition()
+
+    def info(self, ctxt, publisher_id, event_type, payload, metadata):
+        with self._cond:
+            self.events.append((publisher_id, event_type, payload))
+            self._cond.notify_all()
+
+    def of(self, event_type, **match):
+        with self._cond:
+            return [p for _pub, kind, p in self.events if kind == event_type
+                    and all(p.get(k) == v for k, v in match.items())]
+
+    def wait(self, event_type, count=1, **match):
+        return helpers.wait_for(
+            lambda: (len(self.of(event_type, **match)) >= count and
+                     self.of(event_type, **match)),
+            timeout=10, what='%d %s %s' % (count, event_type, match))
+
+
+def _manager(write_config, simulator, conf, transport_url, driver):
+    snapshot = simulator.add_snapshot(size=1)
+    write_config('[DEFAULT]\nhost = %s\ntransport_url = %s\n'
+                 '[oslo_messaging_notifications]\ndriver = %s\n'
+                 '[volume_pool]\nenabled_pools = debian\n'
+                 'create_poll_interval = 0.05\n%s'
+                 '[pool:debian]\nsnapshot_id = %s\ntarget = 2\n'
+                 % (HOST, transport_url, driver, cinder_section(simulator),
+                    snapshot))
+    rpc.init(conf)
+    return vp_manager.Manager(vp_cinder.Cinder(conf), conf=conf)
+
+
+@pytest.fixture
+def vhost():
+    with services.rabbit_vhost() as url:
+        yield url
+
+
+@pytest.fixture
+def notifying_manager(write_config, database, simulator, conf, vhost):
+    mgr = _manager(write_config, simulator, conf, vhost, 'messagingv2')
+    collector = _Collector()
+    transport = messaging.get_notification_transport(conf)
+    listener = messaging.get_notification_listener(
+        transport, [messaging.Target(topic='notifications')], [collector])
+    listener.start()
+    mgr.events = collector
+    yield mgr
+    mgr.prepare_for_shutdown()
+    mgr.cleanup_host()
+    listener.stop()
+    listener.wait()
+    transport.cleanup()
+    rpc.cleanup()
+
+
+def test_claim_create_and_evict_events(notifying_manager, simulator):
+    mgr, events = notifying_manager, notifying_manager.events
+    fill(mgr)
+    created = events.wait(notifications.VOLUME_CREATED, 2)
+    rows = {r.volume_id for r in db_api.get_rows(None, pool='debian')}
+    assert {p['volume_id'] for p in created} == rows
+    for payload in created:
+        assert (payload['pool'], payload['cluster'], payload['host'],
+                payload['size']) == ('debian', None, HOST, 1)
+        assert payload['snapshot_id'] == mgr.specs['debian'].snapshot_id
+        assert payload['duration'] >= 0
+    assert {pub for pub, _kind, _p in events.events} == {
+        'volume-pool.%s' % HOST}
+
+    hit = call(mgr.claim, 'debian')
+    [payload] = events.wait(notifications.CLAIM_HIT)
+    assert payload['volume_id'] == hit['volume_id']
+    assert payload['duration'] > 0 and payload['ready_for'] >= 0
+    assert payload['project_id'] is None
+    into = call(mgr.claim, 'debian', project_id=PROJECT)
+    events.wait(notifications.CLAIM_HIT, volume_id=into['volume_id'],
+                project_id=PROJECT)
+
+    with pytest.raises(Exception, match='create_on_miss is false'):
+        call(mgr.claim, 'debian', create_on_miss=False)
+    [empty] = events.wait(notifications.CLAIM_MISS)
+    assert (empty['volume_id'], empty['create_on_miss']) == (None, False)
+    missed = call(mgr.claim, 'debian')
+    events.wait(notifications.CLAIM_MISS, volume_id=missed['volume_id'],
+                create_on_miss=True)
+
+    # Evictions: an errored volume (sync), a rotation, an operator drain.
+    fill(mgr)
+    broken, rotated = sorted(r.volume_id for r in db_api.get_rows(None))
+    simulator.set_volume_status(broken, 'error')
+    call(mgr.sync)
+    events.wait(notifications.VOLUME_EVICT, volume_id=broken,
+                reason=notifications.EVICT_ERROR)
+    old_spec = mgr.specs['debian']
+    mgr.specs = {'debian': dataclasses.replace(
+        old_spec, snapshot_id=simulator.add_snapshot(size=1))}
+    call(mgr.sync)
+    [evicted] = events.wait(notifications.VOLUME_EVICT, volume_id=rotated,
+                            reason=notifications.EVICT_ROTATION)
+    assert evicted['snapshot_id'] == old_spec.snapshot_id
+    assert evicted['age'] >= 0
+    fill(mgr)
+    report = reconcile.drain_pool(vp_cinder.Cinder(mgr.conf), 'debian', None)
+    assert report.deleted == 2
+    drained = events.wait(notifications.VOLUME_EVICT, 2,
+                          reason=notifications.EVICT_DRAIN)
+    assert all(p['pool'] == 'debian' for p in drained)
+
+
+def test_noop_driver_and_no_rpc_send_nothing(write_config, database,
+                                             simulator, conf):
+    assert not notifications.enabled()  # rpc.init() never ran (the CLI)
+    mgr = _manager(write_config, simulator, conf, 'fake:///', 'noop')
+    try:
+        assert not notifications.enabled()
+        fill(mgr)
+        assert call(mgr.claim, 'debian')['source'] == 'pool'
+    finally:
+        mgr.cleanup_host()
+        rpc.cleanup()
+
+
+def test_a_broker_failure_never_breaks_a_claim(write_config, database,
+                                               simulator, conf, caplog):
+    # Nothing listens on port 1: every send fails after one attempt.
+    mgr = _manager(write_config, simulator, conf,
+                   'rabbit://guest:guest@127.0.0.1:1/', 'messagingv2')
+    try:
+        assert notifications.enabled()
+        fill(mgr)
+        result = call(mgr.claim, 'debian')
+        assert result['source'] == 'pool'
+        assert result['volume_id'] not in {
+            r.volume_id for r in db_api.get_rows(None)}
+        # The send was tried, failed once, and the claim went on.
+        assert 'Could not send notification' in caplog.text
+        assert notifications.CLAIM_HIT in caplog.text
+    finally:
+        mgr.cleanup_host()
+        rpc.cleanup()
