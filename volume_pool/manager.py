@@ -20,10 +20,12 @@ from volume_pool import backoff
 from volume_pool import claims
 from volume_pool import conf as vp_conf
 from volume_pool import coordination
+from volume_pool import demand
 from volume_pool import exception
 from volume_pool import pools
 from volume_pool import reconcile
 from volume_pool import replenish
+from volume_pool import shrink
 from volume_pool import stats
 from volume_pool import validation
 from volume_pool.db import api as db_api
@@ -32,7 +34,11 @@ from volume_pool.db import models
 CONF = vp_conf.CONF
 LOG = logging.getLogger(__name__)
 
-RPC_API_VERSION = '1.2'
+RPC_API_VERSION = '1.3'
+
+
+def _iso(seconds):
+    return time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(seconds))
 
 
 def _database_errors_typed(func):
@@ -61,7 +67,8 @@ class Manager(periodic_task.PeriodicTasks):
         self.cluster = conf.cluster or None
         self.specs = pools.load_pools(conf)
         options = conf.volume_pool
-        self.stats = stats.ClaimStats()
+        self.demand = demand.Estimator(options.auto_target_window)
+        self.stats = stats.ClaimStats(on_claim=self.demand.record_claim)
         self.backoff = backoff.Backoff(
             options.backoff_initial, options.backoff_max,
             options.max_consecutive_errors)
@@ -69,12 +76,14 @@ class Manager(periodic_task.PeriodicTasks):
             cinder, self.host, concurrency=options.create_concurrency,
             poll_interval=options.create_poll_interval,
             creating_timeout=options.creating_timeout,
-            backoff=self.backoff)
+            backoff=self.backoff, target_of=self._target_now,
+            demand=self.demand, max_total_gb=pools.max_total_gb(conf))
+        self._cinder = cinder  # for the idle shrink
         self.reconciler = reconcile.Reconciler(
             cinder, self.host, self.replenisher.is_pending,
             creating_timeout=options.creating_timeout,
             claim_timeout=options.claim_timeout)
-        self.claimer = claims.Claimer(cinder, self.stats)
+        self.claimer = claims.Claimer(cinder, self.stats, host=self.host)
         self._shutting_down = threading.Event()
         self._inflight = 0
         self._inflight_cond = threading.Condition()
@@ -91,6 +100,7 @@ class Manager(periodic_task.PeriodicTasks):
                          {'pool': name, 'old': old.target,
                           'new': spec.target})
         self.specs = specs
+        self.replenisher.max_total_gb = pools.max_total_gb(self.conf)
         self.backoff.reset()  # the operator's reload resumes paused pools
 
     def prepare_for_shutdown(self):
@@ -115,14 +125,21 @@ class Manager(periodic_task.PeriodicTasks):
     @messaging.expected_exceptions(exception.VolumePoolException)
     @_database_errors_typed
     def claim(self, context, snapshot_type, name=None, cluster=None,
-              create_on_miss=True):
-        """Hand a ready volume of pool ``snapshot_type`` to the caller."""
+              create_on_miss=True, project_id=None):
+        """Hand a ready volume of pool ``snapshot_type`` to the caller.
+
+        ``project_id`` (RPC 1.3): hand it to that project by a Cinder
+        volume transfer.
+        """
         validation.check_claim_args(snapshot_type, name, cluster,
                                     create_on_miss)
+        validation.check_project_arg(project_id)
         spec = self._spec(snapshot_type, cluster)
         with self._claim_slot():
             return self.claimer.claim(spec, name=name,
-                                      create_on_miss=create_on_miss)
+                                      create_on_miss=create_on_miss,
+                                      project_id=project_id,
+                                      context=context)
 
     @messaging.expected_exceptions(exception.VolumePoolException)
     @_database_errors_typed
@@ -178,11 +195,15 @@ class Manager(periodic_task.PeriodicTasks):
                 totals[status] = totals.get(status, 0) + count
         ready, creating = ((0, 0) if spec is None else
                            replenish.pool_counts(counts, spec))
+        sizing = self._sizing_of(spec, counts)
         return {
             'name': name,
             'cluster': self.cluster,
             'snapshot_id': spec.snapshot_id if spec else None,
-            'target': spec.target if spec else 0,
+            # The target of the moment (computed for auto, min_ready while
+            # idle); configured_target is what the config says.
+            'target': sizing['target'],
+            'configured_target': spec.target_label if spec else None,
             'ready': ready,
             'creating': creating,
             'claiming': totals[models.CLAIMING],
@@ -190,18 +211,93 @@ class Manager(periodic_task.PeriodicTasks):
             'stale': (totals[models.AVAILABLE] + totals[models.CREATING] -
                       ready - creating),
             'configured': spec is not None,
-            'reason': self._reason(name, spec, ready, creating),
+            'reason': self._reason(name, spec, ready, creating, sizing),
             'backoff': self.backoff.state(name),
             'claims': self.stats.figures(name),
+            'auto': sizing.get('auto'),
+            'idle': sizing.get('idle'),
+            'capped': sizing.get('capped'),
         }
 
-    def _reason(self, name, spec, ready, creating):
+    def _sizing_of(self, spec, counts):
+        """Target of the moment, its inputs, and the cap that binds."""
+        if spec is None:
+            return {'target': 0}
+        sizing = {'target': spec.target,
+                  'capped': self.replenisher.plan(spec, counts).capped}
+        if not (spec.auto or spec.idle_ttl):
+            return sizing
+        estimate, last_activity = self._demand_of(spec)
+        sizing['target'] = self._target_now(spec, (estimate, last_activity))
+        if spec.auto:
+            sizing['auto'] = {
+                'computed_target': demand.computed_target(
+                    estimate, self.conf.volume_pool.auto_target_headroom,
+                    spec.min_ready, spec.max_ready),
+                'claim_rate_per_s': round(estimate.rate, 6),
+                'refill_time_s': round(estimate.refill_time, 3),
+                'refill_time_measured': estimate.refill_measured,
+                'headroom': self.conf.volume_pool.auto_target_headroom,
+                'min_ready': spec.min_ready, 'max_ready': spec.max_ready}
+        if spec.idle_ttl:
+            sizing['idle'] = {
+                'idle': shrink.is_idle(spec, last_activity,
+                                       self.demand.clock()),
+                'idle_ttl': spec.idle_ttl, 'min_ready': spec.min_ready,
+                'last_activity_at': _iso(last_activity)}
+        return sizing
+
+    def _demand_of(self, spec):
+        """The pool's demand across managers, and its last activity: the
+        latest claim, or when a manager first served the pool."""
+        rows = db_api.get_demand(self.cluster).get(spec.name, [])
+        others = [demand.State(score=row.score,
+                               at=demand.epoch(row.score_at),
+                               last_claim_at=demand.epoch(row.last_claim_at),
+                               refill_time=row.refill_time)
+                  for row in rows if row.host != self.host]
+        estimate = self.demand.estimate(
+            spec.name, others, self.conf.volume_pool.auto_target_refill_time)
+        first_served = min((demand.epoch(row.created_at) for row in rows),
+                           default=self.demand.clock())
+        return estimate, max(first_served, estimate.last_claim_at or 0.0)
+
+    def _target_now(self, spec, demand_of=None):
+        """What replenish aims at: the fixed or computed target, or
+        min_ready while the pool is idle."""
+        if not (spec.auto or spec.idle_ttl):
+            return spec.target
+        estimate, last_activity = demand_of or self._demand_of(spec)
+        target = spec.target
+        if spec.auto:
+            target = demand.computed_target(
+                estimate, self.conf.volume_pool.auto_target_headroom,
+                spec.min_ready, spec.max_ready)
+        return shrink.idle_target(spec, target, last_activity,
+                                  self.demand.clock())
+
+    def _publish_demand(self):
+        """Write this manager's demand figures for the other managers."""
+        for name, spec in self.specs.items():
+            if spec.auto or spec.idle_ttl:
+                state = self.demand.state(name)
+                db_api.publish_demand(
+                    self.cluster, name, self.host, score=state.score,
+                    score_at=demand.utc_datetime(state.at),
+                    last_claim_at=demand.utc_datetime(state.last_claim_at),
+                    refill_time=state.refill_time)
+
+    def _reason(self, name, spec, ready, creating, sizing):
         """Why a pool is where it is, so nobody has to read the logs."""
         if spec is None:
             return 'draining: no longer configured'
         if spec.target == 0:
             return 'disabled: target is 0'
-        if ready >= spec.target:
+        if ready >= sizing['target']:
+            if (sizing.get('idle') or {}).get('idle'):
+                return 'idle: no claim for %ds, keeps min_ready=%d%s' % (
+                    spec.idle_ttl, spec.min_ready,
+                    ' (shrinking)' if ready > spec.min_ready else '')
             return 'full'
         held = self.backoff.state(name)
         if held and held['paused']:
@@ -212,6 +308,8 @@ class Manager(periodic_task.PeriodicTasks):
                 time.strftime('%Y-%m-%dT%H:%M:%SZ',
                               time.gmtime(held['until'])),
                 held['last_error'])
+        if sizing['capped']:
+            return 'capped at %s' % sizing['capped']
         if creating >= spec.max_creating:
             return 'creating (capped at max_creating=%d)' % spec.max_creating
         if creating:
@@ -219,7 +317,6 @@ class Manager(periodic_task.PeriodicTasks):
         if not self.coordination.owns(name):
             return 'replenished by another manager'
         return 'waiting for the next replenish'
-
 
     def _owned_specs(self):
         return {name: spec for name, spec in self.specs.items()
@@ -259,6 +356,7 @@ class Manager(periodic_task.PeriodicTasks):
         """Create the volumes each pool lacks (bounded concurrency)."""
         if self._shutting_down.is_set():
             return
+        self._publish_demand()
         queued = {}
         for name, spec in self._owned_specs().items():
             with self.coordination.pool_lock(name) as may_run:
@@ -279,6 +377,12 @@ class Manager(periodic_task.PeriodicTasks):
             return
         report = self.reconciler.run(self.specs, self.cluster,
                                      owns=self.coordination.owns)
+        self._publish_demand()
+        for spec in self._owned_specs().values():
+            if spec.idle_ttl:
+                report.add(shrink.shrink_pool(
+                    self._cinder, spec, self._demand_of(spec)[1],
+                    self.demand.clock(), host=self.host))
         LOG.info('Sync: %s', ', '.join(
             '%s=%d' % item for item in report.as_dict().items()))
 

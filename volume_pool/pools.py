@@ -24,16 +24,29 @@ class PoolSpec:
     name: str
     cluster: str | None
     snapshot_id: str
+    # With ``auto``, ``target`` is max_ready: the most the pool ever keeps
+    # (so code that reads it as a number stays right); the manager computes
+    # the target of the moment (volume_pool.demand).
     target: int
     max_creating: int = 10
     size: int | None = None
     volume_type: str | None = None
     availability_zone: str | None = None
     name_prefix: str | None = None
+    auto: bool = False
+    min_ready: int = 0
+    max_ready: int | None = None
+    max_ready_gb: int | None = None
+    idle_ttl: int = 0
 
     @property
     def volume_name_prefix(self):
         return self.name_prefix or 'volume-pool-%s-' % self.name
+
+    @property
+    def target_label(self):
+        """The target as configured: a number or ``auto``."""
+        return pool_conf.AUTO if self.auto else str(self.target)
 
 
 def _read(conf, section, option, override=None):
@@ -56,6 +69,7 @@ def load_pools(conf):
     Registers each pool's option group on first use, so this is also the
     step that makes ``[pool:<name>]`` readable.
     """
+    max_total_gb(conf)  # a bad global cap stops start-up like a pool's
     names = [n.strip() for n in conf.volume_pool.enabled_pools if n.strip()]
     seen = set()
     pools = {}
@@ -99,13 +113,42 @@ def load_pools(conf):
             name=name,
             cluster=conf.cluster or None,
             snapshot_id=snapshot_id,
-            target=read('target'),
             max_creating=read('max_creating'),
             size=read('size'),
             volume_type=read('volume_type'),
             availability_zone=read('availability_zone'),
-            name_prefix=read('name_prefix'))
+            name_prefix=read('name_prefix'),
+            **_sizing(section, read))
     return pools
+
+
+def _sizing(section, read):
+    """Target, bounds, caps and idle TTL of a pool, checked together."""
+    target = read('target')
+    auto = target == pool_conf.AUTO
+    min_ready, max_ready = read('min_ready'), read('max_ready')
+    if auto and max_ready is None:
+        raise exception.ConfigError(
+            reason='[%s] target = auto needs max_ready (its upper bound)'
+                   % section)
+    if max_ready is not None and min_ready > max_ready:
+        raise exception.ConfigError(
+            reason='[%s] min_ready (%d) is above max_ready (%d)'
+                   % (section, min_ready, max_ready))
+    if not auto and min_ready > target:
+        # An idle pool would keep more than a busy one.
+        raise exception.ConfigError(
+            reason='[%s] min_ready (%d) is above target (%d)'
+                   % (section, min_ready, target))
+    return {'target': max_ready if auto else target, 'auto': auto,
+            'min_ready': min_ready, 'max_ready': max_ready,
+            'max_ready_gb': read('max_ready_gb'),
+            'idle_ttl': read('idle_ttl')}
+
+
+def max_total_gb(conf):
+    """``[volume_pool] max_total_gb``, or a one-line ConfigError."""
+    return _read(conf, 'volume_pool', 'max_total_gb')
 
 
 def unused_pool_sections(conf):

@@ -29,6 +29,7 @@ from oslo_utils import uuidutils
 
 from volume_pool import cinder as vp_cinder
 from volume_pool import exception
+from volume_pool import notifications
 from volume_pool.db import api as db_api
 from volume_pool.db import models
 
@@ -106,15 +107,16 @@ class Reconciler:
                 owned.add(volume.id)
             elif row.volume_id:
                 owned.add(row.volume_id)
+        orphans = [v for v in volumes if v.id not in owned]
+        if not orphans:
+            return report  # the usual case: no second read of the table
         # Count what is left once the rows are settled: an orphan may fill
         # the place of a volume this very sync dropped.
         live = sum(1 for r in db_api.get_rows(cluster, pool=pool)
                    if r.status in (models.AVAILABLE, models.CREATING) and
                    (spec is None or r.snapshot_id == spec.snapshot_id))
-        for volume in volumes:
-            if volume.id not in owned:
-                live += self._settle_orphan(volume, spec, cluster, live,
-                                            report)
+        for volume in orphans:
+            live += self._settle_orphan(volume, spec, cluster, live, report)
         return report
 
     # -- rows --------------------------------------------------------------
@@ -138,39 +140,55 @@ class Reconciler:
             self._retry_delete(row, volume, report)
             return volume
         if volume is None or volume.status == 'deleting':
-            LOG.info('Pool volume %s is gone from Cinder; forgetting it.',
-                     row.volume_id)
-            db_api.delete_row(row.id, status=row.status)
+            LOG.debug('Pool volume %s is gone from Cinder; forgetting it.',
+                      row.volume_id)
+            if db_api.delete_row(row.id, status=row.status):
+                notifications.volume_evicted(self._host, row,
+                                             notifications.EVICT_GONE)
             report.removed += 1
             return None
         if volume.in_use:
             LOG.info('Pool volume %s is in use behind the pool\'s back; '
                      'releasing it.', volume.id)
             self._cinder.remove_pool_tags(volume)
-            db_api.delete_row(row.id, status=row.status)
+            if db_api.delete_row(row.id, status=row.status):
+                notifications.volume_evicted(self._host, row,
+                                             notifications.EVICT_TAKEN)
             report.removed += 1
             return volume
         if volume.in_error:
-            self._delete(row, volume, report, 'is in %s' % volume.status)
+            if (row.status == models.CREATING and
+                    self._is_pending(row.request_id)):
+                # Its create worker is still polling: let it see the error
+                # first, so the pool's backoff counts the failure; the next
+                # sync deletes the volume.
+                return volume
+            self._delete(row, volume, report, 'is in %s' % volume.status,
+                         notifications.EVICT_ERROR)
             return volume
         if spec is None:
-            self._delete(row, volume, report, 'belongs to a removed pool')
+            self._delete(row, volume, report, 'belongs to a removed pool',
+                         notifications.EVICT_DRAIN)
             return volume
         if volume.status == 'creating':
             if _age(row.created_at) > self._creating_timeout:
                 self._delete(row, volume, report,
                              'is still creating after %ss'
-                             % self._creating_timeout)
+                             % self._creating_timeout,
+                             notifications.EVICT_STUCK)
             return volume
         if row.snapshot_id != spec.snapshot_id:
             if row.status == models.AVAILABLE or volume.status == 'available':
                 self._delete(row, volume, report,
                              'was made from the old snapshot %s'
-                             % row.snapshot_id)
+                             % row.snapshot_id,
+                             notifications.EVICT_ROTATION)
             return volume
         if volume.status == 'available' and row.status == models.CREATING:
             if db_api.mark_available(row.id, size=volume.size):
                 report.ready += 1
+                notifications.volume_created(self._host, row,
+                                             size=volume.size)
         return volume
 
     def _settle_unbound_row(self, row, report):
@@ -197,6 +215,17 @@ class Reconciler:
             db_api.delete_row(row.id, status=models.CLAIMING)
             report.removed += 1
             return
+        if current.status == 'awaiting-transfer':
+            # A claim into a project stopped between creating and
+            # accepting its transfer: withdraw it, the volume is ours.
+            self._cinder.cancel_transfers(row.volume_id)
+            current = self._cinder.get_volume(row.volume_id)
+        if current.project_id not in (None,
+                                      self._cinder.own_project_id()):
+            # Accepted by the receiving project: the hand-over is done.
+            db_api.delete_row(row.id, status=models.CLAIMING)
+            report.removed += 1
+            return
         if current.status == 'available' and not current.attached:
             # Handed over in Cinder, but the caller never got the answer.
             self._cinder.update_volume(
@@ -205,8 +234,8 @@ class Reconciler:
                                              row.request_id))
             if db_api.release_claim(row.id, row.claim_id):
                 report.released += 1
-            LOG.info('Returned volume %s of an abandoned claim to pool '
-                     '%s.', row.volume_id, row.pool)
+            LOG.debug('Returned volume %s of an abandoned claim to pool '
+                      '%s.', row.volume_id, row.pool)
         else:
             db_api.delete_row(row.id, status=models.CLAIMING)
             report.removed += 1
@@ -225,8 +254,9 @@ class Reconciler:
             LOG.warning('Deleting volume %(id)s failed again, will retry: '
                         '%(err)s', {'id': volume.id, 'err': exc})
 
-    def _delete(self, row, volume, report, why):
-        delete_pool_volume(self._cinder, row, report, why)
+    def _delete(self, row, volume, report, why, reason):
+        delete_pool_volume(self._cinder, row, report, why, reason=reason,
+                           host=self._host)
 
     # -- tagged volumes without a row ----------------------------------------
 
@@ -255,15 +285,15 @@ class Reconciler:
             except Exception as exc:  # a concurrent sync adopted it first
                 LOG.debug('Adopting %s skipped: %s', volume.id, exc)
                 return 0
-            LOG.info('Adopted tagged volume %(id)s into pool %(pool)s.',
-                     {'id': volume.id, 'pool': spec.name})
+            LOG.debug('Adopted tagged volume %(id)s into pool %(pool)s.',
+                      {'id': volume.id, 'pool': spec.name})
             report.adopted += 1
             return 1
         if volume.status == 'creating' and (
                 _age_of_volume(volume) < self._creating_timeout):
             return 0  # decide once it has finished
-        LOG.info('Deleting tagged volume %(id)s that no pool needs.',
-                 {'id': volume.id})
+        LOG.debug('Deleting tagged volume %(id)s that no pool needs.',
+                  {'id': volume.id})
         try:
             self._cinder.delete_volume(volume.id)
             report.deleted += 1
@@ -278,17 +308,20 @@ def _age_of_volume(volume):
     return 0.0 if volume.created_at is None else _age(volume.created_at)
 
 
-def delete_pool_volume(cinder, row, report, why):
+def delete_pool_volume(cinder, row, report, why, reason=None, host=None):
     """Mark a ready or creating row ``deleting``, then delete its volume.
 
     A failed delete leaves the row ``deleting``; sync retries it until
-    Cinder no longer has the volume, so nothing is leaked.
+    Cinder no longer has the volume, so nothing is leaked.  ``reason`` (one
+    of ``notifications.EVICT_REASONS``) goes into the
+    ``volume_pool.volume.evict`` event sent once the row is ``deleting``.
     """
-    LOG.info('Deleting pool volume %(id)s of pool %(pool)s: it %(why)s.',
-             {'id': row.volume_id, 'pool': row.pool, 'why': why})
+    LOG.debug('Deleting pool volume %(id)s of pool %(pool)s: it %(why)s.',
+              {'id': row.volume_id, 'pool': row.pool, 'why': why})
     if not db_api.mark_deleting(
             row.id, from_statuses=(models.AVAILABLE, models.CREATING)):
         return False  # claimed meanwhile
+    notifications.volume_evicted(host, row, reason)
     try:
         cinder.delete_volume(row.volume_id)
         report.deleted += 1
@@ -303,5 +336,6 @@ def drain_pool(cinder, pool, cluster):
     """Delete every ready volume of a pool (operator's ``pool drain``)."""
     report = SyncReport()
     for row in db_api.get_rows(cluster, pool=pool, status=models.AVAILABLE):
-        delete_pool_volume(cinder, row, report, 'is drained by the operator')
+        delete_pool_volume(cinder, row, report, 'is drained by the operator',
+                           reason=notifications.EVICT_DRAIN)
     return report

@@ -8,6 +8,7 @@ cleans them: no volume is lost or leaked.
 """
 
 import collections
+import dataclasses
 import datetime
 import threading
 
@@ -18,6 +19,7 @@ from oslo_utils import uuidutils
 
 from volume_pool import cinder as vp_cinder
 from volume_pool import exception
+from volume_pool import notifications
 from volume_pool.db import api as db_api
 from volume_pool.db import models
 
@@ -31,13 +33,72 @@ def pool_counts(counts, spec):
             by_status.get(models.CREATING, 0))
 
 
+def volume_gb(spec, usage):
+    """GiB of one new volume of the pool, or None while not known.
+
+    Every volume of a pool comes from one snapshot, so the largest size
+    recorded is the size of the next one.
+    """
+    return spec.size or usage.get(spec.name, (0, 0, None))[2]
+
+
+def held_gb(usage, pool, size=None):
+    """GiB of a pool's ready and creating rows; a row without a size yet
+    counts as ``size``, else the pool's largest, else 1 GiB."""
+    known, unknown, largest = usage.get(pool, (0, 0, None))
+    return known + unknown * (size or largest or 1)
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    """What one replenish run of a pool creates, and the cap that binds."""
+
+    deficit: int
+    capped: str | None = None   # e.g. 'max_ready=3'
+
+
+def plan(spec, target, ready, creating, usage, max_total_gb=None):
+    """Creates needed to reach ``target`` within max_creating and caps."""
+    want = target - ready - creating
+    caps = []
+    if spec.max_ready is not None:
+        caps.append((spec.max_ready - ready - creating,
+                     'max_ready=%d' % spec.max_ready))
+    rooms = []
+    size = volume_gb(spec, usage)
+    if spec.max_ready_gb is not None:
+        rooms.append((spec.max_ready_gb - held_gb(usage, spec.name, size),
+                      'max_ready_gb=%d' % spec.max_ready_gb))
+    if max_total_gb is not None:
+        total = sum(held_gb(usage, pool, size if pool == spec.name else None)
+                    for pool in set(usage) | {spec.name})
+        rooms.append((max_total_gb - total, 'max_total_gb=%d' % max_total_gb))
+    for room, label in rooms:
+        if size is None:
+            # Size not known yet: one volume first, to learn it.
+            caps.append((1 if room >= 1 and not creating else 0, label))
+        else:
+            caps.append((int(room // size), label))
+    deficit = max(0, min([want, spec.max_creating - creating] +
+                         [limit for limit, _label in caps]))
+    binding = min(caps, default=None, key=lambda cap: cap[0])
+    if binding is not None and binding[0] < want:
+        return Plan(deficit, binding[1])
+    return Plan(deficit)
+
+
 class Replenisher:
     """Owns the create workers and the requests still in flight."""
 
     def __init__(self, cinder, host, concurrency, poll_interval,
-                 creating_timeout, backoff):
+                 creating_timeout, backoff, target_of=None, demand=None,
+                 max_total_gb=None):
         self._cinder = cinder
         self.backoff = backoff
+        # The target of the moment (auto, idle) and the cluster's GiB cap.
+        self.target_of = target_of or (lambda spec: spec.target)
+        self.max_total_gb = max_total_gb
+        self._demand = demand  # measures create-to-available times
         self._host = host
         self._poll_interval = poll_interval
         self._creating_timeout = creating_timeout
@@ -67,16 +128,22 @@ class Replenisher:
                 LOG.debug('Pool %s is backing off; no create now.',
                           spec.name)
                 return 0
-            if counts is None:
-                counts = db_api.count_by_pool(spec.cluster)
-            ready, creating = pool_counts(counts, spec)
-            deficit = min(spec.target - ready - creating,
-                          spec.max_creating - creating)
-            for _ in range(max(0, deficit)):
+            deficit = self.plan(spec, counts).deficit
+            for _ in range(deficit):
                 self._queue_create(spec)
-            return max(0, deficit)
+            return deficit
         finally:
             lock.release()
+
+    def plan(self, spec, counts=None):
+        """The pool's plan now (also what pool_status explains)."""
+        if counts is None:
+            counts = db_api.count_by_pool(spec.cluster)
+        ready, creating = pool_counts(counts, spec)
+        capped = spec.max_ready_gb is not None or self.max_total_gb is not None
+        usage = db_api.gb_by_pool(spec.cluster) if capped else {}
+        return plan(spec, self.target_of(spec), ready, creating, usage,
+                    self.max_total_gb)
 
     def _queue_create(self, spec):
         request_id = uuidutils.generate_uuid()
@@ -90,7 +157,8 @@ class Replenisher:
                 snapshot_id=spec.snapshot_id, size=spec.size,
                 name=spec.volume_name_prefix + request_id[:8],
                 host=self._host)
-            self._executor.submit(self._create_one, spec, row)
+            self._executor.submit(self._create_one, spec, row,
+                                  self._now())
         except Exception:
             self._forget(request_id)
             raise
@@ -101,7 +169,10 @@ class Replenisher:
 
     # -- one create, in a worker ------------------------------------------
 
-    def _create_one(self, spec, row):
+    def _now(self):
+        return self._demand.clock() if self._demand else None
+
+    def _create_one(self, spec, row, started=None):
         if self._stopping.is_set() or not self.backoff.allowed(spec.name):
             # Queued but never started: nothing exists in Cinder.
             db_api.delete_row(row.id, status=models.CREATING)
@@ -110,7 +181,7 @@ class Replenisher:
         try:
             volume = self._start_create(spec, row)
             if volume is not None:
-                self._wait_available(row, volume.id)
+                self._wait_available(row, volume.id, started)
         except Exception:
             # Any failure leaves a row and/or a tagged volume: sync settles.
             LOG.exception('Creating a volume for pool %s failed; sync will '
@@ -135,7 +206,7 @@ class Replenisher:
         db_api.set_volume_id(row.id, volume.id)
         return volume
 
-    def _wait_available(self, row, volume_id):
+    def _wait_available(self, row, volume_id, started=None):
         deadline = (timeutils.normalize_time(row.created_at) +
                     datetime.timedelta(seconds=self._creating_timeout))
         while not self._stopping.wait(self._poll_interval):
@@ -148,8 +219,13 @@ class Replenisher:
                 volume = None
             if volume is not None and volume.status == 'available':
                 self.backoff.success(row.pool)
+                if started is not None:
+                    self._demand.record_refill(row.pool,
+                                               self._now() - started)
                 if db_api.mark_available(row.id, size=volume.size):
                     LOG.debug('Volume %s is ready.', volume_id)
+                    notifications.volume_created(self._host, row, volume_id,
+                                                 size=volume.size)
                 return
             if volume is not None and volume.status != 'creating':
                 # error, or taken: sync deletes or drops it.

@@ -10,7 +10,10 @@ _WINDOW = 200
 class ClaimStats:
     """Hits, misses, errors and recent durations, per pool (thread-safe)."""
 
-    def __init__(self):
+    def __init__(self, on_claim=None):
+        # Called with the pool name on every claim, whatever its outcome:
+        # the demand estimate of target = auto and idle_ttl.
+        self._on_claim = on_claim
         self._lock = threading.Lock()
         self._counts = collections.defaultdict(collections.Counter)
         self._durations = collections.defaultdict(
@@ -24,6 +27,8 @@ class ClaimStats:
             if outcome != 'error':
                 self._durations[pool].append(duration)
                 self._last[pool] = time.time()
+        if self._on_claim is not None:
+            self._on_claim(pool)
 
     def figures(self, pool):
         with self._lock:

@@ -12,10 +12,15 @@ GROUP = 'cinder'
 DEFAULT_SERVICE_TYPE = 'volumev3'
 DEFAULT_TIMEOUT = 30
 
-cinder_group = cfg.OptGroup(
-    GROUP, title='Cinder options',
-    help='Connection to the Block Storage service. Auth, session and '
-         'adapter options come from keystoneauth1.')
+
+def _make_group():
+    return cfg.OptGroup(
+        GROUP, title='Cinder options',
+        help='Connection to the Block Storage service. Auth, session and '
+             'adapter options come from keystoneauth1.')
+
+
+cinder_group = _make_group()
 
 cinder_opts = [
     cfg.StrOpt('api_version',
@@ -31,7 +36,10 @@ cinder_opts = [
 
 
 def register_opts(conf):
-    conf.register_group(cinder_group)
+    # A group of its own per ConfigOpts: oslo.config copies a registered
+    # OptGroup shallowly, so a shared one would share its options, and an
+    # auth plugin loaded on a private ConfigOpts would leak into CONF.
+    conf.register_group(_make_group())
     conf.register_opts(cinder_opts, group=cinder_group)
     ks_loading.register_session_conf_options(conf, GROUP)
     ks_loading.register_auth_conf_options(conf, GROUP)

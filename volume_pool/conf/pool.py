@@ -8,20 +8,85 @@ file the options are listed under ``[pool:name]``.
 """
 
 from oslo_config import cfg
+from oslo_config import types
 
 GROUP_PREFIX = 'pool:'
 SAMPLE_GROUP = GROUP_PREFIX + 'name'
+AUTO = 'auto'
+
+
+class Target(types.ConfigType):
+    """A non-negative integer, or ``auto`` (sized from the claim rate)."""
+
+    def __init__(self):
+        super().__init__(type_name='integer or "auto"')
+        self._integer = types.Integer(min=0)
+
+    def __call__(self, value):
+        if isinstance(value, str) and value.strip().lower() == AUTO:
+            return AUTO
+        try:
+            return self._integer(value)
+        except ValueError as exc:
+            raise ValueError('%s (a number of volumes, or "auto")' % exc)
+
+    def __eq__(self, other):
+        return self.__class__ == other.__class__
+
+    def _formatter(self, value):
+        return str(value)
+
 
 pool_opts = [
     cfg.StrOpt('snapshot_id',
                help='Required. Cinder snapshot every volume of this pool is '
                     'created from. Changing it rotates the pool: ready '
                     'volumes of the old snapshot are drained and replaced.'),
-    cfg.IntOpt('target',
-               default=1,
+    cfg.Opt('target',
+            type=Target(),
+            default=1,
+            mutable=True,
+            help='Ready volumes to keep in this pool, or "auto": keep '
+                 'enough to cover the claims expected during one refill, '
+                 'ceil(claim rate x refill time x '
+                 '[volume_pool] auto_target_headroom), bounded by '
+                 'min_ready and max_ready (max_ready is required). The '
+                 'claim rate is exponentially weighted over '
+                 '[volume_pool] auto_target_window; the refill time is the '
+                 'measured create-to-available time, '
+                 '[volume_pool] auto_target_refill_time until the first '
+                 'volume is measured. Reloaded on SIGHUP.'),
+    cfg.IntOpt('min_ready',
+               default=0,
                min=0,
                mutable=True,
-               help='Ready volumes to keep in this pool. Reloaded on SIGHUP.'),
+               help='Ready volumes an idle pool keeps (see idle_ttl), and '
+                    'the lower bound of target = auto. Must not exceed a '
+                    'fixed target nor max_ready.'),
+    cfg.IntOpt('max_ready',
+               min=0,
+               mutable=True,
+               help='Cap: ready plus creating volumes of this pool, at '
+                    'most. Unset: no cap. Required by target = auto, as '
+                    'its upper bound.'),
+    cfg.IntOpt('max_ready_gb',
+               min=0,
+               mutable=True,
+               help='Cap: GiB of the ready plus creating volumes of this '
+                    'pool, at most. Unset: no cap. A volume whose size is '
+                    'not known yet counts as the size option, else as the '
+                    'largest volume the pool has recorded; a pool that has '
+                    'recorded none creates one volume first to learn it.'),
+    cfg.IntOpt('idle_ttl',
+               default=0,
+               min=0,
+               mutable=True,
+               help='Seconds without a claim after which the pool is idle: '
+                    'sync deletes its ready volumes above min_ready that '
+                    'have been ready at least this long, oldest first, and '
+                    'replenish keeps only min_ready. The first claim '
+                    'restores the target. A pool never claimed counts from '
+                    'when a manager first served it. 0: never idle.'),
     cfg.IntOpt('max_creating',
                default=10,
                min=1,

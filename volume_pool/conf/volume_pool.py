@@ -65,6 +65,35 @@ volume_pool_opts = [
                help='Failed creates in a row after which a pool pauses '
                     'until SIGHUP or "volume-pool-manage pool refill"; 0 '
                     'never pauses.'),
+    cfg.IntOpt('max_total_gb',
+               min=0,
+               mutable=True,
+               help='Cap: GiB of the ready plus creating volumes of all the '
+                    'pools of this manager\'s cluster, at most. Replenish '
+                    'creates nothing that would go beyond it. A volume '
+                    'whose size is not known yet counts as its pool\'s size '
+                    'option, else as the largest volume its pool has '
+                    'recorded, else 1 GiB. Unset: no cap. Reloaded on '
+                    'SIGHUP.'),
+    cfg.IntOpt('auto_target_window',
+               default=600,
+               min=1,
+               help='Time constant, in seconds, of the exponentially '
+                    'weighted claim rate that sizes pools with target = '
+                    'auto: a claim weighs exp(-age / window).'),
+    cfg.FloatOpt('auto_target_headroom',
+                 default=1.5,
+                 min=1.0,
+                 help='Factor on the claims expected during one refill '
+                      '(Little\'s law: rate x refill time) for target = '
+                      'auto, so that bursts above the mean rate are still '
+                      'served from the pool.'),
+    cfg.FloatOpt('auto_target_refill_time',
+                 default=60.0,
+                 min=0.0,
+                 help='Create-to-available time, in seconds, that target = '
+                      'auto assumes for a pool until it has measured one of '
+                      'its own creates.'),
     cfg.IntOpt('periodic_fuzzy_delay',
                default=5,
                min=0,

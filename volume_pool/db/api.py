@@ -240,3 +240,62 @@ def pool_names(cluster):
              .where(models.PoolVolume.cluster == _cluster_key(cluster)))
     with context_manager.reader.using(_ctx()) as session:
         return set(session.execute(query).scalars())
+
+
+@_retry
+def gb_by_pool(cluster):
+    """GiB held by each pool's ready and creating rows, in one query.
+
+    ``{pool: (known_gb, rows_without_size, largest_size)}``: a row's size
+    is unknown until Cinder reports it, so callers estimate those.
+    """
+    row = models.PoolVolume
+    query = (sa.select(row.pool, sa.func.sum(row.size),
+                       sa.func.count() - sa.func.count(row.size),
+                       sa.func.max(row.size))
+             .where(row.cluster == _cluster_key(cluster),
+                    row.status.in_((models.AVAILABLE, models.CREATING)))
+             .group_by(row.pool))
+    with context_manager.reader.using(_ctx()) as session:
+        return {pool: (int(known or 0), int(unknown), largest)
+                for pool, known, unknown, largest in session.execute(query)}
+
+
+# ---------------------------------------------------------------------------
+# Demand figures (target = auto, idle_ttl)
+
+
+@_retry
+def publish_demand(cluster, pool, host, *, score, score_at,
+                   last_claim_at=None, refill_time=None):
+    """Write this host's demand row of a pool (update, else insert).
+
+    Only ``host`` writes its rows, so the insert races with nobody.
+    """
+    table = models.PoolDemand
+    values = dict(score=score, score_at=score_at,
+                  last_claim_at=last_claim_at, refill_time=refill_time,
+                  updated_at=timeutils.utcnow())
+    with context_manager.writer.using(_ctx()) as session:
+        updated = session.execute(
+            sa.update(table)
+            .where(table.cluster == _cluster_key(cluster),
+                   table.pool == pool, table.host == host)
+            .values(**values)).rowcount
+        if not updated:
+            del values['updated_at']
+            session.add(table(cluster=_cluster_key(cluster), pool=pool,
+                              host=host, **values))
+
+
+@_retry
+def get_demand(cluster):
+    """``{pool: [PoolDemand rows of every host]}`` of a cluster."""
+    query = (sa.select(models.PoolDemand)
+             .where(models.PoolDemand.cluster == _cluster_key(cluster))
+             .order_by(models.PoolDemand.pool, models.PoolDemand.host))
+    demand = {}
+    with context_manager.reader.using(_ctx()) as session:
+        for row in session.execute(query).scalars():
+            demand.setdefault(row.pool, []).append(row)
+    return demand

@@ -55,3 +55,31 @@ class PoolVolume(Base, models.TimestampMixin):
     claimed_at = sa.Column(sa.DateTime, nullable=True)
     # When Cinder reported the volume available (for refill timing).
     ready_at = sa.Column(sa.DateTime, nullable=True)
+
+
+class PoolDemand(Base, models.TimestampMixin):
+    """One manager's claim figures of one pool (target = auto, idle_ttl).
+
+    Each manager writes only its own rows, from its periodic tasks, so the
+    claim path never waits on this table; readers sum the rows of a pool.
+    ``created_at`` of a pool's first row is when a manager first served the
+    pool: the start of the idle clock of a pool never claimed.
+    """
+
+    __tablename__ = 'pool_demand'
+    __table_args__ = (
+        sa.UniqueConstraint('cluster', 'pool', 'host',
+                            name='uniq_pool_demand0cluster0pool0host'),
+        {'mysql_engine': 'InnoDB', 'mysql_charset': 'utf8mb4'},
+    )
+
+    id = sa.Column(sa.Integer, primary_key=True, autoincrement=True)
+    cluster = sa.Column(sa.String(255), nullable=False, default='')
+    pool = sa.Column(sa.String(64), nullable=False)
+    host = sa.Column(sa.String(255), nullable=False)
+    # Exponentially decayed claim count, as it stood at score_at.
+    score = sa.Column(sa.Float, nullable=False, default=0.0)
+    score_at = sa.Column(sa.DateTime, nullable=False)
+    last_claim_at = sa.Column(sa.DateTime, nullable=True)
+    # Moving average of create-to-available seconds, once measured.
+    refill_time = sa.Column(sa.Float, nullable=True)

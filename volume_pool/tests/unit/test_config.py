@@ -60,6 +60,57 @@ def test_pools_load_with_defaults_and_overrides(write_config, conf):
     ("""[volume_pool]
         enabled_pools = bad/name
         """, "invalid pool name 'bad/name'"),
+    ("""[volume_pool]
+        enabled_pools = debian
+        [pool:debian]
+        snapshot_id = %s
+        target = auto
+        min_ready = 4
+        max_ready = 3
+        """ % SNAP, '[pool:debian] min_ready (4) is above max_ready (3)'),
+    ("""[volume_pool]
+        enabled_pools = debian
+        [pool:debian]
+        snapshot_id = %s
+        target = 2
+        min_ready = 3
+        """ % SNAP, '[pool:debian] min_ready (3) is above target (2)'),
+    ("""[volume_pool]
+        enabled_pools = debian
+        [pool:debian]
+        snapshot_id = %s
+        target = auto
+        """ % SNAP, '[pool:debian] target = auto needs max_ready'),
+    ("""[volume_pool]
+        enabled_pools = debian
+        [pool:debian]
+        snapshot_id = %s
+        target = lots
+        """ % SNAP, '[pool:debian] target'),
+    ("""[volume_pool]
+        enabled_pools = debian
+        [pool:debian]
+        snapshot_id = %s
+        idle_ttl = -5
+        """ % SNAP, '[pool:debian] idle_ttl'),
+    ("""[volume_pool]
+        enabled_pools = debian
+        [pool:debian]
+        snapshot_id = %s
+        max_ready_gb = -1
+        """ % SNAP, '[pool:debian] max_ready_gb'),
+    ("""[volume_pool]
+        enabled_pools = debian
+        [pool:debian]
+        snapshot_id = %s
+        max_ready = -1
+        """ % SNAP, '[pool:debian] max_ready'),
+    ("""[volume_pool]
+        enabled_pools = debian
+        max_total_gb = -10
+        [pool:debian]
+        snapshot_id = %s
+        """ % SNAP, '[volume_pool] max_total_gb'),
 ])
 def test_bad_pool_config_names_the_option(write_config, conf, body, needle):
     write_config(body)
@@ -117,3 +168,32 @@ def test_cluster_section_overrides_the_shared_one(write_config, conf):
     write_config(text % ('west', SNAP, other))
     west = pools.load_pools(conf)['debian']
     assert (west.snapshot_id, west.target, west.cluster) == (SNAP, 5, 'west')
+
+
+def test_target_auto_bounds_caps_and_idle_load(write_config, conf):
+    write_config("""
+        [volume_pool]
+        enabled_pools = debian, windows
+        max_total_gb = 100
+        [pool:debian]
+        snapshot_id = %s
+        target = AUTO
+        min_ready = 1
+        max_ready = 8
+        max_ready_gb = 40
+        idle_ttl = 3600
+        [pool:windows]
+        snapshot_id = %s
+        target = 5
+        """ % (SNAP, SNAP))
+    specs = pools.load_pools(conf)
+    debian, windows = specs['debian'], specs['windows']
+    assert (debian.auto, debian.target, debian.target_label) == (
+        True, 8, 'auto')
+    assert (debian.min_ready, debian.max_ready, debian.max_ready_gb,
+            debian.idle_ttl) == (1, 8, 40, 3600)
+    assert (windows.auto, windows.target, windows.target_label) == (
+        False, 5, '5')
+    assert (windows.min_ready, windows.max_ready, windows.idle_ttl) == (
+        0, None, 0)
+    assert pools.max_total_gb(conf) == 100

@@ -1,6 +1,7 @@
 """The pool table's API on SQLite, MariaDB and PostgreSQL."""
 
 import concurrent.futures
+import datetime
 import threading
 
 from oslo_db import exception as db_exc
@@ -108,3 +109,32 @@ def test_pool_names_include_unconfigured_pools(database):
     _add(pool='debian', cluster='east')
     assert db_api.pool_names(None) == {'old'}
     assert db_api.pool_names('east') == {'debian'}
+
+
+def test_gb_by_pool_sums_ready_and_creating_sizes(any_database):
+    _add()                                   # 1 GiB ready
+    _add(status=models.CREATING)             # 1 GiB creating
+    db_api.create_volume_row(                # size not known yet
+        request_id=uuidutils.generate_uuid(), pool='debian', cluster=None,
+        snapshot_id='snap-1', size=None, name='n', host='h1')
+    _add(status=models.DELETING)             # leaving: not counted
+    _add(pool='windows', cluster='east')     # another cluster
+    assert db_api.gb_by_pool(None) == {'debian': (2, 1, 1)}
+    assert db_api.gb_by_pool('east') == {'windows': (1, 0, 1)}
+
+
+def test_demand_rows_are_per_host_and_updated_in_place(any_database):
+    at = datetime.datetime(2026, 11, 25, 5, 0, 0)
+    db_api.publish_demand(None, 'debian', 'h1', score=2.5, score_at=at)
+    db_api.publish_demand(None, 'debian', 'h2', score=1.0, score_at=at,
+                          last_claim_at=at, refill_time=12.5)
+    later = at + datetime.timedelta(seconds=30)
+    db_api.publish_demand(None, 'debian', 'h1', score=4.0, score_at=later,
+                          last_claim_at=later, refill_time=20.0)
+    db_api.publish_demand('east', 'debian', 'h1', score=9.0, score_at=at)
+    rows = db_api.get_demand(None)['debian']
+    assert [(r.host, r.score, r.score_at, r.last_claim_at, r.refill_time)
+            for r in rows] == [('h1', 4.0, later, later, 20.0),
+                               ('h2', 1.0, at, at, 12.5)]
+    assert all(r.created_at is not None for r in rows)
+    assert [r.score for r in db_api.get_demand('east')['debian']] == [9.0]

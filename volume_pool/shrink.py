@@ -1,0 +1,55 @@
+"""Idle shrink: a quiet pool gives back the storage it does not need.
+
+A pool with ``idle_ttl`` is idle once nobody has claimed from it for
+``idle_ttl`` seconds (a pool never claimed counts from when a manager first
+served it).  While idle its target is ``min_ready``, so replenish does not
+recreate what the shrink deletes, and sync deletes the ready volumes above
+``min_ready`` that have been ready at least ``idle_ttl``, oldest first.  The
+first claim ends the idle time and restores the target.
+
+The delete is the drain's: row ``deleting`` first, then Cinder, and sync
+drops the row once Cinder no longer has the volume, so a crash at any
+point leaks nothing.
+"""
+
+from volume_pool import demand
+from volume_pool import notifications
+from volume_pool import reconcile
+from volume_pool.db import api as db_api
+from volume_pool.db import models
+
+
+def is_idle(spec, last_activity, now):
+    """True once the pool has seen no claim for ``idle_ttl`` seconds."""
+    return bool(spec.idle_ttl and last_activity is not None and
+                now - last_activity >= spec.idle_ttl)
+
+
+def idle_target(spec, target, last_activity, now):
+    """The target of the moment: ``min_ready`` while the pool is idle."""
+    if is_idle(spec, last_activity, now):
+        return min(target, spec.min_ready)
+    return target
+
+
+def shrink_pool(cinder, spec, last_activity, now, host=None):
+    """Delete the idle pool's ready volumes above ``min_ready``."""
+    report = reconcile.SyncReport()
+    if not is_idle(spec, last_activity, now):
+        return report
+    rows = [row for row in db_api.get_rows(spec.cluster, pool=spec.name,
+                                           status=models.AVAILABLE)
+            if row.snapshot_id == spec.snapshot_id]
+    excess = len(rows) - spec.min_ready
+    ready_before = demand.utc_datetime(now - spec.idle_ttl)
+    why = 'was not claimed for %ds (idle_ttl)' % spec.idle_ttl
+    for row in rows:  # oldest first
+        if excess <= 0:
+            break
+        if row.ready_at is None or row.ready_at > ready_before:
+            continue
+        if reconcile.delete_pool_volume(cinder, row, report, why,
+                                        reason=notifications.EVICT_IDLE,
+                                        host=host):
+            excess -= 1
+    return report

@@ -1,0 +1,243 @@
+"""Caps, idle shrink and target = auto: the manager against the simulator.
+
+Time is driven with oslo.utils' time override (the clock of the database
+rows and of the demand estimate), never with sleeps.
+"""
+
+import datetime
+
+from oslo_utils import timeutils
+import pytest
+
+from volume_pool import cinder as vp_cinder
+from volume_pool import exception
+from volume_pool import manager as vp_manager
+from volume_pool.db import api as db_api
+from volume_pool.db import models
+from volume_pool.tests.conftest import cinder_section
+from volume_pool.tests.unit.test_manager import call
+from volume_pool.tests.unit.test_manager import counts
+from volume_pool.tests.unit.test_manager import CTXT
+from volume_pool.tests.unit.test_manager import ready
+from volume_pool.tests.unit.test_manager import tagged
+from volume_pool.tests.unit.test_manager import wait_for
+
+
+@pytest.fixture
+def clock():
+    """Freeze timeutils; returns a function that moves it forward."""
+    timeutils.set_time_override(datetime.datetime(2026, 11, 25, 5, 0, 0))
+    yield timeutils.advance_time_seconds
+    timeutils.clear_time_override()
+
+
+@pytest.fixture
+def make_manager(write_config, database, simulator, conf):
+    """A Manager on pools given as {name: {option: value}}; the special
+    key ``snapshot_size`` sizes the pool's snapshot."""
+    managers = []
+
+    def _make(pools, **options):
+        snapshots, sections = {}, ''
+        for name, pool in pools.items():
+            pool = dict(pool)
+            snapshots[name] = simulator.add_snapshot(
+                size=pool.pop('snapshot_size', 1))
+            sections += '[pool:%s]\nsnapshot_id = %s\n%s' % (
+                name, snapshots[name],
+                ''.join('%s = %s\n' % item for item in pool.items()))
+        write_config('[DEFAULT]\nhost = test-host\n'
+                     '[volume_pool]\nenabled_pools = %s\n'
+                     'create_poll_interval = 0.05\n%s\n%s%s'
+                     % (','.join(pools),
+                        ''.join('%s = %s\n' % item
+                                for item in options.items()),
+                        cinder_section(simulator), sections))
+        mgr = vp_manager.Manager(vp_cinder.Cinder(conf), conf=conf)
+        mgr.snapshots = snapshots
+        managers.append(mgr)
+        return mgr
+
+    yield _make
+    for mgr in managers:
+        mgr.prepare_for_shutdown()
+        mgr.cleanup_host()
+
+
+def settle(mgr, pools=('debian',)):
+    """Replenish until nothing is creating and a run queues nothing."""
+    def quiet():
+        if any(counts(pool).get(models.CREATING, 0) for pool in pools):
+            return False
+        mgr.replenish(CTXT)
+        return not any(counts(pool).get(models.CREATING, 0)
+                       for pool in pools)
+
+    wait_for(quiet, what='pools settled')
+
+
+def status_of(mgr, pool='debian'):
+    return {p['name']: p for p in call(mgr.pool_status)}[pool]
+
+
+def ready_ids(pool='debian'):
+    return [r.volume_id for r in db_api.get_rows(None, pool=pool,
+                                                 status=models.AVAILABLE)]
+
+
+# -- caps -------------------------------------------------------------------
+
+def test_max_ready_caps_replenish_and_says_so(make_manager, simulator):
+    mgr = make_manager({'debian': {'target': 5, 'max_ready': 3}})
+    settle(mgr)
+    assert ready() == 3
+    assert len(tagged(simulator)) == 3
+    status = status_of(mgr)
+    assert status['reason'] == 'capped at max_ready=3'
+    assert status['capped'] == 'max_ready=3'
+    assert status['target'] == 5
+
+
+def test_max_ready_gb_learns_the_size_then_caps(make_manager, simulator):
+    # No size option: the first run creates one volume to learn the size
+    # (2 GiB), then fills what fits in 5 GiB: two volumes.
+    mgr = make_manager({'debian': {'target': 5, 'max_ready_gb': 5,
+                                   'snapshot_size': 2}})
+    mgr.replenish(CTXT)
+    assert len(db_api.get_rows(None)) == 1
+    settle(mgr)
+    assert ready() == 2
+    assert [v['size'] for v in tagged(simulator)] == [2, 2]
+    assert status_of(mgr)['reason'] == 'capped at max_ready_gb=5'
+
+
+def test_max_total_gb_caps_the_pools_of_the_cluster(make_manager,
+                                                    simulator):
+    mgr = make_manager({'debian': {'target': 3, 'size': 1},
+                        'windows': {'target': 3, 'size': 2,
+                                    'snapshot_size': 2}},
+                       max_total_gb=7)
+    settle(mgr, pools=('debian', 'windows'))
+    # debian takes 3 GiB first; 4 GiB leave room for two windows volumes.
+    assert (ready('debian'), ready('windows')) == (3, 2)
+    assert status_of(mgr, 'windows')['reason'] == \
+        'capped at max_total_gb=7'
+    assert status_of(mgr, 'debian')['reason'] == 'full'
+    # A claim frees 1 GiB: debian refills it, windows still does not fit.
+    call(mgr.claim, 'debian')
+    settle(mgr, pools=('debian', 'windows'))
+    assert (ready('debian'), ready('windows')) == (3, 2)
+    assert sum(v['size'] for pool in ('debian', 'windows')
+               for v in tagged(simulator, pool)) == 7
+
+
+# -- idle shrink --------------------------------------------------------------
+
+def test_idle_pool_shrinks_oldest_first_to_min_ready_and_recovers(
+        make_manager, simulator, clock):
+    mgr = make_manager({'debian': {'target': 4, 'min_ready': 2,
+                                   'idle_ttl': 600}})
+    settle(mgr)                         # T0: A, B, C, D ready
+    clock(100)
+    call(mgr.claim, 'debian')           # T0+100: takes A, the oldest
+    clock(300)
+    settle(mgr)                         # T0+400: E replaces it
+    b, c, d, e = ready_ids()
+    clock(300)                          # T0+700: no claim for 600 s
+    mgr.sync(CTXT)
+    # The two oldest go; D stays for min_ready, E is too young anyway.
+    wait_for(lambda: simulator.get_volume(b) is None and
+             simulator.get_volume(c) is None, what='B and C deleted')
+    mgr.sync(CTXT)                      # their rows go with them
+    assert ready_ids() == [d, e]
+    assert [r.volume_id for r in db_api.get_rows(None)] == [d, e]
+    assert {v['id'] for v in tagged(simulator)} == {d, e}
+    status = status_of(mgr)
+    assert status['reason'] == 'idle: no claim for 600s, keeps min_ready=2'
+    assert status['target'] == 2 and status['idle']['idle']
+    # Replenish does not refill a shrunk idle pool, a later sync deletes
+    # nothing more.
+    mgr.replenish(CTXT)
+    assert counts() == {models.AVAILABLE: 2}
+    clock(3600)
+    mgr.sync(CTXT)
+    mgr.replenish(CTXT)
+    assert ready_ids() == [d, e]
+    # The first claim restores the target.
+    assert call(mgr.claim, 'debian')['volume_id'] == d
+    settle(mgr)
+    assert ready() == 4
+    assert status_of(mgr)['reason'] == 'full'
+    assert not status_of(mgr)['idle']['idle']
+
+
+def test_pool_never_claimed_is_idle_after_ttl_from_first_service(
+        make_manager, simulator, clock):
+    mgr = make_manager({'debian': {'target': 3, 'idle_ttl': 600}})
+    settle(mgr)
+    clock(599)
+    mgr.sync(CTXT)
+    assert ready() == 3
+    clock(1)
+    mgr.sync(CTXT)
+    wait_for(lambda: not tagged(simulator), what='all deleted')
+    mgr.sync(CTXT)
+    assert db_api.get_rows(None) == []
+    mgr.replenish(CTXT)
+    assert counts() == {}
+
+
+# -- target = auto ------------------------------------------------------------
+
+def test_auto_target_follows_the_claim_rate_up_and_down(
+        make_manager, simulator, clock):
+    mgr = make_manager({'debian': {'target': 'auto', 'min_ready': 1,
+                                   'max_ready': 6}},
+                       auto_target_window=100, auto_target_headroom=1.0,
+                       auto_target_refill_time=5)
+    auto = status_of(mgr)['auto']
+    assert (auto['computed_target'], auto['refill_time_s'],
+            auto['refill_time_measured']) == (1, 5.0, False)
+    # Measure a refill of 20 s: the clock moves while Cinder creates.
+    simulator.creation_delay = 1.0
+    mgr.replenish(CTXT)
+    clock(20)
+    wait_for(lambda: ready() == 1)
+    simulator.creation_delay = 0
+    auto = status_of(mgr)['auto']
+    assert (auto['refill_time_s'], auto['refill_time_measured']) == (
+        20.0, True)
+
+    def claim_every(seconds, duration):
+        for _ in range(int(duration / seconds)):
+            clock(seconds)
+            try:
+                call(mgr.claim, 'debian', create_on_miss=False)
+            except exception.PoolEmpty:
+                pass  # demand all the same
+
+    # 0.5 claims/s x 20 s = 10 expected during a refill: max_ready 6.
+    claim_every(2, 200)
+    status = status_of(mgr)
+    assert status['auto']['computed_target'] == 6
+    assert status['auto']['claim_rate_per_s'] == pytest.approx(0.5,
+                                                                rel=0.2)
+    assert status['target'] == 6
+    # Replenish aims at it (refills measured at 20 s again).
+    simulator.creation_delay = 1.0
+    assert mgr.replenisher.replenish_pool(mgr.specs['debian']) == 6 - ready()
+    clock(20)
+    wait_for(lambda: ready() == 6)
+    assert status_of(mgr)['auto']['refill_time_s'] == 20.0
+    # One claim per 10 s: about 2 during a refill.
+    claim_every(10, 400)
+    middle = status_of(mgr)['auto']['computed_target']
+    assert 1 < middle < 6
+    # Nobody claims: back to min_ready, and replenish creates nothing.
+    clock(1000)
+    status = status_of(mgr)
+    assert (status['auto']['computed_target'], status['target']) == (1, 1)
+    assert status['configured_target'] == 'auto'
+    mgr.replenish(CTXT)  # the claims took them all: one, for min_ready
+    assert counts().get(models.AVAILABLE, 0) + counts().get(
+        models.CREATING, 0) == 1
