@@ -1,8 +1,10 @@
-"""volume-pool-manage: the operator's CLI (database, pools).
+"""volume-pool-manage: the operator's CLI (database, pools, claims).
 
-Works on the database and Cinder directly, like nova-manage, so it needs no
-running manager.  Exit codes: 0 done, 1 the action failed, 2 bad usage or
-configuration.
+Works on the database and Cinder directly, like nova-manage, so most
+commands need no running manager; ``claim`` and ``pool refill`` go to the
+managers over RPC, as the controller does, and ``pool list`` asks them for
+their live view when ``transport_url`` is set.  Exit codes: 0 done, 1 the
+action failed, 2 bad usage or configuration.
 """
 
 import datetime
@@ -10,14 +12,18 @@ import json
 import sys
 
 from oslo_config import cfg
+import oslo_messaging as messaging
+import yaml
 
 from volume_pool import cinder as vp_cinder
 from volume_pool import config
+from volume_pool import context as vp_context
 from volume_pool import coordination
 from volume_pool import exception
 from volume_pool import pools
 from volume_pool import reconcile
 from volume_pool import replenish
+from volume_pool import rpcapi
 from volume_pool.db import api as db_api
 from volume_pool.db import migration
 from volume_pool.db import models
@@ -25,6 +31,11 @@ from volume_pool.db import models
 CONF = config.CONF
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+# Seconds an operator waits for the managers: a status question must not
+# hang a terminal or a script.
+STATUS_TIMEOUT = 10
+NO_ANSWER = '(no manager answered)'
+NO_TRANSPORT = '(not asked: no transport_url)'
 
 
 # -- output -----------------------------------------------------------------
@@ -57,8 +68,63 @@ def _cell(value):
 def _emit(columns, rows, fmt):
     if fmt == 'json':
         print(json.dumps(rows, indent=2, sort_keys=True, default=str))
+    elif fmt == 'yaml':
+        # Through JSON first: plain types only, so safe_load reads it back.
+        print(yaml.safe_dump(json.loads(json.dumps(rows, default=str)),
+                             default_flow_style=False, sort_keys=True),
+              end='')
     else:
         _print_table(columns, rows)
+
+
+def _emit_one(record, fmt):
+    """One record: a Field/Value table, or the object itself."""
+    if fmt == 'table':
+        _print_table(['field', 'value'],
+                     [{'field': k, 'value': v}
+                      for k, v in sorted(record.items())])
+    else:
+        _emit(None, record, fmt)
+
+
+# -- RPC to the managers -------------------------------------------------
+
+def _transport_url():
+    """``[DEFAULT] transport_url`` if the operator set it, else None.
+
+    oslo.messaging's own default (``rabbit://`` on localhost) does not
+    count: a CLI must not talk to whatever broker happens to run there.
+    """
+    try:
+        messaging.TransportURL.parse(CONF)  # registers the option
+    except messaging.InvalidTransportURL as exc:
+        raise exception.ConfigError(
+            reason='[DEFAULT] transport_url: %s' % exc)
+    where = CONF.get_location('transport_url')
+    if where is None or where.location == cfg.Locations.opt_default:
+        return None
+    return CONF.transport_url
+
+
+def _rpc_call(call, timeout):
+    """Run ``call(api, ctxt)`` on a transport that lives for this call.
+
+    The transport is built on the global CONF: oslo.messaging registers
+    some of its options there only (DESIGN.md).
+    """
+    if not _transport_url():
+        raise exception.ConfigError(
+            reason='[DEFAULT] transport_url is not set: this command talks '
+                   'to the managers over RPC')
+    transport = rpcapi.get_transport(CONF)
+    try:
+        api = rpcapi.VolumePoolAPI(transport, timeout=timeout)
+        return call(api, vp_context.RequestContext())
+    except messaging.MessagingTimeout:
+        raise exception.ServiceUnavailable(
+            reason='no volume-pool-manager answered within %d s' % timeout)
+    finally:
+        transport.cleanup()
 
 
 # -- db ------------------------------------------------------------------
@@ -77,12 +143,12 @@ def db_version():
 # -- pools ---------------------------------------------------------------
 
 POOL_COLUMNS = ['name', 'cluster', 'target', 'ready', 'creating',
-                'claiming', 'deleting', 'snapshot_id']
+                'claiming', 'deleting', 'reason', 'snapshot_id']
 VOLUME_COLUMNS = ['volume_id', 'name', 'status', 'snapshot_id', 'size',
                   'host', 'created_at']
 
 
-def _pool_rows(specs):
+def _pool_rows(specs, reason):
     cluster = CONF.cluster or None
     counts = db_api.count_by_pool(cluster)
     rows = []
@@ -96,17 +162,65 @@ def _pool_rows(specs):
                            else (0, 0))
         rows.append({
             'name': name, 'cluster': cluster or '-',
-            'target': spec.target if spec else '(removed)',
+            'target': (('auto' if spec.auto else spec.target) if spec
+                       else '(removed)'),
             'ready': ready, 'creating': creating,
             'claiming': totals.get(models.CLAIMING, 0),
             'deleting': totals.get(models.DELETING, 0),
+            'reason': reason,
             'snapshot_id': spec.snapshot_id if spec else '-'})
     return rows
 
 
+def _live_pool_rows():
+    """The managers' own view (reason, backoff, claims), or None."""
+    if not _transport_url():
+        return None
+    cluster = CONF.cluster or None
+    try:
+        rows = _rpc_call(lambda api, ctxt: api.pool_status(
+            ctxt, cluster=cluster), CONF.command.timeout)
+    except Exception as exc:
+        sys.stderr.write('volume-pool-manage: pool_status over RPC failed '
+                         '(%s); showing the database counts.\n'
+                         % str(exc).splitlines()[0])
+        return None
+    for row in rows:
+        row['cluster'] = row.get('cluster') or '-'
+        row['snapshot_id'] = row.get('snapshot_id') or '-'
+    return rows
+
+
 def pool_list():
-    _emit(POOL_COLUMNS, _pool_rows(pools.load_pools(CONF)),
-          CONF.command.format)
+    specs = pools.load_pools(CONF)
+    rows = _live_pool_rows()
+    if rows is None:
+        reason = NO_ANSWER if _transport_url() else NO_TRANSPORT
+        rows = _pool_rows(specs, reason)
+    _emit(POOL_COLUMNS, rows, CONF.command.format)
+    return EXIT_OK
+
+
+def pool_refill():
+    name, cluster = CONF.command.pool_name, CONF.command.for_cluster
+    queued = _rpc_call(lambda api, ctxt: api.refill(ctxt, name,
+                                                    cluster=cluster),
+                       CONF.command.timeout)
+    print('Pool %s: %d volume creates queued.' % (name, queued))
+    return EXIT_OK
+
+
+# -- claim ---------------------------------------------------------------
+
+def claim():
+    args = CONF.command
+    kwargs = {'name': args.volume_name, 'cluster': args.for_cluster,
+              'create_on_miss': not args.no_create_on_miss}
+    if args.project_id:
+        kwargs['project_id'] = args.project_id
+    volume = _rpc_call(lambda api, ctxt: api.claim(
+        ctxt, args.pool_name, **kwargs), args.timeout)
+    _emit_one(volume, args.format)
     return EXIT_OK
 
 
@@ -175,47 +289,120 @@ def _iso(stamp):
 # -- parser --------------------------------------------------------------
 
 def _add_format(parser):
-    parser.add_argument('--format', choices=('table', 'json'),
-                        default='table', help='Output format.')
+    parser.add_argument(
+        '--format', choices=('table', 'json', 'yaml'), default='table',
+        help='Output format: a table to read, JSON or YAML to script '
+             '(default: table).')
+
+
+def _add_timeout(parser, default):
+    parser.add_argument(
+        '--timeout', type=int, default=default, metavar='SECONDS',
+        help='How long to wait for a manager to answer (default: %d).'
+             % default)
+
+
+def _parser(actions, name, help, description):
+    """A subcommand whose --help says what it does and when to use it."""
+    return actions.add_parser(name, help=help,
+                              description=help + ' ' + description)
 
 
 def add_command_parsers(subparsers):
-    db = subparsers.add_parser('db', help='Database schema commands.')
+    db = _parser(subparsers, 'db', 'Database schema commands.',
+                 'Run "db sync" after installing and after every upgrade: '
+                 'the manager refuses to start on an older schema.')
     db_actions = db.add_subparsers(dest='action', metavar='ACTION')
     db_actions.required = True
-    sync = db_actions.add_parser(
-        'sync', help='Create or upgrade the schema to the newest revision.')
+    sync = _parser(db_actions, 'sync',
+                   'Create or upgrade the schema to the newest revision.',
+                   'Safe to run again; stop nothing for it, the managers '
+                   'check the revision at start-up only.')
     sync.add_argument('--revision', default='head',
                       help='Target alembic revision (default: head).')
     sync.set_defaults(func=db_sync)
-    ver = db_actions.add_parser(
-        'version', help='Print the schema revision of the database.')
+    ver = _parser(db_actions, 'version',
+                  'Print the schema revision of the database.',
+                  'Compare it with the code\'s newest revision before an '
+                  'upgrade (volume-pool-status upgrade check does).')
     ver.set_defaults(func=db_version)
 
-    pool = subparsers.add_parser('pool', help='Inspect and drain pools.')
+    pool = _parser(subparsers, 'pool', 'Inspect, refill and drain pools.',
+                   'What an operator looks at first when a claim was slow '
+                   'or a pool is short.')
     pool_actions = pool.add_subparsers(dest='action', metavar='ACTION')
     pool_actions.required = True
-    lst = pool_actions.add_parser(
-        'list', help='One line per pool: target, ready, creating, claiming, '
-                     'deleting and snapshot.')
+    lst = _parser(
+        pool_actions, 'list',
+        'One line per pool: target, ready, creating, claiming, deleting, '
+        'why it is short, and its snapshot.',
+        'With transport_url set the managers are asked (pool_status over '
+        'RPC) and "reason" says why a pool is short; otherwise, or if no '
+        'manager answers, the counts come from the database and reason '
+        'says so.')
     _add_format(lst)
+    _add_timeout(lst, STATUS_TIMEOUT)
     lst.set_defaults(func=pool_list)
-    show = pool_actions.add_parser('show', help='The volumes of one pool.')
+    show = _parser(pool_actions, 'show', 'The volumes of one pool.',
+                   'Use it to find a volume stuck in creating or deleting, '
+                   'and its age.')
     show.add_argument('pool_name', metavar='NAME', help='Pool name.')
     _add_format(show)
     show.set_defaults(func=pool_show)
-    drain = pool_actions.add_parser(
-        'drain', help='Delete the ready volumes of a pool in Cinder.')
+    refill = _parser(
+        pool_actions, 'refill',
+        'Replenish a pool now instead of at the next periodic run.',
+        'Also resumes a pool paused after repeated failed creates, once '
+        'the cause is fixed.  Needs a running manager (RPC refill); prints '
+        'how many creates were queued.')
+    refill.add_argument('pool_name', metavar='NAME', help='Pool name.')
+    refill.add_argument('--cluster', dest='for_cluster', metavar='CLUSTER',
+                        help='The cluster whose pool to refill (default: '
+                             'any manager\'s own cluster).')
+    _add_timeout(refill, 60)
+    refill.set_defaults(func=pool_refill)
+    drain = _parser(
+        pool_actions, 'drain', 'Delete the ready volumes of a pool in '
+                               'Cinder.',
+        'Before removing a pool or to free Cinder quota; replenish refills '
+        'it unless its target is 0.')
     drain.add_argument('pool_name', metavar='NAME', help='Pool name.')
     drain.set_defaults(func=pool_drain)
 
-    cluster = subparsers.add_parser(
-        'cluster', help='Managers alive in each cluster (tooz membership).')
+    take = _parser(
+        subparsers, 'claim',
+        'Claim a volume from a pool, as the controller does.',
+        'Goes through the same RPC call (volume_pool.rpcapi claim) and '
+        'prints the claimed volume: use it to test a deployment end to end '
+        'or to hand a volume to somebody by hand.  Needs transport_url.')
+    take.add_argument('pool_name', metavar='POOL',
+                      help='Pool (snapshot type) to claim from.')
+    # dest: "name" and "cluster" are taken in oslo.config's namespace.
+    take.add_argument('--name', dest='volume_name', metavar='NAME',
+                      help='Cinder name of the claimed volume.')
+    take.add_argument('--cluster', dest='for_cluster', metavar='CLUSTER',
+                      help='Claim from this cluster\'s managers.')
+    take.add_argument('--project-id', metavar='PROJECT',
+                      help='Hand the volume to this project (a Cinder '
+                           'volume transfer; RPC 1.3).')
+    take.add_argument('--no-create-on-miss', action='store_true',
+                      help='Fail with PoolEmpty instead of creating a '
+                           'volume when the pool has none ready.')
+    _add_format(take)
+    _add_timeout(take, 60)
+    take.set_defaults(func=claim)
+
+    cluster = _parser(
+        subparsers, 'cluster',
+        'Managers alive in each cluster (tooz membership).',
+        'Check it when a clustered claim fails with NoLiveManager.')
     cluster_actions = cluster.add_subparsers(dest='action', metavar='ACTION')
     cluster_actions.required = True
-    clusters = cluster_actions.add_parser(
-        'list', help='Every cluster, its live managers and when each last '
-                     'reported (needs [coordination] backend_url).')
+    clusters = _parser(
+        cluster_actions, 'list',
+        'Every cluster, its live managers and when each last reported.',
+        'Needs [coordination] backend_url; a manager missing here does '
+        'not replenish its share of the pools.')
     clusters.add_argument('--cluster', dest='only', metavar='CLUSTER',
                           help='Only this cluster.')
     _add_format(clusters)
@@ -239,16 +426,24 @@ def main(argv=None):
         db_api.configure(CONF)
         return CONF.command.func()
     except exception.ConfigError as exc:
-        sys.stderr.write('volume-pool-manage: %s\n' % exc)
+        _error(exc)
         return EXIT_USAGE
     except exception.VolumePoolException as exc:
-        sys.stderr.write('volume-pool-manage: %s\n' % exc)
+        _error(exc)
         return EXIT_FAILED
     except Exception as exc:  # a database or network error: one line
-        sys.stderr.write('volume-pool-manage: %s: %s\n'
-                         % (exc.__class__.__name__, exc))
+        _error(exc, with_class=True)
         return EXIT_FAILED
 
+
+def _error(exc, with_class=False):
+    """One line on stderr.  An error re-raised from a manager carries the
+    remote traceback after its message: the operator gets the message."""
+    lines = str(exc).strip().splitlines()
+    text = lines[0] if lines else ''
+    if with_class:
+        text = '%s: %s' % (exc.__class__.__name__, text)
+    sys.stderr.write('volume-pool-manage: %s\n' % text)
 
 if __name__ == '__main__':
     sys.exit(main())

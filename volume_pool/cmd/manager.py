@@ -1,18 +1,24 @@
 """volume-pool-manager: the daemon (systemd unit volume-pool-manager)."""
 
+import os
 import signal
 import sys
 import threading
 
 from oslo_log import log as logging
+from oslo_reports import guru_meditation_report as gmr
+from oslo_reports import opts as gmr_opts
+from oslo_reports.models import with_default_views
 from oslo_service import service as oslo_service
 
 from volume_pool import cinder as vp_cinder
 from volume_pool import config
+from volume_pool import context as vp_context
 from volume_pool import exception
 from volume_pool import pools
 from volume_pool import rpc
 from volume_pool import service
+from volume_pool import version
 from volume_pool.db import api as db_api
 
 CONF = config.CONF
@@ -27,6 +33,7 @@ def prepare(argv):
 
     Raises ConfigError with one line naming the bad option.
     """
+    gmr_opts.set_defaults(CONF)  # [oslo_reports], read from the file
     config.parse_args(argv, description=DESCRIPTION)
     logging.setup(CONF, 'volume-pool')
     pools.load_pools(CONF)
@@ -34,9 +41,56 @@ def prepare(argv):
         LOG.warning('[%s] is not in [volume_pool] enabled_pools; it is '
                     'ignored.', section)
     vp_cinder.Cinder(CONF)  # loads [cinder] auth: a typo fails here
+    trigger = CONF.oslo_reports.file_event_handler
+    if trigger and not os.path.exists(trigger):
+        raise exception.ConfigError(
+            reason='[oslo_reports] file_event_handler: %s does not exist '
+                   '(create it; touching it triggers a report)' % trigger)
     db_api.configure(CONF)
     service.check_schema()
     rpc.init(CONF)
+
+
+def pool_state_section(server):
+    """The "Pool State" section of a Guru Meditation Report.
+
+    The manager's own pool_status when it is up (reason, backoff, claim
+    figures), the database counts otherwise: a report taken while the
+    service hangs at start-up still shows the pools.
+    """
+    def _generate():
+        try:
+            if server.manager is not None:
+                pools_now = {row['name']: row for row in
+                             server.manager.pool_status(
+                                 vp_context.get_admin_context())}
+                source = 'manager pool_status'
+            else:
+                pools_now = db_api.count_by_pool(CONF.cluster or None)
+                source = 'database counts (manager not started)'
+            data = {'source': source, 'pools': pools_now}
+        except Exception as exc:
+            data = {'source': 'unavailable', 'error': str(exc)}
+        return with_default_views.ModelWithDefaultViews(data=data)
+    return _generate
+
+
+def setup_reports(server):
+    """Guru Meditation Reports, as nova does: threads, config, pools.
+
+    SIGUSR2 always triggers one; ``[oslo_reports] file_event_handler``
+    adds a file whose modification triggers one (a watcher thread, no
+    eventlet).  The report goes to stderr, or to ``[oslo_reports]
+    log_dir``.
+    """
+    gmr.TextGuruMeditation.register_section('Pool State',
+                                            pool_state_section(server))
+    version_info = version.version_info
+    gmr.TextGuruMeditation.setup_autorun(version_info, conf=CONF)
+    if CONF.oslo_reports.file_event_handler:
+        # setup_autorun() watches the file *instead of* SIGUSR2: keep both.
+        gmr.TextGuruMeditation.setup_autorun(version_info, conf=CONF,
+                                             signum=signal.SIGUSR2)
 
 
 def install_reload_handler(server):
@@ -72,6 +126,7 @@ def main(argv=None):
     launcher = oslo_service.ProcessLauncher(CONF, restart_method='mutate',
                                             no_fork=True)
     install_reload_handler(server)
+    setup_reports(server)
     try:
         launcher.launch_service(server)
         return launcher.wait()

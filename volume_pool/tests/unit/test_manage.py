@@ -4,10 +4,17 @@ import json
 import subprocess
 
 import pytest
+import yaml
 
+from volume_pool import rpc
+from volume_pool import service
+from volume_pool.cmd import manage as manage_cmd
 from volume_pool.db import api as db_api
+from volume_pool.db import migration
 from volume_pool.db import models
 from volume_pool.tests import conftest
+from volume_pool.tests import helpers
+from volume_pool.tests import services
 from volume_pool.tests.conftest import cinder_section
 from volume_pool.tests.unit.test_process import console_script
 
@@ -39,8 +46,8 @@ def test_db_sync_then_version(manage):
     assert manage('db', 'version').stdout.startswith('None')
     result = manage('db', 'sync')
     assert result.returncode == 0, result.stderr
-    assert 'Database is at revision b1f0c0a1e001' in result.stdout
-    assert manage('db', 'version').stdout.strip() == 'b1f0c0a1e001'
+    assert 'Database is at revision %s' % migration.head() in result.stdout
+    assert manage('db', 'version').stdout.strip() == migration.head()
 
 
 def test_pool_list_show_and_drain(manage, simulator, monkeypatch):
@@ -59,12 +66,18 @@ def test_pool_list_show_and_drain(manage, simulator, monkeypatch):
     listing = json.loads(result.stdout)
     assert listing == [{'name': 'debian', 'cluster': '-', 'target': 2,
                         'ready': 1, 'creating': 0, 'claiming': 0,
-                        'deleting': 0, 'snapshot_id': manage.snapshot}]
+                        'deleting': 0, 'snapshot_id': manage.snapshot,
+                        'reason': manage_cmd.NO_TRANSPORT}]
+    assert yaml.safe_load(manage('pool', 'list', '--format',
+                                 'yaml').stdout) == listing
     table = manage('pool', 'list').stdout
     assert '| debian |' in table.replace('  ', ' ')
     shown = json.loads(manage('pool', 'show', 'debian', '--format',
                               'json').stdout)
     assert [v['volume_id'] for v in shown] == [volume_id]
+    shown_yaml = yaml.safe_load(manage('pool', 'show', 'debian', '--format',
+                                       'yaml').stdout)
+    assert shown_yaml == shown
 
     drained = manage('pool', 'drain', 'debian')
     assert drained.returncode == 0, drained.stderr
@@ -100,7 +113,148 @@ def test_bad_config_is_one_clear_line(manage):
 def test_help_explains_each_command(manage):
     top = manage('--help', config=False)
     assert top.returncode == 0
-    assert 'db' in top.stdout and 'pool' in top.stdout
+    for command in ('db', 'pool', 'claim', 'cluster'):
+        assert command in top.stdout
     pool_help = manage('pool', '--help', config=False)
-    for action in ('list', 'show', 'drain'):
+    for action in ('list', 'show', 'refill', 'drain'):
         assert action in pool_help.stdout
+
+
+# Every command and subcommand, and a phrase of the why/when its --help
+# must carry beyond the one-line summary.
+HELP_PAGES = [
+    (('db',), 'refuses to start'),
+    (('db', 'sync'), 'Safe to run again'),
+    (('db', 'version'), 'before an upgrade'),
+    (('pool',), 'a pool is short'),
+    (('pool', 'list'), 'reason'),
+    (('pool', 'show'), 'stuck in creating'),
+    (('pool', 'refill'), 'paused after repeated failed creates'),
+    (('pool', 'drain'), 'free Cinder quota'),
+    (('claim',), 'same RPC call'),
+    (('cluster',), 'NoLiveManager'),
+    (('cluster', 'list'), 'backend_url'),
+]
+
+
+@pytest.mark.parametrize('words, phrase', HELP_PAGES)
+def test_every_command_has_a_help_that_says_why(manage, words, phrase):
+    result = manage(*words, '--help', config=False)
+    assert result.returncode == 0, result.stderr
+    text = ' '.join(result.stdout.split())
+    assert text.startswith('usage: volume-pool-manage ' + ' '.join(words))
+    assert phrase in text
+
+
+def test_cluster_list_formats_parse(manage):
+    with open(manage.conf_path, 'a') as conf_file:
+        conf_file.write('[coordination]\nbackend_url = %s\n'
+                        % services.REDIS_URL)
+    as_json = manage('cluster', 'list', '--cluster', 'nowhere', '--format',
+                     'json')
+    assert as_json.returncode == 0, as_json.stderr
+    assert json.loads(as_json.stdout) == []
+    as_yaml = manage('cluster', 'list', '--cluster', 'nowhere', '--format',
+                     'yaml')
+    assert yaml.safe_load(as_yaml.stdout) == []
+
+
+def test_claim_without_transport_url_is_a_usage_error(manage):
+    result = manage('claim', 'debian')
+    assert result.returncode == 2
+    assert 'transport_url is not set' in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+# -- against a running manager, over RabbitMQ ------------------------------
+
+@pytest.fixture
+def live(tmp_path, write_config, database, simulator, conf):
+    """An in-process manager on a RabbitMQ vhost of its own, and the CLI
+    run as a separate process on the same config file."""
+    snapshot = simulator.add_snapshot(size=1)
+    with services.rabbit_vhost() as transport_url:
+        path = write_config(
+            '[DEFAULT]\nhost = manage-test\ntransport_url = %s\n'
+            '[database]\nconnection = %s\n'
+            '[volume_pool]\nenabled_pools = debian\n'
+            'create_poll_interval = 0.05\nperiodic_fuzzy_delay = 0\n'
+            '%s[pool:debian]\nsnapshot_id = %s\ntarget = 2\n'
+            % (transport_url, database, cinder_section(simulator),
+               snapshot))
+        rpc.init(conf)
+        server = service.Service(conf)
+        server.start()
+
+        def _run(*args):
+            return subprocess.run(
+                [console_script('volume-pool-manage'), '--config-file',
+                 str(path), *args], capture_output=True, text=True,
+                timeout=90)
+        _run.conf_path = path
+        try:
+            yield _run
+        finally:
+            server.stop()
+            rpc.cleanup()
+
+
+def _listing(live, fmt='json'):
+    result = live('pool', 'list', '--format', fmt)
+    assert result.returncode == 0, result.stderr
+    return (json.loads if fmt == 'json' else yaml.safe_load)(result.stdout)
+
+
+def test_claim_refill_and_live_pool_list_over_rpc(live, simulator):
+    helpers.wait_for(lambda: _listing(live)[0]['ready'] == 2, timeout=30,
+                     what='pool full')
+    listing = _listing(live)
+    assert listing[0]['reason'] not in (manage_cmd.NO_ANSWER,
+                                        manage_cmd.NO_TRANSPORT)
+    assert 'backoff' in listing[0]  # a live field, not a database count
+    assert _listing(live, 'yaml') == _listing(live)
+
+    claimed = live('claim', 'debian', '--name', 'by-hand', '--format',
+                   'json')
+    assert claimed.returncode == 0, claimed.stderr
+    volume = json.loads(claimed.stdout)
+    assert (volume['source'], volume['name']) == ('pool', 'by-hand')
+    assert simulator.get_volume(volume['volume_id'])['name'] == 'by-hand'
+
+    refilled = live('pool', 'refill', 'debian')
+    assert refilled.returncode == 0, refilled.stderr
+    assert refilled.stdout.strip() == \
+        'Pool debian: 1 volume creates queued.'
+    helpers.wait_for(lambda: _listing(live)[0]['ready'] == 2, timeout=30,
+                     what='pool refilled')
+
+    as_yaml = live('claim', 'debian', '--no-create-on-miss', '--format',
+                   'yaml')
+    assert as_yaml.returncode == 0, as_yaml.stderr
+    assert yaml.safe_load(as_yaml.stdout)['source'] == 'pool'
+    table = live('claim', 'debian')
+    assert table.returncode == 0 and '| source ' in table.stdout
+
+
+def test_rpc_errors_are_one_line(live):
+    for args, needle in ((('claim', 'nope'), "Unknown pool 'nope'"),
+                         (('pool', 'refill', 'nope'), "Unknown pool 'nope'")):
+        result = live(*args)
+        assert result.returncode == 1, result
+        assert needle in result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_pool_list_falls_back_to_the_database(manage):
+    """transport_url set, nobody listening: the database counts, said so."""
+    manage('db', 'sync')
+    with services.rabbit_vhost() as transport_url:
+        manage.conf_path.write_text('[DEFAULT]\ntransport_url = %s\n%s'
+                                    % (transport_url,
+                                       manage.conf_path.read_text()))
+        result = manage('pool', 'list', '--format', 'json', '--timeout', '2')
+    assert result.returncode == 0, result.stderr
+    listing = json.loads(result.stdout)
+    assert listing[0]['name'] == 'debian'
+    assert listing[0]['reason'] == manage_cmd.NO_ANSWER
+    assert 'showing the database counts' in result.stderr

@@ -1,0 +1,186 @@
+"""volume-pool-status: ``upgrade check``, as nova-status and cinder-status.
+
+Run it before restarting the managers on new code, or after a change of
+configuration: it says whether the database schema, the pools' snapshots,
+the ``[cinder]`` credentials and the coordination backend are what the new
+code needs.  Exit codes are oslo.upgradecheck's: 0 success, 1 warning,
+2 failure, 255 the check itself crashed.
+"""
+
+import sys
+import threading
+
+from oslo_config import cfg
+from oslo_upgradecheck import upgradecheck
+from tooz import coordination as tooz_coordination
+
+from volume_pool import cinder as vp_cinder
+from volume_pool import config
+from volume_pool import exception
+from volume_pool import pools
+from volume_pool.db import api as db_api
+from volume_pool.db import migration
+
+CONF = config.CONF
+
+Code = upgradecheck.Code
+Result = upgradecheck.Result
+
+# A tag no volume carries: listing it proves the credentials and the
+# endpoint with one small, server-side filtered request.
+_PROBE_TAG = {vp_cinder.TAG_POOL: '__volume_pool_upgrade_check__'}
+# Seconds the coordination probe waits for the backend.
+COORDINATION_TIMEOUT = 10
+
+
+def _one_line(exc):
+    text = str(exc).strip().splitlines()
+    return '%s: %s' % (exc.__class__.__name__, text[0] if text else '')
+
+
+class Checks(upgradecheck.UpgradeCommands):
+    """The checks ``volume-pool-status upgrade check`` runs, in order."""
+
+    def _check_database(self):
+        # A check answers now: no oslo.db connect-retry loop (10 x 10 s by
+        # default) when the database is down.
+        CONF.set_override('max_retries', 0, group='database')
+        try:
+            db_api.configure(CONF)
+            current, head = migration.version(), migration.head()
+        except Exception as exc:
+            return Result(Code.FAILURE,
+                          'Cannot read the schema revision from [database] '
+                          'connection: %s' % _one_line(exc))
+        if current is None:
+            return Result(Code.FAILURE,
+                          'The database has no schema; run "volume-pool-'
+                          'manage db sync" (the code needs revision %s).'
+                          % head)
+        if current != head:
+            return Result(Code.FAILURE,
+                          'The database is at revision %s, the code needs '
+                          '%s; run "volume-pool-manage db sync".'
+                          % (current, head))
+        return Result(Code.SUCCESS, 'Schema at revision %s.' % head)
+
+    def _cinder(self):
+        """A Cinder handle, or the Result that says why there is none."""
+        try:
+            return vp_cinder.Cinder(CONF), None
+        except exception.ConfigError as exc:
+            return None, Result(Code.FAILURE, str(exc))
+
+    def _check_cinder_credentials(self):
+        cinder, failed = self._cinder()
+        if failed:
+            return failed
+        try:
+            cinder.list_volumes(_PROBE_TAG)
+        except exception.VolumePoolException as exc:
+            return Result(Code.FAILURE,
+                          'The [cinder] credentials or endpoint do not '
+                          'work: %s' % exc)
+        return Result(Code.SUCCESS, 'Cinder answered an authenticated '
+                                    'request.')
+
+    def _check_pool_snapshots(self):
+        try:
+            specs = pools.load_pools(CONF)
+        except exception.ConfigError as exc:
+            return Result(Code.FAILURE, str(exc))
+        if not specs:
+            return Result(Code.WARNING, '[volume_pool] enabled_pools is '
+                                        'empty: the service has nothing to '
+                                        'do.')
+        cinder, failed = self._cinder()
+        if failed:
+            return failed
+        problems = []
+        for name, spec in sorted(specs.items()):
+            try:
+                snapshot = cinder.get_snapshot(spec.snapshot_id)
+            except exception.SnapshotNotFound:
+                problems.append('pool %s: snapshot %s does not exist'
+                                % (name, spec.snapshot_id))
+                continue
+            except exception.VolumePoolException as exc:
+                problems.append('pool %s: %s' % (name, exc))
+                continue
+            if snapshot['status'] != 'available':
+                problems.append('pool %s: snapshot %s is %s, not available'
+                                % (name, spec.snapshot_id,
+                                   snapshot['status']))
+        if problems:
+            return Result(Code.FAILURE, '; '.join(problems) + '.')
+        return Result(Code.SUCCESS, 'The snapshots of %d pools are '
+                                    'available.' % len(specs))
+
+    def _check_coordination(self):
+        url = CONF.coordination.backend_url
+        if not url:
+            return Result(Code.SUCCESS, 'No [coordination] backend_url: '
+                                        'single-manager mode.')
+        outcome = {}
+        # tooz retries a refused connection for about a minute and a
+        # running thread cannot be cancelled: probe on a daemon thread and
+        # give the answer after COORDINATION_TIMEOUT at the latest.
+        probe = threading.Thread(target=_probe_coordination,
+                                 args=(url, CONF.host, outcome),
+                                 name='coordination-probe', daemon=True)
+        probe.start()
+        probe.join(COORDINATION_TIMEOUT)
+        if probe.is_alive():
+            return Result(Code.FAILURE,
+                          'The coordination backend did not answer within '
+                          '%d s.' % COORDINATION_TIMEOUT)
+        if 'error' in outcome:
+            return Result(Code.FAILURE,
+                          'The coordination backend is unreachable: %s'
+                          % outcome['error'])
+        return Result(Code.SUCCESS, 'The coordination backend answers.')
+
+    _upgrade_checks = (
+        ('Database schema', _check_database),
+        ('Cinder credentials', _check_cinder_credentials),
+        ('Pool snapshots', _check_pool_snapshots),
+        ('Coordination backend', _check_coordination),
+    )
+
+
+def _probe_coordination(url, host, outcome):
+    """Join the backend, list its groups, leave; record any error."""
+    member = ('%s-upgrade-check' % host).encode()
+    try:
+        coordinator = tooz_coordination.get_coordinator(url, member)
+        coordinator.start()
+    except Exception as exc:
+        outcome['error'] = _one_line(exc)
+        return
+    try:
+        coordinator.get_groups().get(timeout=COORDINATION_TIMEOUT)
+    except Exception as exc:
+        outcome['error'] = _one_line(exc)
+    finally:
+        try:
+            coordinator.stop()
+        except Exception:  # noqa: S110 - the answer is already known
+            pass
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    upgradecheck.register_cli_options(CONF, Checks())
+    try:
+        config.parse_args(argv, description=__doc__.splitlines()[0])
+    except cfg.Error as exc:
+        sys.stderr.write('volume-pool-status: %s\n' % exc)
+        return 2
+    # upgradecheck.main() would parse the config itself, without our
+    # logging options and defaults; its output reads --json from here.
+    upgradecheck.CONF = CONF
+    return upgradecheck.run(CONF)
+
+
+if __name__ == '__main__':
+    sys.exit(main())
