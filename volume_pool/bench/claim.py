@@ -1,0 +1,185 @@
+"""Claim latency and throughput over real RabbitMQ RPC, beside its floor.
+
+For each database backend a real ``volume-pool-manager`` process serves
+claims from a pre-seeded pool (replenish and sync off, so nothing else runs
+in it).  For each number of concurrent callers, in the same run and from
+the same client process:
+
+* the floor: an empty RPC ``call`` round trip to the same manager
+  (``get_usable_hosts`` without a coordination backend touches neither the
+  database nor Cinder) and the Cinder rename call alone, at the same
+  concurrency;
+* the claim itself, through :mod:`volume_pool.rpcapi`;
+* the path without a pool (once per Cinder): create from the snapshot and
+  poll until ``available``.
+
+Every claimed volume id is checked for uniqueness, and every claimed
+volume must have lost its pool tag in Cinder.
+"""
+
+import concurrent.futures
+import time
+
+import sqlalchemy as sa
+
+from volume_pool import cinder as vp_cinder
+from volume_pool import context as vp_context
+from volume_pool import rpcapi
+from volume_pool.bench import manager_proc
+from volume_pool.bench import measure
+from volume_pool.bench import services
+from volume_pool.db import models
+
+POOL = 'bench'
+# [database] options of the claim managers (none: the project defaults).
+DATABASE_OPTIONS = {}
+
+
+def claims_needed(levels, calls):
+    """Rows to seed: every measured and warm-up claim must be a hit."""
+    return sum(calls + 2 * callers for callers in levels) + 10
+
+
+def measure_level(api, ctxt, cinder, rename_ids, calls, callers):
+    """Floor, rename and claim at one concurrency; returns (figures, ids)."""
+    for _ in range(2):  # warm connections and threads of both sides
+        measure.run_concurrently(lambda i: api.get_usable_hosts(ctxt),
+                                 callers, callers)
+    warm = measure.run_concurrently(
+        lambda i: api.claim(ctxt, POOL), callers * 2, callers)[1]
+    rpc_d, _, rpc_wall = measure.run_concurrently(
+        lambda i: api.get_usable_hosts(ctxt), calls, callers)
+    claim_d, claimed, claim_wall = measure.run_concurrently(
+        lambda i: api.claim(ctxt, POOL, name='vnf-%d-%d' % (callers, i)),
+        calls, callers)
+    rename_d, _, rename_wall = measure.run_concurrently(
+        lambda i: cinder.update_volume(rename_ids[i % len(rename_ids)],
+                                       name='renamed-%d' % i, metadata={}),
+        calls, callers)
+    rpc = measure.summarize(rpc_d, rpc_wall)
+    rename = measure.summarize(rename_d, rename_wall)
+    claim = measure.summarize(claim_d, claim_wall)
+    floor = rpc['p50_ms'] + rename['p50_ms']
+    results = warm + claimed
+    misses = sum(1 for r in results if r['source'] != 'pool')
+    figures = {
+        'callers': callers, 'calls': calls, 'empty_rpc': rpc,
+        'rename': rename, 'claim': claim, 'misses': misses,
+        'floor_ms': round(floor, 3),
+        'p50_over_floor': measure.ratio(claim['p50_ms'], floor),
+        'p99_over_floor': measure.ratio(claim['p99_ms'], floor),
+        'claims_per_rpc_calls': measure.ratio(claim['per_s'], rpc['per_s']),
+    }
+    return figures, [r['volume_id'] for r in results]
+
+
+def run_levels(api, ctxt, cinder, rename_ids, levels, calls):
+    figures, claimed = [], []
+    for callers in levels:
+        level, ids = measure_level(api, ctxt, cinder, rename_ids,
+                                   max(calls, callers), callers)
+        figures.append(level)
+        claimed.extend(ids)
+    return figures, claimed
+
+
+def check_handed_over(claimed, get_volume):
+    """Every claimed volume is untagged in Cinder; returns how many."""
+    for volume_id in claimed:
+        volume = get_volume(volume_id)
+        metadata = (volume or {}).get('metadata', {})
+        if vp_cinder.TAG_POOL in metadata:
+            raise measure.DuplicateClaim(
+                'claimed volume %s still carries the pool tag' % volume_id)
+    return len(claimed)
+
+
+def serve(workdir, name, transport_url, url, cinder_section, snapshot_id,
+          seed):
+    """db sync, seed the pool, start the manager; returns the process."""
+    manager = manager_proc.ManagerProcess(
+        workdir, name, manager_proc.config_text(
+            host=name, transport_url=transport_url, connection=url,
+            cinder_section=cinder_section,
+            pools={POOL: {'snapshot_id': snapshot_id, 'target': 1}},
+            database_options=DATABASE_OPTIONS))
+    manager.db_sync()
+    engine = sa.create_engine(url)
+    try:
+        seed(engine)
+    finally:
+        engine.dispose()
+    return manager.start()
+
+
+def rows_left(url):
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as connection:
+            return connection.execute(
+                sa.select(sa.func.count()).select_from(
+                    models.PoolVolume.__table__)).scalar()
+    finally:
+        engine.dispose()
+
+
+def wait_serving(manager, api, ctxt):
+    manager.wait_until(
+        lambda: api.get_usable_hosts(ctxt, timeout=2) is not None,
+        timeout=60, what='RPC server up')
+
+
+def run_backend(backend, url, transport, transport_url, sim, workdir,
+                levels, calls):
+    """The claim figures of one database backend, simulated Cinder."""
+    snapshot_id = sim.add_snapshot(size=1, name='golden-%s' % backend)
+    seeded = claims_needed(levels, calls)
+    rename_ids = [sim.add_volume(size=1, snapshot_id=snapshot_id)
+                  for _ in range(max(levels))]
+    manager = serve(
+        workdir, 'claim-%s' % backend, transport_url, url,
+        services.cinder_section(sim.endpoint, sim.project_id), snapshot_id,
+        lambda engine: services.seed_simulated_pool(
+            sim, engine, POOL, snapshot_id, seeded))
+    cinder = services.make_cinder(sim.endpoint, sim.project_id)
+    api = rpcapi.VolumePoolAPI(transport, timeout=60)
+    ctxt = vp_context.RequestContext()
+    try:
+        wait_serving(manager, api, ctxt)
+        figures, claimed = run_levels(api, ctxt, cinder, rename_ids, levels,
+                                      calls)
+    finally:
+        manager.stop()
+    unique = measure.check_unique(claimed)
+    check_handed_over(claimed, sim.get_volume)
+    left = rows_left(url)
+    if left != seeded - len(claimed):
+        raise measure.DuplicateClaim(
+            '%d rows left after %d claims of %d seeded'
+            % (left, len(claimed), seeded))
+    return {'backend': backend, 'label': services.BACKEND_LABELS[backend],
+            'server': services.server_version(url), 'cinder': 'simulator',
+            'levels': figures, 'claims_checked_unique': unique,
+            'rows_left': left}
+
+
+def no_pool_path(cinder, snapshot_id, samples, poll, timeout=600):
+    """Create from the snapshot and wait for available: the boot-time wait
+    the pool removes.  ``samples`` creates run at once."""
+    def one(i):
+        started = time.perf_counter()
+        volume = cinder.create_volume(snapshot_id=snapshot_id,
+                                      name='no-pool-%d' % i, metadata={},
+                                      size=1)
+        deadline = time.monotonic() + timeout
+        while volume.status != 'available':
+            if volume.in_error or time.monotonic() > deadline:
+                raise RuntimeError('volume %s: %s' % (volume.id,
+                                                      volume.status))
+            time.sleep(poll)
+            volume = cinder.get_volume(volume.id)
+        return time.perf_counter() - started
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=samples) as ex:
+        durations = list(ex.map(one, range(samples)))
+    return measure.summarize(durations, max(durations))

@@ -1,0 +1,128 @@
+"""A real ``volume-pool-manager`` process, started from its console script
+with a config file, as systemd would start it."""
+
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import psutil
+
+LOG = logging.getLogger(__name__)
+
+LOG_LEVELS = ('amqp=WARN,amqplib=WARN,oslo.messaging=WARN,'
+              'oslo_messaging=WARN,keystoneauth=WARN,urllib3=WARN,'
+              'stevedore=WARN,oslo_service=WARN,alembic=WARN')
+
+
+def console_script(name):
+    """The script next to this interpreter (the venv's), else on PATH."""
+    path = os.path.join(os.path.dirname(sys.executable), name)
+    if os.path.exists(path):
+        return path
+    found = shutil.which(name)
+    if found is None:
+        raise RuntimeError('%s is not installed (pip install -e .)' % name)
+    return found
+
+
+def config_text(*, host, transport_url, connection, cinder_section, pools,
+                volume_pool_options=None, database_options=None):
+    """A manager config; ``pools`` maps name -> {snapshot_id, target, ...}.
+    """
+    options = {'replenish_interval': -1, 'sync_interval': -1,
+               'periodic_fuzzy_delay': 0}
+    options.update(volume_pool_options or {})
+    options['enabled_pools'] = ','.join(pools)
+    lines = ['[DEFAULT]', 'host = %s' % host,
+             'transport_url = %s' % transport_url,
+             'default_log_levels = %s' % LOG_LEVELS,
+             '[database]', 'connection = %s' % connection]
+    lines += ['%s = %s' % item
+              for item in sorted((database_options or {}).items())]
+    lines += ['[volume_pool]']
+    lines += ['%s = %s' % item for item in sorted(options.items())]
+    text = '\n'.join(lines) + '\n' + cinder_section
+    for name, pool in pools.items():
+        text += '[pool:%s]\n' % name
+        text += ''.join('%s = %s\n' % item for item in pool.items())
+    return text
+
+
+class ManagerProcess:
+    """One manager: its config file, log, pid, and resource figures."""
+
+    def __init__(self, workdir, name, text):
+        self.name = name
+        self.conf_path = os.path.join(workdir, '%s.conf' % name)
+        self.log_path = os.path.join(workdir, '%s.log' % name)
+        with open(self.conf_path, 'w') as conf:
+            conf.write(text)
+        self.proc = None
+
+    def db_sync(self):
+        subprocess.run([console_script('volume-pool-manage'),
+                        '--config-file', self.conf_path, 'db', 'sync'],
+                       check=True, capture_output=True, timeout=120)
+
+    def start(self):
+        with open(self.log_path, 'a') as log:
+            self.proc = subprocess.Popen(
+                [console_script('volume-pool-manager'),
+                 '--config-file', self.conf_path],
+                stdout=log, stderr=subprocess.STDOUT)
+        return self
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def wait_until(self, predicate, timeout, what):
+        """Poll ``predicate`` while the process lives."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not self.alive():
+                raise RuntimeError('%s exited with %s; log: %s' % (
+                    self.name, self.proc.returncode, self.log_tail()))
+            try:
+                if predicate():
+                    return
+            except Exception as exc:  # not serving yet
+                LOG.debug('%s not ready: %s', self.name, exc)
+            time.sleep(0.2)
+        raise RuntimeError('%s: %s not met within %ss; log: %s'
+                           % (self.name, what, timeout, self.log_tail()))
+
+    def resources(self, window):
+        """RSS (MB) now, and CPU seconds used over ``window`` seconds."""
+        process = psutil.Process(self.proc.pid)
+        before = process.cpu_times()
+        started = time.monotonic()
+        time.sleep(window)
+        after = process.cpu_times()
+        elapsed = time.monotonic() - started
+        cpu = ((after.user + after.system) - (before.user + before.system))
+        return {'rss_mb': round(process.memory_info().rss / 2 ** 20, 1),
+                'threads': process.num_threads(),
+                'cpu_s': round(cpu, 3), 'window_s': round(elapsed, 1),
+                'cpu_s_per_min': round(cpu * 60.0 / elapsed, 3),
+                'core_percent': round(100.0 * cpu / elapsed, 3)}
+
+    def stop(self, timeout=60):
+        if self.alive():
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=30)
+        return self.proc.returncode if self.proc else None
+
+    def log_tail(self, chars=3000):
+        try:
+            with open(self.log_path) as log:
+                return log.read()[-chars:]
+        except OSError:
+            return ''

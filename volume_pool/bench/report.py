@@ -1,0 +1,228 @@
+"""The run's figures: a printed table, the targets they meet or miss, and
+the JSON file the docs page is written from."""
+
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+
+import psutil
+
+# The targets of issue 6.
+CLAIM_P50_OVER_FLOOR = 2.0
+CLAIM_P99_OVER_FLOOR = 5.0
+CLAIMS_PER_RPC_CALLS = 0.85
+SYNC_MAX_REQUESTS = 10
+SYNC_MIN_SPEEDUP = 50.0
+REFILL_MAX_OVER_IDEAL = 1.3
+IDLE_MAX_RSS_MB = 120.0
+IDLE_MAX_CORE_PERCENT = 1.0
+TARGET_BACKENDS = ('mysql', 'postgresql')
+
+
+def machine():
+    """What the figures were measured on."""
+    info = {'nproc': os.cpu_count(),
+            'memory_gb': round(psutil.virtual_memory().total / 2 ** 30, 1),
+            'python': platform.python_version(),
+            'platform': platform.platform(),
+            'cpu': _cpu_model()}
+    try:
+        out = subprocess.run(['rabbitmqctl', 'version'], capture_output=True,
+                             text=True, timeout=60)
+        info['rabbitmq'] = out.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        info['rabbitmq'] = None
+    return info
+
+
+def _cpu_model():
+    try:
+        with open('/proc/cpuinfo') as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith('model name'):
+                    return line.split(':', 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or None
+
+
+def _check(name, value, limit, at_most=True):
+    met = None if value is None else (value <= limit if at_most
+                                      else value >= limit)
+    return {'target': name, 'value': value,
+            'limit': ('<= %s' if at_most else '>= %s') % limit, 'met': met}
+
+
+def targets(results):
+    """One entry per target of the issue, with the figure it was judged
+    on."""
+    checks = []
+    for backend in results.get('claim', []):
+        if backend['backend'] not in TARGET_BACKENDS:
+            continue
+        top = backend['levels'][-1]
+        where = '%s, %d callers' % (backend['label'], top['callers'])
+        checks.append(_check('claim p50 / (RPC floor + rename), ' + where,
+                             top['p50_over_floor'], CLAIM_P50_OVER_FLOOR))
+        checks.append(_check('claim p99 / (RPC floor + rename), ' + where,
+                             top['p99_over_floor'], CLAIM_P99_OVER_FLOOR))
+        checks.append(_check('claims/s / empty RPC calls/s, ' + where,
+                             top['claims_per_rpc_calls'],
+                             CLAIMS_PER_RPC_CALLS, at_most=False))
+    sync = results.get('sync')
+    if sync:
+        big = max(sync, key=lambda s: (s['volumes'],
+                                       s.get('api_latency_ms', 0)))
+        where = '%d volumes, API latency %s ms' % (
+            big['volumes'], big.get('api_latency_ms', 0))
+        checks.append(_check('sync of %s: Cinder requests' % where,
+                             big['sync_requests'], SYNC_MAX_REQUESTS))
+        checks.append(_check('sync of %s: speed-up over one GET per '
+                             'volume' % where,
+                             big.get('speedup'), SYNC_MIN_SPEEDUP,
+                             at_most=False))
+    refill = results.get('refill')
+    if refill:
+        checks.append(_check('refill of %d / (ceil(%d/%d) x L)' % (
+            refill['size'], refill['size'], refill['concurrency']),
+            refill['over_ideal'], REFILL_MAX_OVER_IDEAL))
+    footprint = results.get('footprint')
+    if footprint:
+        for manager in footprint['managers']:
+            checks.append(_check('idle manager, %d pool(s): RSS MB'
+                                 % manager['pools'], manager['rss_mb'],
+                                 IDLE_MAX_RSS_MB))
+            checks.append(_check('idle manager, %d pool(s): %% of a core'
+                                 % manager['pools'],
+                                 manager['core_percent'],
+                                 IDLE_MAX_CORE_PERCENT))
+    return checks
+
+
+def _fmt(value, digits=1):
+    if value is None:
+        return '-'
+    if isinstance(value, float):
+        if abs(value) < 1:
+            digits = 3
+        elif abs(value) < 10:
+            digits = 2
+        return '%.*f' % (digits, value)
+    return str(value)
+
+
+def _table(title, header, rows):
+    widths = [max(len(str(h)), *(len(_fmt(r[i])) for r in rows))
+              for i, h in enumerate(header)] if rows else [len(h) for h in
+                                                           header]
+    def line(cells):
+        return '  '.join(cell.rjust(width)
+                         for cell, width in zip(cells, widths, strict=True))
+    lines = ['', title, '-' * len(title), line(header)]
+    lines += [line([_fmt(v) for v in row]) for row in rows]
+    return '\n'.join(lines)
+
+
+def render(results):
+    """The human table, section by section."""
+    out = []
+    claim_rows = []
+    for backend in results.get('claim', []) + (
+            [results['real_cinder']] if results.get('real_cinder') else []):
+        label = backend['label'] + (' / real Cinder'
+                                    if backend['cinder'] != 'simulator'
+                                    else '')
+        for lv in backend['levels']:
+            claim_rows.append([
+                label, lv['callers'], lv['claim']['p50_ms'],
+                lv['claim']['p95_ms'], lv['claim']['p99_ms'],
+                lv['claim']['per_s'], lv['empty_rpc']['p50_ms'],
+                lv['empty_rpc']['per_s'], lv['rename']['p50_ms'],
+                lv['p50_over_floor'], lv['p99_over_floor'],
+                lv['claims_per_rpc_calls']])
+    if claim_rows:
+        out.append(_table(
+            'Claims over RabbitMQ RPC (ms; floor = empty RPC p50 + rename '
+            'p50 at the same callers)',
+            ['backend', 'callers', 'p50', 'p95', 'p99', 'claims/s',
+             'rpc p50', 'rpc/s', 'rename p50', 'p50/floor', 'p99/floor',
+             'claims/rpc'], claim_rows))
+    no_pool = results.get('no_pool')
+    if no_pool:
+        rows = [['simulator, L=%ss' % results['settings']['creation_delay'],
+                 no_pool['p50_ms'], no_pool.get('speedup_vs_claim_p50')]]
+        real = results.get('real_cinder')
+        if real:
+            rows.append(['real Cinder (fake driver)',
+                         real['no_pool']['p50_ms'],
+                         real['speedup_vs_claim_p50']])
+        out.append(_table('Without a pool: create from snapshot, wait for '
+                          'available (ms)',
+                          ['cinder', 'p50', 'speed-up vs claim p50 (1 '
+                           'caller)'], rows))
+    if results.get('sync'):
+        out.append(_table(
+            'Sync of one pool (wall s; baseline = seeds/000, one GET per '
+            'volume)',
+            ['volumes', 'API ms', 'requests', 'wall', 'baseline requests',
+             'baseline wall', 'requests x', 'speed-up'],
+            [[s['volumes'], s.get('api_latency_ms', 0), s['sync_requests'],
+              s['sync_wall_s'],
+              s.get('baseline_requests'), s.get('baseline_wall_s'),
+              s.get('request_ratio'), s.get('speedup')]
+             for s in results['sync']]))
+    refill = results.get('refill')
+    if refill:
+        out.append(_table(
+            'Refill from empty (s)',
+            ['size', 'concurrency', 'L', 'wall', 'ideal', 'wall/ideal',
+             'serial wall', 'speed-up'],
+            [[refill['size'], refill['concurrency'],
+              refill['creation_delay_s'], refill['wall_s'],
+              refill['ideal_s'], refill['over_ideal'],
+              refill['serial_wall_s'], refill['speedup_vs_serial']]]))
+    if results.get('hit_rate'):
+        out.append(_table(
+            'Hit rate on a bursty trace',
+            ['target', 'claims', 'hits', 'hit rate', 'avg ready', 'burst',
+             'gap s'],
+            [[h['target'], h['claims'], h['hits'], h['hit_rate'],
+              h['avg_ready'], h['burst'], h['gap_s']]
+             for h in results['hit_rate']]))
+    footprint = results.get('footprint')
+    if footprint:
+        out.append(_table(
+            'Idle manager (CPU sampled over %ss, scaled to a minute)'
+            % footprint['window_s'],
+            ['pools', 'RSS MB', 'threads', 'CPU s/min', '% of a core'],
+            [[m['pools'], m['rss_mb'], m['threads'], m['cpu_s_per_min'],
+              m['core_percent']] for m in footprint['managers']]))
+    checks = results.get('targets', [])
+    if checks:
+        out.append(_table('Targets', ['target', 'value', 'limit', 'met'],
+                          [[c['target'], c['value'], c['limit'],
+                            {True: 'yes', False: 'NO', None: '-'}[c['met']]]
+                           for c in checks]))
+    return '\n'.join(out) + '\n'
+
+
+def default_json_path():
+    return os.path.join('bench-results', 'bench-%s.json'
+                        % time.strftime('%Y%m%dT%H%M%SZ', time.gmtime()))
+
+
+def write_json(results, path):
+    directory = os.path.dirname(path)
+    if directory:
+        os.makedirs(directory, exist_ok=True)
+    with open(path, 'w') as out:
+        json.dump(results, out, indent=2, sort_keys=True, default=str)
+        out.write('\n')
+    return path
+
+
+def command_line():
+    return ' '.join(['volume-pool-bench'] + sys.argv[1:])

@@ -1,0 +1,159 @@
+"""The machine's real services and the Cinder handles the benchmark uses.
+
+Each run gets its own RabbitMQ vhost and throw-away MariaDB/PostgreSQL
+databases (oslo.db provisioning), so it never shares queues or rows with
+tests or other runs (DESIGN.md, "Testing on the machine's shared
+services").
+"""
+
+import contextlib
+import os
+import subprocess
+import uuid
+
+from keystoneauth1 import loading as ks_loading
+from oslo_config import cfg
+from oslo_utils import timeutils
+import sqlalchemy as sa
+
+from volume_pool import cinder as vp_cinder
+from volume_pool.conf import cinder as cinder_conf
+from volume_pool.db import models
+
+RABBIT_URL = os.environ.get('VOLUME_POOL_TEST_RABBIT',
+                            'rabbit://guest:guest@127.0.0.1:5672')
+MYSQL_ADMIN_URL = os.environ.get('VOLUME_POOL_TEST_MYSQL_URL',
+                                 'mysql+pymysql://root@127.0.0.1/')
+POSTGRESQL_ADMIN_URL = os.environ.get(
+    'VOLUME_POOL_TEST_POSTGRESQL_URL',
+    'postgresql+psycopg2://postgres@127.0.0.1/postgres')
+os.environ.setdefault('OS_TEST_DBAPI_ADMIN_CONNECTION',
+                      ';'.join((MYSQL_ADMIN_URL, POSTGRESQL_ADMIN_URL)))
+
+BACKENDS = ('mysql', 'postgresql', 'sqlite')
+BACKEND_LABELS = {'mysql': 'MariaDB', 'postgresql': 'PostgreSQL',
+                  'sqlite': 'SQLite'}
+
+
+class ServiceUnavailable(Exception):
+    """A service the benchmark needs is not there (which, and why)."""
+
+
+def _rabbitmqctl(*args):
+    subprocess.run(['rabbitmqctl', '-q', *args], check=True,
+                   capture_output=True, timeout=60)
+
+
+@contextlib.contextmanager
+def rabbit_vhost():
+    """A vhost of our own; yields its transport URL."""
+    vhost = 'volume-pool-bench-%s' % uuid.uuid4().hex[:10]
+    try:
+        _rabbitmqctl('add_vhost', vhost)
+        _rabbitmqctl('set_permissions', '-p', vhost, 'guest', '.*', '.*',
+                     '.*')
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise ServiceUnavailable('RabbitMQ (rabbitmqctl): %s' % exc)
+    try:
+        yield '%s/%s' % (RABBIT_URL, vhost)
+    finally:
+        subprocess.run(['rabbitmqctl', '-q', 'delete_vhost', vhost],
+                       capture_output=True, timeout=60)
+
+
+@contextlib.contextmanager
+def database(backend, workdir):
+    """A throw-away database of ``backend``; yields its URL."""
+    if backend == 'sqlite':
+        path = os.path.join(workdir, 'bench-%s.sqlite' % uuid.uuid4().hex[:8])
+        yield 'sqlite:///%s' % path
+        return
+    from oslo_db import exception as db_exc
+    from oslo_db.sqlalchemy import provision
+    try:
+        provider = provision.Backend.backend_for_database_type(backend)
+    except db_exc.BackendNotAvailable as exc:
+        raise ServiceUnavailable('%s: %s' % (backend, exc))
+    name = 'vp_bench_%s' % uuid.uuid4().hex[:12]
+    provider.create_named_database(name)
+    try:
+        url = provider.provisioned_database_url(name)
+        yield url.render_as_string(hide_password=False)
+    finally:
+        provider.drop_named_database(name, conditional=True)
+
+
+def server_version(url):
+    """The database server's version string, for the docs page."""
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as connection:
+            if engine.dialect.name == 'sqlite':
+                return 'SQLite %s' % connection.exec_driver_sql(
+                    'select sqlite_version()').scalar()
+            return connection.exec_driver_sql('select version()').scalar()
+    finally:
+        engine.dispose()
+
+
+def make_cinder(endpoint, project_id, timeout=30, page_size=None):
+    """The project's Cinder wrapper on a private ConfigOpts (noauth)."""
+    conf = cfg.ConfigOpts()
+    cinder_conf.register_opts(conf)
+    conf([], project='volume-pool-bench', default_config_files=[])
+    group = cinder_conf.GROUP
+    conf.set_override('auth_type', 'noauth', group=group)
+    conf.register_opts(
+        ks_loading.get_auth_plugin_conf_options('noauth'), group=group)
+    conf.set_override('endpoint', endpoint, group=group)
+    conf.set_override('project_id', project_id, group=group)
+    conf.set_override('user_id', 'bench', group=group)
+    conf.set_override('timeout', timeout, group=group)
+    if page_size:
+        conf.set_override('list_page_size', page_size, group=group)
+    return vp_cinder.Cinder(conf)
+
+
+def cinder_section(endpoint, project_id, timeout=30):
+    return ('[cinder]\nauth_type = noauth\nendpoint = %s\nproject_id = %s\n'
+            'user_id = volume-pool\ntimeout = %d\n'
+            % (endpoint, project_id, timeout))
+
+
+def row_values(pool, volume_id, snapshot_id, size=1, cluster=None,
+               host='bench', status=models.AVAILABLE):
+    """One pool_volumes row, as replenish would have left it."""
+    now = timeutils.utcnow()
+    request_id = str(uuid.uuid4())
+    return {'request_id': request_id, 'volume_id': volume_id,
+            'name': 'volume-pool-%s-%s' % (pool, request_id[:8]),
+            'pool': pool, 'cluster': cluster or '',
+            'snapshot_id': snapshot_id, 'size': size, 'status': status,
+            'host': host, 'created_at': now, 'updated_at': now,
+            'ready_at': now if status == models.AVAILABLE else None}
+
+
+def insert_rows(connectable, rows, chunk=1000):
+    """Bulk insert (an engine or a session): seeding 10,000 rows one
+    transaction each would time the seeding, not the pool."""
+    table = models.PoolVolume.__table__
+    for start in range(0, len(rows), chunk):
+        part = rows[start:start + chunk]
+        if isinstance(connectable, sa.engine.Engine):
+            with connectable.begin() as connection:
+                connection.execute(table.insert(), part)
+        else:
+            connectable.execute(table.insert(), part)
+
+
+def seed_simulated_pool(sim, engine_or_session, pool, snapshot_id, count):
+    """``count`` tagged, available simulator volumes, each with its row."""
+    rows = []
+    for _ in range(count):
+        row = row_values(pool, None, snapshot_id)
+        row['volume_id'] = sim.add_volume(
+            size=1, name=row['name'], snapshot_id=snapshot_id,
+            metadata=vp_cinder.pool_tags(pool, None, row['request_id']))
+        rows.append(row)
+    insert_rows(engine_or_session, rows)
+    return [r['volume_id'] for r in rows]

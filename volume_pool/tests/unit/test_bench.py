@@ -1,0 +1,111 @@
+"""volume-pool-bench's pieces at tiny sizes, on the real services and the
+Cinder simulator: structure and sanity of the figures, never their
+timings."""
+
+import json
+
+import pytest
+
+from volume_pool import rpcapi
+from volume_pool.bench import claim
+from volume_pool.bench import cli
+from volume_pool.bench import measure
+from volume_pool.bench import report
+from volume_pool.bench import services
+from volume_pool.bench import sync
+from volume_pool.db import api as db_api
+from volume_pool.simulator import cinder_api
+from volume_pool.tests import services as test_services
+
+
+def test_uniqueness_check_names_every_duplicate():
+    assert measure.check_unique(['a', 'b', 'c']) == 3
+    with pytest.raises(measure.DuplicateClaim) as caught:
+        measure.check_unique(['a', 'b', 'a', 'c', 'b'])
+    assert '2 volume(s)' in str(caught.value)
+    assert 'a, b' in str(caught.value)
+
+
+def test_summary_orders_percentiles_and_counts_calls():
+    durations, results, wall = measure.run_concurrently(
+        lambda i: i * 2, 50, 4)
+    assert results == [i * 2 for i in range(50)]
+    figures = measure.summarize(durations, wall)
+    assert figures['count'] == 50
+    assert figures['p50_ms'] <= figures['p95_ms'] <= figures['p99_ms']
+    assert measure.percentile([], 0.5) is None
+
+
+def test_simulator_sends_headers_and_body_without_nagle_delay():
+    assert cinder_api._Handler.disable_nagle_algorithm is True
+
+
+def test_sync_counts_requests_beside_one_get_per_volume(database,
+                                                        simulator):
+    cinder = services.make_cinder(simulator.endpoint, simulator.project_id,
+                                  page_size=5)
+    figures = sync.run(simulator, cinder, [10], latencies=(0.0, 1.0),
+                       repeats=2)
+    assert [f['api_latency_ms'] for f in figures] == [0.0, 1.0]
+    for result in figures:
+        # Two full pages; the count in the answer spares a third request.
+        assert result['sync_requests'] == 2
+        assert result['baseline_requests'] == 10
+        assert result['request_ratio'] == 5.0
+    # The latency is taken off again afterwards.
+    assert simulator._faults == []
+    assert len(db_api.get_rows(None, pool='sync-10')) == 10
+
+
+def test_claim_bench_checks_every_claim_on_a_real_manager(
+        tmp_path, conf, simulator):
+    conf([], project='volume-pool')
+    with test_services.rabbit_vhost() as transport_url:
+        transport = rpcapi.get_transport(conf, url=transport_url)
+        try:
+            with services.database('sqlite', str(tmp_path)) as url:
+                result = claim.run_backend(
+                    'sqlite', url, transport, transport_url, simulator,
+                    str(tmp_path), levels=[1, 2], calls=3)
+        finally:
+            transport.cleanup()
+    assert [lv['callers'] for lv in result['levels']] == [1, 2]
+    for level in result['levels']:
+        assert level['misses'] == 0
+        for part in ('empty_rpc', 'rename', 'claim'):
+            assert level[part]['count'] == 3
+        assert level['floor_ms'] > 0
+    claimed = 3 * 2 + 2 * (1 + 2)  # measured and warm-up claims
+    assert result['claims_checked_unique'] == claimed
+    assert result['rows_left'] == claim.claims_needed([1, 2], 3) - claimed
+
+
+def test_report_checks_targets_and_writes_json(tmp_path):
+    results = {
+        'settings': {'creation_delay': 1.0},
+        'sync': [{'volumes': 10000, 'api_latency_ms': 10.0,
+                  'sync_requests': 11, 'sync_wall_s': 1.0,
+                  'baseline_requests': 10000, 'baseline_wall_s': 100.0,
+                  'request_ratio': 909.1, 'speedup': 100.0}],
+        'refill': {'size': 50, 'concurrency': 4, 'creation_delay_s': 1.0,
+                   'wall_s': 13.5, 'ideal_s': 13.0, 'over_ideal': 1.04,
+                   'serial_wall_s': 52.0, 'speedup_vs_serial': 3.9}}
+    results['targets'] = report.targets(results)
+    met = {c['target'].split(':')[-1].strip(): c['met']
+           for c in results['targets']}
+    assert met == {'Cinder requests': False,
+                   'speed-up over one GET per volume': True,
+                   'refill of 50 / (ceil(50/4) x L)': True}
+    assert 'Sync of one pool' in report.render(results)
+    path = report.write_json(results, str(tmp_path / 'out' / 'b.json'))
+    with open(path) as written:
+        assert json.load(written)['sync'][0]['volumes'] == 10000
+
+
+def test_cli_quick_sets_short_sizes_and_rejects_bad_input(capsys):
+    args = cli.parse_cli(['--quick', '--sync-sizes', '7'])
+    assert args.sync_sizes == [7]
+    assert args.calls == cli.QUICK['calls']
+    with pytest.raises(SystemExit):
+        cli.parse_cli(['--backends', 'oracle'])
+    assert 'choose from' in capsys.readouterr().err
