@@ -1,6 +1,7 @@
 """volume-pool-manager as a real process: console script, config file,
 RabbitMQ, SIGHUP and SIGTERM.  The Cinder is the simulator."""
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -22,6 +23,26 @@ def console_script(name):
     assert os.path.exists(path), '%s is not installed next to %s' % (
         name, sys.executable)
     return path
+
+
+@contextlib.contextmanager
+def started_manager(conf_path, log_path):
+    """``db sync``, then a volume-pool-manager process logging to
+    ``log_path``; killed on the way out if it is still running."""
+    subprocess.run([console_script('volume-pool-manage'),
+                    '--config-file', str(conf_path), 'db', 'sync'],
+                   check=True, capture_output=True, timeout=60)
+    with open(log_path, 'w') as log:
+        proc = subprocess.Popen(
+            [console_script('volume-pool-manager'),
+             '--config-file', str(conf_path)],
+            stdout=log, stderr=subprocess.STDOUT)
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
 
 
 def _config(tmp_path, simulator, transport_url, snapshot, target,
@@ -67,21 +88,9 @@ def test_manager_process_serves_reloads_and_stops_on_sigterm(
         conf_path = tmp_path / 'volume-pool.conf'
         conf_path.write_text(_config(tmp_path, simulator, transport_url,
                                      snapshot, target=2))
-        subprocess.run([console_script('volume-pool-manage'),
-                        '--config-file', str(conf_path), 'db', 'sync'],
-                       check=True, capture_output=True, timeout=60)
         log_path = tmp_path / 'manager.log'
-        with open(log_path, 'w') as log:
-            proc = subprocess.Popen(
-                [console_script('volume-pool-manager'),
-                 '--config-file', str(conf_path)],
-                stdout=log, stderr=subprocess.STDOUT)
-        try:
+        with started_manager(conf_path, log_path) as proc:
             _exercise(proc, conf, conf_path, simulator)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
         output = log_path.read_text()
     assert proc.returncode == 0, output[-3000:]
     assert 'Traceback' not in output, output[-3000:]

@@ -36,16 +36,8 @@ def test_reports_and_request_ids_of_a_running_manager(tmp_path, simulator,
                                  snapshot, target=1) +
             '[oslo_reports]\nfile_event_handler = %s\n'
             'file_event_handler_interval = 1\n' % trigger)
-        subprocess.run([console_script('volume-pool-manage'),
-                        '--config-file', str(conf_path), 'db', 'sync'],
-                       check=True, capture_output=True, timeout=60)
         log_path = tmp_path / 'manager.log'
-        with open(log_path, 'w') as log:
-            proc = subprocess.Popen(
-                [console_script('volume-pool-manager'),
-                 '--config-file', str(conf_path)],
-                stdout=log, stderr=subprocess.STDOUT)
-        try:
+        with test_process.started_manager(conf_path, log_path) as proc:
             request_id = 'req-' + uuidutils.generate_uuid()
             _claim(conf, conf_path, proc, request_id)
 
@@ -57,10 +49,6 @@ def test_reports_and_request_ids_of_a_running_manager(tmp_path, simulator,
                              what='a report after SIGUSR2')
             proc.send_signal(signal.SIGTERM)
             proc.wait(timeout=30)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
     output = log_path.read_text()
     assert proc.returncode == 0, output[-3000:]
     report = output[output.index('Guru Meditation'):]
