@@ -182,7 +182,8 @@ class Coordination:
         itself for its own cluster.
         """
         own = cluster is None or cluster == self.cluster
-        hosts = set(self._views.get(cluster or NO_CLUSTER, ()))
+        group = (self.cluster if own else cluster) or NO_CLUSTER
+        hosts = set(self._views.get(group, ()))
         if own:
             hosts |= set(self._members or ()) | {self.host}
         return sorted(hosts)

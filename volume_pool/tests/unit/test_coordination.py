@@ -72,6 +72,9 @@ def test_a_member_that_leaves_hands_over_its_pools(members):
 
 def test_other_clusters_are_separate(members, redis_url):
     members('mgr-1')
+    # A member of the cluster-less group must not count in any cluster.
+    unclustered = coordination.Coordination(_conf('mgr-0', None, redis_url))
+    unclustered.start()
     other = coordination.Coordination(
         _conf('mgr-9', members.cluster + '-b', redis_url))
     other.start()
@@ -84,6 +87,7 @@ def test_other_clusters_are_separate(members, redis_url):
         assert [m['host'] for m in listed[members.cluster]] == ['mgr-1']
     finally:
         other.stop()
+        unclustered.stop()
 
 
 def test_pool_lock_is_exclusive(members):
