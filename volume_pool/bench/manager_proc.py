@@ -2,31 +2,19 @@
 with a config file, as systemd would start it."""
 
 import logging
-import os
-import shutil
 import signal
 import subprocess
-import sys
 import time
 
 import psutil
+
+from volume_pool.tests.functional import harness
 
 LOG = logging.getLogger(__name__)
 
 LOG_LEVELS = ('amqp=WARN,amqplib=WARN,oslo.messaging=WARN,'
               'oslo_messaging=WARN,keystoneauth=WARN,urllib3=WARN,'
               'stevedore=WARN,oslo_service=WARN,alembic=WARN')
-
-
-def console_script(name):
-    """The script next to this interpreter (the venv's), else on PATH."""
-    path = os.path.join(os.path.dirname(sys.executable), name)
-    if os.path.exists(path):
-        return path
-    found = shutil.which(name)
-    if found is None:
-        raise RuntimeError('%s is not installed (pip install -e .)' % name)
-    return found
 
 
 def config_text(*, host, transport_url, connection, cinder_section, pools,
@@ -52,32 +40,9 @@ def config_text(*, host, transport_url, connection, cinder_section, pools,
     return text
 
 
-class ManagerProcess:
-    """One manager: its config file, log, pid, and resource figures."""
-
-    def __init__(self, workdir, name, text):
-        self.name = name
-        self.conf_path = os.path.join(workdir, '%s.conf' % name)
-        self.log_path = os.path.join(workdir, '%s.log' % name)
-        with open(self.conf_path, 'w') as conf:
-            conf.write(text)
-        self.proc = None
-
-    def db_sync(self):
-        subprocess.run([console_script('volume-pool-manage'),
-                        '--config-file', self.conf_path, 'db', 'sync'],
-                       check=True, capture_output=True, timeout=120)
-
-    def start(self):
-        with open(self.log_path, 'a') as log:
-            self.proc = subprocess.Popen(
-                [console_script('volume-pool-manager'),
-                 '--config-file', self.conf_path],
-                stdout=log, stderr=subprocess.STDOUT)
-        return self
-
-    def alive(self):
-        return self.proc is not None and self.proc.poll() is None
+class ManagerProcess(harness.ManagerProcess):
+    """The functional suite's manager process, plus what the benchmark
+    reads off it: readiness with the log on failure, and resources."""
 
     def wait_until(self, predicate, timeout, what):
         """Poll ``predicate`` while the process lives."""
