@@ -10,6 +10,8 @@ If step 2 fails, the row goes back to ``available`` (when Cinder surely did
 not apply the change) or stays ``claiming`` for sync to settle (when the
 answer was lost and Cinder may have applied it).  A crash between 2 and 3
 leaves a ``claiming`` row that sync resolves after ``claim_timeout``.
+Claims that arrive together share the transactions of steps 1 and 3
+(group commit), so the database work per claim shrinks under load.
 
 A claim into another project (``project_id``, RPC 1.3) adds, between 2
 and 3, a Cinder volume transfer: created by the pool's project, accepted
@@ -19,6 +21,7 @@ caller gets VolumeTransferFailed.  A miss creates the volume directly as
 the receiving project.
 """
 
+import threading
 import time
 
 from oslo_log import log as logging
@@ -26,6 +29,7 @@ from oslo_utils import uuidutils
 
 from volume_pool import cinder as vp_cinder
 from volume_pool import exception
+from volume_pool import group_commit
 from volume_pool import notifications
 from volume_pool.db import api as db_api
 
@@ -34,6 +38,11 @@ LOG = logging.getLogger(__name__)
 # Volumes that vanished or were taken behind the pool's back are skipped;
 # this bounds how many such volumes one claim walks past.
 _MAX_STALE_SKIPS = 5
+
+# Claim steps that arrive together share a database transaction (see
+# volume_pool.group_commit); at most this many per transaction.
+_MAX_STEPS_PER_TRANSACTION = 32
+_TAKE, _FINISH = 'take', 'finish'
 
 
 def volume_view(volume, spec, source):
@@ -57,6 +66,8 @@ class Claimer:
         self._cinder = cinder
         self._stats = stats
         self._host = host
+        self._transactions = {}
+        self._transactions_lock = threading.Lock()
 
     def claim(self, spec, name=None, create_on_miss=True, project_id=None,
               context=None):
@@ -106,8 +117,8 @@ class Claimer:
         """Returns (claim result, row), or (None, None) when empty."""
         claim_id = uuidutils.generate_uuid()
         for _skip in range(_MAX_STALE_SKIPS):
-            row = db_api.claim_available(spec.name, spec.cluster, claim_id,
-                                         snapshot_id=spec.snapshot_id)
+            steps = self._steps(spec)
+            row = steps.take(claim_id)
             if row is None:
                 return None, None
             volume = self._hand_over(row, claim_id, name)
@@ -115,7 +126,7 @@ class Claimer:
                 continue
             if receiver is not None:
                 self._transfer(row, claim_id, project_id, receiver)
-            if not db_api.finish_claim(row.id, claim_id):
+            if not steps.finish(row.id, claim_id):
                 # Sync settled this claim as abandoned meanwhile; the
                 # volume is untagged and ours to hand out all the same.
                 LOG.warning('Claim %(claim)s of volume %(volume)s finished '
@@ -126,6 +137,15 @@ class Claimer:
                 result['project_id'] = project_id
             return result, row
         return None, None
+
+    def _steps(self, spec):
+        """Steps 1 and 3 for the claims of ``spec``'s pool, batched."""
+        key = (spec.name, spec.cluster, spec.snapshot_id)
+        with self._transactions_lock:
+            steps = self._transactions.get(key)
+            if steps is None:
+                steps = self._transactions[key] = _PoolSteps(spec)
+            return steps
 
     def _hand_over(self, row, claim_id, name):
         """Step 2; returns the volume, or None to try the next one."""
@@ -218,3 +238,34 @@ class Claimer:
         if project_id is not None:
             result['project_id'] = project_id
         return result
+
+
+class _PoolSteps:
+    """Steps 1 and 3 of the concurrent claims of one pool: each transaction
+    takes rows for the claims waiting to start and deletes the rows of the
+    claims waiting to finish."""
+
+    def __init__(self, spec):
+        self._pool = spec.name
+        self._cluster = spec.cluster
+        self._snapshot_id = spec.snapshot_id
+        self._committer = group_commit.GroupCommitter(
+            self._run, _MAX_STEPS_PER_TRANSACTION)
+
+    def take(self, claim_id):
+        """A row moved to ``claiming`` for ``claim_id``, or None if empty."""
+        return self._committer.submit((_TAKE, claim_id))
+
+    def finish(self, row_id, claim_id):
+        """Delete the claimed row; False if sync settled it meanwhile."""
+        return self._committer.submit((_FINISH, (row_id, claim_id)))
+
+    def _run(self, steps):
+        rows, done = db_api.settle_claims(
+            self._pool, self._cluster,
+            [arg for kind, arg in steps if kind == _TAKE],
+            [arg for kind, arg in steps if kind == _FINISH],
+            snapshot_id=self._snapshot_id)
+        rows, done = iter(rows), iter(done)
+        return [next(rows) if kind == _TAKE else next(done)
+                for kind, _arg in steps]

@@ -124,7 +124,6 @@ def delete_row(row_id, status=None):
 # The claim
 
 
-@_retry
 def claim_available(pool, cluster, claim_id, snapshot_id=None):
     """Atomically take the oldest ready volume of a pool, or return None.
 
@@ -134,52 +133,126 @@ def claim_available(pool, cluster, claim_id, snapshot_id=None):
     :func:`finish_claim` (row removed) or :func:`release_claim` (row back to
     ``available``) once Cinder has answered.
     """
-    row = models.PoolVolume
-    pick = (sa.select(row.id)
-            .where(row.cluster == _cluster_key(cluster), row.pool == pool,
-                   row.status == models.AVAILABLE)
-            .order_by(row.created_at, row.id)
-            .limit(1))
-    if snapshot_id is not None:
-        pick = pick.where(row.snapshot_id == snapshot_id)
-    now = timeutils.utcnow()
-    take = dict(status=models.CLAIMING, claim_id=claim_id, claimed_at=now,
-                updated_at=now)
-    with context_manager.writer.using(_ctx()) as session:
-        if session.bind.dialect.name in _SKIP_LOCKED_DIALECTS:
-            # Concurrent claims skip each other's locked rows instead of
-            # queueing behind them.
-            row_id = session.execute(
-                pick.with_for_update(skip_locked=True)).scalar()
-            if row_id is None:
-                return None
-            session.execute(
-                sa.update(row).where(row.id == row_id).values(**take)
-                .execution_options(synchronize_session=False))
-        else:
-            # SQLite: one UPDATE with the pick as a subquery takes the write
-            # lock at once, so two claims cannot both read, then deadlock
-            # upgrading their locks.
-            row_id = session.execute(
-                sa.update(row)
-                .where(row.id == pick.scalar_subquery(),
-                       row.status == models.AVAILABLE)
-                .values(**take)
-                .returning(row.id)
-                .execution_options(synchronize_session=False)).scalar()
-            if row_id is None:
-                return None
-        return session.get(row, row_id)
+    rows, _done = settle_claims(pool, cluster, [claim_id], [],
+                                snapshot_id=snapshot_id)
+    return rows[0]
+
+
+def finish_claim(row_id, claim_id):
+    """The claim is done in Cinder: the volume leaves the pool for good."""
+    return finish_claims([(row_id, claim_id)])[0]
 
 
 @_retry
-def finish_claim(row_id, claim_id):
-    """The claim is done in Cinder: the volume leaves the pool for good."""
+def finish_claims(claims):
+    """:func:`finish_claim` for several (row id, claim id) pairs in one
+    transaction; returns, per pair, whether its row was still the claim's.
+    """
     with context_manager.writer.using(_ctx()) as session:
-        return session.execute(
-            sa.delete(models.PoolVolume)
-            .where(models.PoolVolume.id == row_id,
-                   models.PoolVolume.claim_id == claim_id)).rowcount == 1
+        return _finish(session, claims)
+
+
+@_retry
+def settle_claims(pool, cluster, claim_ids, finished, snapshot_id=None):
+    """The database steps of several claims of one pool, in one transaction.
+
+    Takes a ready row for each of ``claim_ids`` (as :func:`claim_available`)
+    and deletes the row of each finished (row id, claim id) pair (as
+    :func:`finish_claim`).  Returns (rows, done): one row or None per claim
+    id, in order, the oldest ready rows first; one bool per finished pair.
+    """
+    row = models.PoolVolume
+    conditions = [row.cluster == _cluster_key(cluster), row.pool == pool,
+                  row.status == models.AVAILABLE]
+    if snapshot_id is not None:
+        conditions.append(row.snapshot_id == snapshot_id)
+    now = timeutils.utcnow()
+    take = dict(status=models.CLAIMING, claimed_at=now, updated_at=now)
+    taken = []
+    with context_manager.writer.using(_ctx()) as session:
+        done = _finish(session, finished)
+        if claim_ids:
+            take_rows = (_take_skip_locked
+                         if session.bind.dialect.name in _SKIP_LOCKED_DIALECTS
+                         else _take_one_by_one)
+            taken = take_rows(session, conditions, claim_ids, take)
+    return taken + [None] * (len(claim_ids) - len(taken)), done
+
+
+def _take_skip_locked(session, conditions, claim_ids, take):
+    """MariaDB, PostgreSQL: lock the oldest ready rows, skipping rows that
+    concurrent claims (of any manager) hold, and mark them in one UPDATE."""
+    row = models.PoolVolume
+    rows = session.execute(
+        sa.select(row).where(*conditions)
+        .order_by(row.created_at, row.id).limit(len(claim_ids))
+        .with_for_update(skip_locked=True)).scalars().all()
+    if not rows:
+        return []
+    # Fewer rows than claims when the pool runs dry: the rest get none.
+    claim_of = {r.id: claim_id
+                for r, claim_id in zip(rows, claim_ids, strict=False)}
+    session.execute(
+        sa.update(row).where(row.id.in_(claim_of))
+        .values(claim_id=sa.case(claim_of, value=row.id), **take)
+        .execution_options(synchronize_session=False))
+    # The rows leave the session as they now are in the table.
+    session.expunge_all()
+    for taken in rows:
+        taken.claim_id = claim_of[taken.id]
+        for key, value in take.items():
+            setattr(taken, key, value)
+    return rows
+
+
+def _take_one_by_one(session, conditions, claim_ids, take):
+    """SQLite: one UPDATE per claim with the pick as a subquery; the first
+    takes the write lock at once, so two claims cannot both read, then
+    deadlock upgrading their locks."""
+    row = models.PoolVolume
+    pick = (sa.select(row.id).where(*conditions)
+            .order_by(row.created_at, row.id).limit(1).scalar_subquery())
+    ids = []
+    for claim_id in claim_ids:
+        row_id = session.execute(
+            sa.update(row)
+            .where(row.id == pick, row.status == models.AVAILABLE)
+            .values(claim_id=claim_id, **take)
+            .returning(row.id)
+            .execution_options(synchronize_session=False)).scalar()
+        if row_id is None:
+            break
+        ids.append(row_id)
+    if not ids:
+        return []
+    found = {r.id: r for r in session.execute(
+        sa.select(row).where(row.id.in_(ids))).scalars()}
+    return [found[row_id] for row_id in ids]
+
+
+def _finish(session, claims):
+    """Delete the rows of (row id, claim id) pairs still so claimed."""
+    if not claims:
+        return []
+    row = models.PoolVolume
+    claim_of = dict(claims)
+    if session.bind.dialect.delete_returning:
+        # By primary key, so that only these rows are locked: a row-value
+        # IN makes MariaDB scan and lock the whole table, and concurrent
+        # claims, which skip locked rows, would find the pool empty.
+        gone = set(session.execute(
+            sa.delete(row)
+            .where(row.id.in_(claim_of),
+                   row.claim_id == sa.case(claim_of, value=row.id))
+            .returning(row.id)
+            .execution_options(synchronize_session=False)).scalars())
+    else:
+        gone = {row_id for row_id, claim_id in claims
+                if session.execute(
+                    sa.delete(row).where(row.id == row_id,
+                                         row.claim_id == claim_id)
+                ).rowcount == 1}
+    return [row_id in gone for row_id, _claim_id in claims]
 
 
 @_retry

@@ -82,6 +82,58 @@ def test_concurrent_claims_never_hand_out_a_row_twice(any_database):
     assert db_api.claim_available('debian', None, 'late') is None
 
 
+def test_batched_claims_take_the_oldest_rows_in_order(any_database):
+    first, second = _add(), _add()
+    _add(status=models.CREATING)
+    rows, done = db_api.settle_claims('debian', None, ['a', 'b', 'c'], [],
+                                      snapshot_id='snap-1')
+    assert done == []
+    assert [r.id if r else None for r in rows] == [first.id, second.id,
+                                                   None]
+    assert [(r.claim_id, r.status) for r in rows[:2]] == [
+        ('a', models.CLAIMING), ('b', models.CLAIMING)]
+    stored = {r.id: (r.status, r.claim_id)
+              for r in db_api.get_rows(None, pool='debian')}
+    assert stored[first.id] == (models.CLAIMING, 'a')
+    assert stored[second.id] == (models.CLAIMING, 'b')
+    assert db_api.finish_claims([(first.id, 'a'), (second.id, 'a')]) == [
+        True, False]
+    # One transaction finishes a claim and takes for another.
+    third = _add()
+    rows, done = db_api.settle_claims('debian', None, ['d'],
+                                      [(second.id, 'b')])
+    assert done == [True]
+    assert (rows[0].id, rows[0].claim_id) == (third.id, 'd')
+    assert db_api.finish_claims([(third.id, 'd')]) == [True]
+    assert [r.status for r in db_api.get_rows(None, pool='debian')] == [
+        models.CREATING]
+
+
+def test_concurrent_batched_claims_never_hand_out_a_row_twice(any_database):
+    total = 60
+    for _ in range(total):
+        _add()
+    barrier = threading.Barrier(6)
+
+    def claimer(n):
+        barrier.wait()
+        taken = []
+        for batch in range(100):
+            rows, _done = db_api.settle_claims(
+                'debian', None, ['c-%d-%d-%d' % (n, batch, i)
+                                 for i in range(4)], [])
+            taken += [r.volume_id for r in rows if r is not None]
+            if rows[-1] is None:
+                return taken
+        return taken
+
+    with concurrent.futures.ThreadPoolExecutor(6) as executor:
+        claimed = [v for taken in executor.map(claimer, range(6))
+                   for v in taken]
+    assert len(claimed) == total
+    assert len(set(claimed)) == total
+
+
 def test_conditional_transitions(any_database):
     row = _add(status=models.CREATING, volume_id=False)
     assert db_api.set_volume_id(row.id, 'vol-1')
