@@ -16,6 +16,7 @@ from cinderclient import client as cinder_client
 from cinderclient import exceptions as cinder_exc
 from keystoneauth1 import exceptions as ks_exc
 from keystoneauth1 import loading as ks_loading
+from keystoneauth1 import session as ks_session
 from oslo_config import cfg
 from oslo_log import log as logging
 from oslo_utils import timeutils
@@ -166,6 +167,21 @@ def _auth_for_project(conf, project_id):
                                        if k in names})
 
 
+def _keep_connections(session, size):
+    """Keep up to ``size`` connections per Cinder endpoint open.
+
+    keystoneauth's requests session keeps 10: concurrent claims beyond
+    that would open and close a connection per request.  The TLS settings
+    loaded from ``[cinder]`` carry over.
+    """
+    adapter = ks_session.TCPKeepAliveAdapter(
+        pool_connections=size, pool_maxsize=size,
+        tls_ciphers=session.tls_ciphers,
+        tls_min_version=session.tls_min_version)
+    for scheme in ('http://', 'https://'):
+        session.session.mount(scheme, adapter)
+
+
 class Cinder:
     """A thread-safe handle on Cinder (one keystoneauth session)."""
 
@@ -194,6 +210,7 @@ class Cinder:
         session = ks_loading.load_session_from_conf_options(
             conf, group, auth=auth,
             timeout=adapter_conf.timeout or cinder_conf.DEFAULT_TIMEOUT)
+        _keep_connections(session, adapter_conf.connection_pool_size)
         self._page_size = adapter_conf.list_page_size
         self._auth = auth
         self._session = session

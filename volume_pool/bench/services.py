@@ -96,8 +96,10 @@ def server_version(url):
         engine.dispose()
 
 
-def make_cinder(endpoint, project_id, timeout=30, page_size=None):
-    """The project's Cinder wrapper on a private ConfigOpts (noauth)."""
+def make_cinder(endpoint, project_id, timeout=30, page_size=None,
+                **options):
+    """The project's Cinder wrapper on a private ConfigOpts (noauth);
+    ``options`` are more ``[cinder]`` options."""
     conf = cfg.ConfigOpts()
     cinder_conf.register_opts(conf)
     conf([], project='volume-pool-bench', default_config_files=[])
@@ -110,7 +112,9 @@ def make_cinder(endpoint, project_id, timeout=30, page_size=None):
     conf.set_override('user_id', 'bench', group=group)
     conf.set_override('timeout', timeout, group=group)
     if page_size:
-        conf.set_override('list_page_size', page_size, group=group)
+        options['list_page_size'] = page_size
+    for name, value in options.items():
+        conf.set_override(name, value, group=group)
     return vp_cinder.Cinder(conf)
 
 

@@ -32,6 +32,14 @@ cinder_opts = [
                help='Volumes asked for per page when sync lists a pool. '
                     'Cinder caps pages at its osapi_max_limit (1000 by '
                     'default).'),
+    cfg.IntOpt('connection_pool_size',
+               default=64,
+               min=1,
+               help='HTTP connections to Cinder kept open for reuse. '
+                    'Claims run in parallel, up to [DEFAULT] '
+                    'executor_thread_pool_size (64 by default) at once; a '
+                    'request beyond this many opens and closes a '
+                    'connection of its own.'),
 ]
 
 
