@@ -66,8 +66,7 @@ def publisher_id(host):
 
 def enabled():
     """True when a notification driver other than ``noop`` is set."""
-    notifier = rpc.NOTIFIER
-    return notifier is not None and notifier.is_enabled()
+    return rpc.NOTIFIER is not None and rpc.NOTIFICATIONS_ENABLED
 
 
 def _seconds_since(moment):

@@ -16,6 +16,9 @@ ALLOWED_EXMODS = ['volume_pool.exception']
 TRANSPORT = None
 NOTIFICATION_TRANSPORT = None
 NOTIFIER = None
+# False when [oslo_messaging_notifications] driver names no driver, or only
+# noop: then no event is built at all.
+NOTIFICATIONS_ENABLED = False
 
 
 class RequestContextSerializer(messaging.NoOpSerializer):
@@ -34,13 +37,17 @@ class RequestContextSerializer(messaging.NoOpSerializer):
 
 def init(conf):
     """Create the transports; call once the config is parsed."""
-    global TRANSPORT, NOTIFICATION_TRANSPORT, NOTIFIER
+    global TRANSPORT, NOTIFICATION_TRANSPORT, NOTIFIER, NOTIFICATIONS_ENABLED
     TRANSPORT = messaging.get_rpc_transport(
         conf, allowed_remote_exmods=ALLOWED_EXMODS)
     NOTIFICATION_TRANSPORT = messaging.get_notification_transport(
         conf, allowed_remote_exmods=ALLOWED_EXMODS)
     NOTIFIER = messaging.Notifier(NOTIFICATION_TRANSPORT,
                                   serializer=RequestContextSerializer())
+    # Notifier.is_enabled() is true for an empty driver list, oslo.messaging's
+    # default, although nothing is then sent.
+    drivers = set(conf.oslo_messaging_notifications.driver)
+    NOTIFICATIONS_ENABLED = bool(drivers - {'', 'noop'})
 
 
 def initialized():
@@ -49,11 +56,12 @@ def initialized():
 
 def cleanup():
     """Close the transports (the end of the process, or of a test)."""
-    global TRANSPORT, NOTIFICATION_TRANSPORT, NOTIFIER
+    global TRANSPORT, NOTIFICATION_TRANSPORT, NOTIFIER, NOTIFICATIONS_ENABLED
     for transport in (TRANSPORT, NOTIFICATION_TRANSPORT):
         if transport is not None:
             transport.cleanup()
     TRANSPORT = NOTIFICATION_TRANSPORT = NOTIFIER = None
+    NOTIFICATIONS_ENABLED = False
 
 
 def get_server(target, endpoints):

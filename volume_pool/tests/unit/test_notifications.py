@@ -139,10 +139,11 @@ def test_claim_create_and_evict_events(notifying_manager, simulator):
     assert all(p['pool'] == 'debian' for p in drained)
 
 
-def test_noop_driver_and_no_rpc_send_nothing(write_config, database,
-                                             simulator, conf):
+@pytest.mark.parametrize('driver', ['noop', ''])
+def test_noop_or_no_driver_and_no_rpc_send_nothing(write_config, database,
+                                                   simulator, conf, driver):
     assert not notifications.enabled()  # rpc.init() never ran (the CLI)
-    mgr = _manager(write_config, simulator, conf, 'fake:///', 'noop')
+    mgr = _manager(write_config, simulator, conf, 'fake:///', driver)
     try:
         assert not notifications.enabled()
         fill(mgr)
