@@ -358,7 +358,13 @@ class Manager(periodic_task.PeriodicTasks):
             return
         self._publish_demand()
         queued = {}
+        # One read for every pool; a pool full by it is left alone without
+        # taking its lock (a claim since is seen next run).  A pool short
+        # by it reads its counts again under the lock.
+        counts = db_api.count_by_pool(self.cluster)
         for name, spec in self._owned_specs().items():
+            if not self.replenisher.plan(spec, counts).deficit:
+                continue
             with self.coordination.pool_lock(name) as may_run:
                 if may_run:
                     queued[name] = self.replenisher.replenish_pool(spec)

@@ -113,6 +113,33 @@ def test_replenish_fills_each_pool_to_target_with_tagged_volumes(
     assert len(tagged(simulator, 'debian')) == 3
 
 
+def test_replenish_of_full_pools_reads_the_counts_once(
+        make_manager, simulator, monkeypatch):
+    mgr = make_manager({'debian': 1, 'windows': 1, 'ubuntu': 1})
+    for pool in ('debian', 'windows', 'ubuntu'):
+        fill(mgr, pool)
+    reads, locks = [], []
+    monkeypatch.setattr(db_api, 'count_by_pool', record(
+        db_api.count_by_pool, reads))
+    monkeypatch.setattr(mgr.coordination, 'pool_lock', record(
+        mgr.coordination.pool_lock, locks))
+    mgr.replenish(CTXT)
+    assert (len(reads), len(locks)) == (1, 0)
+    # A claim empties one pool: only that pool is locked and re-read.
+    call(mgr.claim, 'windows')
+    mgr.replenish(CTXT)
+    assert len(reads) == 3
+    assert [args[0] for args in locks] == ['windows']
+    wait_for(lambda: ready('windows') == 1)
+
+
+def record(function, calls):
+    def recorded(*args, **kwargs):
+        calls.append(args)
+        return function(*args, **kwargs)
+    return recorded
+
+
 def test_replenish_counts_creating_volumes(make_manager, simulator):
     simulator.creation_delay = 0.5
     mgr = make_manager({'debian': 4})
