@@ -25,6 +25,7 @@ import sqlalchemy as sa
 from volume_pool import cinder as vp_cinder
 from volume_pool import context as vp_context
 from volume_pool import rpcapi
+from volume_pool.bench import cpu
 from volume_pool.bench import manager_proc
 from volume_pool.bench import measure
 from volume_pool.bench import services
@@ -40,22 +41,31 @@ def claims_needed(levels, calls):
     return sum(calls + 2 * callers for callers in levels) + 10
 
 
-def measure_level(api, ctxt, cinder, rename_ids, calls, callers):
-    """Floor, rename and claim at one concurrency; returns (figures, ids)."""
+def measure_level(api, ctxt, cinder, rename_ids, calls, callers, meter):
+    """Floor, rename and claim at one concurrency; returns (figures, ids).
+
+    ``meter`` (a :class:`volume_pool.bench.cpu.CpuMeter`) also gives each
+    run's CPU per operation, process by process.
+    """
     for _ in range(2):  # warm connections and threads of both sides
         measure.run_concurrently(lambda i: api.get_usable_hosts(ctxt),
                                  callers, callers)
     warm = measure.run_concurrently(
         lambda i: api.claim(ctxt, POOL), callers * 2, callers)[1]
-    rpc_d, _, rpc_wall = measure.run_concurrently(
-        lambda i: api.get_usable_hosts(ctxt), calls, callers)
-    claim_d, claimed, claim_wall = measure.run_concurrently(
-        lambda i: api.claim(ctxt, POOL, name='vnf-%d-%d' % (callers, i)),
-        calls, callers)
-    rename_d, _, rename_wall = measure.run_concurrently(
-        lambda i: cinder.update_volume(rename_ids[i % len(rename_ids)],
-                                       name='renamed-%d' % i, metadata={}),
-        calls, callers)
+    (rpc_d, _, rpc_wall), rpc_cpu = meter.measure(
+        lambda: measure.run_concurrently(
+            lambda i: api.get_usable_hosts(ctxt), calls, callers), calls)
+    (claim_d, claimed, claim_wall), claim_cpu = meter.measure(
+        lambda: measure.run_concurrently(
+            lambda i: api.claim(ctxt, POOL,
+                                name='vnf-%d-%d' % (callers, i)),
+            calls, callers), calls)
+    (rename_d, _, rename_wall), rename_cpu = meter.measure(
+        lambda: measure.run_concurrently(
+            lambda i: cinder.update_volume(
+                rename_ids[i % len(rename_ids)], name='renamed-%d' % i,
+                metadata={}),
+            calls, callers), calls)
     rpc = measure.summarize(rpc_d, rpc_wall)
     rename = measure.summarize(rename_d, rename_wall)
     claim = measure.summarize(claim_d, claim_wall)
@@ -69,15 +79,19 @@ def measure_level(api, ctxt, cinder, rename_ids, calls, callers):
         'p50_over_floor': measure.ratio(claim['p50_ms'], floor),
         'p99_over_floor': measure.ratio(claim['p99_ms'], floor),
         'claims_per_rpc_calls': measure.ratio(claim['per_s'], rpc['per_s']),
+        'cpu_ms_per_op': {'empty_rpc': rpc_cpu, 'claim': claim_cpu,
+                          'rename': rename_cpu},
     }
     return figures, [r['volume_id'] for r in results]
 
 
-def run_levels(api, ctxt, cinder, rename_ids, levels, calls):
+def run_levels(api, ctxt, cinder, rename_ids, levels, calls, manager):
+    """Every concurrency level against one running ``manager``."""
+    meter = cpu.CpuMeter(manager.proc.pid)
     figures, claimed = [], []
     for callers in levels:
         level, ids = measure_level(api, ctxt, cinder, rename_ids,
-                                   max(calls, callers), callers)
+                                   max(calls, callers), callers, meter)
         figures.append(level)
         claimed.extend(ids)
     return figures, claimed
@@ -147,7 +161,7 @@ def run_backend(backend, url, transport, transport_url, sim, workdir,
     try:
         wait_serving(manager, api, ctxt)
         figures, claimed = run_levels(api, ctxt, cinder, rename_ids, levels,
-                                      calls)
+                                      calls, manager)
     finally:
         manager.stop()
     unique = measure.check_unique(claimed)

@@ -59,7 +59,7 @@ def run(transport, transport_url, workdir, levels, calls, samples, poll):
             try:
                 claim.wait_serving(manager, api, ctxt)
                 figures, claimed = claim.run_levels(
-                    api, ctxt, cinder, rename_ids, levels, calls)
+                    api, ctxt, cinder, rename_ids, levels, calls, manager)
             finally:
                 manager.stop()
             db_server = services.server_version(url)

@@ -150,6 +150,14 @@ def render(results):
             ['backend', 'callers', 'p50', 'p95', 'p99', 'claims/s',
              'rpc p50', 'rpc/s', 'rename p50', 'p50/floor', 'p99/floor',
              'claims/rpc'], claim_rows))
+    cpu_rows = _cpu_rows(results)
+    if cpu_rows:
+        out.append(_table(
+            'CPU per operation, ms, by process (client = this process: RPC '
+            'client and simulator); ops/s = %d cores / total'
+            % _cores(results),
+            ['backend', 'callers', 'operation', 'manager', 'client',
+             'broker', 'database', 'cinder', 'total', 'ops/s'], cpu_rows))
     no_pool = results.get('no_pool')
     if no_pool:
         rows = [['simulator, L=%ss' % results['settings']['creation_delay'],
@@ -207,6 +215,27 @@ def render(results):
                             {True: 'yes', False: 'NO', None: '-'}[c['met']]]
                            for c in checks]))
     return '\n'.join(out) + '\n'
+
+
+def _cores(results):
+    return results.get('machine', {}).get('nproc') or 1
+
+
+def _cpu_rows(results):
+    rows = []
+    cores = _cores(results)
+    for backend in results.get('claim', []) + (
+            [results['real_cinder']] if results.get('real_cinder') else []):
+        for level in backend['levels']:
+            for operation, cpu in sorted(
+                    level.get('cpu_ms_per_op', {}).items()):
+                rows.append([
+                    backend['label'], level['callers'], operation,
+                    cpu['manager'], cpu['client'], cpu['broker'],
+                    cpu['database'], cpu['cinder'], cpu['total'],
+                    (round(cores * cpu['ops_per_core_s'])
+                     if cpu['ops_per_core_s'] else None)])
+    return rows
 
 
 def default_json_path():

@@ -74,6 +74,11 @@ def test_claim_bench_checks_every_claim_on_a_real_manager(
         assert level['misses'] == 0
         for part in ('empty_rpc', 'rename', 'claim'):
             assert level[part]['count'] == 3
+            cpu = level['cpu_ms_per_op'][part]
+            # The client always works; a claim also costs the manager.
+            assert cpu['client'] > 0
+            assert cpu['total'] >= cpu['client'] + cpu['manager']
+        assert level['cpu_ms_per_op']['claim']['manager'] > 0
         assert level['floor_ms'] > 0
     claimed = 3 * 2 + 2 * (1 + 2)  # measured and warm-up claims
     assert result['claims_checked_unique'] == claimed
