@@ -11,7 +11,8 @@
 #   tools/cinder-local.sh status STATE_DIR
 #
 # Environment: CINDER_VENV, CINDER_PORT, CINDER_PROJECT_ID, CINDER_QUOTA_*,
-# CINDER_READY_TIMEOUT, CINDER_KEEP=1 (keep the database and vhost on stop),
+# CINDER_READY_TIMEOUT, CINDER_MYSQL_MAX_CONNECTIONS (raised to, default
+# 600), CINDER_KEEP=1 (keep the database and vhost on stop),
 # VOLUME_POOL_TEST_MYSQL_CLI (default: "mariadb -uroot -h127.0.0.1").
 set -euo pipefail
 
@@ -142,9 +143,25 @@ tail_logs() {
   done
 }
 
+# Cinder is the biggest MariaDB client on the machine: under a burst of
+# creates its scheduler was seen holding 127 connections (its [database]
+# pool options notwithstanding), which with the managers under test and
+# Cinder's other services passed MariaDB's default max_connections (151):
+# Cinder then stalled, and managers could not connect.  Raise the limit at
+# run time (no restart); a larger setting is never lowered.
+raise_max_connections() {
+  local wanted=${CINDER_MYSQL_MAX_CONNECTIONS:-600} current
+  current=$(mysql_exec 'SELECT @@max_connections' | tail -n 1)
+  if [ "${current:-0}" -lt "$wanted" ]; then
+    mysql_exec "SET GLOBAL max_connections = $wanted"
+    echo "cinder-local: MariaDB max_connections $current -> $wanted" >&2
+  fi
+}
+
 cmd_start() {
   local state=${1:?state dir}
   [ -x "$CINDER_VENV/bin/cinder-api" ] || cmd_install
+  raise_max_connections
   mkdir -p "$state/log" "$state/state" "$state/lock"
   local port=${CINDER_PORT:-$(free_port)}
   local suffix db vhost

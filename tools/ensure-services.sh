@@ -39,20 +39,4 @@ start Redis 6379 redis-server --daemonize yes --bind 127.0.0.1 -::1 \
   --logfile /var/log/redis/ci.log || status=1
 start RabbitMQ 5672 rabbitmq-server -detached || status=1
 
-# The functional suite's real Cinder is the biggest MariaDB client: under a
-# burst of creates its scheduler was seen holding 127 connections (its
-# [database] pool options notwithstanding), which with three managers and
-# Cinder's other services passed MariaDB's default max_connections (151).
-# Raise the limit at run time (no restart) so the test Cinder cannot starve
-# the managers under test; it never lowers a larger setting.
-min_connections=${VOLUME_POOL_TEST_MYSQL_MAX_CONNECTIONS:-600}
-if up 3306 && command -v mariadb >/dev/null 2>&1; then
-  current=$(mariadb -uroot -h127.0.0.1 -N -e 'SELECT @@max_connections' \
-    2>/dev/null || echo 0)
-  if [ "${current:-0}" -lt "$min_connections" ]; then
-    mariadb -uroot -h127.0.0.1 \
-      -e "SET GLOBAL max_connections = $min_connections" \
-      && echo "MariaDB max_connections $current -> $min_connections"
-  fi
-fi
 exit "$status"
