@@ -140,10 +140,12 @@ class Claimer:
 
     def _steps(self, spec):
         """Steps 1 and 3 for the claims of ``spec``'s pool, batched."""
-        key = (spec.name, spec.cluster, spec.snapshot_id)
+        key = (spec.name, spec.cluster)
         with self._transactions_lock:
             steps = self._transactions.get(key)
-            if steps is None:
+            if steps is None or steps.snapshot_id != spec.snapshot_id:
+                # New, or the snapshot rotated: claims still running on
+                # the old one keep their own reference.
                 steps = self._transactions[key] = _PoolSteps(spec)
             return steps
 
@@ -248,7 +250,7 @@ class _PoolSteps:
     def __init__(self, spec):
         self._pool = spec.name
         self._cluster = spec.cluster
-        self._snapshot_id = spec.snapshot_id
+        self.snapshot_id = spec.snapshot_id
         self._committer = group_commit.GroupCommitter(
             self._run, _MAX_STEPS_PER_TRANSACTION)
 
@@ -265,7 +267,7 @@ class _PoolSteps:
             self._pool, self._cluster,
             [arg for kind, arg in steps if kind == _TAKE],
             [arg for kind, arg in steps if kind == _FINISH],
-            snapshot_id=self._snapshot_id)
+            snapshot_id=self.snapshot_id)
         rows, done = iter(rows), iter(done)
         return [next(rows) if kind == _TAKE else next(done)
                 for kind, _arg in steps]
