@@ -208,6 +208,9 @@ def render(results):
             ['pools', 'RSS MB', 'threads', 'CPU s/min', '% of a core'],
             [[m['pools'], m['rss_mb'], m['threads'], m['cpu_s_per_min'],
               m['core_percent']] for m in footprint['managers']]))
+    if results.get('real_cinder_error'):
+        out.append('\nThe real Cinder part failed: %s'
+                   % results['real_cinder_error'])
     checks = results.get('targets', [])
     if checks:
         out.append(_table('Targets', ['target', 'value', 'limit', 'met'],
