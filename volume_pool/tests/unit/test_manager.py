@@ -11,11 +11,9 @@ import pytest
 from volume_pool import cinder as vp_cinder
 from volume_pool import context as vp_context
 from volume_pool import exception
-from volume_pool import manager as vp_manager
 from volume_pool.db import api as db_api
 from volume_pool.db import models
 from volume_pool.tests import helpers
-from volume_pool.tests.conftest import cinder_section
 
 CTXT = vp_context.get_admin_context()
 
@@ -30,37 +28,6 @@ def call(endpoint_method, *args, **kwargs):
 
 
 wait_for = helpers.wait_for
-
-
-@pytest.fixture
-def make_manager(write_config, database, simulator, conf):
-    """Build a Manager on a config with the given pools {name: target}."""
-    managers = []
-
-    def _make(targets=None, **options):
-        targets = targets or {'debian': 3}
-        snapshots = {name: simulator.add_snapshot(size=1)
-                     for name in targets}
-        sections = ''.join(
-            '[pool:%s]\nsnapshot_id = %s\ntarget = %d\n'
-            % (name, snapshots[name], target)
-            for name, target in targets.items())
-        write_config('[DEFAULT]\nhost = test-host\n'
-                     '[volume_pool]\nenabled_pools = %s\n'
-                     'create_poll_interval = 0.05\n%s%s'
-                     % (','.join(targets), cinder_section(simulator),
-                        sections))
-        for key, value in options.items():
-            conf.set_override(key, value, group='volume_pool')
-        mgr = vp_manager.Manager(vp_cinder.Cinder(conf), conf=conf)
-        mgr.snapshots = snapshots
-        managers.append(mgr)
-        return mgr
-
-    yield _make
-    for mgr in managers:
-        mgr.prepare_for_shutdown()
-        mgr.cleanup_host()
 
 
 def counts(pool='debian'):

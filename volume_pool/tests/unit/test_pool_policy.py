@@ -9,12 +9,9 @@ import datetime
 from oslo_utils import timeutils
 import pytest
 
-from volume_pool import cinder as vp_cinder
 from volume_pool import exception
-from volume_pool import manager as vp_manager
 from volume_pool.db import api as db_api
 from volume_pool.db import models
-from volume_pool.tests.conftest import cinder_section
 from volume_pool.tests.unit.test_manager import call
 from volume_pool.tests.unit.test_manager import counts
 from volume_pool.tests.unit.test_manager import CTXT
@@ -29,39 +26,6 @@ def clock():
     timeutils.set_time_override(datetime.datetime(2026, 11, 25, 5, 0, 0))
     yield timeutils.advance_time_seconds
     timeutils.clear_time_override()
-
-
-@pytest.fixture
-def make_manager(write_config, database, simulator, conf):
-    """A Manager on pools given as {name: {option: value}}; the special
-    key ``snapshot_size`` sizes the pool's snapshot."""
-    managers = []
-
-    def _make(pools, **options):
-        snapshots, sections = {}, ''
-        for name, pool in pools.items():
-            pool = dict(pool)
-            snapshots[name] = simulator.add_snapshot(
-                size=pool.pop('snapshot_size', 1))
-            sections += '[pool:%s]\nsnapshot_id = %s\n%s' % (
-                name, snapshots[name],
-                ''.join('%s = %s\n' % item for item in pool.items()))
-        write_config('[DEFAULT]\nhost = test-host\n'
-                     '[volume_pool]\nenabled_pools = %s\n'
-                     'create_poll_interval = 0.05\n%s\n%s%s'
-                     % (','.join(pools),
-                        ''.join('%s = %s\n' % item
-                                for item in options.items()),
-                        cinder_section(simulator), sections))
-        mgr = vp_manager.Manager(vp_cinder.Cinder(conf), conf=conf)
-        mgr.snapshots = snapshots
-        managers.append(mgr)
-        return mgr
-
-    yield _make
-    for mgr in managers:
-        mgr.prepare_for_shutdown()
-        mgr.cleanup_host()
 
 
 def settle(mgr, pools=('debian',)):

@@ -17,7 +17,6 @@ from volume_pool.db import models
 from volume_pool.tests import helpers
 from volume_pool.tests.unit.test_manager import call
 from volume_pool.tests.unit.test_manager import fill
-from volume_pool.tests.unit.test_manager import make_manager  # noqa: F401
 from volume_pool.tests.unit.test_manager import ready
 from volume_pool.tests.unit.test_manager import tagged
 from volume_pool.tests.unit.test_rpc import _wait_ready
