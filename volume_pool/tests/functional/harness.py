@@ -84,6 +84,14 @@ class LocalCinder:
         with open(os.path.join(self.log_dir, 'cinder-api.log')) as log:
             return log.read()
 
+    def refused_creates(self, project_id, seconds):
+        """Creates by ``project_id`` that Cinder refused over quota (413)
+        in the next ``seconds``, read off its API log."""
+        marker = '/v3/%s/volumes HTTP/1.1" status: 413' % project_id
+        before = self.api_log().count(marker)
+        time.sleep(seconds)
+        return self.api_log().count(marker) - before
+
     def make_snapshot(self, size=1):
         """A golden volume and its snapshot; returns the snapshot id."""
         client = self.client()
