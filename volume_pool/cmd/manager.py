@@ -5,6 +5,7 @@ import signal
 import sys
 import threading
 
+from oslo_config import cfg
 from oslo_log import log as logging
 from oslo_reports import guru_meditation_report as gmr
 from oslo_reports import opts as gmr_opts
@@ -33,6 +34,15 @@ def prepare(argv):
 
     Raises ConfigError with one line naming the bad option.
     """
+    try:
+        _prepare(argv)
+    except cfg.ConfigFileValueError as exc:
+        # Any option read while starting (range, type): one line, not a
+        # traceback.
+        raise exception.ConfigError(reason=str(exc))
+
+
+def _prepare(argv):
     gmr_opts.set_defaults(CONF)  # [oslo_reports], read from the file
     config.parse_args(argv, description=DESCRIPTION)
     logging.setup(CONF, 'volume-pool')

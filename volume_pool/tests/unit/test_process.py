@@ -151,6 +151,11 @@ def _wait_pool(api, ctxt, proc, ready, timeout=30):
      'snapshot_id = 6f1c1a3e-0d8e-4c54-9a43-8f0a3a2f7e11\n'
      '[cinder]\nauth_type = noauth\n',
      '[cinder] Auth plugin requires parameters which were not given'),
+    ('[volume_pool]\nenabled_pools = debian\n[pool:debian]\n'
+     'snapshot_id = 6f1c1a3e-0d8e-4c54-9a43-8f0a3a2f7e11\n'
+     '[cinder]\nauth_type = noauth\nendpoint = http://127.0.0.1:9/v3\n'
+     'project_id = p\nuser_id = u\nconnection_pool_size = 0\n',
+     'connection_pool_size'),
 ])
 def test_bad_config_stops_start_up_with_one_line(tmp_path, body, needle):
     path = tmp_path / 'bad.conf'
