@@ -12,11 +12,14 @@ import volume_pool.cmd  # noqa: F401  (first: no eventlet, threading)
 
 import argparse
 import concurrent.futures
+import contextlib
 import logging
 import shutil
 import sys
 import tempfile
 import time
+
+from volume_pool.bench import services as bench_services
 
 DESCRIPTION = ('Benchmark volume-pool against the real RabbitMQ, MariaDB, '
                'PostgreSQL and SQLite and the Cinder simulator: claim '
@@ -73,8 +76,8 @@ def parse_cli(argv):
     add('--api-latency', type=float, default=0.0, metavar='MS',
         help='Extra milliseconds the simulator adds to every API request '
              '(default: %(default)s).')
-    add('--backends', type=_names(('mysql', 'postgresql', 'sqlite')),
-        default=['mysql', 'postgresql', 'sqlite'],
+    add('--backends', type=_names(bench_services.BACKENDS),
+        default=list(bench_services.BACKENDS),
         help='Databases the claim benchmark runs on (default: '
              'mysql,postgresql,sqlite).')
     add('--callers', type=_ints, default=[1, 8, 32],
@@ -189,14 +192,12 @@ def run(args, workdir):
     results['settings']['concurrency'] = concurrency
     with cinder_api.CinderSimulator(
             creation_delay=args.creation_delay) as sim:
-        if args.api_latency:
-            sim.inject_fault(status=None, delay=args.api_latency / 1000.0,
-                             count=10 ** 12)
+        sync.set_latency(sim, args.api_latency)
         cinder = services.make_cinder(sim.endpoint, sim.project_id,
                                       page_size=args.page_size)
         needs_rabbit = {'claim', 'footprint'} & set(args.only)
         with (services.rabbit_vhost() if needs_rabbit
-              else _nothing()) as transport_url:
+              else contextlib.nullcontext()) as transport_url:
             transport = (rpcapi.get_transport(conf, url=transport_url)
                          if transport_url else None)
             try:
@@ -294,14 +295,6 @@ def _background(args, results, sim, cinder, transport_url, workdir,
         results['footprint'] = footprint.run(
             sim, transport_url, workdir, args.footprint_pools,
             args.footprint_window)
-
-
-class _nothing:
-    def __enter__(self):
-        return None
-
-    def __exit__(self, *exc):
-        return False
 
 
 def _say(text):

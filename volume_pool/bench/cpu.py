@@ -38,7 +38,6 @@ class CpuMeter:
             if any(name in command for name in CINDER_COMMANDS):
                 yield process.pid, 'cinder'
 
-
     def read(self):
         """{pid: (role, CPU seconds)} now."""
         readings = {}

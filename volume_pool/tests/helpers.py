@@ -1,5 +1,6 @@
 """Small helpers shared by the unit and functional tests."""
 
+import socket
 import time
 
 from cinderclient import client as cinder_client
@@ -16,6 +17,13 @@ def wait_for(predicate, timeout=10.0, interval=0.05, what='condition'):
             return value
         time.sleep(interval)
     raise AssertionError('%s not met within %ss' % (what, timeout))
+
+
+def free_port():
+    """A loopback port nothing listens on (for a while)."""
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        return sock.getsockname()[1]
 
 
 def noauth_cinder_client(endpoint, project_id, user_id='tester'):

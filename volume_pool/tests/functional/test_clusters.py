@@ -18,6 +18,7 @@ import pytest
 from volume_pool import cinder as vp_cinder
 from volume_pool import context as vp_context
 from volume_pool import exception
+from volume_pool.tests import helpers
 from volume_pool.tests import services
 from volume_pool.tests.functional import harness
 from volume_pool.tests.functional.conftest import CLAIMER
@@ -133,17 +134,11 @@ def test_a_dead_manager_pools_are_taken_over(managers, api, cinder,
                      timeout=5 + 15, what='east-b gone from cluster list')
 
 
-def _free_port():
-    with socket.socket() as sock:
-        sock.bind(('127.0.0.1', 0))
-        return sock.getsockname()[1]
-
-
 class PrivateRedis:
     """A redis-server of the test's own, to stop and start at will."""
 
     def __init__(self, tmp_path):
-        self.port = _free_port()
+        self.port = helpers.free_port()
         self.dir = tmp_path
         self.proc = None
 

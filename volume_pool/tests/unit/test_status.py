@@ -2,12 +2,12 @@
 real databases, the Cinder simulator and Redis."""
 
 import json
-import socket
 import subprocess
 
 import pytest
 
 from volume_pool.db import migration
+from volume_pool.tests import helpers
 from volume_pool.tests import services
 from volume_pool.tests.conftest import cinder_section
 from volume_pool.tests.unit.test_process import console_script
@@ -16,12 +16,6 @@ SUCCESS, WARNING, FAILURE = 0, 1, 2
 # The schema checks run on MariaDB too; the others need one database.
 BOTH_DATABASES = pytest.mark.parametrize('db_url', ['sqlite', 'mysql'],
                                          indirect=True)
-
-
-def _closed_port():
-    with socket.socket() as sock:
-        sock.bind(('127.0.0.1', 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture
@@ -153,7 +147,7 @@ def test_unreachable_cinder_fails(status):
     status.write(cinder='[cinder]\nauth_type = noauth\n'
                         'endpoint = http://127.0.0.1:%d/v3\n'
                         'project_id = p\nuser_id = u\ntimeout = 5\n'
-                 % _closed_port())
+                 % helpers.free_port())
     code, checks = status()
     assert code == FAILURE
     assert checks['Cinder credentials']['result'] == FAILURE
@@ -162,7 +156,7 @@ def test_unreachable_cinder_fails(status):
 
 def test_unreachable_coordination_fails(status):
     status.sync()
-    status.write(backend_url='redis://127.0.0.1:%d' % _closed_port())
+    status.write(backend_url='redis://127.0.0.1:%d' % helpers.free_port())
     code, checks = status()
     assert code == FAILURE
     check = checks['Coordination backend']
