@@ -7,6 +7,14 @@ these classes by type.  Keep this module free of server-only imports.
 """
 
 
+def first_line(exc):
+    """The first line of an error's message, for one-line reports: an
+    error re-raised from a manager carries the remote traceback after it.
+    """
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else ''
+
+
 class VolumePoolException(Exception):
     """Base class; ``msg_fmt`` is formatted with the keyword arguments."""
 

@@ -304,10 +304,8 @@ class Manager(periodic_task.PeriodicTasks):
             return 'paused after %d failed creates: %s' % (
                 held['failures'], held['last_error'])
         if held:
-            return 'backing off until %s: %s' % (
-                time.strftime('%Y-%m-%dT%H:%M:%SZ',
-                              time.gmtime(held['until'])),
-                held['last_error'])
+            return 'backing off until %s: %s' % (_iso(held['until']),
+                                                 held['last_error'])
         if sizing['capped']:
             return 'capped at %s' % sizing['capped']
         if creating >= spec.max_creating:

@@ -37,7 +37,7 @@ def check_schema():
     except (db_exc.DBError, sa_exc.SQLAlchemyError) as exc:
         raise exception.ConfigError(
             reason='[database] connection: cannot use the database: %s'
-                   % str(exc).splitlines()[0])
+                   % exception.first_line(exc))
     if current != head:
         raise exception.ConfigError(
             reason='database is at revision %s, the code needs %s: run '

@@ -183,7 +183,7 @@ def _live_pool_rows():
     except Exception as exc:
         sys.stderr.write('volume-pool-manage: pool_status over RPC failed '
                          '(%s); showing the database counts.\n'
-                         % str(exc).splitlines()[0])
+                         % exception.first_line(exc))
         return None
     for row in rows:
         row['cluster'] = row.get('cluster') or '-'
@@ -439,8 +439,7 @@ def main(argv=None):
 def _error(exc, with_class=False):
     """One line on stderr.  An error re-raised from a manager carries the
     remote traceback after its message: the operator gets the message."""
-    lines = str(exc).strip().splitlines()
-    text = lines[0] if lines else ''
+    text = exception.first_line(exc)
     if with_class:
         text = '%s: %s' % (exc.__class__.__name__, text)
     sys.stderr.write('volume-pool-manage: %s\n' % text)

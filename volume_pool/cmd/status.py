@@ -34,8 +34,7 @@ COORDINATION_TIMEOUT = 10
 
 
 def _one_line(exc):
-    text = str(exc).strip().splitlines()
-    return '%s: %s' % (exc.__class__.__name__, text[0] if text else '')
+    return '%s: %s' % (exc.__class__.__name__, exception.first_line(exc))
 
 
 class Checks(upgradecheck.UpgradeCommands):
