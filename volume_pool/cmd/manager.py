@@ -36,9 +36,9 @@ def prepare(argv):
     """
     try:
         _prepare(argv)
-    except cfg.ConfigFileValueError as exc:
-        # Any option read while starting (range, type): one line, not a
-        # traceback.
+    except cfg.Error as exc:
+        # A missing or unparsable file, or any option read while starting
+        # (range, type): one line, not a traceback, as the other commands.
         raise exception.ConfigError(reason=str(exc))
 
 

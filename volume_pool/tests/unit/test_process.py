@@ -168,3 +168,14 @@ def test_bad_config_stops_start_up_with_one_line(tmp_path, body, needle):
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
     assert needle in lines[0]
+
+
+def test_missing_config_file_is_one_line(tmp_path):
+    missing = str(tmp_path / 'nowhere.conf')
+    result = subprocess.run([console_script('volume-pool-manager'),
+                             '--config-file', missing],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        'volume-pool-manager: Configuration error: Failed to find some '
+        'config files: %s' % missing]
