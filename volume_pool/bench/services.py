@@ -7,8 +7,7 @@ services").
 """
 
 import contextlib
-import os
-import subprocess
+import pathlib
 import uuid
 
 from keystoneauth1 import loading as ks_loading
@@ -19,16 +18,7 @@ import sqlalchemy as sa
 from volume_pool import cinder as vp_cinder
 from volume_pool.conf import cinder as cinder_conf
 from volume_pool.db import models
-
-RABBIT_URL = os.environ.get('VOLUME_POOL_TEST_RABBIT',
-                            'rabbit://guest:guest@127.0.0.1:5672')
-MYSQL_ADMIN_URL = os.environ.get('VOLUME_POOL_TEST_MYSQL_URL',
-                                 'mysql+pymysql://root@127.0.0.1/')
-POSTGRESQL_ADMIN_URL = os.environ.get(
-    'VOLUME_POOL_TEST_POSTGRESQL_URL',
-    'postgresql+psycopg2://postgres@127.0.0.1/postgres')
-os.environ.setdefault('OS_TEST_DBAPI_ADMIN_CONNECTION',
-                      ';'.join((MYSQL_ADMIN_URL, POSTGRESQL_ADMIN_URL)))
+from volume_pool.tests import services as test_services
 
 BACKENDS = ('mysql', 'postgresql', 'sqlite')
 BACKEND_LABELS = {'mysql': 'MariaDB', 'postgresql': 'PostgreSQL',
@@ -39,48 +29,24 @@ class ServiceUnavailable(Exception):
     """A service the benchmark needs is not there (which, and why)."""
 
 
-def _rabbitmqctl(*args):
-    subprocess.run(['rabbitmqctl', '-q', *args], check=True,
-                   capture_output=True, timeout=60)
+def _missing(what, why):
+    raise ServiceUnavailable('%s: %s' % (what, why))
 
 
-@contextlib.contextmanager
 def rabbit_vhost():
     """A vhost of our own; yields its transport URL."""
-    vhost = 'volume-pool-bench-%s' % uuid.uuid4().hex[:10]
-    try:
-        _rabbitmqctl('add_vhost', vhost)
-        _rabbitmqctl('set_permissions', '-p', vhost, 'guest', '.*', '.*',
-                     '.*')
-    except (OSError, subprocess.SubprocessError) as exc:
-        raise ServiceUnavailable('RabbitMQ (rabbitmqctl): %s' % exc)
-    try:
-        yield '%s/%s' % (RABBIT_URL, vhost)
-    finally:
-        subprocess.run(['rabbitmqctl', '-q', 'delete_vhost', vhost],
-                       capture_output=True, timeout=60)
+    return test_services.rabbit_vhost(missing=_missing,
+                                      prefix='volume-pool-bench')
 
 
 @contextlib.contextmanager
 def database(backend, workdir):
-    """A throw-away database of ``backend``; yields its URL."""
-    if backend == 'sqlite':
-        path = os.path.join(workdir, 'bench-%s.sqlite' % uuid.uuid4().hex[:8])
-        yield 'sqlite:///%s' % path
-        return
-    from oslo_db import exception as db_exc
-    from oslo_db.sqlalchemy import provision
-    try:
-        provider = provision.Backend.backend_for_database_type(backend)
-    except db_exc.BackendNotAvailable as exc:
-        raise ServiceUnavailable('%s: %s' % (backend, exc))
-    name = 'vp_bench_%s' % uuid.uuid4().hex[:12]
-    provider.create_named_database(name)
-    try:
-        url = provider.provisioned_database_url(name)
-        yield url.render_as_string(hide_password=False)
-    finally:
-        provider.drop_named_database(name, conditional=True)
+    """A throw-away database of ``backend``; yields its URL as text."""
+    with test_services.provisioned_database(
+            backend, pathlib.Path(workdir), missing=_missing,
+            prefix='vp_bench') as url:
+        yield (url if isinstance(url, str)
+               else url.render_as_string(hide_password=False))
 
 
 def server_version(url):

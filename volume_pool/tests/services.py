@@ -2,15 +2,14 @@
 
 Tests run against real MariaDB, PostgreSQL, RabbitMQ and Redis.  A service
 that is not there fails the test when ``CI=true`` and skips it, saying
-what is missing, on a developer's machine.
+what is missing, on a developer's machine.  The benchmark uses the same
+throw-away databases and vhosts, and raises instead.
 """
 
 import contextlib
 import os
 import subprocess
 import uuid
-
-import pytest
 
 MYSQL_ADMIN_URL = os.environ.get('VOLUME_POOL_TEST_MYSQL_URL',
                                  'mysql+pymysql://root@127.0.0.1/')
@@ -35,6 +34,8 @@ def in_ci():
 
 def unavailable(what, why):
     """Fail in CI, skip elsewhere, always saying what is missing."""
+    import pytest  # here: the benchmark imports this module, not pytest
+
     message = '%s is not available: %s' % (what, why)
     if in_ci():
         pytest.fail(message + ' (CI=true: a missing service is a failure)')
@@ -42,8 +43,12 @@ def unavailable(what, why):
 
 
 @contextlib.contextmanager
-def provisioned_database(backend, tmp_path):
-    """A throw-away database of ``backend``; yields its URL."""
+def provisioned_database(backend, tmp_path, missing=unavailable,
+                         prefix='vp_test'):
+    """A throw-away database of ``backend``; yields its URL.
+
+    ``missing(what, why)`` is called when the backend is not there.
+    """
     if backend == 'sqlite':
         yield 'sqlite:///%s' % (tmp_path / 'volume_pool.sqlite')
         return
@@ -52,8 +57,8 @@ def provisioned_database(backend, tmp_path):
     try:
         provider = provision.Backend.backend_for_database_type(backend)
     except db_exc.BackendNotAvailable as exc:
-        unavailable(backend, exc)
-    name = 'vp_test_%s' % uuid.uuid4().hex[:12]
+        missing(backend, exc)
+    name = '%s_%s' % (prefix, uuid.uuid4().hex[:12])
     provider.create_named_database(name)
     try:
         yield provider.provisioned_database_url(name)
@@ -62,10 +67,10 @@ def provisioned_database(backend, tmp_path):
 
 
 @contextlib.contextmanager
-def rabbit_vhost():
+def rabbit_vhost(missing=unavailable, prefix='volume-pool-test'):
     """A RabbitMQ vhost of our own: queue names ignore the exchange, so
     runs sharing the broker would otherwise share queues (DESIGN.md)."""
-    vhost = 'volume-pool-test-%s' % uuid.uuid4().hex[:10]
+    vhost = '%s-%s' % (prefix, uuid.uuid4().hex[:10])
     try:
         subprocess.run(['rabbitmqctl', '-q', 'add_vhost', vhost],
                        check=True, capture_output=True, timeout=60)
@@ -73,7 +78,7 @@ def rabbit_vhost():
                         'guest', '.*', '.*', '.*'],
                        check=True, capture_output=True, timeout=60)
     except (OSError, subprocess.SubprocessError) as exc:
-        unavailable('RabbitMQ (rabbitmqctl)', exc)
+        missing('RabbitMQ (rabbitmqctl)', exc)
     try:
         yield '%s/%s' % (RABBIT_URL, vhost)
     finally:
