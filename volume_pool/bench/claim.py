@@ -29,7 +29,6 @@ from volume_pool.bench import cpu
 from volume_pool.bench import manager_proc
 from volume_pool.bench import measure
 from volume_pool.bench import services
-from volume_pool.db import models
 
 POOL = 'bench'
 # [database] options of the claim managers (none: the project defaults).
@@ -126,17 +125,6 @@ def serve(workdir, name, transport_url, url, cinder_section, snapshot_id,
     return manager.start()
 
 
-def rows_left(url):
-    engine = sa.create_engine(url)
-    try:
-        with engine.connect() as connection:
-            return connection.execute(
-                sa.select(sa.func.count()).select_from(
-                    models.PoolVolume.__table__)).scalar()
-    finally:
-        engine.dispose()
-
-
 def wait_serving(manager, api, ctxt):
     manager.wait_until(
         lambda: api.get_usable_hosts(ctxt, timeout=2) is not None,
@@ -166,7 +154,7 @@ def run_backend(backend, url, transport, transport_url, sim, workdir,
         manager.stop()
     unique = measure.check_unique(claimed)
     check_handed_over(claimed, sim.get_volume)
-    left = rows_left(url)
+    left = services.count_rows(url)
     if left != seeded - len(claimed):
         raise measure.DuplicateClaim(
             '%d rows left after %d claims of %d seeded'

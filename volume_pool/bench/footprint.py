@@ -11,26 +11,12 @@ default), so the window holds their idle runs: an upper bound.
 import concurrent.futures
 import os
 
-import sqlalchemy as sa
-
 from volume_pool.bench import manager_proc
 from volume_pool.bench import services
 from volume_pool.db import models
 
 REPLENISH_INTERVAL = 10
 SYNC_INTERVAL = 30
-
-
-def _ready(url):
-    engine = sa.create_engine(url)
-    try:
-        with engine.connect() as connection:
-            return connection.execute(
-                sa.select(sa.func.count()).select_from(
-                    models.PoolVolume.__table__)
-                .where(models.PoolVolume.status == models.AVAILABLE)).scalar()
-    finally:
-        engine.dispose()
 
 
 def run(sim, transport_url, workdir, pool_counts, window):
@@ -57,9 +43,10 @@ def run(sim, transport_url, workdir, pool_counts, window):
             manager.db_sync()
             managers.append((count, url, manager.start()))
         for count, url, manager in managers:
-            manager.wait_until(lambda url=url, count=count:
-                               _ready(url) >= count, timeout=180,
-                               what='%d pools full' % count)
+            manager.wait_until(
+                lambda url=url, count=count: services.count_rows(
+                    url, models.AVAILABLE) >= count,
+                timeout=180, what='%d pools full' % count)
         figures = []
         with concurrent.futures.ThreadPoolExecutor(len(managers)) as ex:
             samples = list(ex.map(lambda m: m[2].resources(window),

@@ -2,7 +2,6 @@
 with a config file, as systemd would start it."""
 
 import logging
-import signal
 import subprocess
 import time
 
@@ -76,18 +75,15 @@ class ManagerProcess(harness.ManagerProcess):
                 'core_percent': round(100.0 * cpu / elapsed, 3)}
 
     def stop(self, timeout=60):
-        if self.alive():
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=30)
+        """SIGTERM, then SIGKILL if it has not stopped within ``timeout``."""
+        try:
+            self.terminate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
         return self.proc.returncode if self.proc else None
 
     def log_tail(self, chars=3000):
         try:
-            with open(self.log_path) as log:
-                return log.read()[-chars:]
+            return self.log()[-chars:]
         except OSError:
             return ''

@@ -49,6 +49,19 @@ def database(backend, workdir):
                else url.render_as_string(hide_password=False))
 
 
+def count_rows(url, status=None):
+    """Rows in the pool table at ``url`` (of ``status``, if given)."""
+    query = sa.select(sa.func.count()).select_from(models.PoolVolume.__table__)
+    if status is not None:
+        query = query.where(models.PoolVolume.status == status)
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as connection:
+            return connection.execute(query).scalar()
+    finally:
+        engine.dispose()
+
+
 def server_version(url):
     """The database server's version string, for the docs page."""
     engine = sa.create_engine(url)
