@@ -1,9 +1,13 @@
-"""Fixtures of the unit tests that run a Manager in process."""
+"""Fixtures of the unit tests that run a Manager, or the whole service,
+in process."""
 
 import pytest
 
 from volume_pool import cinder as vp_cinder
 from volume_pool import manager as vp_manager
+from volume_pool import rpc
+from volume_pool import service
+from volume_pool.tests import services
 from volume_pool.tests.conftest import cinder_section
 
 
@@ -44,3 +48,28 @@ def make_manager(write_config, database, simulator, conf):
     for mgr in managers:
         mgr.prepare_for_shutdown()
         mgr.cleanup_host()
+
+
+@pytest.fixture(params=['fake', 'rabbit'])
+def transport_url(request):
+    if request.param == 'fake':
+        yield 'fake:///'
+        return
+    with services.rabbit_vhost() as url:
+        yield url
+
+
+@pytest.fixture
+def running_service(write_config, database, simulator, conf, transport_url):
+    snapshot = simulator.add_snapshot(size=1)
+    write_config('[DEFAULT]\nhost = rpc-test\ntransport_url = %s\n'
+                 '[volume_pool]\nenabled_pools = debian\n'
+                 'create_poll_interval = 0.05\nperiodic_fuzzy_delay = 0\n'
+                 '%s[pool:debian]\nsnapshot_id = %s\ntarget = 2\n'
+                 % (transport_url, cinder_section(simulator), snapshot))
+    rpc.init(conf)
+    server = service.Service(conf)
+    server.start()
+    yield server
+    server.stop()
+    rpc.cleanup()

@@ -7,36 +7,7 @@ import pytest
 
 from volume_pool import context as vp_context
 from volume_pool import exception
-from volume_pool import rpc
 from volume_pool import rpcapi
-from volume_pool import service
-from volume_pool.tests import services
-from volume_pool.tests.conftest import cinder_section
-
-
-@pytest.fixture(params=['fake', 'rabbit'])
-def transport_url(request):
-    if request.param == 'fake':
-        yield 'fake:///'
-        return
-    with services.rabbit_vhost() as url:
-        yield url
-
-
-@pytest.fixture
-def running_service(write_config, database, simulator, conf, transport_url):
-    snapshot = simulator.add_snapshot(size=1)
-    write_config('[DEFAULT]\nhost = rpc-test\ntransport_url = %s\n'
-                 '[volume_pool]\nenabled_pools = debian\n'
-                 'create_poll_interval = 0.05\nperiodic_fuzzy_delay = 0\n'
-                 '%s[pool:debian]\nsnapshot_id = %s\ntarget = 2\n'
-                 % (transport_url, cinder_section(simulator), snapshot))
-    rpc.init(conf)
-    server = service.Service(conf)
-    server.start()
-    yield server
-    server.stop()
-    rpc.cleanup()
 
 
 def _wait_ready(api, ctxt, count, timeout=20):

@@ -20,8 +20,6 @@ from volume_pool.tests.unit.test_manager import fill
 from volume_pool.tests.unit.test_manager import ready
 from volume_pool.tests.unit.test_manager import tagged
 from volume_pool.tests.unit.test_rpc import _wait_ready
-from volume_pool.tests.unit.test_rpc import running_service  # noqa: F401
-from volume_pool.tests.unit.test_rpc import transport_url  # noqa: F401
 
 PROJECT = '0123456789abcdef0123456789abcdef'
 ACCEPT = '/accept$'
@@ -37,7 +35,7 @@ def transfers(simulator):
     return client.transfers.list()
 
 
-def test_claim_hands_the_volume_to_the_project(make_manager,  # noqa: F811
+def test_claim_hands_the_volume_to_the_project(make_manager,
                                                simulator):
     mgr = make_manager({'debian': 2})
     fill(mgr)
@@ -63,7 +61,7 @@ def test_claim_hands_the_volume_to_the_project(make_manager,  # noqa: F811
     ('POST', ACCEPT, 413),                   # receiver over quota
 ])
 def test_failed_transfer_leaves_the_volume_in_the_pool(
-        make_manager, simulator, failing):  # noqa: F811
+        make_manager, simulator, failing):
     method, path, status = failing
     mgr = make_manager({'debian': 1})
     fill(mgr)
@@ -88,7 +86,7 @@ def test_failed_transfer_leaves_the_volume_in_the_pool(
     assert owner(simulator, before.volume_id) == PROJECT
 
 
-def test_miss_creates_the_volume_as_the_project(make_manager,  # noqa: F811
+def test_miss_creates_the_volume_as_the_project(make_manager,
                                                 simulator):
     mgr = make_manager({'debian': 0})
     result = call(mgr.claim, 'debian', name='vnf-3', project_id=PROJECT)
@@ -101,7 +99,7 @@ def test_miss_creates_the_volume_as_the_project(make_manager,  # noqa: F811
 @pytest.mark.parametrize('project_id', ['', 'admin', 'x' * 32, 42,
                                         '0123456789abcdef'])
 def test_bad_project_id_is_refused_and_changes_nothing(
-        make_manager, simulator, project_id):  # noqa: F811
+        make_manager, simulator, project_id):
     mgr = make_manager({'debian': 1})
     fill(mgr)
     with pytest.raises(exception.InvalidClaimRequest):
@@ -110,7 +108,7 @@ def test_bad_project_id_is_refused_and_changes_nothing(
     assert simulator.request_counts[('POST', '/os-volume-transfer')] == 0
 
 
-def test_sync_settles_claims_stopped_mid_transfer(make_manager,  # noqa: F811
+def test_sync_settles_claims_stopped_mid_transfer(make_manager,
                                                   simulator, conf):
     """A manager that died after creating a transfer (the volume is
     awaiting-transfer), or after its accept (the volume is the project's):
@@ -177,7 +175,7 @@ def test_auth_scoping_for_another_project(tmp_path):
 
 # -- over RPC ----------------------------------------------------------------
 
-def test_rpc_1_3_claim_into_a_project(running_service,  # noqa: F811
+def test_rpc_1_3_claim_into_a_project(running_service,
                                       simulator):
     api = rpcapi.VolumePoolAPI(timeout=30)
     ctxt = vp_context.RequestContext()
@@ -193,7 +191,7 @@ def test_rpc_1_3_claim_into_a_project(running_service,  # noqa: F811
 
 
 def test_a_1_0_client_cannot_claim_into_a_project(
-        running_service, simulator):  # noqa: F811
+        running_service, simulator):
     """Pinned to 1.0 (a manager not yet upgraded): a plain claim works,
     a claim into a project fails at once, before anything is sent."""
     api = rpcapi.VolumePoolAPI(timeout=30, version_cap='1.0')
