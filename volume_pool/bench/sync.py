@@ -85,8 +85,7 @@ def run(sim, cinder, sizes, latencies=(0.0,), repeats=3, baseline=True,
         for size in sizes:
             name = 'sync-%d' % size
             snapshot_id = sim.add_snapshot(size=1)
-            with db_api.context_manager.writer.using(
-                    db_api._ctx()) as session:
+            with db_api.writer() as session:
                 services.seed_simulated_pool(sim, session, name,
                                              snapshot_id, size)
             spec = pools.PoolSpec(name=name, cluster=None,

@@ -8,14 +8,34 @@ volume, never neither) until the volume is claimed or deleted.
 from oslo_db.sqlalchemy import models
 import sqlalchemy as sa
 from sqlalchemy import orm
+from sqlalchemy.dialects import mysql
 
 # Row states.  Cinder's own status is only mirrored for "creating" and
 # "available"; the others are the pool's bookkeeping.
 CREATING = 'creating'      # row written; Cinder create asked or about to be
 AVAILABLE = 'available'    # ready to be claimed
-CLAIMING = 'claiming'      # taken by a claim that has not finished yet
+CLAIMING = 'claiming'      # held by a claim, a release or sync, fenced
+UNCERTAIN = 'uncertain'    # a failed claim whose undo failed: sync decides
 DELETING = 'deleting'      # the pool is deleting it in Cinder (retried)
-STATUSES = (CREATING, AVAILABLE, CLAIMING, DELETING)
+STATUSES = (CREATING, AVAILABLE, CLAIMING, UNCERTAIN, DELETING)
+
+# Receipt states (ClaimReceipt.state).
+R_CLAIMING = 'claiming'    # the claim runs; its row is ``claiming``
+R_LEASED = 'leased'        # handed out; back to the pool when the lease ends
+R_USED = 'used'            # the caller's for good
+R_RELEASING = 'releasing'  # the caller's release runs; a row holds the volume
+R_RELEASED = 'released'    # back in the pool by the caller's release
+R_RETURNING = 'returning'  # its lease ran out; sync is returning it
+R_RETURNED = 'returned'    # back in the pool because the lease ran out
+RECEIPT_STATES = (R_CLAIMING, R_LEASED, R_USED, R_RELEASING, R_RELEASED,
+                  R_RETURNING, R_RETURNED)
+# A volume whose receipt is in one of these belongs to a caller.
+HELD = (R_LEASED, R_USED)
+# Receipts in these states are kept claim_receipt_ttl, then purged.
+SETTLED = (R_USED, R_RELEASED, R_RETURNED)
+
+# Microseconds on MariaDB too: deadlines and heartbeats are compared.
+PreciseDateTime = sa.DateTime().with_variant(mysql.DATETIME(fsp=6), 'mysql')
 
 
 Base = orm.declarative_base(cls=models.ModelBase)
@@ -50,9 +70,14 @@ class PoolVolume(Base, models.TimestampMixin):
     # The manager that created the row; lets sync tell its own unfinished
     # creates from other managers'.
     host = sa.Column(sa.String(255), nullable=False)
-    # Claim bookkeeping: which claim holds the row and since when.
+    # Claim bookkeeping: which claim holds the row and since when; the
+    # manager process (incarnation) that runs it and the database time
+    # after which it may no longer finish.  Sync settles the row only once
+    # that incarnation is gone or the deadline has passed.
     claim_id = sa.Column(sa.String(36), nullable=True)
     claimed_at = sa.Column(sa.DateTime, nullable=True)
+    incarnation = sa.Column(sa.String(36), nullable=True)
+    claim_deadline = sa.Column(PreciseDateTime, nullable=True)
     # When Cinder reported the volume available (for refill timing).
     ready_at = sa.Column(sa.DateTime, nullable=True)
 
@@ -83,3 +108,72 @@ class PoolDemand(Base, models.TimestampMixin):
     last_claim_at = sa.Column(sa.DateTime, nullable=True)
     # Moving average of create-to-available seconds, once measured.
     refill_time = sa.Column(sa.Float, nullable=True)
+
+
+class Manager(Base, models.TimestampMixin):
+    """One manager process: its incarnation and heartbeat.
+
+    A restart under the same host name is a new incarnation, so the claims
+    the old process left behind are known to be abandoned at once.  Times
+    are the database server's, never a manager's.
+    """
+
+    __tablename__ = 'managers'
+    __table_args__ = (
+        sa.UniqueConstraint('incarnation',
+                            name='uniq_managers0incarnation'),
+        sa.Index('managers_cluster_idx', 'cluster', 'heartbeat_at'),
+        {'mysql_engine': 'InnoDB', 'mysql_charset': 'utf8mb4'},
+    )
+
+    id = sa.Column(sa.Integer, primary_key=True, autoincrement=True)
+    host = sa.Column(sa.String(255), nullable=False)
+    cluster = sa.Column(sa.String(255), nullable=False, default='')
+    incarnation = sa.Column(sa.String(36), nullable=False)
+    heartbeat_at = sa.Column(PreciseDateTime, nullable=False)
+    stopped_at = sa.Column(PreciseDateTime, nullable=True)
+
+
+class ClaimReceipt(Base, models.TimestampMixin):
+    """What one claim did, written with the take of its row.
+
+    A keyed claim's retry finds it here, on any manager, and gets the same
+    answer; the lease, confirm and release of a claim act on it.  A claim
+    that fails leaves no receipt, so its key may be used again.
+    """
+
+    __tablename__ = 'claim_receipts'
+    __table_args__ = (
+        sa.UniqueConstraint('cluster', 'project_id', 'claim_key',
+                            name='uniq_claim_receipts0cluster0project0key'),
+        sa.UniqueConstraint('claim_id', name='uniq_claim_receipts0claim_id'),
+        sa.Index('claim_receipts_state_idx', 'cluster', 'state',
+                 'lease_expires_at'),
+        sa.Index('claim_receipts_volume_idx', 'volume_id'),
+        {'mysql_engine': 'InnoDB', 'mysql_charset': 'utf8mb4'},
+    )
+
+    id = sa.Column(sa.Integer, primary_key=True, autoincrement=True)
+    claim_id = sa.Column(sa.String(36), nullable=False)
+    cluster = sa.Column(sa.String(255), nullable=False, default='')
+    # The caller's project: keys are unique per cluster and project.
+    project_id = sa.Column(sa.String(64), nullable=False, default='')
+    claim_key = sa.Column(sa.String(255), nullable=True)
+    # A hash of the claim's arguments: the same key with others conflicts.
+    fingerprint = sa.Column(sa.String(64), nullable=False)
+    state = sa.Column(sa.String(16), nullable=False)
+    pool = sa.Column(sa.String(64), nullable=False)
+    snapshot_id = sa.Column(sa.String(36), nullable=False)
+    volume_id = sa.Column(sa.String(36), nullable=True)
+    # How the volume looked in the pool, to put it back as it was.
+    volume_name = sa.Column(sa.String(255), nullable=True)
+    request_id = sa.Column(sa.String(36), nullable=True)
+    size = sa.Column(sa.Integer, nullable=True)
+    source = sa.Column(sa.String(16), nullable=False)
+    target_project = sa.Column(sa.String(64), nullable=True)
+    # The answer as sent, so a retry gets the same one.
+    result = sa.Column(sa.Text, nullable=True)
+    lease_expires_at = sa.Column(PreciseDateTime, nullable=True)
+    # While ``claiming``: after this the claim can no longer finish, and a
+    # receipt left without a row (its manager died) is dropped by sync.
+    deadline = sa.Column(PreciseDateTime, nullable=True)

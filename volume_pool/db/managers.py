@@ -1,0 +1,80 @@
+"""Manager incarnations: who is alive, by the database's clock.
+
+Every manager process registers a new incarnation at start and renews its
+heartbeat from a timer of its own.  Sync settles a claim only when the
+incarnation that runs it is gone (stopped, or silent for longer than
+``service_down_time``) or its deadline has passed: the facts are durable and
+read with one clock, so two managers never both believe they own a claim.
+"""
+
+import sqlalchemy as sa
+
+from volume_pool.db import api as db_api
+from volume_pool.db import clock
+from volume_pool.db import models
+
+
+@db_api.retry
+def register(host, cluster, incarnation):
+    """Record a starting manager process."""
+    with db_api.writer() as session:
+        now = clock.now(session)
+        session.add(models.Manager(
+            host=host, cluster=db_api.cluster_key(cluster),
+            incarnation=incarnation, heartbeat_at=now))
+
+
+@db_api.retry
+def heartbeat(incarnation):
+    """Renew the heartbeat; False if the row is gone or stopped."""
+    table = models.Manager
+    with db_api.writer() as session:
+        return session.execute(
+            sa.update(table)
+            .where(table.incarnation == incarnation,
+                   table.stopped_at.is_(None))
+            .values(heartbeat_at=clock.utcnow())).rowcount == 1
+
+
+@db_api.retry
+def stopped(incarnation):
+    """A graceful stop: its unfinished claims may be settled at once."""
+    table = models.Manager
+    with db_api.writer() as session:
+        session.execute(sa.update(table)
+                        .where(table.incarnation == incarnation)
+                        .values(stopped_at=clock.utcnow()))
+
+
+def alive_condition(session, now, down_time):
+    """SQL: the incarnation column of a row names a live manager."""
+    table = models.Manager
+    return sa.select(table.incarnation).where(
+        table.stopped_at.is_(None),
+        table.heartbeat_at > clock.later(now, -down_time))
+
+
+@db_api.retry
+def live(cluster, down_time):
+    """``[(host, incarnation, heartbeat_at)]`` of the live managers."""
+    table = models.Manager
+    with db_api.reader() as session:
+        now = clock.now(session)
+        return [tuple(row) for row in session.execute(
+            sa.select(table.host, table.incarnation, table.heartbeat_at)
+            .where(table.cluster == db_api.cluster_key(cluster),
+                   table.stopped_at.is_(None),
+                   table.heartbeat_at > clock.later(now, -down_time))
+            .order_by(table.host))]
+
+
+@db_api.retry
+def purge(down_time, keep_seconds):
+    """Forget incarnations gone for ``keep_seconds``; returns how many."""
+    table = models.Manager
+    with db_api.writer() as session:
+        now = clock.now(session)
+        return session.execute(
+            sa.delete(table).where(
+                table.heartbeat_at < clock.later(
+                    now, -(down_time + keep_seconds)))).rowcount

@@ -1,0 +1,250 @@
+"""Claim receipts: what each claim did, its lease, confirm and release.
+
+Every claim writes a receipt with the take of its row (see
+:mod:`volume_pool.db.claims`); a claim key makes it findable, so a retry on
+any manager gets the same answer.  A volume whose receipt holds it is a
+caller's: sync never adopts it into a pool.  Returning a volume (a release
+or a lease that ran out) holds it with a ``claiming`` row under the
+receipt's claim id first, so a crash half-way is settled by sync like any
+abandoned claim.
+"""
+
+import json
+
+from oslo_utils import uuidutils
+import sqlalchemy as sa
+
+from volume_pool.db import api as db_api
+from volume_pool.db import clock
+from volume_pool.db import models
+
+_SKIP_LOCKED_DIALECTS = ('mysql', 'postgresql')
+
+
+def answer(receipt):
+    """The claim's answer as it was sent."""
+    return json.loads(receipt.result) if receipt.result else None
+
+
+def view(receipt):
+    """A receipt as the RPC API and the operator CLI show it."""
+    return {
+        'claim_key': receipt.claim_key,
+        'claim_id': receipt.claim_id,
+        'state': receipt.state,
+        'pool': receipt.pool,
+        'cluster': receipt.cluster or None,
+        'project_id': receipt.project_id or None,
+        'volume_id': receipt.volume_id,
+        'source': receipt.source,
+        'target_project': receipt.target_project,
+        'lease_expires_at': _iso(receipt.lease_expires_at),
+        'created_at': _iso(receipt.created_at),
+        'updated_at': _iso(receipt.updated_at),
+    }
+
+
+def _iso(moment):
+    return None if moment is None else moment.strftime('%Y-%m-%dT%H:%M:%SZ')
+
+
+def _key_of(cluster, project_id, claim_key):
+    table = models.ClaimReceipt
+    return (table.cluster == db_api.cluster_key(cluster),
+            table.project_id == (project_id or ''),
+            table.claim_key == claim_key)
+
+
+@db_api.retry
+def by_keys(cluster, keys):
+    """``{(project_id, claim_key): receipt}`` of the given keys."""
+    keys = [(project or '', key) for project, key in keys]
+    if not keys:
+        return {}
+    table = models.ClaimReceipt
+    with db_api.reader() as session:
+        found = session.execute(
+            sa.select(table).where(
+                table.cluster == db_api.cluster_key(cluster),
+                table.claim_key.in_({key for _project, key in keys})))
+        return {(r.project_id, r.claim_key): r for r in found.scalars()
+                if (r.project_id, r.claim_key) in keys}
+
+
+@db_api.retry
+def get(cluster, project_id, claim_key):
+    table = models.ClaimReceipt
+    with db_api.reader() as session:
+        return session.execute(sa.select(table).where(
+            *_key_of(cluster, project_id, claim_key))).scalar()
+
+
+@db_api.retry
+def get_by_claim(claim_id):
+    table = models.ClaimReceipt
+    with db_api.reader() as session:
+        return session.execute(sa.select(table).where(
+            table.claim_id == claim_id)).scalar()
+
+
+@db_api.retry
+def listing(cluster, states=None, pool=None, limit=1000):
+    """Receipts of a cluster, newest first (the operator's claim list)."""
+    table = models.ClaimReceipt
+    query = sa.select(table).where(
+        table.cluster == db_api.cluster_key(cluster))
+    if states:
+        query = query.where(table.state.in_(states))
+    if pool:
+        query = query.where(table.pool == pool)
+    query = query.order_by(table.created_at.desc(), table.id.desc())
+    with db_api.reader() as session:
+        return list(session.execute(query.limit(limit)).scalars())
+
+
+@db_api.retry
+def confirm(cluster, project_id, claim_key):
+    """leased -> used; returns the receipt as it is after, or None."""
+    table = models.ClaimReceipt
+    with db_api.writer() as session:
+        now = clock.now(session)
+        session.execute(
+            sa.update(table)
+            .where(*_key_of(cluster, project_id, claim_key),
+                   table.state == models.R_LEASED)
+            .values(state=models.R_USED, lease_expires_at=None,
+                    updated_at=now))
+        return session.execute(sa.select(table).where(
+            *_key_of(cluster, project_id, claim_key))).scalar()
+
+
+@db_api.retry
+def latch_used(claim_id):
+    """Seen attached: the volume is the caller's for good."""
+    table = models.ClaimReceipt
+    with db_api.writer() as session:
+        return session.execute(
+            sa.update(table)
+            .where(table.claim_id == claim_id,
+                   table.state == models.R_LEASED)
+            .values(state=models.R_USED, lease_expires_at=None,
+                    updated_at=clock.utcnow())).rowcount == 1
+
+
+@db_api.retry
+def begin_release(cluster, project_id, claim_key, host, incarnation, hold):
+    """Hold a caller's volume to give it back (``release``).
+
+    Returns (receipt, row): the row is the new hold, or None when the
+    receipt is not in a state to release (the caller decides what to say).
+    """
+    return _begin(sa.and_(*_key_of(cluster, project_id, claim_key)),
+                  (models.R_LEASED, models.R_USED), models.R_RELEASING,
+                  host, incarnation, hold)
+
+
+@db_api.retry
+def begin_lease_return(claim_id, host, incarnation, hold):
+    """Hold a volume whose lease ran out, to return it to its pool."""
+    table = models.ClaimReceipt
+    return _begin(table.claim_id == claim_id, (models.R_LEASED,),
+                  models.R_RETURNING, host, incarnation, hold,
+                  expired_only=True)
+
+
+def _begin(which, from_states, to_state, host, incarnation, hold,
+           expired_only=False):
+    table = models.ClaimReceipt
+    with db_api.writer() as session:
+        now = clock.now(session)
+        query = sa.select(table).where(which)
+        if session.bind.dialect.name in _SKIP_LOCKED_DIALECTS:
+            query = query.with_for_update()
+        receipt = session.execute(query).scalar()
+        if receipt is None:
+            return None, None
+        ready = receipt.state in from_states and not receipt.target_project
+        if expired_only:
+            ready = ready and (receipt.lease_expires_at is not None and
+                               receipt.lease_expires_at < now)
+        if not ready:
+            session.expunge(receipt)
+            return receipt, None
+        receipt.state = to_state
+        receipt.updated_at = now
+        row = models.PoolVolume(
+            request_id=receipt.request_id or uuidutils.generate_uuid(),
+            volume_id=receipt.volume_id, pool=receipt.pool,
+            cluster=receipt.cluster, snapshot_id=receipt.snapshot_id,
+            size=receipt.size,
+            name=receipt.volume_name or receipt.volume_id, host=host,
+            status=models.CLAIMING, claim_id=receipt.claim_id,
+            claimed_at=now, incarnation=incarnation,
+            claim_deadline=clock.later(now, hold))
+        session.add(row)
+        session.flush()
+        session.expunge_all()
+    return receipt, row
+
+
+@db_api.retry
+def expired_leases(cluster, limit=500):
+    """Receipts still leased whose lease has run out, oldest first."""
+    table = models.ClaimReceipt
+    with db_api.reader() as session:
+        now = clock.now(session)
+        return list(session.execute(
+            sa.select(table).where(
+                table.cluster == db_api.cluster_key(cluster),
+                table.state == models.R_LEASED,
+                table.lease_expires_at < now)
+            .order_by(table.lease_expires_at).limit(limit)).scalars())
+
+
+@db_api.retry
+def holding(volume_ids, states=models.HELD + (models.R_CLAIMING,
+                                             models.R_RELEASING,
+                                             models.R_RETURNING)):
+    """``{volume_id: receipt}`` for the volumes a receipt still holds."""
+    volume_ids = list(volume_ids)
+    if not volume_ids:
+        return {}
+    table = models.ClaimReceipt
+    with db_api.reader() as session:
+        return {r.volume_id: r for r in session.execute(
+            sa.select(table).where(table.volume_id.in_(volume_ids),
+                                   table.state.in_(states))).scalars()}
+
+
+@db_api.retry
+def of_states(cluster, states):
+    """Receipts of a cluster in ``states`` (sync's lease pass)."""
+    table = models.ClaimReceipt
+    with db_api.reader() as session:
+        return list(session.execute(
+            sa.select(table).where(
+                table.cluster == db_api.cluster_key(cluster),
+                table.state.in_(states))).scalars())
+
+
+@db_api.retry
+def purge(cluster, ttl):
+    """Forget settled receipts older than ``ttl`` seconds, and receipts of
+    claims that died before holding a row; returns how many."""
+    table, row = models.ClaimReceipt, models.PoolVolume
+    with db_api.writer() as session:
+        now = clock.now(session)
+        settled = session.execute(
+            sa.delete(table).where(
+                table.cluster == db_api.cluster_key(cluster),
+                table.state.in_(models.SETTLED),
+                table.updated_at < clock.later(now, -ttl))).rowcount
+        held = sa.select(row.claim_id).where(row.claim_id.is_not(None))
+        orphaned = session.execute(
+            sa.delete(table).where(
+                table.cluster == db_api.cluster_key(cluster),
+                table.state == models.R_CLAIMING,
+                table.deadline < now,
+                table.claim_id.not_in(held))
+            .execution_options(synchronize_session=False)).rowcount
+    return settled + orphaned
