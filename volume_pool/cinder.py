@@ -33,6 +33,10 @@ TAG_POOL = 'volume_pool'
 TAG_CLUSTER = 'volume_pool_cluster'
 TAG_REQUEST = 'volume_pool_request'
 POOL_TAGS = (TAG_POOL, TAG_CLUSTER, TAG_REQUEST)
+# A claimed volume under lease carries only this key, valued with its
+# cluster, so sync lists every leased volume of a cluster in one request.
+TAG_LEASE = 'volume_pool_lease'
+_NO_CLUSTER = 'default'
 
 ERROR_STATUSES = frozenset(('error', 'error_restoring', 'error_extending',
                             'error_managing', 'error_deleting'))
@@ -98,6 +102,22 @@ def pool_tags(pool, cluster, request_id):
     if cluster:
         tags[TAG_CLUSTER] = cluster
     return tags
+
+
+def lease_tags(cluster):
+    """Metadata of a claimed volume while its lease runs."""
+    return {TAG_LEASE: lease_value(cluster)}
+
+
+def lease_value(cluster):
+    return cluster or _NO_CLUSTER
+
+
+def is_pool_volume_of(volume, pool, cluster, name):
+    """True when ``volume`` already carries ``pool``'s tags and name."""
+    return (volume.metadata.get(TAG_POOL) == pool and
+            volume.metadata.get(TAG_CLUSTER) == (cluster or None) and
+            TAG_LEASE not in volume.metadata and volume.name == name)
 
 
 def _translate_errors(func):
@@ -358,12 +378,13 @@ class Cinder:
         return CinderVolume.from_resource(info['volume'])
 
     @_translate_errors
-    def set_metadata(self, volume_id, metadata):
-        """Add or overwrite metadata keys (re-tagging a returned volume)."""
+    def remove_lease_tag(self, volume_id):
+        """Drop the lease key (a confirmed or used claim); a volume or a
+        key already gone counts as removed."""
         try:
-            self._client.volumes.set_metadata(volume_id, metadata)
+            self._client.volumes.delete_metadata(volume_id, [TAG_LEASE])
         except cinder_exc.NotFound:
-            raise exception.VolumeNotFound(volume_id=volume_id)
+            pass
 
     @_translate_errors
     def delete_volume(self, volume_id):

@@ -1,26 +1,36 @@
-"""The claim: hand one ready volume to one caller, or create one on a miss.
+"""The claim: hand one ready volume to one caller, once, or create one.
 
-Three steps, each undone if a later one fails (the seeds/001 revert idea):
+Three steps, each undone if a later one fails:
 
-1. take a row atomically in the database (``available`` -> ``claiming``);
-2. in Cinder, rename the volume and drop the pool tags in one request;
-3. delete the row.
+1. hold a ready row in the database (``available`` -> ``claiming``) under
+   a claim id, this manager process's incarnation and a deadline on the
+   database's clock, and write the claim's receipt in the same
+   transaction;
+2. in Cinder, rename the volume and replace the pool tags with the lease
+   tag (or with nothing) in one request;
+3. delete the row and record the answer in the receipt, only if the claim
+   still holds the row and its deadline has not passed.
 
-If step 2 fails, the row goes back to ``available`` (when Cinder surely did
-not apply the change) or stays ``claiming`` for sync to settle (when the
-answer was lost and Cinder may have applied it).  A crash between 2 and 3
-leaves a ``claiming`` row that sync resolves after ``claim_timeout``.
-Claims that arrive together share the transactions of steps 1 and 3
-(group commit), so the database work per claim shrinks under load.
+Only then is the answer sent.  A claim that cannot finish (its deadline
+passed, or sync took the row over because this process was thought gone)
+gives the volume back and answers with an error: a volume is never handed
+to a caller and returned to the pool both.  A crash at any point leaves a
+held row that sync settles from Cinder's truth once this incarnation is
+gone or the deadline has passed.  A keyed claim's retry reads the receipt
+and gets the same answer, on any manager.
 
-A claim into another project (``project_id``, RPC 1.3) adds, between 2
-and 3, a Cinder volume transfer: created by the pool's project, accepted
-as the receiving project.  If either fails, the transfer is withdrawn, the
-volume is tagged again and its row released: it stays in the pool and the
-caller gets VolumeTransferFailed.  A miss creates the volume directly as
-the receiving project.
+On a miss, the row of the volume to create is held first and the volume
+is created with the pool's tags, so a lost answer leaves a tagged volume
+that sync gives to the pool, never one nobody knows.
+
+A claim into another project (``project_id``) adds, between 2 and 3, a
+Cinder volume transfer; if it fails, the transfer is withdrawn and the
+volume goes back to the pool.  Claims that arrive together share the
+transactions of steps 1 and 3 (group commit).
 """
 
+import hashlib
+import json
 import threading
 import time
 
@@ -30,23 +40,30 @@ from oslo_utils import uuidutils
 from volume_pool import cinder as vp_cinder
 from volume_pool import exception
 from volume_pool import group_commit
+from volume_pool import handback
 from volume_pool import notifications
-from volume_pool.db import api as db_api
+from volume_pool.db import claims as db_claims
+from volume_pool.db import models
+from volume_pool.db import receipts as db_receipts
 
 LOG = logging.getLogger(__name__)
 
 # Volumes that vanished or were taken behind the pool's back are skipped;
 # this bounds how many such volumes one claim walks past.
 _MAX_STALE_SKIPS = 5
-
 # Claim steps that arrive together share a database transaction (see
 # volume_pool.group_commit); at most this many per transaction.
 _MAX_STEPS_PER_TRANSACTION = 32
 _TAKE, _FINISH = 'take', 'finish'
+# Seconds kept back from the caller's remaining time: the answer still has
+# to travel back before the caller stops waiting.
+_REPLY_MARGIN = 1.0
+# Seconds a claim holds its row again to undo itself after its deadline.
+UNDO_HOLD = 60.0
 
 
 def volume_view(volume, spec, source):
-    """The dict a claim returns (DESIGN.md, the RPC contract)."""
+    """The dict a claim returns (the RPC contract)."""
     return {
         'volume_id': volume.id,
         'name': volume.name,
@@ -59,30 +76,106 @@ def volume_view(volume, spec, source):
     }
 
 
-class Claimer:
-    """Runs claims for the pools of one manager."""
+def fingerprint(spec, name, create_on_miss, project_id):
+    """What a retry with the same key must repeat exactly."""
+    text = json.dumps([spec.name, name, bool(create_on_miss), project_id])
+    return hashlib.sha256(text.encode('utf-8')).hexdigest()
 
-    def __init__(self, cinder, stats, host=None):
+
+def hold_seconds(time_left, claim_timeout):
+    """How long a claim may run: the caller's time less the margin for
+    the answer, never more than ``claim_timeout``."""
+    if time_left is None:
+        return float(claim_timeout)
+    return min(float(claim_timeout),
+               time_left - min(_REPLY_MARGIN, time_left / 10.0))
+
+
+def replay(receipt, claim_key, fingerprint_):
+    """The answer of a claim already made with this key, or its error."""
+    if receipt.fingerprint != fingerprint_:
+        raise exception.ClaimKeyConflict(claim_key=claim_key)
+    if receipt.state in models.HELD:
+        return db_receipts.answer(receipt)
+    if receipt.state in (models.R_RELEASING, models.R_RELEASED):
+        raise exception.ClaimReleased(claim_key=claim_key)
+    if receipt.state in (models.R_RETURNING, models.R_RETURNED):
+        raise exception.ClaimLeaseExpired(claim_key=claim_key)
+    raise exception.ClaimInProgress(claim_key=claim_key)
+
+
+class _Replayed(Exception):
+    """A retry answered from its key's receipt: nothing else to do."""
+
+    def __init__(self, answer):
+        super().__init__()
+        self.answer = answer
+
+
+class ClaimRequest:
+    """One claim's arguments, as the steps below need them."""
+
+    def __init__(self, spec, name=None, create_on_miss=True, project_id=None,
+                 claim_key=None, caller_project=None, hold=None):
+        self.spec = spec
+        self.name = name
+        self.create_on_miss = create_on_miss
+        self.project_id = project_id
+        self.claim_key = claim_key
+        self.fingerprint = fingerprint(spec, name, create_on_miss,
+                                       project_id)
+        self.take = db_claims.Take(
+            claim_id=uuidutils.generate_uuid(), hold=hold,
+            fingerprint=self.fingerprint, claim_key=claim_key,
+            project_id=caller_project or '', target_project=project_id)
+
+    @property
+    def claim_id(self):
+        return self.take.claim_id
+
+    @property
+    def leased(self):
+        """Keyed claims kept in this project are held under a lease; a
+        claim into another project is used at once."""
+        return self.claim_key is not None and self.project_id is None
+
+    def renew(self):
+        """A fresh claim id for the next volume after a stale one."""
+        self.take = db_claims.Take(**dict(
+            self.take.__dict__, claim_id=uuidutils.generate_uuid()))
+
+
+class Claimer:
+    """Runs claims for the pools of one manager process."""
+
+    def __init__(self, cinder, stats, host=None, incarnation=None,
+                 claim_lease=0, batch_wait=30.0):
         self._cinder = cinder
         self._stats = stats
         self._host = host
+        self.incarnation = incarnation
+        self.claim_lease = claim_lease
+        self._batch_wait = batch_wait
         self._transactions = {}
         self._transactions_lock = threading.Lock()
 
-    def claim(self, spec, name=None, create_on_miss=True, project_id=None,
-              context=None):
+    def claim(self, request, context=None):
+        """Serve ``request``; returns the answer dict, or raises."""
         started = time.monotonic()
-        row = None
+        spec = request.spec
         try:
-            receiver = self._receiver(project_id)
-            result, row = self._from_pool(spec, name, project_id, receiver)
-            if result is None:
-                if not create_on_miss:
+            receiver = self._receiver(request.project_id)
+            result, row = self._from_pool(request, receiver)
+            if result is None and row is None:
+                if not request.create_on_miss:
+                    db_claims.drop_receipt(request.claim_id)
                     notifications.claim_miss(
                         self._host, spec, time.monotonic() - started,
-                        create_on_miss, context=context)
+                        False, context=context)
                     raise exception.PoolEmpty(pool=spec.name)
-                result = self._create(spec, name, project_id, receiver)
+                result = self._create(request, receiver)
+        except _Replayed as replayed:
+            return replayed.answer
         except Exception:
             self._stats.record(spec.name, 'error',
                                time.monotonic() - started)
@@ -90,15 +183,16 @@ class Claimer:
         duration = time.monotonic() - started
         self._stats.record(spec.name, result['source'], duration)
         LOG.info('Claimed volume %(volume)s from pool %(pool)s '
-                 '(source=%(source)s, %(ms).1f ms)',
+                 '(source=%(source)s, claim %(claim)s, %(ms).1f ms)',
                  {'volume': result['volume_id'], 'pool': spec.name,
-                  'source': result['source'], 'ms': duration * 1000.0})
+                  'source': result['source'], 'claim': request.claim_id,
+                  'ms': duration * 1000.0})
         if row is not None:
             notifications.claim_hit(self._host, spec, result, duration,
                                     ready_at=row.ready_at, context=context)
         else:
             notifications.claim_miss(self._host, spec, duration,
-                                     create_on_miss, result=result,
+                                     request.create_on_miss, result=result,
                                      context=context)
         return result
 
@@ -113,31 +207,6 @@ class Claimer:
             raise exception.VolumeTransferFailed(
                 volume_id='(none)', project_id=project_id, reason=str(exc))
 
-    def _from_pool(self, spec, name, project_id=None, receiver=None):
-        """Returns (claim result, row), or (None, None) when empty."""
-        claim_id = uuidutils.generate_uuid()
-        for _skip in range(_MAX_STALE_SKIPS):
-            steps = self._steps(spec)
-            row = steps.take(claim_id)
-            if row is None:
-                return None, None
-            volume = self._hand_over(row, claim_id, name)
-            if volume is None:
-                continue
-            if receiver is not None:
-                self._transfer(row, claim_id, project_id, receiver)
-            if not steps.finish(row.id, claim_id):
-                # Sync settled this claim as abandoned meanwhile; the
-                # volume is untagged and ours to hand out all the same.
-                LOG.warning('Claim %(claim)s of volume %(volume)s finished '
-                            'after its row was settled by sync.',
-                            {'claim': claim_id, 'volume': row.volume_id})
-            result = volume_view(volume, spec, 'pool')
-            if project_id is not None:
-                result['project_id'] = project_id
-            return result, row
-        return None, None
-
     def _steps(self, spec):
         """Steps 1 and 3 for the claims of ``spec``'s pool, batched."""
         key = (spec.name, spec.cluster)
@@ -146,44 +215,130 @@ class Claimer:
             if steps is None or steps.snapshot_id != spec.snapshot_id:
                 # New, or the snapshot rotated: claims still running on
                 # the old one keep their own reference.
-                steps = self._transactions[key] = _PoolSteps(spec)
+                steps = self._transactions[key] = _PoolSteps(
+                    spec, self.incarnation, self._batch_wait)
             return steps
 
-    def _hand_over(self, row, claim_id, name):
+    # -- from the pool -------------------------------------------------
+
+    def _from_pool(self, request, receiver):
+        """Returns (answer, row), or (None, None) when the pool is empty."""
+        steps = self._steps(request.spec)
+        for _skip in range(_MAX_STALE_SKIPS):
+            taken = steps.take(request.take)
+            if isinstance(taken, db_claims.Existing):
+                raise _Replayed(replay(
+                    taken.receipt, request.claim_key, request.fingerprint))
+            if taken is None:
+                return None, None
+            volume = self._hand_over(request, taken)
+            if volume is None:
+                request.renew()
+                continue
+            if receiver is not None:
+                self._transfer(taken, request, receiver)
+            result = volume_view(volume, request.spec, 'pool')
+            return self._finish(steps, request, taken, result), taken
+        return None, None
+
+    def _hand_over(self, request, row):
         """Step 2; returns the volume, or None to try the next one."""
+        metadata = (vp_cinder.lease_tags(request.spec.cluster)
+                    if request.leased else {})
         try:
-            volume = self._cinder.update_volume(row.volume_id, name=name,
-                                                metadata={})
+            volume = self._cinder.update_volume(
+                row.volume_id, name=request.name, metadata=metadata)
         except exception.VolumeNotFound:
             LOG.info('Pool volume %s vanished from Cinder; forgetting it.',
                      row.volume_id)
-            db_api.delete_row(row.id)
+            db_claims.let_go(row.id, request.claim_id)
             return None
         except exception.CinderRequestRejected:
-            db_api.release_claim(row.id, claim_id)
+            # Cinder understood and refused: nothing changed there.
+            db_claims.give_back(row.id, request.claim_id)
             raise
         except exception.CinderException:
-            self._undo_uncertain(row, claim_id)
+            self._undo(row, request.claim_id)
             raise
         if volume.status != 'available' or volume.attached:
             # Taken behind the pool's back: it is somebody else's now.
             LOG.warning('Pool volume %(id)s was %(status)s in Cinder; '
                         'dropping it from the pool.',
                         {'id': volume.id, 'status': volume.status})
-            db_api.finish_claim(row.id, claim_id)
+            db_claims.let_go(row.id, request.claim_id)
             return None
         return volume
 
-    def _transfer(self, row, claim_id, project_id, receiver):
-        """Step 2b: hand the volume to ``project_id``, or undo and raise.
+    def _finish(self, steps, request, row, result, volume_id=None):
+        """Step 3; the answer, or the claim is undone and an error raised."""
+        leased = request.leased
+        if request.claim_key is not None:
+            result = dict(result, claim_key=request.claim_key)
+        if request.project_id is not None:
+            result = dict(result, project_id=request.project_id)
+        answer = steps.finish(db_claims.Finish(
+            row_id=row.id, claim_id=request.claim_id,
+            state=models.R_LEASED if leased else models.R_USED,
+            result=result, lease=self.claim_lease if leased else 0.0,
+            volume_id=volume_id))
+        if answer is None:
+            answer = self._committed_answer(request.claim_id)
+        if answer is None:
+            LOG.warning('Claim %(claim)s of volume %(volume)s could not '
+                        'finish before its deadline; giving it back.',
+                        {'claim': request.claim_id,
+                         'volume': row.volume_id or volume_id})
+            self._undo(row, request.claim_id, volume_id=volume_id)
+            raise exception.ClaimTimedOut(claim_key=request.claim_key)
+        if request.claim_key is None:
+            answer.pop('lease_expires_at', None)
+        return answer
+
+    @staticmethod
+    def _committed_answer(claim_id):
+        """The answer of a finish that did commit although its reply was
+        lost (the transaction was retried and found its row gone)."""
+        receipt = db_receipts.get_by_claim(claim_id)
+        if receipt is not None and receipt.state in models.HELD:
+            return db_receipts.answer(receipt)
+        return None
+
+    def _undo(self, row, claim_id, volume_id=None):
+        """Give the volume back, if this claim still holds its row.
+
+        Cinder may have applied the hand-over: the name and tags go back
+        first, then the row.  If Cinder cannot be reached the row is left
+        ``uncertain`` for sync, which decides from Cinder's truth.
+        """
+        if not db_claims.extend_hold(row.id, claim_id, self.incarnation,
+                                     UNDO_HOLD):
+            LOG.info('Claim %s no longer holds its row; sync settles it.',
+                     claim_id)
+            return
+        volume_id = volume_id or row.volume_id
+        try:
+            if volume_id is None:
+                # The create's answer was lost: the volume, if any, is
+                # tagged and sync finds it by its request id.
+                raise exception.CinderUnavailable(reason='volume unknown')
+            handback.settle(self._cinder, row, claim_id, volume_id=volume_id)
+        except exception.CinderException as exc:
+            LOG.warning('Could not give volume %(id)s back after a failed '
+                        'claim (%(err)s); sync settles it.',
+                        {'id': volume_id, 'err': exc})
+            db_claims.mark_uncertain(row.id, claim_id)
+
+    def _transfer(self, row, request, receiver):
+        """Step 2b: hand the volume to the project, or undo and raise.
 
         After a failure the volume may still have changed hands (an accept
         whose answer was lost): its owner, read back, decides.
         """
+        project_id = request.project_id
         transfer_id = None
         try:
             transfer_id, auth_key = self._cinder.create_transfer(
-                row.volume_id, name='volume-pool-claim-%s' % claim_id)
+                row.volume_id, name='volume-pool-claim-%s' % request.claim_id)
             receiver.accept_transfer(transfer_id, auth_key)
             return
         except exception.CinderException as exc:
@@ -198,8 +353,9 @@ class Claimer:
             owner = self._cinder.get_volume(row.volume_id).project_id
         except exception.CinderException as exc:
             LOG.warning('Could not withdraw the transfer of volume %(id)s: '
-                        '%(err)s; sync settles it after claim_timeout.',
+                        '%(err)s; sync settles it.',
                         {'id': row.volume_id, 'err': exc})
+            db_claims.mark_uncertain(row.id, request.claim_id)
             raise exception.VolumeTransferFailed(
                 volume_id=row.volume_id, project_id=project_id,
                 reason=str(failure))
@@ -207,67 +363,88 @@ class Claimer:
             LOG.info('Transfer of volume %s was accepted after all.',
                      row.volume_id)
             return
-        self._undo_uncertain(row, claim_id)
+        self._undo(row, request.claim_id)
         raise exception.VolumeTransferFailed(
             volume_id=row.volume_id, project_id=project_id,
             reason=str(failure))
 
-    def _undo_uncertain(self, row, claim_id):
-        """Cinder may have applied the hand-over: put the tags back first."""
-        tags = vp_cinder.pool_tags(row.pool, row.cluster, row.request_id)
-        try:
-            self._cinder.update_volume(row.volume_id, name=row.name,
-                                       metadata=tags)
-        except exception.CinderException:
-            LOG.warning('Could not restore pool volume %s after a failed '
-                        'claim; sync will settle it after claim_timeout.',
-                        row.volume_id)
-            return
-        db_api.release_claim(row.id, claim_id)
+    # -- a miss ----------------------------------------------------------
 
-    def _create(self, spec, name, project_id=None, receiver=None):
-        """A miss: create a volume for the caller; it is never the pool's.
+    def _create(self, request, receiver=None):
+        """A miss: create a volume for the caller from the pool's snapshot.
 
-        Into another project, the receiving project creates it itself.
+        The row is held before the create and the volume carries the
+        pool's tags until the claim finishes, so whatever fails, the
+        volume ends with the caller or in the pool.  Into another project,
+        the receiving project creates it itself, untagged.
         """
-        volume = (receiver or self._cinder).create_volume(
-            snapshot_id=spec.snapshot_id,
-            name=name or '%sclaimed-%s' % (spec.volume_name_prefix,
-                                           uuidutils.generate_uuid()[:8]),
-            metadata={}, size=spec.size, volume_type=spec.volume_type,
-            availability_zone=spec.availability_zone)
-        result = volume_view(volume, spec, 'created')
-        if project_id is not None:
-            result['project_id'] = project_id
-        return result
+        spec = request.spec
+        request_id = uuidutils.generate_uuid()
+        row = db_claims.hold_new_volume(
+            request.claim_id, request_id=request_id, pool=spec.name,
+            cluster=spec.cluster, snapshot_id=spec.snapshot_id,
+            size=spec.size, name=spec.volume_name_prefix + request_id[:8],
+            host=self._host, incarnation=self.incarnation)
+        if row is None:
+            raise exception.ClaimTimedOut(claim_key=request.claim_key)
+        tags = ({} if receiver is not None else
+                vp_cinder.pool_tags(spec.name, spec.cluster, request_id))
+        try:
+            volume = (receiver or self._cinder).create_volume(
+                snapshot_id=spec.snapshot_id,
+                name=request.name or '%sclaimed-%s' % (
+                    spec.volume_name_prefix, request_id[:8]),
+                metadata=tags, size=spec.size,
+                volume_type=spec.volume_type,
+                availability_zone=spec.availability_zone)
+        except exception.CinderException as exc:
+            if not isinstance(exc, exception.CinderUnavailable):
+                # Cinder refused: surely nothing was created.
+                db_claims.let_go(row.id, request.claim_id)
+            else:
+                db_claims.mark_uncertain(row.id, request.claim_id)
+            raise
+        db_claims.bind_volume(row.id, request.claim_id, volume.id)
+        if receiver is None:
+            metadata = (vp_cinder.lease_tags(spec.cluster)
+                        if request.leased else {})
+            try:
+                volume = self._cinder.update_volume(volume.id,
+                                                    metadata=metadata)
+            except exception.CinderException:
+                self._undo(row, request.claim_id, volume_id=volume.id)
+                raise
+        return self._finish(self._steps(spec), request, row,
+                            volume_view(volume, spec, 'created'),
+                            volume_id=volume.id)
 
 
 class _PoolSteps:
     """Steps 1 and 3 of the concurrent claims of one pool: each transaction
-    takes rows for the claims waiting to start and deletes the rows of the
-    claims waiting to finish."""
+    takes rows for the claims waiting to start and finishes the claims
+    waiting to finish."""
 
-    def __init__(self, spec):
+    def __init__(self, spec, incarnation, batch_wait):
         self._pool = spec.name
         self._cluster = spec.cluster
+        self._incarnation = incarnation
         self.snapshot_id = spec.snapshot_id
         self._committer = group_commit.GroupCommitter(
-            self._run, _MAX_STEPS_PER_TRANSACTION)
+            self._run, _MAX_STEPS_PER_TRANSACTION, wait_timeout=batch_wait)
 
-    def take(self, claim_id):
-        """A row moved to ``claiming`` for ``claim_id``, or None if empty."""
-        return self._committer.submit((_TAKE, claim_id))
+    def take(self, take):
+        """The row now held for ``take``, None if empty, or Existing."""
+        return self._committer.submit((_TAKE, take))
 
-    def finish(self, row_id, claim_id):
-        """Delete the claimed row; False if sync settled it meanwhile."""
-        return self._committer.submit((_FINISH, (row_id, claim_id)))
+    def finish(self, finish):
+        """The answer, or None if the claim must be undone."""
+        return self._committer.submit((_FINISH, finish))
 
     def _run(self, steps):
-        rows, done = db_api.settle_claims(
-            self._pool, self._cluster,
+        taken, finished = db_claims.settle_claims(
+            self._pool, self._cluster, self.snapshot_id, self._incarnation,
             [arg for kind, arg in steps if kind == _TAKE],
-            [arg for kind, arg in steps if kind == _FINISH],
-            snapshot_id=self.snapshot_id)
-        rows, done = iter(rows), iter(done)
-        return [next(rows) if kind == _TAKE else next(done)
+            [arg for kind, arg in steps if kind == _FINISH])
+        taken, finished = iter(taken), iter(finished)
+        return [next(taken) if kind == _TAKE else next(finished)
                 for kind, _arg in steps]

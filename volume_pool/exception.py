@@ -128,3 +128,73 @@ class ClaimIntoProjectUnsupported(VolumePoolException):
     msg_fmt = ("Claiming into project %(project_id)s needs RPC API 1.3, "
                "which %(who)s does not allow.")
     code = 400
+
+
+class ClaimKeyUnsupported(VolumePoolException):
+    """A claim key needs RPC API 1.4."""
+
+    msg_fmt = "Claim keys need RPC API 1.4, which %(who)s does not allow."
+    code = 400
+
+
+class ClaimError(VolumePoolException):
+    """Base of the errors about one claim; ``claim_key`` names it."""
+
+    @property
+    def claim_key(self):
+        return self.kwargs.get('claim_key')
+
+
+class ClaimInProgress(ClaimError):
+    """A claim with this key is still running: ask again shortly."""
+
+    msg_fmt = "Claim %(claim_key)s is still in progress; retry shortly."
+    code = 409
+
+
+class ClaimKeyConflict(ClaimError):
+    """The key was used for a claim with other arguments."""
+
+    msg_fmt = ("Claim key %(claim_key)s was already used with other "
+               "arguments.")
+    code = 409
+
+
+class ClaimNotFound(ClaimError):
+    msg_fmt = "No claim with key %(claim_key)s in this cluster and project."
+    code = 404
+
+
+class ClaimReleased(ClaimError):
+    """The claim was released: its volume went back to the pool."""
+
+    msg_fmt = ("Claim %(claim_key)s was released; its volume is back in "
+               "the pool.")
+    code = 410
+
+
+class ClaimLeaseExpired(ClaimError):
+    """The claim was never confirmed and its lease ran out: its volume
+    went back to the pool."""
+
+    msg_fmt = ("The lease of claim %(claim_key)s ran out before it was "
+               "confirmed; its volume is back in the pool.")
+    code = 410
+
+
+class ClaimNotReleasable(ClaimError):
+    msg_fmt = "Claim %(claim_key)s cannot be released: %(reason)s"
+    code = 409
+
+
+class ClaimTimedOut(ClaimError):
+    """No answer within the caller's time.
+
+    A claim that did not finish in time is undone by the manager.  With a
+    key, a claim that finished just as the time ran out is held under its
+    lease: ``release(claim_key)`` gives it back at once.
+    """
+
+    msg_fmt = ("Claim %(claim_key)s did not finish in time; it is undone, "
+               "or released with its key.")
+    code = 504

@@ -7,9 +7,17 @@ arrive leads: it takes every request waiting (up to ``max_batch``), runs
 them as one batch and hands each caller its own result.  Callers that
 arrive meanwhile wait and form the next batch, led by the oldest of them.
 A caller alone runs a batch of one at once: no timer, no added latency.
+Every wait is bounded: a caller still queued after ``wait_timeout`` leaves
+the queue with :class:`BatchTimeout`; one whose batch is running waits for
+it at most that long again (the batch itself is bounded by the database's
+timeouts).
 """
 
 import threading
+
+
+class BatchTimeout(Exception):
+    """The batch did not run in time (the database is stalled)."""
 
 
 class _Request:
@@ -31,11 +39,12 @@ class GroupCommitter:
     If a batch raises, every caller of that batch gets the exception.
     """
 
-    def __init__(self, run_batch, max_batch=32):
+    def __init__(self, run_batch, max_batch=32, wait_timeout=None):
         if max_batch < 1:
             raise ValueError('max_batch must be at least 1')
         self._run_batch = run_batch
         self._max_batch = max_batch
+        self._wait_timeout = wait_timeout
         self._lock = threading.Lock()
         self._queue = []
         self._busy = False
@@ -48,13 +57,26 @@ class GroupCommitter:
             request.leads = not self._busy
             self._busy = True
         if not request.leads:
-            request.wake.wait()
+            self._wait(request)
         if not request.finished:
             # Leading: this request heads the queue, so the batch holds it.
             self._lead()
         if request.error is not None:
             raise request.error
         return request.result
+
+    def _wait(self, request):
+        if request.wake.wait(self._wait_timeout):
+            return
+        with self._lock:
+            if request in self._queue and not request.leads:
+                self._queue.remove(request)
+                raise BatchTimeout('waited %ss for a batch' %
+                                   self._wait_timeout)
+        # In a running batch, or just chosen to lead: wait once more.
+        if not request.wake.wait(self._wait_timeout):
+            raise BatchTimeout('batch still running after %ss'
+                               % (2 * self._wait_timeout))
 
     def _lead(self):
         with self._lock:

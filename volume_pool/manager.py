@@ -14,6 +14,7 @@ from oslo_db import exception as db_exc
 from oslo_log import log as logging
 import oslo_messaging as messaging
 from oslo_service import periodic_task
+from oslo_utils import uuidutils
 from sqlalchemy import exc as sa_exc
 
 from volume_pool import backoff
@@ -22,6 +23,8 @@ from volume_pool import conf as vp_conf
 from volume_pool import coordination
 from volume_pool import demand
 from volume_pool import exception
+from volume_pool import group_commit
+from volume_pool import leases
 from volume_pool import pools
 from volume_pool import reconcile
 from volume_pool import replenish
@@ -29,12 +32,19 @@ from volume_pool import shrink
 from volume_pool import stats
 from volume_pool import validation
 from volume_pool.db import api as db_api
+from volume_pool.db import managers as db_managers
 from volume_pool.db import models
+from volume_pool.db import receipts as db_receipts
 
 CONF = vp_conf.CONF
 LOG = logging.getLogger(__name__)
 
-RPC_API_VERSION = '1.3'
+RPC_API_VERSION = '1.4'
+
+
+def _project_of(context):
+    """The caller's project: claim keys are unique per project."""
+    return getattr(context, 'project_id', None) or ''
 
 
 def _iso(seconds):
@@ -47,7 +57,8 @@ def _database_errors_typed(func):
     def wrapper(*args, **kwargs):
         try:
             return func(*args, **kwargs)
-        except (db_exc.DBError, sa_exc.SQLAlchemyError) as exc:
+        except (db_exc.DBError, sa_exc.SQLAlchemyError,
+                group_commit.BatchTimeout) as exc:
             LOG.warning('Database error in %s: %s', func.__name__, exc)
             raise exception.DatabaseUnavailable(
                 reason=exc.__class__.__name__)
@@ -65,6 +76,8 @@ class Manager(periodic_task.PeriodicTasks):
         self.conf = conf
         self.host = conf.host
         self.cluster = conf.cluster or None
+        # This process; a restart under the same host is a new one.
+        self.incarnation = uuidutils.generate_uuid()
         self.specs = pools.load_pools(conf)
         options = conf.volume_pool
         self.demand = demand.Estimator(options.auto_target_window)
@@ -78,17 +91,39 @@ class Manager(periodic_task.PeriodicTasks):
             creating_timeout=options.creating_timeout,
             backoff=self.backoff, target_of=self._target_now,
             demand=self.demand, max_total_gb=pools.max_total_gb(conf))
-        self._cinder = cinder  # for the idle shrink
+        self._cinder = cinder  # for the idle shrink, confirm and release
         self.reconciler = reconcile.Reconciler(
             cinder, self.host, self.replenisher.is_pending,
             creating_timeout=options.creating_timeout,
-            claim_timeout=options.claim_timeout)
-        self.claimer = claims.Claimer(cinder, self.stats, host=self.host)
+            claim_timeout=options.claim_timeout,
+            incarnation=self.incarnation,
+            service_down_time=options.service_down_time)
+        self.claimer = claims.Claimer(
+            cinder, self.stats, host=self.host,
+            incarnation=self.incarnation, claim_lease=options.claim_lease,
+            batch_wait=options.database_timeout + 5)
+        self.lease_keeper = leases.LeaseKeeper(cinder, self.host,
+                                               self.incarnation)
         self._shutting_down = threading.Event()
         self._inflight = 0
         self._inflight_cond = threading.Condition()
 
     # -- life cycle ----------------------------------------------------
+
+    def init_host(self):
+        """Register this process before it serves anything."""
+        db_managers.register(self.host, self.cluster, self.incarnation)
+        LOG.info('Manager %(host)s registered as incarnation %(inc)s.',
+                 {'host': self.host, 'inc': self.incarnation})
+
+    def heartbeat(self):
+        """Tell the other managers this process and its claims live."""
+        if not db_managers.heartbeat(self.incarnation):
+            # Forgotten after a long outage: claims it held were settled
+            # by sync meanwhile, and can no longer finish.
+            LOG.warning('Incarnation %s was forgotten; registering again.',
+                        self.incarnation)
+            db_managers.register(self.host, self.cluster, self.incarnation)
 
     def reset(self):
         """SIGHUP: re-read the pools (targets are mutable options)."""
@@ -119,27 +154,67 @@ class Manager(periodic_task.PeriodicTasks):
 
     def cleanup_host(self):
         self.replenisher.stop(wait=True)
+        try:
+            db_managers.stopped(self.incarnation)
+        except (db_exc.DBError, sa_exc.SQLAlchemyError) as exc:
+            LOG.warning('Could not record the stop of this manager (%s); '
+                        'its claims are settled after service_down_time.',
+                        exc)
 
     # -- RPC endpoint ------------------------------------------------------
 
     @messaging.expected_exceptions(exception.VolumePoolException)
     @_database_errors_typed
     def claim(self, context, snapshot_type, name=None, cluster=None,
-              create_on_miss=True, project_id=None):
+              create_on_miss=True, project_id=None, claim_key=None,
+              time_left=None):
         """Hand a ready volume of pool ``snapshot_type`` to the caller.
 
         ``project_id`` (RPC 1.3): hand it to that project by a Cinder
-        volume transfer.
+        volume transfer.  ``claim_key`` (RPC 1.4): the caller's idempotency
+        key, scoped to the cluster and the caller's project;
+        ``time_left``: the seconds the caller still waits, after which the
+        claim is undone, never finished.
         """
         validation.check_claim_args(snapshot_type, name, cluster,
                                     create_on_miss)
         validation.check_project_arg(project_id)
+        validation.check_claim_key(claim_key)
+        validation.check_time_left(time_left)
         spec = self._spec(snapshot_type, cluster)
+        hold = claims.hold_seconds(time_left,
+                                   self.conf.volume_pool.claim_timeout)
+        if hold <= 0:
+            raise exception.ClaimTimedOut(claim_key=claim_key)
+        request = claims.ClaimRequest(
+            spec, name=name, create_on_miss=create_on_miss,
+            project_id=project_id, claim_key=claim_key,
+            caller_project=_project_of(context), hold=hold)
         with self._claim_slot():
-            return self.claimer.claim(spec, name=name,
-                                      create_on_miss=create_on_miss,
-                                      project_id=project_id,
-                                      context=context)
+            return self.claimer.claim(request, context=context)
+
+    @messaging.expected_exceptions(exception.VolumePoolException)
+    @_database_errors_typed
+    def confirm(self, context, claim_key, cluster=None):
+        """The claimed volume is the caller's for good (RPC 1.4)."""
+        validation.check_claim_key(claim_key, required=True)
+        validation.check_cluster_arg(cluster)
+        self._check_cluster(cluster)
+        return leases.confirm(self._cinder, self.cluster,
+                              _project_of(context), claim_key)
+
+    @messaging.expected_exceptions(exception.VolumePoolException)
+    @_database_errors_typed
+    def release(self, context, claim_key, cluster=None):
+        """The caller's undo: the volume goes back to its pool if it is
+        still unused (RPC 1.4)."""
+        validation.check_claim_key(claim_key, required=True)
+        validation.check_cluster_arg(cluster)
+        self._check_cluster(cluster)
+        with self._claim_slot():
+            return leases.release(self._cinder, self.cluster,
+                                  _project_of(context), claim_key,
+                                  self.host, self.incarnation)
 
     @messaging.expected_exceptions(exception.VolumePoolException)
     @_database_errors_typed
@@ -207,6 +282,7 @@ class Manager(periodic_task.PeriodicTasks):
             'ready': ready,
             'creating': creating,
             'claiming': totals[models.CLAIMING],
+            'uncertain': totals[models.UNCERTAIN],
             'deleting': totals[models.DELETING],
             'stale': (totals[models.AVAILABLE] + totals[models.CREATING] -
                       ready - creating),
@@ -381,12 +457,28 @@ class Manager(periodic_task.PeriodicTasks):
             return
         report = self.reconciler.run(self.specs, self.cluster,
                                      owns=self.coordination.owns)
+        try:
+            leased = self.lease_keeper.run(self.cluster,
+                                           owns=self.coordination.owns)
+        except exception.CinderException as exc:
+            LOG.warning('Lease pass skipped: %s', exc)
+        else:
+            report.released += leased['returned']
+            report.errors += leased['errors']
         self._publish_demand()
         for spec in self._owned_specs().values():
             if spec.idle_ttl:
                 report.add(shrink.shrink_pool(
                     self._cinder, spec, self._demand_of(spec)[1],
                     self.demand.clock(), host=self.host))
+            report.add(shrink.trim_pool(
+                self._cinder, spec,
+                spec.max_ready if spec.auto else spec.target,
+                host=self.host))
+        options = self.conf.volume_pool
+        db_receipts.purge(self.cluster, options.claim_receipt_ttl)
+        db_managers.purge(options.service_down_time,
+                          options.claim_receipt_ttl)
         LOG.info('Sync: %s', ', '.join(
             '%s=%d' % item for item in report.as_dict().items()))
 

@@ -22,6 +22,10 @@ event type                     payload (besides ``pool``, ``cluster``,
                                ``available``), ``size``
 ``volume_pool.volume.evict``   ``reason`` (see ``EVICT_REASONS``), ``age``
                                (s since the create decision, or None)
+``volume_pool.claim.return``   ``reason`` (``release``: the caller gave it
+                               back; ``lease``: its lease ran out
+                               unconfirmed), ``claim_key``, ``age`` (s
+                               since the claim)
 =============================  ==============================================
 
 Sending is best effort and bounded: without :func:`volume_pool.rpc.init`
@@ -43,6 +47,11 @@ CLAIM_HIT = 'volume_pool.claim.hit'
 CLAIM_MISS = 'volume_pool.claim.miss'
 VOLUME_CREATED = 'volume_pool.volume.created'
 VOLUME_EVICT = 'volume_pool.volume.evict'
+CLAIM_RETURN = 'volume_pool.claim.return'
+
+# Why a claimed volume came back to its pool.
+RETURN_RELEASE = 'release'     # the caller released the claim
+RETURN_LEASE = 'lease'         # its lease ran out unconfirmed
 
 # Why a volume left the pool without being claimed.
 EVICT_DRAIN = 'drain'          # operator's drain, or the pool was removed
@@ -52,8 +61,9 @@ EVICT_ERROR = 'error'          # the volume ended in an error status
 EVICT_STUCK = 'stuck'          # still creating after creating_timeout
 EVICT_GONE = 'gone'            # deleted in Cinder behind the pool's back
 EVICT_TAKEN = 'taken'          # attached or in use behind the pool's back
+EVICT_SURPLUS = 'surplus'      # above target after volumes came back
 EVICT_REASONS = (EVICT_DRAIN, EVICT_ROTATION, EVICT_IDLE, EVICT_ERROR,
-                 EVICT_STUCK, EVICT_GONE, EVICT_TAKEN)
+                 EVICT_STUCK, EVICT_GONE, EVICT_TAKEN, EVICT_SURPLUS)
 
 # One connection attempt, no reconnect loop: a broker outage costs a claim
 # one failed send, not an endless retry (oslo.messaging's default).
@@ -140,4 +150,14 @@ def volume_evicted(host, row, reason):
         'volume_id': row.volume_id, 'snapshot_id': row.snapshot_id,
         'reason': reason,
         'age': _seconds_since(row.created_at),
+    }, host)
+
+
+def claim_returned(host, receipt, reason):
+    """A claimed volume is back in its pool (``RETURN_*``)."""
+    _send(CLAIM_RETURN, {
+        'pool': receipt.pool, 'cluster': receipt.cluster or None,
+        'volume_id': receipt.volume_id, 'snapshot_id': receipt.snapshot_id,
+        'claim_key': receipt.claim_key, 'reason': reason,
+        'age': _seconds_since(receipt.created_at),
     }, host)

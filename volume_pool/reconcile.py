@@ -28,10 +28,14 @@ from oslo_utils import timeutils
 from oslo_utils import uuidutils
 
 from volume_pool import cinder as vp_cinder
+from volume_pool import claims
 from volume_pool import exception
+from volume_pool import handback
 from volume_pool import notifications
 from volume_pool.db import api as db_api
+from volume_pool.db import claims as db_claims
 from volume_pool.db import models
+from volume_pool.db import receipts as db_receipts
 
 LOG = logging.getLogger(__name__)
 
@@ -45,6 +49,7 @@ class SyncReport:
     removed: int = 0
     deleted: int = 0
     released: int = 0
+    retagged: int = 0
     errors: int = 0
 
     def add(self, other):
@@ -56,6 +61,12 @@ class SyncReport:
         return dataclasses.asdict(self)
 
 
+# Who held a row sync takes over, by the state of its receipt.
+_HOLDERS = {models.R_CLAIMING: 'a claim',
+            models.R_RELEASING: 'a release',
+            models.R_RETURNING: 'a lease return'}
+
+
 def _age(moment):
     return (timeutils.utcnow() -
             timeutils.normalize_time(moment)).total_seconds()
@@ -65,12 +76,14 @@ class Reconciler:
     """Settles rows and Cinder volumes of the pools of one cluster."""
 
     def __init__(self, cinder, host, is_pending, creating_timeout,
-                 claim_timeout):
+                 claim_timeout, incarnation=None, service_down_time=60):
         self._cinder = cinder
         self._host = host
         self._is_pending = is_pending
         self._creating_timeout = creating_timeout
         self._claim_timeout = claim_timeout
+        self._incarnation = incarnation
+        self._service_down_time = service_down_time
 
     def run(self, specs, cluster, owns=None):
         """Sync the configured pools and the ones that still have rows.
@@ -101,13 +114,37 @@ class Reconciler:
         by_id = {v.id: v for v in volumes}
         by_request = {v.request_id: v for v in volumes if v.request_id}
         owned = set()
+        if any(r.status in (models.CLAIMING, models.UNCERTAIN)
+               for r in rows):
+            for row in self._settle_holds(pool, cluster, by_request,
+                                          report):
+                owned.add(row.volume_id)
         for row in rows:
+            if row.status in (models.CLAIMING, models.UNCERTAIN):
+                # Held by a claim, a release or a lease return that still
+                # runs, or settled just above.
+                owned.add(row.volume_id)
+                continue
             volume = self._settle_row(row, spec, by_id, by_request, report)
             if volume is not None:
                 owned.add(volume.id)
             elif row.volume_id:
                 owned.add(row.volume_id)
         orphans = [v for v in volumes if v.id not in owned]
+        if orphans:
+            # A volume a receipt holds is a caller's: a late request put
+            # the pool's tags back on it.  Claims still running are left
+            # alone.
+            held = db_receipts.holding([v.id for v in orphans])
+            for volume in orphans:
+                receipt = held.get(volume.id)
+                if receipt is not None and receipt.state in models.HELD:
+                    LOG.warning('Volume %(id)s carries pool tags but '
+                                'belongs to claim %(claim)s; dropping the '
+                                'tags.', {'id': volume.id,
+                                          'claim': receipt.claim_id})
+                    self._restore_claimed(volume, receipt)
+            orphans = [v for v in orphans if v.id not in held]
         if not orphans:
             return report  # the usual case: no second read of the table
         # Count what is left once the rows are settled: an orphan may fill
@@ -132,10 +169,8 @@ class Reconciler:
             db_api.set_volume_id(row.id, volume.id)
             row.volume_id = volume.id
         volume = by_id.get(row.volume_id)
-
-        if row.status == models.CLAIMING:
-            self._settle_claim(row, volume, report)
-            return volume
+        if volume is None and row.status != models.DELETING:
+            volume = self._confirm_gone(row, report)
         if row.status == models.DELETING:
             self._retry_delete(row, volume, report)
             return volume
@@ -200,45 +235,77 @@ class Reconciler:
             if db_api.delete_row(row.id, status=models.CREATING):
                 report.removed += 1
 
-    def _settle_claim(self, row, volume, report):
-        """A ``claiming`` row older than claim_timeout was abandoned."""
-        if _age(row.claimed_at or row.updated_at) <= self._claim_timeout:
-            return
-        if volume is not None:
-            # Still tagged: the hand-over never happened.
-            if db_api.release_claim(row.id, row.claim_id):
+    def _settle_holds(self, pool, cluster, by_request, report):
+        """Take over and settle the holds whose holder is gone or whose
+        time is up, from Cinder's truth; returns the rows settled."""
+        taken = db_claims.take_over(
+            cluster, pool, self._incarnation, claims.UNDO_HOLD,
+            self._service_down_time, self._claim_timeout)
+        for row, receipt_state in taken:
+            if row.volume_id is None:
+                volume = by_request.get(row.request_id)
+                if volume is None:
+                    # The create never reached Cinder (or lands later and
+                    # is then an orphan like any other).
+                    db_claims.let_go(row.id, row.claim_id)
+                    report.removed += 1
+                    continue
+                db_claims.bind_volume(row.id, row.claim_id, volume.id)
+                row.volume_id = volume.id
+            try:
+                outcome = handback.settle(self._cinder, row, row.claim_id)
+            except exception.CinderException as exc:
+                report.errors += 1
+                LOG.warning('Settling volume %(id)s of an abandoned claim '
+                            'failed, will retry: %(err)s',
+                            {'id': row.volume_id, 'err': exc})
+                continue
+            if outcome.action == handback.RETURNED:
                 report.released += 1
-            return
+            elif outcome.action == handback.LET_GO:
+                report.removed += 1
+            LOG.info('Settled volume %(id)s of pool %(pool)s left by '
+                     '%(what)s: %(action)s%(why)s.',
+                     {'id': row.volume_id, 'pool': pool,
+                      'what': _HOLDERS.get(receipt_state, 'a claim'),
+                      'action': outcome.action,
+                      'why': ' (%s)' % outcome.reason if outcome.reason
+                      else ''})
+        return [row for row, _state in taken]
+
+    def _restore_claimed(self, volume, receipt):
+        metadata = (vp_cinder.lease_tags(receipt.cluster)
+                    if receipt.state == models.R_LEASED else {})
         try:
-            current = self._cinder.get_volume(row.volume_id)
+            self._cinder.update_volume(volume.id, metadata=metadata)
+        except exception.CinderException as exc:
+            LOG.warning('Could not drop the pool tags of %(id)s: %(err)s',
+                        {'id': volume.id, 'err': exc})
+
+    def _confirm_gone(self, row, report):
+        """The listing misses the volume of a row: ask Cinder by id before
+        forgetting it, since a late request may only have untagged it.
+
+        Returns the volume, tagged again, or None to forget the row (gone,
+        being deleted, in use, or a caller's).
+        """
+        try:
+            volume = self._cinder.get_volume(row.volume_id)
         except exception.VolumeNotFound:
-            db_api.delete_row(row.id, status=models.CLAIMING)
-            report.removed += 1
-            return
-        if current.status == 'awaiting-transfer':
-            # A claim into a project stopped between creating and
-            # accepting its transfer: withdraw it, the volume is ours.
-            self._cinder.cancel_transfers(row.volume_id)
-            current = self._cinder.get_volume(row.volume_id)
-        if current.project_id not in (None,
-                                      self._cinder.own_project_id()):
-            # Accepted by the receiving project: the hand-over is done.
-            db_api.delete_row(row.id, status=models.CLAIMING)
-            report.removed += 1
-            return
-        if current.status == 'available' and not current.attached:
-            # Handed over in Cinder, but the caller never got the answer.
-            self._cinder.update_volume(
-                row.volume_id, name=row.name,
-                metadata=vp_cinder.pool_tags(row.pool, row.cluster,
-                                             row.request_id))
-            if db_api.release_claim(row.id, row.claim_id):
-                report.released += 1
-            LOG.debug('Returned volume %s of an abandoned claim to pool '
-                      '%s.', row.volume_id, row.pool)
-        else:
-            db_api.delete_row(row.id, status=models.CLAIMING)
-            report.removed += 1
+            return None
+        if (volume.status == 'deleting' or volume.in_use or
+                db_receipts.holding([volume.id], states=models.HELD)):
+            return None
+        LOG.warning('Pool volume %(id)s of pool %(pool)s lost its pool '
+                    'tags; putting them back.',
+                    {'id': volume.id, 'pool': row.pool})
+        self._cinder.update_volume(
+            volume.id, name=row.name,
+            metadata=vp_cinder.pool_tags(row.pool, row.cluster,
+                                         row.request_id))
+        report.retagged += 1
+        return dataclasses.replace(volume, metadata=vp_cinder.pool_tags(
+            row.pool, row.cluster, row.request_id))
 
     def _retry_delete(self, row, volume, report):
         if volume is None:

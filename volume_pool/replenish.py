@@ -26,11 +26,18 @@ from volume_pool.db import models
 LOG = logging.getLogger(__name__)
 
 
-def pool_counts(counts, spec):
-    """Ready and creating volumes of a pool's current snapshot."""
+def pool_counts(counts, spec, with_uncertain=False):
+    """Ready and creating volumes of a pool's current snapshot.
+
+    ``with_uncertain`` counts as ready the volumes of failed claims whose
+    undo failed: sync most likely gives them back, and creating their
+    replacements now would overfill the pool.
+    """
     by_status = counts.get(spec.name, {}).get(spec.snapshot_id, {})
-    return (by_status.get(models.AVAILABLE, 0),
-            by_status.get(models.CREATING, 0))
+    ready = by_status.get(models.AVAILABLE, 0)
+    if with_uncertain:
+        ready += by_status.get(models.UNCERTAIN, 0)
+    return ready, by_status.get(models.CREATING, 0)
 
 
 def volume_gb(spec, usage):
@@ -139,7 +146,7 @@ class Replenisher:
         """The pool's plan now (also what pool_status explains)."""
         if counts is None:
             counts = db_api.count_by_pool(spec.cluster)
-        ready, creating = pool_counts(counts, spec)
+        ready, creating = pool_counts(counts, spec, with_uncertain=True)
         capped = spec.max_ready_gb is not None or self.max_total_gb is not None
         usage = db_api.gb_by_pool(spec.cluster) if capped else {}
         return plan(spec, self.target_of(spec), ready, creating, usage,

@@ -12,13 +12,23 @@ as the transport allows that module's remote exceptions, which
 :func:`get_transport` does.  This module imports no server code.
 """
 
+import logging
 import time
+import uuid
 
 import oslo_messaging as messaging
 
 from volume_pool import exception
 from volume_pool import rpc
 from volume_pool import validation
+
+LOG = logging.getLogger(__name__)
+
+
+class ClaimTimedOut(exception.ClaimTimedOut, messaging.MessagingTimeout):
+    """No answer within the caller's time; also a MessagingTimeout, so
+    code written for the 1.0 client keeps catching it.  ``claim_key``
+    names the claim to release."""
 
 
 def get_transport(conf, url=None):
@@ -41,15 +51,24 @@ class VolumePoolAPI:
         * 1.2 - Add refill(): replenish one pool now, resuming it if paused.
         * 1.3 - claim() takes project_id: the volume is handed to that
                 project by a Cinder volume transfer.
+        * 1.4 - claim() takes claim_key (idempotency key) and time_left
+                (the caller's remaining seconds); add confirm() and
+                release().  A keyed claim is held under a lease until it
+                is confirmed.
 
     ``version_cap`` pins the newest version sent, for a rolling upgrade in
     which some managers still speak an older one.
     """
 
-    RPC_API_VERSION = '1.3'
+    RPC_API_VERSION = '1.4'
     # How long a cluster's membership answer is trusted by this client.
     MEMBERSHIP_CACHE_SECONDS = 5.0
     MEMBERSHIP_PROBE_TIMEOUT = 5
+    # A call is tried again, with the same key, when its answer is late:
+    # each attempt waits half of the time left, at least this long.
+    MIN_ATTEMPT_SECONDS = 5.0
+    # Pause before asking again about a claim still in progress.
+    IN_PROGRESS_PAUSE = 0.5
 
     def __init__(self, transport=None, timeout=None, version_cap=None):
         target = messaging.Target(topic=rpc.TOPIC,
@@ -69,7 +88,8 @@ class VolumePoolAPI:
         return self.client.prepare(**kwargs)
 
     def claim(self, ctxt, snapshot_type, name=None, cluster=None,
-              create_on_miss=True, timeout=None, project_id=None):
+              create_on_miss=True, timeout=None, project_id=None,
+              claim_key=None):
         """Take a ready volume of ``snapshot_type`` (a pool name).
 
         Returns a dict with ``volume_id``, ``name``, ``snapshot_type``,
@@ -80,11 +100,23 @@ class VolumePoolAPI:
         ``project_id`` (1.3): the volume is handed to that project through
         a Cinder volume transfer and the result carries ``project_id``; if
         the transfer fails the volume stays in the pool and
-        VolumeTransferFailed is raised.  Without it the call is 1.0.
+        VolumeTransferFailed is raised.
+
+        ``claim_key`` (1.4): the idempotency key of this claim, unique in
+        the cluster and the caller's project (an instance UUID, say).  When
+        the managers speak 1.4 and none is given, one is made.  The claim
+        is tried again with the same key when an answer is late, within
+        ``timeout`` seconds in all (default: the client's timeout), and the
+        managers never finish it after that time.  The result then carries
+        ``claim_key`` and ``lease_expires_at``: confirm() the claim before
+        then, or the volume goes back to its pool; release() it to give it
+        back at once.  ClaimTimedOut (also a MessagingTimeout) carries the
+        key when no answer came in time.
         """
         validation.check_claim_args(snapshot_type, name, cluster,
                                     create_on_miss)
         validation.check_project_arg(project_id)
+        validation.check_claim_key(claim_key)
         kwargs = {'snapshot_type': snapshot_type, 'name': name,
                   'cluster': cluster, 'create_on_miss': create_on_miss}
         version = '1.0'
@@ -98,8 +130,71 @@ class VolumePoolAPI:
             kwargs['project_id'] = project_id
         if cluster:
             self._check_cluster_alive(ctxt, cluster)
-        cctxt = self._prepare(version, cluster=cluster, timeout=timeout)
-        return cctxt.call(ctxt, 'claim', **kwargs)
+        if not self.client.can_send_version('1.4'):
+            if claim_key is not None:
+                raise exception.ClaimKeyUnsupported(
+                    who='this client (version_cap %s)'
+                        % self.client.version_cap)
+            cctxt = self._prepare(version, cluster=cluster, timeout=timeout)
+            return cctxt.call(ctxt, 'claim', **kwargs)
+        kwargs['claim_key'] = claim_key or str(uuid.uuid4())
+        return self._call_until(ctxt, 'claim', cluster, timeout,
+                                kwargs['claim_key'], with_time_left=True,
+                                **kwargs)
+
+    def confirm(self, ctxt, claim_key, cluster=None, timeout=None):
+        """The claimed volume is the caller's for good: its lease ends
+        (1.4).  Idempotent; returns the claim's receipt."""
+        validation.check_claim_key(claim_key, required=True)
+        validation.check_cluster_arg(cluster)
+        return self._call_until(ctxt, 'confirm', cluster, timeout,
+                                claim_key, claim_key=claim_key,
+                                cluster=cluster)
+
+    def release(self, ctxt, claim_key, cluster=None, timeout=None):
+        """Give the claimed volume back to its pool, if it is unused (1.4).
+
+        Idempotent; returns the claim's receipt (``state`` ``released``,
+        or ``returned`` when its lease had already run out), or raises
+        ClaimNotReleasable saying why (attached, claimed into a project).
+        """
+        validation.check_claim_key(claim_key, required=True)
+        validation.check_cluster_arg(cluster)
+        return self._call_until(ctxt, 'release', cluster, timeout,
+                                claim_key, claim_key=claim_key,
+                                cluster=cluster)
+
+    def _call_until(self, ctxt, method, route, timeout, key,
+                    with_time_left=False, **kwargs):
+        """Call ``method`` (1.4, idempotent by the claim ``key``) on the
+        queue of cluster ``route``, trying again while the time lasts;
+        raise ClaimTimedOut when it runs out."""
+        budget = (timeout or self.client.timeout or
+                  self.client.conf.rpc_response_timeout)
+        deadline = time.monotonic() + budget
+        attempts = 0
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise ClaimTimedOut(claim_key=key)
+            if with_time_left:
+                kwargs['time_left'] = round(left, 3)
+            attempt = min(left, max(self.MIN_ATTEMPT_SECONDS, left / 2))
+            cctxt = self._prepare('1.4', cluster=route, timeout=attempt)
+            attempts += 1
+            try:
+                return cctxt.call(ctxt, method, **kwargs)
+            except messaging.MessagingTimeout:
+                LOG.info('%(method)s %(key)s: no answer in %(s).1fs '
+                         '(attempt %(n)d); asking again with the same key.',
+                         {'method': method, 'key': key, 's': attempt,
+                          'n': attempts})
+            except (exception.ClaimInProgress,
+                    exception.ServiceShuttingDown):
+                time.sleep(max(0.0, min(self.IN_PROGRESS_PAUSE,
+                                        deadline - time.monotonic())))
+            except exception.ClaimTimedOut:
+                raise ClaimTimedOut(claim_key=key)
 
     def pool_status(self, ctxt, cluster=None, timeout=None):
         """One dict per pool: target, ready, creating and claim figures."""
@@ -135,7 +230,9 @@ class VolumePoolAPI:
                     ctxt, cluster, timeout=self.MEMBERSHIP_PROBE_TIMEOUT)
             except messaging.MessagingTimeout:
                 hosts = []  # no manager answers at all
-            except Exception:
+            except messaging.MessagingException as exc:
+                LOG.debug('Membership probe of cluster %s failed: %s',
+                          cluster, exc)
                 hosts = None  # unknown: let the claim itself decide
             cached = (now, hosts)
             self._membership[cluster] = cached

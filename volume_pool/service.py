@@ -72,6 +72,10 @@ class Service(service.Service):
         self.manager = manager_cls(vp_cinder.Cinder(self.conf),
                                    conf=self.conf,
                                    coordinator=self.coordination)
+        self.manager.init_host()
+        # Its own timer, so a long sync never delays the heartbeat.
+        self.tg.add_timer_args(self.conf.volume_pool.heartbeat_interval,
+                               self.heartbeat, stop_on_exception=False)
         target = messaging.Target(topic=rpc.TOPIC,
                                   server=rpc_server_name(self.conf))
         self.rpcserver = rpc.get_server(target, [self.manager])
@@ -100,6 +104,12 @@ class Service(service.Service):
             LOG.exception('Periodic tasks failed; retrying in %ss',
                           _PERIODIC_RETRY)
             return _PERIODIC_RETRY
+
+    def heartbeat(self):
+        try:
+            self.manager.heartbeat()
+        except (db_exc.DBError, sa_exc.SQLAlchemyError) as exc:
+            LOG.warning('Heartbeat failed: %s', exception.first_line(exc))
 
     def reset(self):
         """Called after a SIGHUP has re-read the mutable options."""

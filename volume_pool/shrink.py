@@ -53,3 +53,27 @@ def shrink_pool(cinder, spec, last_activity, now, host=None):
                                         host=host):
             excess -= 1
     return report
+
+
+def trim_pool(cinder, spec, limit, host=None):
+    """Delete the ready volumes above ``limit``, oldest first.
+
+    A surplus comes from volumes given back (released claims, leases that
+    ran out, claims settled by sync) while replenish had already replaced
+    them; it never goes below ``limit``, the configured target (or
+    ``max_ready`` for target = auto).
+    """
+    report = reconcile.SyncReport()
+    rows = [row for row in db_api.get_rows(spec.cluster, pool=spec.name,
+                                           status=models.AVAILABLE)
+            if row.snapshot_id == spec.snapshot_id]
+    excess = len(rows) - limit
+    why = 'is above the pool\'s target of %d' % limit
+    for row in rows:  # oldest first
+        if excess <= 0:
+            break
+        if reconcile.delete_pool_volume(cinder, row, report, why,
+                                        reason=notifications.EVICT_SURPLUS,
+                                        host=host):
+            excess -= 1
+    return report

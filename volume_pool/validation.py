@@ -53,3 +53,32 @@ def check_project_arg(project_id):
         raise exception.InvalidClaimRequest(
             reason='project_id must be a Keystone project id (32 hex '
                    'digits, or a UUID), got %r' % (project_id,))
+
+
+MAX_CLAIM_KEY_LENGTH = 255
+# A claim's caller may wait at most a day; anything longer is a mistake.
+MAX_TIME_LEFT = 86400
+
+
+def check_claim_key(claim_key, required=False):
+    """A caller's idempotency key: printable text, at most 255 characters."""
+    if claim_key is None and not required:
+        return
+    if (not isinstance(claim_key, str) or not claim_key.strip() or
+            len(claim_key) > MAX_CLAIM_KEY_LENGTH or
+            not claim_key.isprintable()):
+        raise exception.InvalidClaimRequest(
+            reason='claim_key must be printable text of 1 to %d '
+                   'characters' % MAX_CLAIM_KEY_LENGTH)
+
+
+def check_time_left(time_left):
+    """Seconds the caller still waits: a positive number, or None."""
+    if time_left is None:
+        return
+    if (isinstance(time_left, bool) or
+            not isinstance(time_left, (int, float)) or
+            not 0 < time_left <= MAX_TIME_LEFT):
+        raise exception.InvalidClaimRequest(
+            reason='time_left must be a number of seconds in (0, %d]'
+                   % MAX_TIME_LEFT)

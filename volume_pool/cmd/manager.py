@@ -20,6 +20,7 @@ from volume_pool import pools
 from volume_pool import rpc
 from volume_pool import service
 from volume_pool import version
+from volume_pool.conf import volume_pool as vp_conf_volume_pool
 from volume_pool.db import api as db_api
 
 CONF = config.CONF
@@ -47,6 +48,9 @@ def _prepare(argv):
     config.parse_args(argv, description=DESCRIPTION)
     logging.setup(CONF, 'volume-pool')
     pools.load_pools(CONF)
+    problem = vp_conf_volume_pool.check(CONF)
+    if problem:
+        raise exception.ConfigError(reason=problem)
     for section in pools.unused_pool_sections(CONF):
         LOG.warning('[%s] is not in [volume_pool] enabled_pools; it is '
                     'ignored.', section)

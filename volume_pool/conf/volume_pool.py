@@ -43,9 +43,48 @@ volume_pool_opts = [
     cfg.IntOpt('claim_timeout',
                default=120,
                min=1,
-               help='Seconds after which a claim that has not finished is '
-                    'considered abandoned (its manager died mid-claim); sync '
-                    'then returns the volume to the pool.'),
+               help='Longest time, in seconds, one claim may run. A claim '
+                    'runs at most the time its caller has left (RPC 1.4 '
+                    'clients send it) and never longer than this; a claim '
+                    'that cannot finish in time is undone, never answered. '
+                    'Sync settles a claim whose time has passed, or whose '
+                    'manager is gone, from Cinder\'s state of the volume.'),
+    cfg.IntOpt('claim_lease',
+               default=3600,
+               min=0,
+               help='Seconds a volume claimed with a claim key stays the '
+                    'caller\'s without a confirm: if it is still available '
+                    'and unattached when the lease runs out, sync returns it '
+                    'to its pool. Confirming the claim, or sync seeing the '
+                    'volume attached, ends the lease. 0: leases never run '
+                    'out. Claims without a key, and claims into another '
+                    'project, are the caller\'s at once.'),
+    cfg.IntOpt('claim_receipt_ttl',
+               default=86400,
+               min=1,
+               help='Seconds a settled claim receipt (used, released or '
+                    'returned) is kept, so that a retry with the same claim '
+                    'key still gets its answer. Must be longer than '
+                    'claim_lease plus claim_timeout.'),
+    cfg.IntOpt('heartbeat_interval',
+               default=10,
+               min=1,
+               help='Seconds between two heartbeats of this manager in the '
+                    'database; they tell the other managers its claims are '
+                    'still running.'),
+    cfg.IntOpt('service_down_time',
+               default=60,
+               min=2,
+               help='Seconds without a heartbeat after which a manager is '
+                    'considered gone and sync settles the claims it left. '
+                    'Must be larger than heartbeat_interval.'),
+    cfg.IntOpt('database_timeout',
+               default=30,
+               min=1,
+               help='Seconds a database statement or read may take before '
+                    'it fails (MariaDB read and write timeouts, PostgreSQL '
+                    'statement_timeout), so that a stalled database fails a '
+                    'claim instead of hanging it.'),
     cfg.FloatOpt('backoff_initial',
                  default=2.0,
                  min=0.1,
@@ -101,6 +140,21 @@ volume_pool_opts = [
                     'first periodic run, so that managers started together '
                     'do not hit Cinder together.'),
 ]
+
+
+def check(conf):
+    """Relations between options; returns an error text or None."""
+    group = conf[GROUP]
+    if group.claim_receipt_ttl <= group.claim_lease + group.claim_timeout:
+        return ('[volume_pool] claim_receipt_ttl (%d) must be longer than '
+                'claim_lease + claim_timeout (%d): a retry must still find '
+                'its receipt' % (group.claim_receipt_ttl,
+                                 group.claim_lease + group.claim_timeout))
+    if group.service_down_time <= group.heartbeat_interval:
+        return ('[volume_pool] service_down_time (%d) must be larger than '
+                'heartbeat_interval (%d)' % (group.service_down_time,
+                                             group.heartbeat_interval))
+    return None
 
 
 def register_opts(conf):

@@ -40,6 +40,7 @@ def make_manager(write_config, database, simulator, conf):
                                 for item in options.items()),
                         cinder_section(simulator), sections))
         mgr = vp_manager.Manager(vp_cinder.Cinder(conf), conf=conf)
+        mgr.init_host()
         mgr.snapshots = snapshots
         managers.append(mgr)
         return mgr

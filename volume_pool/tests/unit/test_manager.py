@@ -12,6 +12,7 @@ from volume_pool import cinder as vp_cinder
 from volume_pool import context as vp_context
 from volume_pool import exception
 from volume_pool.db import api as db_api
+from volume_pool.db import claims as db_claims
 from volume_pool.db import models
 from volume_pool.tests import helpers
 
@@ -351,17 +352,29 @@ def test_snapshot_change_drains_old_volumes(make_manager, simulator, conf):
     assert not old & {r.volume_id for r in rows}
 
 
+def _hold(mgr, incarnation, hold=60.0):
+    take = db_claims.Take(claim_id='claim-of-%s' % incarnation, hold=hold)
+    taken, _done = db_claims.settle_claims(
+        'debian', None, mgr.specs['debian'].snapshot_id, incarnation, [take])
+    return taken[0]
+
+
+def test_sync_spares_a_claim_its_live_manager_still_runs(make_manager):
+    mgr = make_manager({'debian': 1})
+    fill(mgr)
+    _hold(mgr, mgr.incarnation)
+    mgr.sync(CTXT)
+    assert db_api.get_rows(None)[0].status == models.CLAIMING
+
+
 def test_sync_returns_an_abandoned_claim_to_the_pool(make_manager,
                                                      simulator):
-    mgr = make_manager({'debian': 1}, claim_timeout=1)
+    mgr = make_manager({'debian': 1})
     fill(mgr)
-    row = db_api.claim_available('debian', None, 'dead-claim')
+    row = _hold(mgr, 'a-dead-manager')
     # The dead manager had already handed the volume over in Cinder.
     mgr.claimer._cinder.update_volume(row.volume_id, name='vnf-x',
                                       metadata={})
-    mgr.sync(CTXT)
-    assert db_api.get_rows(None)[0].status == models.CLAIMING  # too young
-    time.sleep(1.1)
     mgr.sync(CTXT)
     row = db_api.get_rows(None)[0]
     assert row.status == models.AVAILABLE

@@ -1,7 +1,6 @@
 """Claims into another project (RPC 1.3): a Cinder volume transfer, undone
 when it fails, against the Cinder simulator over real HTTP."""
 
-import time
 import uuid
 
 from oslo_config import cfg
@@ -13,6 +12,7 @@ from volume_pool import exception
 from volume_pool import rpcapi
 from volume_pool.conf import cinder as cinder_conf
 from volume_pool.db import api as db_api
+from volume_pool.db import claims as db_claims
 from volume_pool.db import models
 from volume_pool.tests import helpers
 from volume_pool.tests.unit.test_manager import call
@@ -113,19 +113,21 @@ def test_sync_settles_claims_stopped_mid_transfer(make_manager,
     """A manager that died after creating a transfer (the volume is
     awaiting-transfer), or after its accept (the volume is the project's):
     sync returns the first to the pool and lets the second go."""
-    mgr = make_manager({'debian': 2}, claim_timeout=1)
+    mgr = make_manager({'debian': 2})
     fill(mgr)
     client = helpers.noauth_cinder_client(simulator.endpoint,
                                           simulator.project_id)
     receiver = helpers.noauth_cinder_client(simulator.endpoint, PROJECT)
     stopped = []
     for claim_id in ('c1', 'c2'):
-        row = db_api.claim_available('debian', None, claim_id)
+        # Held by a manager process that is gone (never registered).
+        [row], _done = db_claims.settle_claims(
+            'debian', None, mgr.specs['debian'].snapshot_id, 'dead-manager',
+            [db_claims.Take(claim_id=claim_id, hold=60)])
         client.volumes.update(row.volume_id, name='vnf', metadata={})
         stopped.append((row, client.transfers.create(row.volume_id)))
     (pending_row, _pending), (accepted_row, accepted) = stopped
     receiver.transfers.accept(accepted.id, accepted.auth_key)
-    time.sleep(1.2)  # past claim_timeout
     call(mgr.sync)
     rows = {r.volume_id: r.status for r in db_api.get_rows(None)}
     assert rows.get(pending_row.volume_id) == models.AVAILABLE

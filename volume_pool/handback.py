@@ -1,0 +1,76 @@
+"""Settle a held volume from Cinder's truth: back to its pool, or let go.
+
+Every path that has to decide what became of a volume it holds (a claim
+undoing itself, a caller's release, a lease that ran out, sync taking over
+an abandoned claim) asks Cinder for the volume by id, never trusting a
+listing or an earlier answer: a request that Cinder applied late may have
+renamed or untagged it.  An unused volume gets its pool name and tags back
+before its row is released; a volume in use, moved to another project or
+gone is let go.
+"""
+
+import collections
+
+from oslo_log import log as logging
+
+from volume_pool import cinder as vp_cinder
+from volume_pool import exception
+from volume_pool.db import claims as db_claims
+from volume_pool.db import models
+
+LOG = logging.getLogger(__name__)
+
+RETURNED = 'returned'
+LET_GO = 'let_go'
+NOT_HELD = 'not_held'
+
+Outcome = collections.namedtuple('Outcome', 'action reason receipt_state')
+
+
+def settle(cinder, row, claim_id, volume_id=None, volume=None):
+    """Decide the held ``row`` (held under ``claim_id``) from Cinder.
+
+    ``volume``, when given, must have been read by id just now.  Raises a
+    CinderException if Cinder cannot tell or cannot be changed: the row
+    stays held and is settled again later.
+    """
+    volume_id = volume_id or row.volume_id
+    try:
+        current = volume or cinder.get_volume(volume_id)
+    except exception.VolumeNotFound:
+        return _let_go(row, claim_id, 'the volume is gone')
+    if current.status == 'awaiting-transfer':
+        # A claim into a project stopped between creating and accepting
+        # its transfer: withdraw it, the volume is ours.
+        cinder.cancel_transfers(volume_id)
+        current = cinder.get_volume(volume_id)
+    if (current.project_id is not None and
+            current.project_id != cinder.own_project_id()):
+        return _let_go(row, claim_id, 'it was transferred to project %s'
+                       % current.project_id)
+    if current.in_use or current.status in ('deleting', 'error_deleting'):
+        return _let_go(row, claim_id, 'it is %s' % (
+            'attached' if current.attached else current.status))
+    if not vp_cinder.is_pool_volume_of(current, row.pool, row.cluster,
+                                       row.name):
+        cinder.update_volume(volume_id, name=row.name,
+                             metadata=vp_cinder.pool_tags(
+                                 row.pool, row.cluster, row.request_id))
+    status = (models.CREATING if current.status == 'creating'
+              else models.AVAILABLE)
+    state = db_claims.give_back(row.id, claim_id, status=status,
+                                size=current.size)
+    if state is False:
+        return Outcome(NOT_HELD, 'the row is no longer held', None)
+    LOG.debug('Volume %(id)s is back in pool %(pool)s.',
+              {'id': volume_id, 'pool': row.pool})
+    return Outcome(RETURNED, None, state)
+
+
+def _let_go(row, claim_id, reason):
+    state = db_claims.let_go(row.id, claim_id)
+    if state is False:
+        return Outcome(NOT_HELD, 'the row is no longer held', None)
+    LOG.info('Volume %(id)s leaves pool %(pool)s: %(why)s.',
+             {'id': row.volume_id, 'pool': row.pool, 'why': reason})
+    return Outcome(LET_GO, reason, state)

@@ -1,0 +1,144 @@
+"""After the claim: confirm, release, and leases that run out.
+
+A keyed claim leaves its volume under a lease: the caller confirms it (the
+volume is the caller's for good), releases it (its boot failed: the volume
+goes back to its pool if it is still unused), or does neither, and then
+sync returns the volume once ``claim_lease`` has run out and it is still
+available and unattached.  Sync seeing the volume attached latches the
+claim as used.  Giving a volume back holds it with a pool row first (see
+:mod:`volume_pool.db.receipts`), so a crash half-way is settled by sync.
+"""
+
+from oslo_log import log as logging
+
+from volume_pool import cinder as vp_cinder
+from volume_pool import exception
+from volume_pool import handback
+from volume_pool import notifications
+from volume_pool.db import models
+from volume_pool.db import receipts as db_receipts
+
+LOG = logging.getLogger(__name__)
+
+# Seconds a release or a lease return holds the volume's row; past it,
+# sync finishes the return if this manager could not.
+RETURN_HOLD = 60.0
+
+
+def confirm(cinder, cluster, project_id, claim_key):
+    """The volume is the caller's for good; idempotent."""
+    receipt = db_receipts.confirm(cluster, project_id, claim_key)
+    _check_held(receipt, claim_key)
+    if receipt.volume_id and not receipt.target_project:
+        try:
+            cinder.remove_lease_tag(receipt.volume_id)
+        except exception.CinderException as exc:
+            # Sync drops the tag of a used claim at its next run.
+            LOG.info('Could not drop the lease tag of volume %(id)s: '
+                     '%(err)s', {'id': receipt.volume_id, 'err': exc})
+    return db_receipts.view(receipt)
+
+
+def _check_held(receipt, claim_key):
+    if receipt is None:
+        raise exception.ClaimNotFound(claim_key=claim_key)
+    if receipt.state in (models.R_RELEASING, models.R_RELEASED):
+        raise exception.ClaimReleased(claim_key=claim_key)
+    if receipt.state in (models.R_RETURNING, models.R_RETURNED):
+        raise exception.ClaimLeaseExpired(claim_key=claim_key)
+    if receipt.state == models.R_CLAIMING:
+        raise exception.ClaimInProgress(claim_key=claim_key)
+
+
+def release(cinder, cluster, project_id, claim_key, host, incarnation):
+    """The caller's undo: the volume goes back to its pool if unused.
+
+    Idempotent: a claim already released (or returned) answers as it is.
+    """
+    receipt, row = db_receipts.begin_release(
+        cluster, project_id, claim_key, host, incarnation, RETURN_HOLD)
+    if receipt is None:
+        raise exception.ClaimNotFound(claim_key=claim_key)
+    if row is None:
+        if receipt.state == models.R_CLAIMING:
+            raise exception.ClaimInProgress(claim_key=claim_key)
+        if receipt.target_project:
+            raise exception.ClaimNotReleasable(
+                claim_key=claim_key,
+                reason='it was claimed into project %s, which owns the '
+                       'volume now' % receipt.target_project)
+        return db_receipts.view(receipt)  # released or returned already
+    outcome = handback.settle(cinder, row, row.claim_id)
+    if outcome.action == handback.LET_GO:
+        raise exception.ClaimNotReleasable(claim_key=claim_key,
+                                           reason=outcome.reason)
+    LOG.info('Claim %(key)s released: volume %(id)s is back in pool '
+             '%(pool)s.', {'key': claim_key, 'id': receipt.volume_id,
+                           'pool': receipt.pool})
+    notifications.claim_returned(host, receipt, notifications.RETURN_RELEASE)
+    return db_receipts.view(db_receipts.get_by_claim(row.claim_id))
+
+
+class LeaseKeeper:
+    """Sync's pass over the claimed volumes of a cluster."""
+
+    def __init__(self, cinder, host, incarnation):
+        self._cinder = cinder
+        self._host = host
+        self._incarnation = incarnation
+
+    def run(self, cluster, owns=None):
+        """Latch attached volumes, drop stale lease tags, return volumes
+        whose lease ran out.  Returns ``{'returned': n, 'latched': n}``."""
+        report = {'returned': 0, 'latched': 0, 'errors': 0}
+        tagged = self._cinder.list_volumes(
+            {vp_cinder.TAG_LEASE: vp_cinder.lease_value(cluster)})
+        by_id = {volume.id: volume for volume in tagged}
+        held = db_receipts.holding(by_id, states=models.HELD)
+        for volume in tagged:
+            receipt = held.get(volume.id)
+            if receipt is None or (owns and not owns(receipt.pool)):
+                continue
+            if receipt.state == models.R_LEASED and volume.in_use:
+                if db_receipts.latch_used(receipt.claim_id):
+                    report['latched'] += 1
+            elif receipt.state != models.R_USED:
+                continue
+            try:
+                self._cinder.remove_lease_tag(volume.id)
+            except exception.CinderException as exc:
+                report['errors'] += 1
+                LOG.info('Could not drop the lease tag of %(id)s: %(err)s',
+                         {'id': volume.id, 'err': exc})
+        for receipt in db_receipts.expired_leases(cluster):
+            if owns and not owns(receipt.pool):
+                continue
+            try:
+                if self._return(receipt):
+                    report['returned'] += 1
+            except exception.CinderException as exc:
+                report['errors'] += 1
+                LOG.warning('Returning volume %(id)s of an expired lease '
+                            'failed, will retry: %(err)s',
+                            {'id': receipt.volume_id, 'err': exc})
+        return report
+
+    def _return(self, receipt):
+        _receipt, row = db_receipts.begin_lease_return(
+            receipt.claim_id, self._host, self._incarnation, RETURN_HOLD)
+        if row is None:
+            return False  # confirmed or released meanwhile
+        outcome = handback.settle(self._cinder, row, row.claim_id)
+        if outcome.action != handback.RETURNED:
+            LOG.info('Lease of claim %(claim)s ran out but volume %(id)s '
+                     'stays with its caller: %(why)s.',
+                     {'claim': receipt.claim_key, 'id': receipt.volume_id,
+                      'why': outcome.reason})
+            return False
+        LOG.info('Lease of claim %(claim)s ran out unconfirmed: volume '
+                 '%(id)s is back in pool %(pool)s.',
+                 {'claim': receipt.claim_key, 'id': receipt.volume_id,
+                  'pool': receipt.pool})
+        notifications.claim_returned(self._host, receipt,
+                                     notifications.RETURN_LEASE)
+        return True
