@@ -27,6 +27,7 @@ from volume_pool import rpcapi
 from volume_pool.db import api as db_api
 from volume_pool.db import migration
 from volume_pool.db import models
+from volume_pool.db import receipts as db_receipts
 
 CONF = config.CONF
 
@@ -106,8 +107,10 @@ def _transport_url():
     return CONF.transport_url
 
 
-def _rpc_call(call, timeout):
+def _rpc_call(call, timeout, project_id=None):
     """Run ``call(api, ctxt)`` on a transport that lives for this call.
+
+    ``project_id``: the caller's project the claim keys belong to.
 
     The transport is built on the global CONF: oslo.messaging registers
     some of its options there only (DESIGN.md).
@@ -119,7 +122,9 @@ def _rpc_call(call, timeout):
     transport = rpcapi.get_transport(CONF)
     try:
         api = rpcapi.VolumePoolAPI(transport, timeout=timeout)
-        return call(api, vp_context.RequestContext())
+        return call(api, vp_context.RequestContext(project_id=project_id))
+    except rpcapi.ClaimTimedOut:
+        raise  # names the key to show or release the claim with
     except messaging.MessagingTimeout:
         raise exception.ServiceUnavailable(
             reason='no volume-pool-manager answered within %d s' % timeout)
@@ -212,15 +217,62 @@ def pool_refill():
 
 # -- claim ---------------------------------------------------------------
 
-def claim():
+CLAIM_COLUMNS = ['claim_key', 'state', 'pool', 'volume_id', 'source',
+                 'project_id', 'lease_expires_at', 'created_at']
+
+
+def claim_take():
     args = CONF.command
     kwargs = {'name': args.volume_name, 'cluster': args.for_cluster,
               'create_on_miss': not args.no_create_on_miss}
     if args.project_id:
         kwargs['project_id'] = args.project_id
+    if args.key:
+        kwargs['claim_key'] = args.key
     volume = _rpc_call(lambda api, ctxt: api.claim(
-        ctxt, args.pool_name, **kwargs), args.timeout)
+        ctxt, args.pool_name, **kwargs), args.timeout,
+        project_id=args.caller_project)
     _emit_one(volume, args.format)
+    return EXIT_OK
+
+
+def claim_list():
+    args = CONF.command
+    receipts = db_receipts.listing(CONF.cluster or None,
+                                   states=args.state or None,
+                                   pool=args.pool, limit=args.limit)
+    _emit(CLAIM_COLUMNS, [db_receipts.view(r) for r in receipts],
+          args.format)
+    return EXIT_OK
+
+
+def claim_show():
+    args = CONF.command
+    receipt = db_receipts.get(CONF.cluster or None, args.caller_project,
+                              args.claim_key)
+    if receipt is None:
+        raise exception.ClaimNotFound(claim_key=args.claim_key)
+    record = db_receipts.view(receipt)
+    record['answer'] = db_receipts.answer(receipt)
+    _emit_one(record, args.format)
+    return EXIT_OK
+
+
+def claim_release():
+    args = CONF.command
+    record = _rpc_call(lambda api, ctxt: api.release(
+        ctxt, args.claim_key, cluster=args.for_cluster), args.timeout,
+        project_id=args.caller_project)
+    _emit_one(record, args.format)
+    return EXIT_OK
+
+
+def claim_confirm():
+    args = CONF.command
+    record = _rpc_call(lambda api, ctxt: api.confirm(
+        ctxt, args.claim_key, cluster=args.for_cluster), args.timeout,
+        project_id=args.caller_project)
+    _emit_one(record, args.format)
     return EXIT_OK
 
 
@@ -369,28 +421,7 @@ def add_command_parsers(subparsers):
     drain.add_argument('pool_name', metavar='NAME', help='Pool name.')
     drain.set_defaults(func=pool_drain)
 
-    take = _parser(
-        subparsers, 'claim',
-        'Claim a volume from a pool, as the controller does.',
-        'Goes through the same RPC call (volume_pool.rpcapi claim) and '
-        'prints the claimed volume: use it to test a deployment end to end '
-        'or to hand a volume to somebody by hand.  Needs transport_url.')
-    take.add_argument('pool_name', metavar='POOL',
-                      help='Pool (snapshot type) to claim from.')
-    # dest: "name" and "cluster" are taken in oslo.config's namespace.
-    take.add_argument('--name', dest='volume_name', metavar='NAME',
-                      help='Cinder name of the claimed volume.')
-    take.add_argument('--cluster', dest='for_cluster', metavar='CLUSTER',
-                      help='Claim from this cluster\'s managers.')
-    take.add_argument('--project-id', metavar='PROJECT',
-                      help='Hand the volume to this project (a Cinder '
-                           'volume transfer; RPC 1.3).')
-    take.add_argument('--no-create-on-miss', action='store_true',
-                      help='Fail with PoolEmpty instead of creating a '
-                           'volume when the pool has none ready.')
-    _add_format(take)
-    _add_timeout(take, 60)
-    take.set_defaults(func=claim)
+    _add_claim_parsers(subparsers)
 
     cluster = _parser(
         subparsers, 'cluster',
@@ -407,6 +438,92 @@ def add_command_parsers(subparsers):
                           help='Only this cluster.')
     _add_format(clusters)
     clusters.set_defaults(func=cluster_list)
+
+
+def _add_caller_project(parser):
+    parser.add_argument(
+        '--caller-project', metavar='PROJECT',
+        help='The project of the caller that made the claim: claim keys '
+             'are unique per cluster and caller\'s project (default: '
+             'none, as for a caller without a project).')
+
+
+def _add_claim_parsers(subparsers):
+    claim = _parser(
+        subparsers, 'claim', 'Claim by hand; list, show, confirm and '
+                             'release claims.',
+        'Every claim leaves a receipt: its key, state (claiming, leased, '
+        'used, releasing, released, returning, returned), volume and '
+        'lease.')
+    actions = claim.add_subparsers(dest='action', metavar='ACTION')
+    actions.required = True
+    take = _parser(
+        actions, 'take',
+        'Claim a volume from a pool, as the controller does.',
+        'Goes through the same RPC call (volume_pool.rpcapi claim) and '
+        'prints the claimed volume: use it to test a deployment end to end '
+        'or to hand a volume to somebody by hand.  Needs transport_url.')
+    take.add_argument('pool_name', metavar='POOL',
+                      help='Pool (snapshot type) to claim from.')
+    # dest: "name" and "cluster" are taken in oslo.config's namespace.
+    take.add_argument('--name', dest='volume_name', metavar='NAME',
+                      help='Cinder name of the claimed volume.')
+    take.add_argument('--cluster', dest='for_cluster', metavar='CLUSTER',
+                      help='Claim from this cluster\'s managers.')
+    take.add_argument('--project-id', metavar='PROJECT',
+                      help='Hand the volume to this project (a Cinder '
+                           'volume transfer; RPC 1.3).')
+    take.add_argument('--key', metavar='KEY',
+                      help='Claim key (RPC 1.4): running the command again '
+                           'with the same key prints the same volume.  '
+                           'Default: a new key.')
+    take.add_argument('--no-create-on-miss', action='store_true',
+                      help='Fail with PoolEmpty instead of creating a '
+                           'volume when the pool has none ready.')
+    _add_caller_project(take)
+    _add_format(take)
+    _add_timeout(take, 60)
+    take.set_defaults(func=claim_take)
+
+    lst = _parser(
+        actions, 'list', 'The claim receipts of this cluster, newest first.',
+        'Read from the database; no manager needed.  A claim stuck in '
+        'claiming, releasing or returning is settled by the next sync.')
+    lst.add_argument('--state', action='append',
+                     choices=models.RECEIPT_STATES,
+                     help='Only claims in this state (repeatable).')
+    lst.add_argument('--pool', metavar='POOL', help='Only this pool.')
+    lst.add_argument('--limit', type=int, default=100, metavar='N',
+                     help='At most N claims (default: %(default)s).')
+    _add_format(lst)
+    lst.set_defaults(func=claim_list)
+
+    show = _parser(actions, 'show', 'One claim\'s receipt and answer.',
+                   'What the caller was answered, and where the volume is.')
+    show.add_argument('claim_key', metavar='KEY', help='Claim key.')
+    _add_caller_project(show)
+    _add_format(show)
+    show.set_defaults(func=claim_show)
+
+    for name, func, text, more in (
+            ('release', claim_release,
+             'Give a claimed volume back to its pool, if it is unused.',
+             'The controller\'s undo, by hand (RPC release): a volume '
+             'attached or handed to another project stays where it is.'),
+            ('confirm', claim_confirm,
+             'Confirm a claim: the volume is its caller\'s for good.',
+             'Ends the lease, as the controller does once it booted.')):
+        action = _parser(actions, name, text, more + '  Needs '
+                         'transport_url.')
+        action.add_argument('claim_key', metavar='KEY', help='Claim key.')
+        action.add_argument('--cluster', dest='for_cluster',
+                            metavar='CLUSTER',
+                            help='The claim\'s cluster (default: any '
+                                 'manager\'s own).')
+        _add_caller_project(action)
+        _add_format(action)
+        _add_timeout(action, 60)
+        action.set_defaults(func=func)
 
 
 command_opt = cfg.SubCommandOpt('command', title='Commands',

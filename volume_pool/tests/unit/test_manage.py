@@ -6,6 +6,7 @@ import subprocess
 import pytest
 import yaml
 
+from volume_pool import cinder as vp_cinder
 from volume_pool import rpc
 from volume_pool import service
 from volume_pool.cmd import manage as manage_cmd
@@ -131,7 +132,12 @@ HELP_PAGES = [
     (('pool', 'show'), 'stuck in creating'),
     (('pool', 'refill'), 'paused after repeated failed creates'),
     (('pool', 'drain'), 'free Cinder quota'),
-    (('claim',), 'same RPC call'),
+    (('claim',), 'leaves a receipt'),
+    (('claim', 'take'), 'same RPC call'),
+    (('claim', 'list'), 'no manager needed'),
+    (('claim', 'show'), 'was answered'),
+    (('claim', 'release'), 'attached or handed to another project'),
+    (('claim', 'confirm'), 'Ends the lease'),
     (('cluster',), 'NoLiveManager'),
     (('cluster', 'list'), 'backend_url'),
 ]
@@ -160,7 +166,7 @@ def test_cluster_list_formats_parse(manage):
 
 
 def test_claim_without_transport_url_is_a_usage_error(manage):
-    result = manage('claim', 'debian')
+    result = manage('claim', 'take', 'debian')
     assert result.returncode == 2
     assert 'transport_url is not set' in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
@@ -214,11 +220,12 @@ def test_claim_refill_and_live_pool_list_over_rpc(live, simulator):
     assert 'backoff' in listing[0]  # a live field, not a database count
     assert _listing(live, 'yaml') == _listing(live)
 
-    claimed = live('claim', 'debian', '--name', 'by-hand', '--format',
-                   'json')
+    claimed = live('claim', 'take', 'debian', '--name', 'by-hand',
+                   '--key', 'by-hand-1', '--format', 'json')
     assert claimed.returncode == 0, claimed.stderr
     volume = json.loads(claimed.stdout)
     assert (volume['source'], volume['name']) == ('pool', 'by-hand')
+    assert volume['claim_key'] == 'by-hand-1'
     assert simulator.get_volume(volume['volume_id'])['name'] == 'by-hand'
 
     refilled = live('pool', 'refill', 'debian')
@@ -228,16 +235,32 @@ def test_claim_refill_and_live_pool_list_over_rpc(live, simulator):
     helpers.wait_for(lambda: _listing(live)[0]['ready'] == 2, timeout=30,
                      what='pool refilled')
 
-    as_yaml = live('claim', 'debian', '--no-create-on-miss', '--format',
-                   'yaml')
+    as_yaml = live('claim', 'take', 'debian', '--no-create-on-miss',
+                   '--format', 'yaml')
     assert as_yaml.returncode == 0, as_yaml.stderr
     assert yaml.safe_load(as_yaml.stdout)['source'] == 'pool'
-    table = live('claim', 'debian')
+    table = live('claim', 'take', 'debian')
     assert table.returncode == 0 and '| source ' in table.stdout
+
+    # The same key again: the same volume, no second one.
+    again = live('claim', 'take', 'debian', '--name', 'by-hand', '--key',
+                 'by-hand-1', '--format', 'json')
+    assert json.loads(again.stdout)['volume_id'] == volume['volume_id']
+    listed = live('claim', 'list', '--state', 'leased', '--format', 'json')
+    assert ('by-hand-1', volume['volume_id']) in [
+        (c['claim_key'], c['volume_id']) for c in json.loads(listed.stdout)]
+    shown = live('claim', 'show', 'by-hand-1', '--format', 'json')
+    assert json.loads(shown.stdout)['answer'] == volume
+    released = live('claim', 'release', 'by-hand-1', '--format', 'json')
+    assert released.returncode == 0, released.stderr
+    assert json.loads(released.stdout)['state'] == 'released'
+    returned = simulator.get_volume(volume['volume_id'])
+    assert returned['metadata'][vp_cinder.TAG_POOL] == 'debian'
 
 
 def test_rpc_errors_are_one_line(live):
-    for args, needle in ((('claim', 'nope'), "Unknown pool 'nope'"),
+    for args, needle in ((('claim', 'take', 'nope'), "Unknown pool 'nope'"),
+                         (('claim', 'release', 'nope'), "No claim with key"),
                          (('pool', 'refill', 'nope'), "Unknown pool 'nope'")):
         result = live(*args)
         assert result.returncode == 1, result
