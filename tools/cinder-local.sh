@@ -98,8 +98,10 @@ EOF
 }
 
 start_service() {
+  # setsid: its pid is its process group id, so a test can stop the
+  # service with the workers it forks (cinder-api) in one signal.
   local state=$1 name=$2
-  "$CINDER_VENV/bin/$name" --config-file "$state/cinder.conf" \
+  setsid "$CINDER_VENV/bin/$name" --config-file "$state/cinder.conf" \
     > "$state/log/$name.out" 2>&1 &
   echo $! > "$state/$name.pid"
 }
@@ -206,6 +208,8 @@ stop_pid() {
   [ -f "$pidfile" ] || return 0
   pid=$(cat "$pidfile")
   if kill -0 "$pid" 2>/dev/null; then
+    # A test may have left it stopped (a hung API): wake it to terminate.
+    kill -CONT -- "-$pid" 2>/dev/null || true
     kill -TERM "$pid" 2>/dev/null || true
     for i in $(seq 1 50); do
       kill -0 "$pid" 2>/dev/null || break

@@ -59,6 +59,19 @@ class LocalCinder:
     def start_api(self):
         _run('start-api', self.state_dir)
 
+    def api_group(self):
+        """Process group of cinder-api and the workers it forked."""
+        with open(os.path.join(self.state_dir, 'cinder-api.pid')) as pid:
+            return int(pid.read().strip())
+
+    def hang_api(self):
+        """A hung API, not a refused connection: callers wait for their
+        timeout while their requests queue up."""
+        os.killpg(self.api_group(), signal.SIGSTOP)
+
+    def resume_api(self):
+        os.killpg(self.api_group(), signal.SIGCONT)
+
     @property
     def endpoint(self):
         return self.env['CINDER_ENDPOINT']

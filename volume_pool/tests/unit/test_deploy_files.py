@@ -13,7 +13,8 @@ from volume_pool.tests import services
 TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__)))))
 SCRIPTS = ['devstack/plugin.sh', 'devstack/settings',
-           'tools/cinder-local.sh', 'tools/ensure-services.sh', '.ci/run']
+           'tools/cinder-local.sh', 'tools/ensure-services.sh',
+           'tools/render-diagrams.sh', '.ci/run']
 
 
 @pytest.mark.parametrize('script', SCRIPTS)

@@ -1,0 +1,207 @@
+"""Exactly once on the real services: a claim gives one volume to one
+caller, once, and no volume is lost, while Cinder hangs, answers come too
+late, and leases run out.  Each test asserts what Cinder and the tables
+hold, not what a log says."""
+
+import concurrent.futures
+import time
+import uuid
+
+from oslo_config import cfg
+import pytest
+import sqlalchemy as sa
+
+from volume_pool import cinder as vp_cinder
+from volume_pool import context as vp_context
+from volume_pool import exception
+from volume_pool import rpcapi
+from volume_pool.tests.functional import harness
+from volume_pool.tests.functional.test_real_peers import table
+from volume_pool.tests.functional.test_real_peers import tagged
+from volume_pool.tests.functional.test_real_peers import wait_full
+
+CTXT = vp_context.RequestContext(project_id='controller')
+
+
+def receipts(db_url, pool):
+    engine = sa.create_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            return {r.claim_key: r for r in conn.execute(sa.text(
+                'SELECT claim_key, state, volume_id FROM claim_receipts '
+                'WHERE pool = :pool'), {'pool': pool})}
+    finally:
+        engine.dispose()
+
+
+def accounted(cinder, db_url, pool, answers):
+    """Every volume of the pool is in the pool or with exactly one caller.
+
+    ``answers``: claim key -> answered volume id.  Returns the problems.
+    """
+    problems = []
+    # A row without a volume id yet is a create on its way.
+    rows = {v: s for v, s in table(db_url, pool).items() if v is not None}
+    in_pool = {v.id: v for v in tagged(cinder, pool)}
+    held = {r.volume_id: r for r in receipts(db_url, pool).values()
+            if r.state in ('leased', 'used')}
+    if set(in_pool) != set(rows):
+        problems.append('tagged %s != rows %s' % (sorted(in_pool), rows))
+    bad_rows = {v: s for v, s in rows.items()
+                if s not in ('available', 'creating')}
+    if bad_rows:
+        problems.append('rows still held: %s' % bad_rows)
+    both = set(in_pool) & set(held)
+    if both:
+        problems.append('in the pool and with a caller: %s' % sorted(both))
+    ids = list(answers.values())
+    if len(ids) != len(set(ids)):
+        problems.append('a volume answered twice: %s' % sorted(ids))
+    for key, volume_id in answers.items():
+        if volume_id in in_pool:
+            problems.append('%s answered %s, now back in the pool'
+                            % (key, volume_id))
+    return problems
+
+
+def _claims(api, pool, keys, timeout):
+    """Claim once per key, concurrently; key -> volume id or error."""
+    def claim(key):
+        try:
+            return key, api.claim(CTXT, pool, name='fn-%s' % key[:8],
+                                  claim_key=key, timeout=timeout)
+        except exception.VolumePoolException as exc:
+            return key, exc
+    with concurrent.futures.ThreadPoolExecutor(len(keys)) as executor:
+        return dict(executor.map(claim, keys))
+
+
+def test_hung_cinder_api_hands_nothing_twice_and_loses_nothing(
+        managers, api, cinder, snapshot, pool_name):
+    for host in ('mgr-1', 'mgr-2'):
+        managers([(pool_name, snapshot, 4)], host=host, coordination=True,
+                 extra='[volume_pool]\nclaim_lease = 0\n')
+    wait_full(api, pool_name, 4)
+    cinder.hang_api()
+    try:
+        keys = [str(uuid.uuid4()) for _ in range(4)]
+        started = time.monotonic()
+        results = _claims(api, pool_name, keys, timeout=6)
+        elapsed = time.monotonic() - started
+    finally:
+        cinder.resume_api()
+    # A hung Cinder makes claims fail in the caller's time, typed.
+    assert elapsed < 20, elapsed
+    for key, result in results.items():
+        assert isinstance(result, exception.ClaimTimedOut), result
+        assert result.claim_key == key
+    # Their late renames land now; sync puts everything back.
+    harness.wait_for(
+        lambda: not accounted(cinder, managers.db_url, pool_name, {}),
+        timeout=90, what='pool settled after the hang')
+    wait_full(api, pool_name, 4)
+    # Retries after the hang: one volume per key, none twice.
+    again = _claims(api, pool_name, keys, timeout=30)
+    answers = {k: r['volume_id'] for k, r in again.items()
+               if isinstance(r, dict)}
+    assert len(answers) == 4, again
+    harness.wait_for(
+        lambda: not accounted(cinder, managers.db_url, pool_name, answers),
+        timeout=90, what='every volume accounted for')
+    print('hung API: %d claims timed out in %.1fs, %d retried after'
+          % (len(results), elapsed, len(answers)))
+
+
+def test_a_late_answer_is_retried_with_the_same_key(
+        managers, api, cinder, snapshot, pool_name):
+    managers([(pool_name, snapshot, 2)])
+    wait_full(api, pool_name, 2)
+    api.MIN_ATTEMPT_SECONDS = 1.0
+    key = str(uuid.uuid4())
+    with concurrent.futures.ThreadPoolExecutor(1) as executor:
+        cinder.hang_api()
+        try:
+            # The first attempt waits 1-10 s; its answer is lost, the
+            # retry with the same key gets ClaimInProgress, then the answer.
+            claim = executor.submit(api.claim, CTXT, pool_name,
+                                    claim_key=key, timeout=20)
+            time.sleep(4)
+        finally:
+            cinder.resume_api()
+        answer = claim.result(timeout=30)
+    held = receipts(managers.db_url, pool_name)
+    assert list(held) == [key]
+    assert (held[key].state, held[key].volume_id) == ('leased',
+                                                      answer['volume_id'])
+    assert answer['claim_key'] == key and answer['lease_expires_at']
+    volume = cinder.client().volumes.get(answer['volume_id'])
+    assert volume.metadata == {vp_cinder.TAG_LEASE: 'default'}
+    # Asked again later: the same answer, still one volume.
+    assert api.claim(CTXT, pool_name, claim_key=key)['volume_id'] == \
+        answer['volume_id']
+    harness.wait_for(
+        lambda: not accounted(cinder, managers.db_url, pool_name,
+                              {key: answer['volume_id']}),
+        timeout=60, what='every volume accounted for')
+
+
+def test_leases_confirm_release_and_attach_on_real_cinder(
+        managers, api, cinder, snapshot, pool_name):
+    managers([(pool_name, snapshot, 4)], sync_interval=2,
+             extra='[volume_pool]\nclaim_lease = 4\n')
+    wait_full(api, pool_name, 4)
+    client = cinder.client()
+    confirmed, released, abandoned, attached = (
+        api.claim(CTXT, pool_name, claim_key='%s-%d' % (pool_name, n))
+        for n in range(4))
+    assert api.confirm(CTXT, confirmed['claim_key'])['state'] == 'used'
+    assert vp_cinder.TAG_LEASE not in client.volumes.get(
+        confirmed['volume_id']).metadata
+    back = api.release(CTXT, released['claim_key'])
+    assert back['state'] == 'released'
+    assert api.release(CTXT, released['claim_key']) == back  # idempotent
+    with pytest.raises(exception.ClaimReleased):
+        api.claim(CTXT, pool_name, claim_key=released['claim_key'])
+    volume = client.volumes.get(released['volume_id'])
+    assert volume.metadata[vp_cinder.TAG_POOL] == pool_name
+    attachment = client.attachments.create(attached['volume_id'],
+                                           connector=None, instance_id=None)
+
+    def settled():
+        held = receipts(managers.db_url, pool_name)
+        return (held[abandoned['claim_key']].state == 'returned' and
+                held[attached['claim_key']].state == 'used')
+    harness.wait_for(settled, timeout=60, what='lease returned, attach '
+                                               'latched')
+    with pytest.raises(exception.ClaimLeaseExpired):
+        api.confirm(CTXT, abandoned['claim_key'])
+    assert vp_cinder.TAG_POOL in client.volumes.get(
+        abandoned['volume_id']).metadata
+    with pytest.raises(exception.ClaimNotReleasable):
+        api.release(CTXT, attached['claim_key'])
+    # Returned volumes made the pool overfull: it is trimmed to target.
+    answers = {c['claim_key']: c['volume_id']
+               for c in (confirmed, attached)}
+    harness.wait_for(
+        lambda: (not accounted(cinder, managers.db_url, pool_name, answers)
+                 and len(table(managers.db_url, pool_name)) == 4),
+        timeout=60, what='trimmed to target, all accounted for')
+    client.attachments.delete(attachment['id'] if isinstance(
+        attachment, dict) else attachment.id)
+
+
+def test_an_old_client_claims_without_a_key(managers, cinder, snapshot,
+                                            pool_name):
+    """A 1.3 controller during a rolling upgrade: no key, no lease."""
+    managers([(pool_name, snapshot, 1)])
+    transport = rpcapi.get_transport(cfg.CONF, url=managers.transport_url)
+    try:
+        old = rpcapi.VolumePoolAPI(transport, timeout=60, version_cap='1.3')
+        harness.wait_for(lambda: len(tagged(cinder, pool_name)) == 1,
+                         timeout=60, what='pool filled')
+        answer = old.claim(CTXT, pool_name)
+    finally:
+        transport.cleanup()
+    assert 'claim_key' not in answer and 'lease_expires_at' not in answer
+    volume = cinder.client().volumes.get(answer['volume_id'])
+    assert volume.metadata == {}
