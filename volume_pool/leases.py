@@ -60,7 +60,9 @@ def release(cinder, cluster, project_id, claim_key, host, incarnation):
     if receipt is None:
         raise exception.ClaimNotFound(claim_key=claim_key)
     if row is None:
-        if receipt.state == models.R_CLAIMING:
+        if receipt.state in (models.R_CLAIMING, models.R_RELEASING,
+                             models.R_RETURNING):
+            # Still running, or its Cinder step failed: sync finishes it.
             raise exception.ClaimInProgress(claim_key=claim_key)
         if receipt.target_project:
             raise exception.ClaimNotReleasable(

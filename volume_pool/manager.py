@@ -31,6 +31,7 @@ from volume_pool import replenish
 from volume_pool import shrink
 from volume_pool import stats
 from volume_pool import validation
+from volume_pool.conf import cinder as cinder_conf
 from volume_pool.db import api as db_api
 from volume_pool.db import managers as db_managers
 from volume_pool.db import models
@@ -97,7 +98,11 @@ class Manager(periodic_task.PeriodicTasks):
             creating_timeout=options.creating_timeout,
             claim_timeout=options.claim_timeout,
             incarnation=self.incarnation,
-            service_down_time=options.service_down_time)
+            service_down_time=options.service_down_time,
+            # A claim's rename sent just before its deadline may still
+            # land this long after it.
+            late_request_grace=(conf.cinder.timeout or
+                                cinder_conf.DEFAULT_TIMEOUT))
         self.claimer = claims.Claimer(
             cinder, self.stats, host=self.host,
             incarnation=self.incarnation, claim_lease=options.claim_lease,

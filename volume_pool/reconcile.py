@@ -76,7 +76,8 @@ class Reconciler:
     """Settles rows and Cinder volumes of the pools of one cluster."""
 
     def __init__(self, cinder, host, is_pending, creating_timeout,
-                 claim_timeout, incarnation=None, service_down_time=60):
+                 claim_timeout, incarnation=None, service_down_time=60,
+                 late_request_grace=0.0):
         self._cinder = cinder
         self._host = host
         self._is_pending = is_pending
@@ -84,6 +85,7 @@ class Reconciler:
         self._claim_timeout = claim_timeout
         self._incarnation = incarnation
         self._service_down_time = service_down_time
+        self._late_request_grace = late_request_grace
 
     def run(self, specs, cluster, owns=None):
         """Sync the configured pools and the ones that still have rows.
@@ -131,25 +133,29 @@ class Reconciler:
             elif row.volume_id:
                 owned.add(row.volume_id)
         orphans = [v for v in volumes if v.id not in owned]
-        if orphans:
-            # A volume a receipt holds is a caller's: a late request put
-            # the pool's tags back on it.  Claims still running are left
-            # alone.
-            held = db_receipts.holding([v.id for v in orphans])
-            for volume in orphans:
-                receipt = held.get(volume.id)
-                if receipt is not None and receipt.state in models.HELD:
-                    LOG.warning('Volume %(id)s carries pool tags but '
-                                'belongs to claim %(claim)s; dropping the '
-                                'tags.', {'id': volume.id,
-                                          'claim': receipt.claim_id})
-                    self._restore_claimed(volume, receipt)
-            orphans = [v for v in orphans if v.id not in held]
         if not orphans:
             return report  # the usual case: no second read of the table
+        # Read the table again, after the listing: a claim or a create
+        # that started since the first read holds a row by now (written
+        # before Cinder is asked), or a receipt once it finished.
+        fresh = db_api.get_rows(cluster, pool=pool)
+        requests = {r.request_id for r in fresh}
+        recorded = {r.volume_id for r in fresh}
+        orphans = [v for v in orphans if v.id not in recorded and
+                   v.request_id not in requests]
+        held = db_receipts.holding([v.id for v in orphans])
+        for volume in orphans:
+            receipt = held.get(volume.id)
+            if receipt is not None and receipt.state in models.HELD:
+                # A caller's: a late request put the pool's tags back.
+                LOG.warning('Volume %(id)s carries pool tags but belongs '
+                            'to claim %(claim)s; dropping the tags.',
+                            {'id': volume.id, 'claim': receipt.claim_id})
+                self._restore_claimed(volume, receipt)
+        orphans = [v for v in orphans if v.id not in held]
         # Count what is left once the rows are settled: an orphan may fill
         # the place of a volume this very sync dropped.
-        live = sum(1 for r in db_api.get_rows(cluster, pool=pool)
+        live = sum(1 for r in fresh
                    if r.status in (models.AVAILABLE, models.CREATING) and
                    (spec is None or r.snapshot_id == spec.snapshot_id))
         for volume in orphans:
@@ -240,7 +246,8 @@ class Reconciler:
         time is up, from Cinder's truth; returns the rows settled."""
         taken = db_claims.take_over(
             cluster, pool, self._incarnation, claims.UNDO_HOLD,
-            self._service_down_time, self._claim_timeout)
+            self._service_down_time, self._claim_timeout,
+            grace=self._late_request_grace)
         for row, receipt_state in taken:
             if row.volume_id is None:
                 volume = by_request.get(row.request_id)
@@ -294,7 +301,8 @@ class Reconciler:
         except exception.VolumeNotFound:
             return None
         if (volume.status == 'deleting' or volume.in_use or
-                db_receipts.holding([volume.id], states=models.HELD)):
+                db_receipts.holding([volume.id])):
+            # Gone, a caller's, or a claim's that runs since the read.
             return None
         LOG.warning('Pool volume %(id)s of pool %(pool)s lost its pool '
                     'tags; putting them back.',

@@ -69,6 +69,8 @@ class VolumePoolAPI:
     MIN_ATTEMPT_SECONDS = 5.0
     # Pause before asking again about a claim still in progress.
     IN_PROGRESS_PAUSE = 0.5
+    # Less time left than this is no time: the call could not come back.
+    MIN_TIME_LEFT = 0.01
 
     def __init__(self, transport=None, timeout=None, version_cap=None):
         target = messaging.Target(topic=rpc.TOPIC,
@@ -169,13 +171,16 @@ class VolumePoolAPI:
         """Call ``method`` (1.4, idempotent by the claim ``key``) on the
         queue of cluster ``route``, trying again while the time lasts;
         raise ClaimTimedOut when it runs out."""
+        if not self.client.can_send_version('1.4'):
+            raise exception.ClaimKeyUnsupported(
+                who='this client (version_cap %s)' % self.client.version_cap)
         budget = (timeout or self.client.timeout or
                   self.client.conf.rpc_response_timeout)
         deadline = time.monotonic() + budget
         attempts = 0
         while True:
             left = deadline - time.monotonic()
-            if left <= 0:
+            if left < self.MIN_TIME_LEFT:
                 raise ClaimTimedOut(claim_key=key)
             if with_time_left:
                 kwargs['time_left'] = round(left, 3)

@@ -76,8 +76,15 @@ def settle_claims(pool, cluster, snapshot_id, incarnation, takes=(),
     holds its row or its deadline has passed (it must be undone).
     """
     answered = {}
+    seen, repeats = set(), []
+    for take in takes:
+        key = (take.project_id, take.claim_key)
+        if take.claim_key and key in seen:
+            repeats.append(take)  # answered from the first one's receipt
+        seen.add(key)
     for _rerun in range(_DUPLICATE_RERUNS):
-        pending = [take for take in takes if take.claim_id not in answered]
+        pending = [take for take in takes if take.claim_id not in answered
+                   and take not in repeats]
         try:
             taken, finished = _settle(pool, cluster, snapshot_id,
                                       incarnation, pending, finishes)
@@ -94,6 +101,13 @@ def settle_claims(pool, cluster, snapshot_id, incarnation, takes=(),
             continue
         answered.update(zip([take.claim_id for take in pending], taken,
                             strict=True))
+        if repeats:
+            found = receipts.by_keys(cluster, [
+                (take.project_id, take.claim_key) for take in repeats])
+            answered.update(
+                (take.claim_id,
+                 Existing(found[(take.project_id or '', take.claim_key)]))
+                for take in repeats)
         return [answered[take.claim_id] for take in takes], finished
     raise db_exc.DBError('claim keys kept colliding')
 
@@ -248,6 +262,15 @@ def _finish(session, finishes, now):
 
 # ---------------------------------------------------------------------------
 # A miss: the intent row, written before Cinder is asked
+
+
+@db_api.retry
+def write_receipt(pool, cluster, snapshot_id, take):
+    """The receipt of a claim that holds no row yet (its miss follows)."""
+    with db_api.writer() as session:
+        now = clock.now(session)
+        session.execute(sa.insert(models.ClaimReceipt), [
+            _receipt(take, None, pool, cluster, snapshot_id, now)])
 
 
 @db_api.retry
@@ -406,15 +429,19 @@ def _end_hold(row_id, claim_id, status, outcomes, size=None):
 
 
 @db_api.retry
-def take_over(cluster, pool, incarnation, hold, down_time, legacy_timeout):
+def take_over(cluster, pool, incarnation, hold, down_time, legacy_timeout,
+              grace=0.0):
     """Hold the rows of ``pool`` whose holder is gone or out of time.
 
     A row is taken over when it is ``uncertain``, or ``claiming`` and its
-    deadline has passed or its incarnation is gone (stopped, or no
-    heartbeat for ``down_time`` seconds), all by the database's clock; a
-    row held by a manager of the previous release (no incarnation) after
-    ``legacy_timeout`` seconds.  Each gets a claim id of sync's own, and
-    its receipt follows.  Returns ``[(row, receipt state or None)]``.
+    deadline has passed ``grace`` seconds ago or its incarnation is gone
+    (stopped, or no heartbeat for ``down_time`` seconds), all by the
+    database's clock; a row held by a manager of the previous release (no
+    incarnation) after ``legacy_timeout`` seconds.  ``grace`` is the
+    longest a Cinder request of the holder may still run: its late rename
+    must land before the volume can go to the next caller.  Each row gets
+    a claim id of sync's own, and its receipt follows.  Returns
+    ``[(row, receipt state or None)]``.
     """
     table, receipt = models.PoolVolume, models.ClaimReceipt
     with db_api.writer() as session:
@@ -423,7 +450,7 @@ def take_over(cluster, pool, incarnation, hold, down_time, legacy_timeout):
         abandoned = sa.or_(
             table.status == models.UNCERTAIN,
             sa.and_(table.status == models.CLAIMING, sa.or_(
-                table.claim_deadline < now,
+                table.claim_deadline < clock.later(now, -grace),
                 sa.and_(table.incarnation.is_not(None),
                         table.incarnation.not_in(alive)),
                 sa.and_(table.incarnation.is_(None),
