@@ -1,0 +1,116 @@
+"""``python -m volume_pool.tests.chaos``: the chaos soak ("tox -e chaos").
+"""
+
+import volume_pool.cmd  # noqa: F401  (first: no eventlet, threading)
+
+# isort: split
+
+import argparse
+import sys
+
+from volume_pool.tests.chaos import faults
+from volume_pool.tests.chaos import soak
+
+DESCRIPTION = """\
+Keyed claims against a cluster of volume-pool-manager processes while
+faults happen at random: kill -9 of a manager (started again), RabbitMQ
+connections of the run's vhost closed, database sessions killed, cinder-api
+stopped (SIGSTOP) or stalled in the fault proxy, the private redis-server
+restarted, and Cinder requests delayed, failed (5xx, 413), or dropped
+before or after Cinder saw them.  Then the faults stop, the managers
+settle, and the exactly-once invariant is checked against Cinder and the
+database.  Needs MariaDB or PostgreSQL, RabbitMQ, redis-server and the
+local Cinder of tools/cinder-local.sh (installed on first use).
+
+Exit status: 0 the invariant held, 1 it did not, 2 the soak could not run.
+"""
+
+
+def positive(kind):
+    def parse(text):
+        value = kind(text)
+        if value <= 0:
+            raise argparse.ArgumentTypeError('must be > 0: %s' % text)
+        return value
+    return parse
+
+
+def fault_list(text):
+    kinds = [k.strip() for k in text.split(',') if k.strip()]
+    unknown = set(kinds) - set(faults.KINDS)
+    if unknown:
+        raise argparse.ArgumentTypeError(
+            'unknown fault(s) %s; known: %s'
+            % (', '.join(sorted(unknown)), ', '.join(faults.KINDS)))
+    return kinds
+
+
+def parser():
+    p = argparse.ArgumentParser(
+        prog='tox -e chaos --', description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('--duration', type=positive(int), default=180,
+                   metavar='SECONDS',
+                   help='how long claims run under faults (default 180)')
+    p.add_argument('--seed', type=int,
+                   help='seed of every random choice (default: random, '
+                        'printed); a run is repeatable only as far as the '
+                        'services\' timing allows')
+    p.add_argument('--backend', choices=('mysql', 'postgresql'),
+                   default='mysql', help='database of the managers '
+                                         '(default mysql: MariaDB)')
+    p.add_argument('--managers', type=positive(int), default=3,
+                   help='manager processes in the cluster (default 3)')
+    p.add_argument('--callers', type=positive(int), default=8,
+                   help='claiming threads (default 8)')
+    p.add_argument('--pools', type=positive(int), default=2,
+                   help='pools, all from one snapshot (default 2)')
+    p.add_argument('--target', type=positive(int), default=5,
+                   help='ready volumes per pool (default 5)')
+    p.add_argument('--pause', type=float, default=0.5, metavar='SECONDS',
+                   help='mean pause of a caller between two keys '
+                        '(default 0.5)')
+    p.add_argument('--lease', type=positive(int), default=20,
+                   metavar='SECONDS',
+                   help='[volume_pool] claim_lease: an abandoned claim '
+                        'goes back to its pool after it (default 20)')
+    p.add_argument('--faults', type=fault_list, default=list(faults.KINDS),
+                   metavar='KIND,...',
+                   help='faults to draw from (default all: %s); empty '
+                        'for none' % ','.join(faults.KINDS))
+    p.add_argument('--proxy-fault-rate', type=float, default=0.05,
+                   metavar='P',
+                   help='chance that the proxy delays, fails or drops one '
+                        'Cinder request while the faults run (default '
+                        '0.05)')
+    p.add_argument('--call-timeout', type=positive(int), default=60,
+                   metavar='SECONDS',
+                   help='RPC timeout of a claim, with its retries '
+                        '(default 60)')
+    p.add_argument('--fill-timeout', type=positive(int), default=180,
+                   metavar='SECONDS',
+                   help='longest wait for full pools before the faults '
+                        '(default 180)')
+    p.add_argument('--settle', type=positive(int), default=180,
+                   metavar='SECONDS',
+                   help='longest wait after the faults for the managers '
+                        'to settle (default 180)')
+    p.add_argument('--keep', action='store_true',
+                   help='keep the work dir (logs, chaos-result.json) of a '
+                        'run that passed too')
+    return p
+
+
+def main(argv=None):
+    args = parser().parse_args(argv)
+    if not 0 <= args.proxy_fault_rate <= 1:
+        parser().error('--proxy-fault-rate must be between 0 and 1')
+    try:
+        return soak.run(args)
+    except KeyboardInterrupt:
+        print('interrupted: the services of the run were stopped')
+        return 130
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,367 @@
+"""The chaos soak's invariant checker, on hand-made end states, and the
+claimer's records that feed it, from a scripted client."""
+
+import dataclasses
+import random
+
+import pytest
+
+from volume_pool.tests.chaos import check
+from volume_pool.tests.chaos import claimer as vp_claimer
+from volume_pool.tests.chaos import record as rec
+
+LEASE = 20.0
+
+
+def volume(volume_id, pool=None, status='available', **metadata):
+    if pool:
+        metadata[check.TAG_POOL] = pool
+    return {'id': volume_id, 'name': volume_id, 'status': status,
+            'metadata': metadata}
+
+
+def row(volume_id, pool='p1', status='available'):
+    return {'volume_id': volume_id, 'pool': pool, 'status': status}
+
+
+def receipt(key, state, volume_id, pool='p1'):
+    return {'claim_key': key, 'state': state, 'volume_id': volume_id,
+            'pool': pool}
+
+
+def key(name, plan, outcome, answers=(), sent_at=0.0, **kwargs):
+    return rec.KeyRecord(key=name, pool='p1', plan=plan, sent_at=sent_at,
+                         answers=list(answers), outcome=outcome,
+                         attempts=max(1, len(answers)), **kwargs)
+
+
+class State:
+    """A settled run that keeps the invariant; tests break one thing."""
+
+    def __init__(self):
+        self.pools = {'p1': 3}
+        self.golden = {'golden'}
+        self.volumes = [volume('golden'),
+                        volume('v1', 'p1'), volume('v2', 'p1'),
+                        volume('v5', 'p1'),    # returned by k4's lease
+                        volume('v3'),          # k1's
+                        volume('v4')]          # k2's, then k3's
+        self.rows = [row('v1'), row('v2'), row('v5')]
+        self.records = [
+            key('k1', rec.CONFIRM, rec.CONFIRMED, [('v3', 1.0)]),
+            key('k2', rec.RELEASE, rec.RELEASED, [('v4', 1.0)],
+                released_at=2.0),
+            key('k3', rec.CONFIRM, rec.CONFIRMED, [('v4', 5.0)],
+                sent_at=4.0),
+            key('k4', rec.ABANDON, rec.ABANDONED, [('v5', 1.0)]),
+            key('k5', rec.CONFIRM, rec.UNANSWERED,
+                errors=['ClaimTimedOut', 'ClaimTimedOut']),
+            # Its answer was lost; the lease brought the volume back.
+            key('k6', rec.CONFIRM, rec.UNANSWERED, errors=['ClaimTimedOut']),
+        ]
+        self.receipts = [receipt('k1', 'used', 'v3'),
+                         receipt('k2', 'released', 'v4'),
+                         receipt('k3', 'used', 'v4'),
+                         receipt('k4', 'returned', 'v5'),
+                         receipt('k6', 'returned', 'v1')]
+
+    def record(self, name):
+        return next(r for r in self.records if r.key == name)
+
+    def check(self, receipts=True):
+        return check.check(self.records, self.volumes, self.rows,
+                           self.receipts if receipts else None,
+                           pools=self.pools, golden=self.golden, lease=LEASE)
+
+
+@pytest.fixture
+def state():
+    return State()
+
+
+def kinds(report):
+    return sorted({v.kind for v in report.violations})
+
+
+def test_a_settled_run_keeps_the_invariant(state):
+    report = state.check()
+    assert report.violations == []
+    assert report.ok and report.notes == []
+    figures = report.figures
+    assert figures['volumes'] == {'golden': 1, 'pool': 3, 'held': 2,
+                                  'total': 6}
+    assert figures['pools'] == {'p1': {'ready': 3, 'target': 3}}
+    assert figures['outcomes'] == {'unanswered': 2, 'confirmed': 2,
+                                   'released': 1, 'abandoned': 1,
+                                   'uncertain': 0}
+    assert figures['answered'] == 4 and figures['keys'] == 6
+    assert figures['errors'] == {'ClaimTimedOut': 3}
+    assert figures['receipts'] == {'used': 2, 'released': 1, 'returned': 2}
+
+
+def test_a_key_with_two_volumes(state):
+    state.record('k1').answers.append(('v9', 3.0))
+    report = state.check()
+    assert kinds(report) == [check.DUPLICATE]
+    assert 'k1 got 2 volumes' in report.violations[0].message
+
+
+def test_a_confirmed_volume_handed_out_again(state):
+    state.records.append(key('k7', rec.CONFIRM, rec.UNCERTAIN,
+                             [('v3', 30.0)]))
+    state.receipts.append(receipt('k7', 'used', 'v3'))
+    report = state.check()
+    assert kinds(report) == [check.DUPLICATE]
+    messages = [v.message for v in report.violations]
+    assert any('went to key k1 (confirmed) and then to key k7' in m
+               for m in messages)
+    assert any('held by 2 keys' in m for m in messages)
+
+
+def test_a_volume_handed_out_before_its_release(state):
+    state.record('k2').released_at = 10.0
+    report = state.check()
+    assert kinds(report) == [check.DUPLICATE]
+    assert 'went to key k2 (released) and then to key k3' in (
+        report.violations[0].message)
+
+
+@pytest.mark.parametrize('answered_at, ok', [(LEASE + 1.0, True),
+                                             (LEASE / 2, False)])
+def test_an_abandoned_volume_goes_on_only_after_its_lease(state,
+                                                          answered_at, ok):
+    state.records.append(key('k7', rec.CONFIRM, rec.CONFIRMED,
+                             [('v5', answered_at)], sent_at=answered_at))
+    state.receipts.append(receipt('k7', 'used', 'v5'))
+    state.rows = [r for r in state.rows if r['volume_id'] != 'v5']
+    state.pools['p1'] = 2
+    assert state.check().ok is ok
+
+
+def test_a_volume_nobody_holds_is_a_leak(state):
+    state.volumes.append(volume('v8', name='lost-claim'))
+    report = state.check()
+    assert kinds(report) == [check.LEAK]
+    assert report.figures['volumes']['leak'] == 1
+
+
+def test_a_tagged_volume_without_a_row_is_a_leak(state):
+    state.volumes.append(volume('v8', 'p1', volume_pool_request='r-8'))
+    report = state.check()
+    assert kinds(report) == [check.LEAK]
+    assert 'volume_pool=p1' in report.violations[0].message
+
+
+def test_a_row_without_its_volume_and_a_pool_below_target(state):
+    state.volumes = [v for v in state.volumes if v['id'] != 'v2']
+    report = state.check()
+    assert kinds(report) == [check.POOL]
+    messages = sorted(v.message for v in report.violations)
+    assert messages == ['pool p1 has 2 ready volumes, target 3',
+                        'row of pool p1 names volume v2 that Cinder does '
+                        'not have']
+
+
+def test_a_pool_above_target(state):
+    state.volumes.append(volume('v8', 'p1'))
+    state.rows.append(row('v8'))
+    assert [v.message for v in state.check().violations] == [
+        'pool p1 has 4 ready volumes, target 3']
+
+
+def test_a_confirmed_volume_given_back_or_gone(state):
+    state.receipts[0] = receipt('k1', 'returned', 'v3')
+    assert kinds(state.check()) == [check.LEAK, check.LOST]
+    state.receipts[0] = receipt('k1', 'used', 'v3')
+    state.volumes = [v for v in state.volumes if v['id'] != 'v3']
+    report = state.check()
+    assert kinds(report) == [check.LOST]
+    assert 'v3 held by key k1 is gone' in report.violations[0].message
+
+
+def test_an_answered_key_without_a_receipt(state):
+    state.receipts = [r for r in state.receipts if r['claim_key'] != 'k4']
+    report = state.check()
+    assert kinds(report) == [check.LOST]
+    assert 'k4 was answered volume v5 but has no receipt' in (
+        report.violations[0].message)
+
+
+def test_a_receipt_that_disagrees_with_the_answer(state):
+    state.receipts[0] = receipt('k1', 'used', 'v4')
+    assert check.DUPLICATE in kinds(state.check())
+
+
+def test_an_unanswered_key_must_not_hold_a_volume(state):
+    state.receipts[-1] = receipt('k6', 'used', 'v1')
+    report = state.check()
+    assert check.LEAK in kinds(report)
+    assert any('k6 was never answered but its receipt holds volume v1'
+               in v.message for v in report.violations)
+
+
+def test_abandoned_or_released_keys_must_not_still_hold(state):
+    state.receipts[1] = receipt('k2', 'used', 'v4')
+    state.receipts[3] = receipt('k4', 'used', 'v5')
+    report = state.check()
+    assert check.LEAK in kinds(report)
+    assert sum('by the claimer but its receipt is used' in v.message
+               for v in report.violations) == 2
+
+
+def test_half_done_work_is_unsettled(state):
+    state.receipts[3] = receipt('k4', 'leased', 'v5')
+    state.rows[0] = row('v1', status='claiming')
+    report = state.check()
+    assert check.UNSETTLED in kinds(report)
+    messages = ' | '.join(v.message for v in report.violations)
+    assert 'receipt of key k4 still leased' in messages
+    assert 'row of volume v1 in pool p1 is claiming' in messages
+
+
+def test_a_receipt_of_a_key_nobody_sent(state):
+    state.receipts.append(receipt('stranger', 'returned', None))
+    report = state.check()
+    assert kinds(report) == [check.LEAK]
+    assert 'unknown key stranger' in report.violations[0].message
+
+
+def test_a_volume_in_a_pool_and_held(state):
+    state.rows.append(row('v3'))
+    state.volumes[4] = volume('v3', 'p1')
+    state.pools['p1'] = 4
+    report = state.check()
+    assert kinds(report) == [check.DUPLICATE]
+    assert 'v3 is in pool p1 and held by key k1' in (
+        report.violations[0].message)
+
+
+def test_deleting_volumes_and_stale_tags_are_notes(state):
+    state.volumes.append(volume('v9', status='deleting'))
+    state.volumes[4] = volume('v3', volume_pool_lease='default')
+    report = state.check()
+    assert report.ok
+    assert report.figures['volumes']['deleting'] == 1
+    assert len(report.notes) == 2
+
+
+def test_without_receipts_the_claimer_record_decides(state):
+    assert state.check(receipts=False).ok
+    state.record('k1').outcome = rec.RELEASED
+    state.record('k1').released_at = 2.0
+    assert kinds(state.check(receipts=False)) == [check.LEAK]
+
+
+def test_a_record_survives_a_round_trip(state):
+    original = state.record('k2')
+    copy = rec.KeyRecord.from_dict(dataclasses.asdict(original))
+    assert copy == original
+    assert copy.volume_ids == ['v4'] and copy.first_answer_at == 1.0
+
+
+def test_errors_no_fault_explains(state):
+    expected = {'ClaimTimedOut'}
+    assert check.check(state.records, state.volumes, state.rows,
+                       state.receipts, pools=state.pools,
+                       golden=state.golden, lease=LEASE,
+                       expected_errors=expected).ok
+    state.record('k5').errors += ['TypeError', 'TypeError']
+    state.record('k6').errors.append('TypeError')
+    report = check.check(state.records, state.volumes, state.rows,
+                         state.receipts, pools=state.pools,
+                         golden=state.golden, lease=LEASE,
+                         expected_errors=expected)
+    assert [(v.kind, v.message) for v in report.violations] == [
+        (check.ERROR, '2 keys saw TypeError')]
+
+
+def test_a_run_where_nothing_was_answered(state):
+    records = [key('k%d' % n, rec.CONFIRM, rec.UNANSWERED,
+                   errors=['ClaimTimedOut']) for n in range(3)]
+    report = check.check(records, state.volumes[:4], state.rows, [],
+                         pools=state.pools, golden=state.golden)
+    assert [v.message for v in report.violations] == [
+        'none of the 3 keys was answered']
+
+
+def named(name):
+    """An error class known by name only, as the claimer sees them."""
+    return type(name, (Exception,), {})
+
+
+class ScriptedAPI:
+    """Answers claim/confirm/release from scripts: an exception class is
+    raised, anything else returned; the last entry repeats."""
+
+    def __init__(self, claim=(), confirm=(), release=()):
+        self.scripts = {'claim': list(claim) or [{'volume_id': 'v1'}],
+                        'confirm': list(confirm) or [{}],
+                        'release': list(release) or [{}]}
+        self.calls = []
+
+    def _next(self, method, key):
+        self.calls.append((method, key))
+        script = self.scripts[method]
+        step = script.pop(0) if len(script) > 1 else script[0]
+        if isinstance(step, type):
+            raise step('scripted %s' % step.__name__)
+        return step
+
+    def claim(self, ctxt, pool, name=None, cluster=None, claim_key=None,
+              timeout=None):
+        return self._next('claim', claim_key)
+
+    def confirm(self, ctxt, claim_key, cluster=None):
+        return self._next('confirm', claim_key)
+
+    def release(self, ctxt, claim_key, cluster=None):
+        return self._next('release', claim_key)
+
+
+def claim_once(api, **kwargs):
+    kwargs.setdefault('release_share', 0.0)
+    kwargs.setdefault('abandon_share', 0.0)
+    claimer = vp_claimer.Claimer(api, ['p1'], 'chaos', 1, retry_delay=(0, 0),
+                                 hold=0, **kwargs)
+    return claimer, claimer.claim_one(random.Random(1), 'p1')
+
+
+def test_a_timed_out_claim_is_asked_again_with_its_key():
+    api = ScriptedAPI(claim=[named('ClaimTimedOut'),
+                             named('ClaimInProgress_Remote'),
+                             {'volume_id': 'v7'}])
+    claimer, record = claim_once(api, later_retries=2)
+    assert [m for m, _ in api.calls] == ['claim'] * 3 + ['confirm']
+    assert {k for _, k in api.calls} == {record.key}
+    assert record.errors == ['ClaimTimedOut', 'ClaimInProgress']
+    assert (record.attempts, record.volume_ids, record.outcome) == (
+        3, ['v7'], rec.CONFIRMED)
+    assert claimer.first_messages['ClaimTimedOut'] == 'scripted ClaimTimedOut'
+
+
+def test_retries_are_bounded_and_other_errors_not_retried():
+    _, record = claim_once(ScriptedAPI(claim=[named('ClaimTimedOut')]))
+    assert (record.attempts, record.outcome) == (2, rec.UNANSWERED)
+    _, record = claim_once(ScriptedAPI(claim=[TypeError]))
+    assert (record.attempts, record.errors) == (1, ['TypeError'])
+
+
+@pytest.mark.parametrize('shares, script, outcome, calls', [
+    ({}, [named('MessagingTimeout'), {}], rec.CONFIRMED, 2),
+    ({}, [named('ClaimLeaseExpired')], rec.ABANDONED, 1),
+    ({}, [named('MessagingTimeout')], rec.UNCERTAIN, 3),
+    ({'release_share': 1.0}, [{}], rec.RELEASED, 1),
+    ({'abandon_share': 1.0}, [{}], rec.ABANDONED, 0),
+])
+def test_what_becomes_of_a_claimed_volume(shares, script, outcome, calls):
+    api = ScriptedAPI(confirm=script, release=script)
+    _, record = claim_once(api, **shares)
+    assert record.outcome == outcome
+    assert len(api.calls) - 1 == calls
+    assert (record.released_at is not None) == (outcome == rec.RELEASED)
+
+
+def test_a_claimer_failure_is_recorded_not_raised():
+    _, record = claim_once(ScriptedAPI(claim=[{'name': 'no volume id'}]))
+    assert record.outcome == rec.UNANSWERED
+    assert record.errors == ['claimer: KeyError']
