@@ -145,7 +145,9 @@ def _translate_errors(func):
 def _describe(exc):
     code = getattr(exc, 'code', None) or getattr(exc, 'http_status', None)
     text = str(exc) or exc.__class__.__name__
-    return '%s (HTTP %s)' % (text, code) if code else text
+    if not code or ('HTTP %s' % code) in text:
+        return text  # cinderclient's message may name the code already
+    return '%s (HTTP %s)' % (text, code)
 
 
 # Auth options that pin a scope other than a project id; dropped when the
