@@ -23,6 +23,9 @@ from volume_pool.db import models
 from volume_pool.db import receipts
 
 _SKIP_LOCKED_DIALECTS = ('mysql', 'postgresql')
+# Core tables for the claim's own statements: no ORM unit of work.
+_ROWS = models.PoolVolume.__table__
+_RECEIPTS = models.ClaimReceipt.__table__
 # A batch whose key turned out to be taken is run again without it; a
 # second collision in a row is somebody else's bug, not a retry.
 _DUPLICATE_RERUNS = 3
@@ -114,14 +117,16 @@ def settle_claims(pool, cluster, snapshot_id, incarnation, takes=(),
 
 @db_api.retry
 def _settle(pool, cluster, snapshot_id, incarnation, takes, finishes):
+    # The database's time rides on the statements that need it (the
+    # take's SELECT, the finish's RETURNING): no round trip of its own on
+    # the way of a claim.
     with db_api.writer() as session:
-        now = clock.now(session)
-        finished = _finish(session, finishes, now)
+        finished = _finish(session, finishes)
         taken = []
         if takes:
-            taken = _take(session, pool, cluster, snapshot_id, incarnation,
-                          takes, now)
-            session.execute(sa.insert(models.ClaimReceipt), [
+            taken, now = _take(session, pool, cluster, snapshot_id,
+                               incarnation, takes)
+            session.execute(sa.insert(_RECEIPTS), [
                 _receipt(take, row, pool, cluster, snapshot_id, now)
                 for take, row in zip(takes, taken, strict=True)])
     return taken, finished
@@ -142,8 +147,11 @@ def _receipt(take, row, pool, cluster, snapshot_id, now):
         deadline=clock.later(now, take.hold))
 
 
-def _take(session, pool, cluster, snapshot_id, incarnation, takes, now):
-    """Hold the oldest ready rows, one per take, None past the last."""
+def _take(session, pool, cluster, snapshot_id, incarnation, takes):
+    """Hold the oldest ready rows, one per take, None past the last.
+
+    Returns (rows, the database's time of the take).
+    """
     row = models.PoolVolume
     conditions = [row.cluster == db_api.cluster_key(cluster),
                   row.pool == pool, row.status == models.AVAILABLE]
@@ -152,27 +160,30 @@ def _take(session, pool, cluster, snapshot_id, incarnation, takes, now):
     if session.bind.dialect.name in _SKIP_LOCKED_DIALECTS:
         # Lock the oldest ready rows, skipping rows that concurrent claims
         # (of any manager) hold.
-        picked = list(session.execute(
-            sa.select(row).where(*conditions)
+        found = session.execute(
+            sa.select(row, clock.utcnow()).where(*conditions)
             .order_by(row.created_at, row.id).limit(len(takes))
-            .with_for_update(skip_locked=True)).scalars())
+            .with_for_update(skip_locked=True, of=row)).all()
+        picked = [taken for taken, _now in found]
+        now = found[0][1] if found else clock.now(session)
     else:
         # SQLite: the first write takes the database lock, so the read
         # that follows it cannot race.
         picked = _pick_sqlite(session, conditions, len(takes))
+        now = clock.now(session)
     if not picked:
-        return [None] * len(takes)
+        return [None] * len(takes), now
     holders = dict(zip([r.id for r in picked], takes, strict=False))
     claim_of = {row_id: take.claim_id for row_id, take in holders.items()}
     deadline_of = {row_id: clock.later(now, take.hold)
                    for row_id, take in holders.items()}
+    rows = _ROWS.c
     session.execute(
-        sa.update(row).where(row.id.in_(claim_of))
+        sa.update(_ROWS).where(rows.id.in_(claim_of))
         .values(status=models.CLAIMING, incarnation=incarnation,
                 claimed_at=now, updated_at=now,
-                claim_id=sa.case(claim_of, value=row.id),
-                claim_deadline=sa.case(deadline_of, value=row.id))
-        .execution_options(synchronize_session=False))
+                claim_id=sa.case(claim_of, value=rows.id),
+                claim_deadline=sa.case(deadline_of, value=rows.id)))
     # The rows leave the session as they now are in the table.
     session.expunge_all()
     for taken in picked:
@@ -180,7 +191,7 @@ def _take(session, pool, cluster, snapshot_id, incarnation, takes, now):
         taken.claim_id = claim_of[taken.id]
         taken.claim_deadline = deadline_of[taken.id]
         taken.incarnation = incarnation
-    return picked + [None] * (len(takes) - len(picked))
+    return picked + [None] * (len(takes) - len(picked)), now
 
 
 def _pick_sqlite(session, conditions, count):
@@ -207,30 +218,35 @@ def _pick_sqlite(session, conditions, count):
     return [found[row_id] for row_id in ids]
 
 
-def _finish(session, finishes, now):
+def _finish(session, finishes):
     """Delete the rows still held by their claims within the deadline,
     and write their receipts; returns per finish the answer or None."""
     if not finishes:
         return []
-    row = models.PoolVolume
+    row = _ROWS.c
     claim_of = {finish.row_id: finish.claim_id for finish in finishes}
-    conditions = (row.status == models.CLAIMING, row.claim_deadline > now)
+    conditions = (row.status == models.CLAIMING,
+                  row.claim_deadline > clock.utcnow())
+    now = None
     if session.bind.dialect.delete_returning:
         # By primary key, so that only these rows are locked: a row-value
         # IN makes MariaDB scan and lock the whole table, and concurrent
         # claims, which skip locked rows, would find the pool empty.
-        gone = set(session.execute(
-            sa.delete(row)
+        deleted = session.execute(
+            sa.delete(_ROWS)
             .where(row.id.in_(claim_of), *conditions,
                    row.claim_id == sa.case(claim_of, value=row.id))
-            .returning(row.id)
-            .execution_options(synchronize_session=False)).scalars())
+            .returning(row.id, clock.utcnow())).all()
+        gone = {row_id for row_id, _now in deleted}
+        now = deleted[0][1] if deleted else None
     else:
         gone = {finish.row_id for finish in finishes
                 if session.execute(
-                    sa.delete(row).where(row.id == finish.row_id,
+                    sa.delete(_ROWS).where(row.id == finish.row_id,
                                          row.claim_id == finish.claim_id,
                                          *conditions)).rowcount == 1}
+    if gone and now is None:
+        now = clock.now(session)
     answers = {}
     groups = {}
     for finish in finishes:
@@ -243,20 +259,19 @@ def _finish(session, finishes, now):
         answers[finish.claim_id] = answer
         groups.setdefault((finish.state, lease_at), []).append(
             (finish, answer))
-    receipt = models.ClaimReceipt
+    receipt = _RECEIPTS.c
     for (state, lease_at), members in groups.items():
         results = {f.claim_id: json.dumps(answer) for f, answer in members}
         volumes = {f.claim_id: f.volume_id or answer['volume_id']
                    for f, answer in members}
         session.execute(
-            sa.update(receipt)
+            sa.update(_RECEIPTS)
             .where(receipt.claim_id.in_(results),
                    receipt.state == models.R_CLAIMING)
             .values(state=state, lease_expires_at=lease_at, deadline=None,
                     updated_at=now,
                     result=sa.case(results, value=receipt.claim_id),
-                    volume_id=sa.case(volumes, value=receipt.claim_id))
-            .execution_options(synchronize_session=False))
+                    volume_id=sa.case(volumes, value=receipt.claim_id)))
     return [answers.get(finish.claim_id) for finish in finishes]
 
 
