@@ -34,6 +34,7 @@ import json
 import threading
 import time
 
+from oslo_db import exception as db_exc
 from oslo_log import log as logging
 from oslo_utils import uuidutils
 
@@ -116,12 +117,13 @@ class ClaimRequest:
     """One claim's arguments, as the steps below need them."""
 
     def __init__(self, spec, name=None, create_on_miss=True, project_id=None,
-                 claim_key=None, caller_project=None, hold=None):
+                 claim_key=None, caller_project=None, hold=None, lease=True):
         self.spec = spec
         self.name = name
         self.create_on_miss = create_on_miss
         self.project_id = project_id
         self.claim_key = claim_key
+        self._lease = lease
         self.fingerprint = fingerprint(spec, name, create_on_miss,
                                        project_id)
         self.take = db_claims.Take(
@@ -135,9 +137,11 @@ class ClaimRequest:
 
     @property
     def leased(self):
-        """Keyed claims kept in this project are held under a lease; a
-        claim into another project is used at once."""
-        return self.claim_key is not None and self.project_id is None
+        """Keyed claims kept in this project are held under a lease,
+        unless the caller asked for none; a claim into another project is
+        used at once."""
+        return (self.claim_key is not None and self.project_id is None and
+                self._lease)
 
     def renew(self):
         """A fresh claim id for the next volume after a stale one."""
@@ -280,11 +284,19 @@ class Claimer:
             result = dict(result, claim_key=request.claim_key)
         if request.project_id is not None:
             result = dict(result, project_id=request.project_id)
-        answer = steps.finish(db_claims.Finish(
-            row_id=row.id, claim_id=request.claim_id,
-            state=models.R_LEASED if leased else models.R_USED,
-            result=result, lease=self.claim_lease if leased else 0.0,
-            volume_id=volume_id))
+        try:
+            answer = steps.finish(db_claims.Finish(
+                row_id=row.id, claim_id=request.claim_id,
+                state=models.R_LEASED if leased else models.R_USED,
+                result=result, lease=self.claim_lease if leased else 0.0,
+                volume_id=volume_id))
+        except (db_exc.DBError, group_commit.BatchTimeout):
+            # The finish may have committed all the same: its receipt
+            # tells; if it did not, the row stays held and sync settles
+            # it after the deadline.
+            answer = self._committed_answer(request.claim_id)
+            if answer is None:
+                raise
         if answer is None:
             answer = self._committed_answer(request.claim_id)
         if answer is None:
@@ -341,8 +353,12 @@ class Claimer:
         project_id = request.project_id
         transfer_id = None
         try:
+            # Each step that moves the volume out of reach runs only while
+            # the claim still holds its row in time.
+            self._check_hold(row, request)
             transfer_id, auth_key = self._cinder.create_transfer(
                 row.volume_id, name='volume-pool-claim-%s' % request.claim_id)
+            self._check_hold(row, request)
             receiver.accept_transfer(transfer_id, auth_key)
             return
         except exception.CinderException as exc:
@@ -371,6 +387,10 @@ class Claimer:
         raise exception.VolumeTransferFailed(
             volume_id=row.volume_id, project_id=project_id,
             reason=str(failure))
+
+    def _check_hold(self, row, request):
+        if not db_claims.still_holds(row.id, request.claim_id):
+            raise exception.ClaimTimedOut(claim_key=request.claim_key)
 
     # -- a miss ----------------------------------------------------------
 
@@ -408,7 +428,10 @@ class Claimer:
             else:
                 db_claims.mark_uncertain(row.id, request.claim_id)
             raise
-        db_claims.bind_volume(row.id, request.claim_id, volume.id)
+        if not db_claims.bind_volume(row.id, request.claim_id, volume.id):
+            # Sync settled the row meanwhile: the volume keeps the pool's
+            # tags, and sync adopts it like any tagged volume.
+            raise exception.ClaimTimedOut(claim_key=request.claim_key)
         if receiver is None:
             metadata = (vp_cinder.lease_tags(spec.cluster)
                         if request.leased else {})

@@ -195,6 +195,7 @@ class ClaimTimedOut(ClaimError):
     lease: ``release(claim_key)`` gives it back at once.
     """
 
-    msg_fmt = ("Claim %(claim_key)s did not finish in time; it is undone, "
-               "or released with its key.")
+    msg_fmt = ("No answer about claim %(claim_key)s in time; a claim that "
+               "did not finish is undone, one that did can be released "
+               "with its key.")
     code = 504

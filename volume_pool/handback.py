@@ -47,10 +47,18 @@ def settle(cinder, row, claim_id, volume_id=None, volume=None):
     if (current.project_id is not None and
             current.project_id != cinder.own_project_id()):
         return _let_go(row, claim_id, 'it was transferred to project %s'
-                       % current.project_id)
+                       % current.project_id, owner=current.project_id)
     if current.in_use or current.status in ('deleting', 'error_deleting'):
         return _let_go(row, claim_id, 'it is %s' % (
             'attached' if current.attached else current.status))
+    if current.in_error:
+        # Not worth a place in the pool: delete it (retried by sync).
+        state = db_claims.give_back(row.id, claim_id,
+                                    status=models.DELETING)
+        if state is False:
+            return Outcome(NOT_HELD, 'the row is no longer held', None)
+        cinder.delete_volume(volume_id)
+        return Outcome(LET_GO, 'it is in %s' % current.status, state)
     if not vp_cinder.is_pool_volume_of(current, row.pool, row.cluster,
                                        row.name):
         cinder.update_volume(volume_id, name=row.name,
@@ -67,8 +75,8 @@ def settle(cinder, row, claim_id, volume_id=None, volume=None):
     return Outcome(RETURNED, None, state)
 
 
-def _let_go(row, claim_id, reason):
-    state = db_claims.let_go(row.id, claim_id)
+def _let_go(row, claim_id, reason, owner=None):
+    state = db_claims.let_go(row.id, claim_id, owner=owner)
     if state is False:
         return Outcome(NOT_HELD, 'the row is no longer held', None)
     LOG.info('Volume %(id)s leaves pool %(pool)s: %(why)s.',

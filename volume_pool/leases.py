@@ -71,6 +71,9 @@ def release(cinder, cluster, project_id, claim_key, host, incarnation):
                        'volume now' % receipt.target_project)
         return db_receipts.view(receipt)  # released or returned already
     outcome = handback.settle(cinder, row, row.claim_id)
+    if outcome.action == handback.NOT_HELD:
+        # Sync took the release over (it ran past its hold): it finishes.
+        raise exception.ClaimInProgress(claim_key=claim_key)
     if outcome.action == handback.LET_GO:
         raise exception.ClaimNotReleasable(claim_key=claim_key,
                                            reason=outcome.reason)
@@ -78,7 +81,7 @@ def release(cinder, cluster, project_id, claim_key, host, incarnation):
              '%(pool)s.', {'key': claim_key, 'id': receipt.volume_id,
                            'pool': receipt.pool})
     notifications.claim_returned(host, receipt, notifications.RETURN_RELEASE)
-    return db_receipts.view(db_receipts.get_by_claim(row.claim_id))
+    return db_receipts.view(db_receipts.get(cluster, project_id, claim_key))
 
 
 class LeaseKeeper:

@@ -172,14 +172,16 @@ class Manager(periodic_task.PeriodicTasks):
     @_database_errors_typed
     def claim(self, context, snapshot_type, name=None, cluster=None,
               create_on_miss=True, project_id=None, claim_key=None,
-              time_left=None):
+              time_left=None, lease=True):
         """Hand a ready volume of pool ``snapshot_type`` to the caller.
 
         ``project_id`` (RPC 1.3): hand it to that project by a Cinder
         volume transfer.  ``claim_key`` (RPC 1.4): the caller's idempotency
         key, scoped to the cluster and the caller's project;
         ``time_left``: the seconds the caller still waits, after which the
-        claim is undone, never finished.
+        claim is undone, never finished; ``lease``: False when the key only
+        makes retries safe (the client made it): the volume is then the
+        caller's at once.
         """
         validation.check_claim_args(snapshot_type, name, cluster,
                                     create_on_miss)
@@ -194,7 +196,8 @@ class Manager(periodic_task.PeriodicTasks):
         request = claims.ClaimRequest(
             spec, name=name, create_on_miss=create_on_miss,
             project_id=project_id, claim_key=claim_key,
-            caller_project=_project_of(context), hold=hold)
+            caller_project=_project_of(context), hold=hold,
+            lease=lease is not False)
         with self._claim_slot():
             return self.claimer.claim(request, context=context)
 

@@ -105,14 +105,16 @@ class VolumePoolAPI:
         VolumeTransferFailed is raised.
 
         ``claim_key`` (1.4): the idempotency key of this claim, unique in
-        the cluster and the caller's project (an instance UUID, say).  When
-        the managers speak 1.4 and none is given, one is made.  The claim
-        is tried again with the same key when an answer is late, within
-        ``timeout`` seconds in all (default: the client's timeout), and the
-        managers never finish it after that time.  The result then carries
-        ``claim_key`` and ``lease_expires_at``: confirm() the claim before
-        then, or the volume goes back to its pool; release() it to give it
-        back at once.  ClaimTimedOut (also a MessagingTimeout) carries the
+        the cluster and the caller's project (an instance UUID, say).  The
+        claim is tried again with the same key when an answer is late,
+        within ``timeout`` seconds in all (default: the client's timeout),
+        and the managers never finish it after that time.  The result
+        carries ``claim_key`` and ``lease_expires_at``: confirm() the claim
+        before then, or the volume goes back to its pool; release() it to
+        give it back at once.  When the managers speak 1.4 and no key is
+        given, one is made for the retries only: no lease, the volume is
+        the caller's at hand-over, and the key in the result still
+        releases it.  ClaimTimedOut (also a MessagingTimeout) carries the
         key when no answer came in time.
         """
         validation.check_claim_args(snapshot_type, name, cluster,
@@ -139,7 +141,12 @@ class VolumePoolAPI:
                         % self.client.version_cap)
             cctxt = self._prepare(version, cluster=cluster, timeout=timeout)
             return cctxt.call(ctxt, 'claim', **kwargs)
-        kwargs['claim_key'] = claim_key or str(uuid.uuid4())
+        if claim_key is None:
+            # The key only makes retries safe: no lease, the volume is the
+            # caller's at hand-over, as for a claim without a key.
+            claim_key = str(uuid.uuid4())
+            kwargs['lease'] = False
+        kwargs['claim_key'] = claim_key
         return self._call_until(ctxt, 'claim', cluster, timeout,
                                 kwargs['claim_key'], with_time_left=True,
                                 **kwargs)
@@ -195,7 +202,9 @@ class VolumePoolAPI:
                          {'method': method, 'key': key, 's': attempt,
                           'n': attempts})
             except (exception.ClaimInProgress,
-                    exception.ServiceShuttingDown):
+                    exception.ServiceShuttingDown,
+                    exception.DatabaseUnavailable):
+                # Every 1.4 call is idempotent by its key: ask again.
                 time.sleep(max(0.0, min(self.IN_PROGRESS_PAUSE,
                                         deadline - time.monotonic())))
             except exception.ClaimTimedOut:

@@ -72,8 +72,10 @@ def trim_pool(cinder, spec, limit, host=None):
     for row in rows:  # oldest first
         if excess <= 0:
             break
-        if reconcile.delete_pool_volume(cinder, row, report, why,
-                                        reason=notifications.EVICT_SURPLUS,
-                                        host=host):
-            excess -= 1
+        # A row claimed since the read left the pool all the same: count
+        # it, or the trim would go below the target.
+        excess -= 1
+        reconcile.delete_pool_volume(cinder, row, report, why,
+                                     reason=notifications.EVICT_SURPLUS,
+                                     host=host)
     return report

@@ -11,6 +11,7 @@ held, the receipt's claim id is the row's.
 
 import dataclasses
 import json
+import time
 
 from oslo_db import exception as db_exc
 from oslo_utils import uuidutils
@@ -36,11 +37,19 @@ class Take:
     """One claim asking for a ready row of the pool."""
 
     claim_id: str
-    hold: float                  # seconds from now to the claim's deadline
+    hold: float                  # seconds from ``since`` to the deadline
     fingerprint: str = ''
     claim_key: str | None = None
     project_id: str = ''
     target_project: str | None = None
+    # When the claim arrived (monotonic): time spent queued for a batch
+    # or on earlier attempts counts against its hold.
+    since: float = dataclasses.field(default_factory=time.monotonic)
+
+    @property
+    def left(self):
+        """Seconds of its hold left now."""
+        return self.hold - (time.monotonic() - self.since)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -92,12 +101,15 @@ def settle_claims(pool, cluster, snapshot_id, incarnation, takes=(),
             taken, finished = _settle(pool, cluster, snapshot_id,
                                       incarnation, pending, finishes)
         except db_exc.DBDuplicateEntry:
+            fresh = _own_takes(pending)
             found = receipts.by_keys(cluster, [
                 (take.project_id, take.claim_key) for take in pending
-                if take.claim_key])
-            fresh = {take.claim_id: Existing(found[key])
-                     for take in pending
-                     if (key := (take.project_id, take.claim_key)) in found}
+                if take.claim_key and take.claim_id not in fresh])
+            fresh.update({take.claim_id: Existing(found[key])
+                          for take in pending
+                          if (key := (take.project_id or '',
+                                      take.claim_key)) in found
+                          and take.claim_id not in fresh})
             if not fresh:
                 raise
             answered.update(fresh)
@@ -113,6 +125,25 @@ def settle_claims(pool, cluster, snapshot_id, incarnation, takes=(),
                 for take in repeats)
         return [answered[take.claim_id] for take in takes], finished
     raise db_exc.DBError('claim keys kept colliding')
+
+
+def _own_takes(takes):
+    """Takes whose transaction committed although its answer was lost
+    (oslo.db ran it again): their receipts are there under their own
+    claim ids.  Returns ``{claim id: the row it holds, or None}``."""
+    table, row = _RECEIPTS.c, _ROWS.c
+    ids = [take.claim_id for take in takes]
+    with db_api.reader() as session:
+        committed = set(session.execute(
+            sa.select(table.claim_id).where(table.claim_id.in_(ids)))
+            .scalars())
+        if not committed:
+            return {}
+        held = {r.claim_id: r for r in session.execute(
+            sa.select(models.PoolVolume)
+            .where(row.claim_id.in_(committed))).scalars()}
+        session.expunge_all()
+    return {claim_id: held.get(claim_id) for claim_id in committed}
 
 
 @db_api.retry
@@ -144,7 +175,7 @@ def _receipt(take, row, pool, cluster, snapshot_id, now):
         size=row.size if row else None,
         source='pool' if row else 'created',
         target_project=take.target_project,
-        deadline=clock.later(now, take.hold))
+        deadline=clock.later(now, take.left))
 
 
 def _take(session, pool, cluster, snapshot_id, incarnation, takes):
@@ -175,7 +206,7 @@ def _take(session, pool, cluster, snapshot_id, incarnation, takes):
         return [None] * len(takes), now
     holders = dict(zip([r.id for r in picked], takes, strict=False))
     claim_of = {row_id: take.claim_id for row_id, take in holders.items()}
-    deadline_of = {row_id: clock.later(now, take.hold)
+    deadline_of = {row_id: clock.later(now, take.left)
                    for row_id, take in holders.items()}
     rows = _ROWS.c
     session.execute(
@@ -368,16 +399,32 @@ def extend_hold(row_id, claim_id, incarnation, hold):
 
 
 @db_api.retry
+def still_holds(row_id, claim_id):
+    """True while the claim holds its row and its deadline has not
+    passed: checked before each Cinder step that cannot be undone."""
+    table = _ROWS.c
+    with db_api.reader() as session:
+        return session.execute(
+            sa.select(table.id).where(
+                table.id == row_id, table.claim_id == claim_id,
+                table.status == models.CLAIMING,
+                table.claim_deadline > clock.utcnow())).first() is not None
+
+
+@db_api.retry
 def mark_uncertain(row_id, claim_id):
     """The undo failed: Cinder's state of the volume is unknown.  Sync
     settles the row at its next run; replenish counts it as ready."""
     table = models.PoolVolume
     with db_api.writer() as session:
+        # From now, a request of the failed claim may still land for the
+        # take-over's grace; sync settles the row after that.
         return session.execute(
             sa.update(table)
             .where(table.id == row_id, table.claim_id == claim_id,
                    table.status == models.CLAIMING)
-            .values(status=models.UNCERTAIN)).rowcount == 1
+            .values(status=models.UNCERTAIN,
+                    claim_deadline=clock.utcnow())).rowcount == 1
 
 
 # Receipt outcomes when the pool keeps the volume, and when it lets go.
@@ -399,13 +446,19 @@ def give_back(row_id, claim_id, status=models.AVAILABLE, size=None):
 
 
 @db_api.retry
-def let_go(row_id, claim_id):
+def let_go(row_id, claim_id, owner=None):
     """The volume is not the pool's (in use, or gone): forget the row; a
-    release or return in progress ends ``used``."""
-    return _end_hold(row_id, claim_id, None, _LET_GO)
+    release or return in progress ends ``used``.
+
+    ``owner``: the project Cinder says owns the volume now.  A claim into
+    that very project whose end was lost (deadline, crash) did hand the
+    volume over: its receipt ends ``used``, so a retry with its key gets
+    this volume, not a second one.
+    """
+    return _end_hold(row_id, claim_id, None, _LET_GO, owner=owner)
 
 
-def _end_hold(row_id, claim_id, status, outcomes, size=None):
+def _end_hold(row_id, claim_id, status, outcomes, size=None, owner=None):
     table, receipt = models.PoolVolume, models.ClaimReceipt
     held = (table.id == row_id, table.claim_id == claim_id,
             table.status.in_((models.CLAIMING, models.UNCERTAIN)))
@@ -425,10 +478,16 @@ def _end_hold(row_id, claim_id, status, outcomes, size=None):
                 sa.update(table).where(*held).values(**values)).rowcount
         if not done:
             return False
-        state = session.execute(
-            sa.select(receipt.state)
-            .where(receipt.claim_id == claim_id)).scalar()
-        if state == models.R_CLAIMING:
+        found = session.execute(
+            sa.select(receipt).where(receipt.claim_id == claim_id)).scalar()
+        state = found.state if found is not None else None
+        if (state == models.R_CLAIMING and owner is not None and
+                found.target_project == owner):
+            session.execute(
+                sa.update(receipt).where(receipt.claim_id == claim_id)
+                .values(state=models.R_USED, updated_at=now, deadline=None,
+                        result=json.dumps(_handed_over(found))))
+        elif state == models.R_CLAIMING:
             session.execute(sa.delete(receipt).where(
                 receipt.claim_id == claim_id))
         elif state in outcomes:
@@ -437,6 +496,16 @@ def _end_hold(row_id, claim_id, status, outcomes, size=None):
                 .values(state=outcomes[state], updated_at=now,
                         deadline=None))
         return state
+
+
+def _handed_over(receipt):
+    """The answer of a claim into a project that ended without one."""
+    return {'volume_id': receipt.volume_id, 'name': None,
+            'snapshot_type': receipt.pool, 'snapshot_id': receipt.snapshot_id,
+            'size': receipt.size, 'status': 'available',
+            'cluster': receipt.cluster or None, 'source': receipt.source,
+            'project_id': receipt.target_project,
+            'claim_key': receipt.claim_key, 'lease_expires_at': None}
 
 
 # ---------------------------------------------------------------------------
@@ -463,7 +532,8 @@ def take_over(cluster, pool, incarnation, hold, down_time, legacy_timeout,
         now = clock.now(session)
         alive = managers.alive_condition(session, now, down_time)
         abandoned = sa.or_(
-            table.status == models.UNCERTAIN,
+            sa.and_(table.status == models.UNCERTAIN,
+                    table.claim_deadline < clock.later(now, -grace)),
             sa.and_(table.status == models.CLAIMING, sa.or_(
                 table.claim_deadline < clock.later(now, -grace),
                 sa.and_(table.incarnation.is_not(None),

@@ -7,6 +7,7 @@ incarnation that runs it is gone (stopped, or silent for longer than
 read with one clock, so two managers never both believe they own a claim.
 """
 
+from oslo_db import exception as db_exc
 import sqlalchemy as sa
 
 from volume_pool.db import api as db_api
@@ -17,11 +18,14 @@ from volume_pool.db import models
 @db_api.retry
 def register(host, cluster, incarnation):
     """Record a starting manager process."""
-    with db_api.writer() as session:
-        now = clock.now(session)
-        session.add(models.Manager(
-            host=host, cluster=db_api.cluster_key(cluster),
-            incarnation=incarnation, heartbeat_at=now))
+    try:
+        with db_api.writer() as session:
+            now = clock.now(session)
+            session.add(models.Manager(
+                host=host, cluster=db_api.cluster_key(cluster),
+                incarnation=incarnation, heartbeat_at=now))
+    except db_exc.DBDuplicateEntry:
+        pass  # a retry of a commit whose answer was lost: registered
 
 
 @db_api.retry

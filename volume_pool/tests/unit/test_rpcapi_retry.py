@@ -136,16 +136,19 @@ def test_late_answer_is_retried_with_the_same_key_and_one_volume_leaves(
     lefts = [entry['kwargs']['time_left'] for entry in claims]
     assert lefts == sorted(lefts, reverse=True) and lefts[0] <= 5
     assert claims[-1]['outcome'] == result
-    # One volume left the pool: renamed once, leased under that key.
+    # One volume left the pool: renamed once, the caller's at once (the
+    # key was the client's own: no lease).
     assert simulator.request_counts[PUT] == 1
+    assert all(entry['kwargs']['lease'] is False for entry in claims)
+    assert result['lease_expires_at'] is None
     volume = simulator.get_volume(result['volume_id'])
-    assert (volume['name'], volume['metadata']) == ('vnf-retry', LEASE_TAGS)
+    assert (volume['name'], volume['metadata']) == ('vnf-retry', {})
     assert counts() == {models.AVAILABLE: TARGET - 1}
     assert result['volume_id'] not in rows_by_volume()
     assert len(tagged(simulator)) == TARGET - 1
     [held] = all_receipts()
     assert (held.claim_key, held.state, held.volume_id) == (
-        result['claim_key'], models.R_LEASED, result['volume_id'])
+        result['claim_key'], models.R_USED, result['volume_id'])
     # Asking again later still gives the same answer.
     again = api.claim(ctxt, 'debian', name='vnf-retry',
                       claim_key=result['claim_key'], timeout=5)
@@ -204,7 +207,7 @@ def test_client_with_no_timeout_uses_rpc_response_timeout(
     assert entry['timeout'] == pytest.approx(30, abs=1)
     assert result['claim_key'] == entry['kwargs']['claim_key']
     assert db_receipts.get(None, '', result['claim_key']).state == \
-        models.R_LEASED
+        models.R_USED
 
 
 # -- rolling upgrade: version_cap -------------------------------------------
