@@ -121,6 +121,14 @@ class VolumeTransferFailed(CinderException):
     code = 409
 
 
+class ProjectNotAllowed(VolumePoolException):
+    """The project is not in ``[volume_pool] claim_projects``."""
+
+    msg_fmt = ("Claims may not hand volumes to project %(project_id)s: it "
+               "is not in [volume_pool] claim_projects.")
+    code = 403
+
+
 class ClaimIntoProjectUnsupported(VolumePoolException):
     """The manager (or the client's version_cap) cannot claim into another
     project: RPC 1.3 is needed."""

@@ -40,8 +40,6 @@ from volume_pool.db import receipts as db_receipts
 CONF = vp_conf.CONF
 LOG = logging.getLogger(__name__)
 
-RPC_API_VERSION = '1.4'
-
 
 def _project_of(context):
     """The caller's project: claim keys are unique per project."""
@@ -67,9 +65,8 @@ def _database_errors_typed(func):
 
 
 class Manager(periodic_task.PeriodicTasks):
-    """Keeps the pools of this manager's cluster filled and serves claims."""
-
-    target = messaging.Target(version=RPC_API_VERSION)
+    """Keeps the pools of this manager's cluster filled and serves claims
+    (through :class:`volume_pool.api_endpoint.PoolAPIEndpoint`)."""
 
     def __init__(self, cinder, conf=CONF, coordinator=None):
         super().__init__(conf)
@@ -188,6 +185,7 @@ class Manager(periodic_task.PeriodicTasks):
         validation.check_project_arg(project_id)
         validation.check_claim_key(claim_key)
         validation.check_time_left(time_left)
+        self._check_project_allowed(project_id)
         spec = self._spec(snapshot_type, cluster)
         hold = claims.hold_seconds(time_left,
                                    self.conf.volume_pool.claim_timeout)
@@ -413,6 +411,16 @@ class Manager(periodic_task.PeriodicTasks):
             raise exception.PoolNotFound(pool=pool,
                                          cluster=self.cluster or '(none)')
         return spec
+
+    def _check_project_allowed(self, project_id):
+        """Anyone on the bus may call claim: only the listed projects may
+        receive volumes."""
+        if project_id is None:
+            return
+        allowed = {validation.project_key(p)
+                   for p in self.conf.volume_pool.claim_projects}
+        if validation.project_key(project_id) not in allowed:
+            raise exception.ProjectNotAllowed(project_id=project_id)
 
     def _check_cluster(self, cluster):
         if cluster is not None and cluster != self.cluster:

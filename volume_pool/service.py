@@ -14,6 +14,7 @@ from oslo_service import service
 from oslo_utils import importutils
 from sqlalchemy import exc as sa_exc
 
+from volume_pool import api_endpoint
 from volume_pool import cinder as vp_cinder
 from volume_pool import context as vp_context
 from volume_pool import coordination
@@ -78,7 +79,9 @@ class Service(service.Service):
                                self.heartbeat, stop_on_exception=False)
         target = messaging.Target(topic=rpc.TOPIC,
                                   server=rpc_server_name(self.conf))
-        self.rpcserver = rpc.get_server(target, [self.manager])
+        # Only the API: the manager's tasks and internals stay off the bus.
+        self.rpcserver = rpc.get_server(
+            target, [api_endpoint.PoolAPIEndpoint(self.manager)])
         self.rpcserver.start()
         fuzzy = self.conf.volume_pool.periodic_fuzzy_delay
         self.tg.add_dynamic_timer(

@@ -15,33 +15,54 @@ _PROJECT_ID_RE = re.compile(r'^[0-9a-fA-F]{8}-?(?:[0-9a-fA-F]{4}-?){3}'
                             r'[0-9a-fA-F]{12}$')
 
 
+# An error quotes at most this much of what was sent: a megabyte of input
+# must not come back in the answer or fill the log.
+MAX_QUOTED = 64
+
+
+def quote(value):
+    """``repr(value)``, cut to a short prefix."""
+    text = repr(value)
+    if len(text) > MAX_QUOTED:
+        text = text[:MAX_QUOTED] + '... (%d characters)' % len(text)
+    return text
+
+
+def _is_text(value, max_length=MAX_NAME_LENGTH):
+    """Printable text (no control characters) of 1 to ``max_length``."""
+    return (isinstance(value, str) and value.strip() != '' and
+            len(value) <= max_length and value.isprintable())
+
+
 def check_claim_args(snapshot_type, name, cluster, create_on_miss):
     """Raise InvalidClaimRequest naming the first bad argument."""
     invalid = exception.InvalidClaimRequest
-    if not isinstance(snapshot_type, str) or not snapshot_type.strip():
-        raise invalid(reason='snapshot_type must be a non-empty string, '
-                             'got %r' % (snapshot_type,))
-    if name is not None and (not isinstance(name, str) or
-                             len(name) > MAX_NAME_LENGTH):
-        raise invalid(reason='name must be a string of at most %d '
-                             'characters, got %r' % (MAX_NAME_LENGTH, name))
+    if not _is_text(snapshot_type):
+        raise invalid(reason='snapshot_type must be printable text of 1 to '
+                             '%d characters, got %s'
+                             % (MAX_NAME_LENGTH, quote(snapshot_type)))
+    if name is not None and not _is_text(name):
+        raise invalid(reason='name must be printable text of 1 to %d '
+                             'characters (Cinder\'s limit), got %s'
+                             % (MAX_NAME_LENGTH, quote(name)))
     check_cluster_arg(cluster)
     if not isinstance(create_on_miss, bool):
-        raise invalid(reason='create_on_miss must be a boolean, got %r'
-                             % (create_on_miss,))
+        raise invalid(reason='create_on_miss must be a boolean, got %s'
+                             % quote(create_on_miss))
 
 
 def check_pool_arg(pool):
-    if not isinstance(pool, str) or not pool.strip():
+    if not _is_text(pool):
         raise exception.InvalidClaimRequest(
-            reason='pool must be a non-empty string, got %r' % (pool,))
+            reason='pool must be printable text of 1 to %d characters, got '
+                   '%s' % (MAX_NAME_LENGTH, quote(pool)))
 
 
 def check_cluster_arg(cluster):
-    if cluster is not None and (not isinstance(cluster, str) or
-                                not cluster.strip()):
+    if cluster is not None and not _is_text(cluster):
         raise exception.InvalidClaimRequest(
-            reason='cluster must be a non-empty string, got %r' % (cluster,))
+            reason='cluster must be printable text of 1 to %d characters, '
+                   'got %s' % (MAX_NAME_LENGTH, quote(cluster)))
 
 
 def check_project_arg(project_id):
@@ -52,7 +73,12 @@ def check_project_arg(project_id):
             project_id):
         raise exception.InvalidClaimRequest(
             reason='project_id must be a Keystone project id (32 hex '
-                   'digits, or a UUID), got %r' % (project_id,))
+                   'digits, or a UUID), got %s' % quote(project_id))
+
+
+def project_key(project_id):
+    """A project id as compared: the dashes of a UUID do not count."""
+    return project_id.replace('-', '').lower()
 
 
 MAX_CLAIM_KEY_LENGTH = 255

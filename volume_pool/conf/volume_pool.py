@@ -49,6 +49,13 @@ volume_pool_opts = [
                     'that cannot finish in time is undone, never answered. '
                     'Sync settles a claim whose time has passed, or whose '
                     'manager is gone, from Cinder\'s state of the volume.'),
+    cfg.ListOpt('claim_projects',
+                default=[],
+                mutable=True,
+                help='Projects that claims may hand volumes to (RPC 1.3 '
+                     'project_id, through a Cinder volume transfer). Empty: '
+                     'no claim may move a volume into another project. '
+                     'Reloaded on SIGHUP.'),
     cfg.IntOpt('claim_lease',
                default=3600,
                min=0,

@@ -27,9 +27,10 @@ def as_project(cinder, project_id):
 
 def test_claim_into_another_project(managers, api, cinder, snapshot,
                                     pool_name):
-    managers([(pool_name, snapshot, 2)])
-    wait_full(api, pool_name, 2)
     receiver = uuid.uuid4().hex
+    managers([(pool_name, snapshot, 2)],
+             extra='[volume_pool]\nclaim_projects = %s\n' % receiver)
+    wait_full(api, pool_name, 2)
     result = api.claim(CTXT, pool_name, name='vnf-fn-into',
                        project_id=receiver)
     assert (result['source'], result['project_id']) == ('pool', receiver)

@@ -76,3 +76,36 @@ def test_refill_over_rpc_queues_the_deficit(running_service, simulator):
     _wait_ready(api, ctxt, 2)
     with pytest.raises(exception.PoolNotFound):
         api.refill(ctxt, 'no-such-pool')
+
+
+# Methods of the manager that are not the API: none may be reached over
+# RPC, whatever the arguments.
+INTERNALS = ['sync', 'replenish', 'run_periodic_tasks', 'refresh_membership',
+             'drain', 'init_host', 'heartbeat', 'reset', 'cleanup_host',
+             'prepare_for_shutdown', '_spec']
+
+
+@pytest.mark.parametrize('method', INTERNALS)
+def test_only_the_api_is_reachable_over_rpc(running_service, method):
+    api = rpcapi.VolumePoolAPI(timeout=10)
+    ctxt = vp_context.RequestContext()
+    cctxt = api.client.prepare(version='1.0')
+    with pytest.raises(Exception) as caught:
+        cctxt.call(ctxt, method)
+    assert 'NoSuchMethod' in repr(caught.value), repr(caught.value)
+    # The API itself is there.
+    assert api.pool_status(ctxt)[0]['name'] == 'debian'
+
+
+def test_errors_quote_only_a_prefix_of_the_input(running_service):
+    api = rpcapi.VolumePoolAPI(timeout=10)
+    ctxt = vp_context.RequestContext()
+    huge = 'x' * (1024 * 1024)
+    cctxt = api.client.prepare(version='1.0')
+    with pytest.raises(exception.InvalidClaimRequest) as caught:
+        cctxt.call(ctxt, 'claim', snapshot_type=huge)
+    assert len(exception.first_line(caught.value)) < 300
+    for bad in ('deb\x00ian', 'line\nbreak'):
+        with pytest.raises(exception.InvalidClaimRequest):
+            cctxt.call(ctxt, 'claim', snapshot_type='debian', name=bad)
+    assert len(running_service.manager.specs) == 1

@@ -22,6 +22,12 @@ from volume_pool.tests.unit.test_manager import tagged
 from volume_pool.tests.unit.test_rpc import _wait_ready
 
 PROJECT = '0123456789abcdef0123456789abcdef'
+
+
+@pytest.fixture(autouse=True)
+def receiving_project_allowed(conf):
+    """Claims may move volumes only into [volume_pool] claim_projects."""
+    conf.set_override('claim_projects', [PROJECT], group='volume_pool')
 ACCEPT = '/accept$'
 
 
@@ -190,6 +196,23 @@ def test_rpc_1_3_claim_into_a_project(running_service,
         api.claim(ctxt, 'debian', project_id=PROJECT)
     with pytest.raises(exception.InvalidClaimRequest):
         api.claim(ctxt, 'debian', project_id='not-a-project')
+
+
+def test_a_project_not_listed_receives_nothing(make_manager, simulator,
+                                               conf):
+    mgr = make_manager({'debian': 1})
+    fill(mgr)
+    other = 'fedcba9876543210fedcba9876543210'
+    simulator.reset_counts()
+    with pytest.raises(exception.ProjectNotAllowed):
+        call(mgr.claim, 'debian', project_id=other)
+    # Empty, the default: no project may receive volumes.
+    conf.set_override('claim_projects', [], group='volume_pool')
+    with pytest.raises(exception.ProjectNotAllowed):
+        call(mgr.claim, 'debian', project_id=PROJECT)
+    assert ready() == 1
+    assert simulator.request_counts[('PUT', '/volumes/{id}')] == 0
+    assert simulator.request_counts[('POST', '/os-volume-transfer')] == 0
 
 
 def test_a_1_0_client_cannot_claim_into_a_project(
