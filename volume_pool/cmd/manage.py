@@ -258,22 +258,20 @@ def claim_show():
     return EXIT_OK
 
 
-def claim_release():
-    args = CONF.command
-    record = _rpc_call(lambda api, ctxt: api.release(
-        ctxt, args.claim_key, cluster=args.for_cluster), args.timeout,
-        project_id=args.caller_project)
-    _emit_one(record, args.format)
-    return EXIT_OK
+def _claim_action(method):
+    """``claim release`` / ``claim confirm``: one RPC call by key."""
+    def run():
+        args = CONF.command
+        record = _rpc_call(lambda api, ctxt: getattr(api, method)(
+            ctxt, args.claim_key, cluster=args.for_cluster), args.timeout,
+            project_id=args.caller_project)
+        _emit_one(record, args.format)
+        return EXIT_OK
+    return run
 
 
-def claim_confirm():
-    args = CONF.command
-    record = _rpc_call(lambda api, ctxt: api.confirm(
-        ctxt, args.claim_key, cluster=args.for_cluster), args.timeout,
-        project_id=args.caller_project)
-    _emit_one(record, args.format)
-    return EXIT_OK
+claim_release = _claim_action('release')
+claim_confirm = _claim_action('confirm')
 
 
 def _known_pool(name):

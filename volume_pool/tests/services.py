@@ -8,8 +8,12 @@ throw-away databases and vhosts, and raises instead.
 
 import contextlib
 import os
+import shutil
+import socket
 import subprocess
 import uuid
+
+from volume_pool.tests import helpers
 
 MYSQL_ADMIN_URL = os.environ.get('VOLUME_POOL_TEST_MYSQL_URL',
                                  'mysql+pymysql://root@127.0.0.1/')
@@ -84,3 +88,43 @@ def rabbit_vhost(missing=unavailable, prefix='volume-pool-test'):
     finally:
         subprocess.run(['rabbitmqctl', '-q', 'delete_vhost', vhost],
                        capture_output=True, timeout=60)
+
+
+class PrivateRedis:
+    """A redis-server of a test's own on a free port, to stop and start at
+    will: faults never touch the machine's shared Redis."""
+
+    def __init__(self, workdir, missing=unavailable):
+        self.port = helpers.free_port()
+        self.dir = str(workdir)
+        self.proc = None
+        self._missing = missing
+
+    @property
+    def url(self):
+        return 'redis://127.0.0.1:%d' % self.port
+
+    def start(self):
+        binary = shutil.which('redis-server')
+        if binary is None:
+            self._missing('redis-server', 'not installed')
+        self.proc = subprocess.Popen(
+            [binary, '--port', str(self.port), '--bind', '127.0.0.1',
+             '--save', '', '--appendonly', 'no', '--dir', self.dir],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        helpers.wait_for(self._up, timeout=20, interval=0.1,
+                         what='private redis-server on %d' % self.port)
+        return self
+
+    def _up(self):
+        try:
+            with socket.create_connection(('127.0.0.1', self.port), 0.5):
+                return True
+        except OSError:
+            return False
+
+    def stop(self):
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait(timeout=20)
+            self.proc = None

@@ -8,9 +8,7 @@ the fault proxy in front of it, and the managers of one cluster.
 import contextlib
 import os
 import pathlib
-import shutil
 import signal
-import socket
 import subprocess
 import time
 
@@ -18,7 +16,6 @@ import psutil
 import sqlalchemy as sa
 
 from volume_pool.conf import volume_pool as vp_conf
-from volume_pool.tests import helpers
 from volume_pool.tests import services
 from volume_pool.tests.chaos import faultproxy
 from volume_pool.tests.functional import harness
@@ -35,44 +32,6 @@ class RigFailed(Exception):
 
 def _missing(what, why):
     raise RigFailed('%s is not available: %s' % (what, why))
-
-
-class PrivateRedis:
-    """A redis-server of the soak's own on a free port, restartable."""
-
-    def __init__(self, workdir):
-        self.port = helpers.free_port()
-        self.dir = workdir
-        self.proc = None
-
-    @property
-    def url(self):
-        return 'redis://127.0.0.1:%d' % self.port
-
-    def start(self):
-        binary = shutil.which('redis-server')
-        if binary is None:
-            raise RigFailed('redis-server is not installed')
-        self.proc = subprocess.Popen(
-            [binary, '--port', str(self.port), '--bind', '127.0.0.1',
-             '--save', '', '--appendonly', 'no', '--dir', self.dir],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        helpers.wait_for(self._up, timeout=20, interval=0.1,
-                         what='private redis-server on %d' % self.port)
-        return self
-
-    def _up(self):
-        try:
-            with socket.create_connection(('127.0.0.1', self.port), 0.5):
-                return True
-        except OSError:
-            return False
-
-    def stop(self):
-        if self.proc is not None:
-            self.proc.terminate()
-            self.proc.wait(timeout=20)
-            self.proc = None
 
 
 def known_options():
@@ -132,7 +91,8 @@ class Rig:
 
     def _start(self):
         started = time.monotonic()
-        self.redis = PrivateRedis(self.workdir).start()
+        self.redis = services.PrivateRedis(self.workdir,
+                                             missing=_missing).start()
         self._stack.callback(self.redis.stop)
         self.transport_url = self._stack.enter_context(
             services.rabbit_vhost(missing=_missing,

@@ -6,8 +6,6 @@ tooz: the machine's Redis, or a private redis-server for the outage test.
 
 import json
 import os
-import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -18,7 +16,6 @@ import pytest
 from volume_pool import cinder as vp_cinder
 from volume_pool import context as vp_context
 from volume_pool import exception
-from volume_pool.tests import helpers
 from volume_pool.tests import services
 from volume_pool.tests.functional import harness
 from volume_pool.tests.functional.conftest import CLAIMER
@@ -134,45 +131,9 @@ def test_a_dead_manager_pools_are_taken_over(managers, api, cinder,
                      timeout=5 + 15, what='east-b gone from cluster list')
 
 
-class PrivateRedis:
-    """A redis-server of the test's own, to stop and start at will."""
-
-    def __init__(self, tmp_path):
-        self.port = helpers.free_port()
-        self.dir = tmp_path
-        self.proc = None
-
-    @property
-    def url(self):
-        return 'redis://127.0.0.1:%d' % self.port
-
-    def start(self):
-        binary = shutil.which('redis-server')
-        if binary is None:
-            services.unavailable('redis-server', 'not installed')
-        self.proc = subprocess.Popen(
-            [binary, '--port', str(self.port), '--bind', '127.0.0.1',
-             '--save', '', '--appendonly', 'no', '--dir', str(self.dir)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        harness.wait_for(self._up, timeout=20, what='redis-server up')
-
-    def _up(self):
-        try:
-            with socket.create_connection(('127.0.0.1', self.port), 0.5):
-                return True
-        except OSError:
-            return False
-
-    def stop(self):
-        if self.proc is not None:
-            self.proc.terminate()
-            self.proc.wait(timeout=20)
-            self.proc = None
-
-
 def test_redis_outage_keeps_claims_and_resumes_replenish(
         managers, api, cinder, snapshot, pool_name, tmp_path):
-    redis = PrivateRedis(tmp_path)
+    redis = services.PrivateRedis(tmp_path)
     redis.start()
     try:
         for host in ('east-a', 'east-b'):

@@ -19,11 +19,11 @@ from volume_pool.tests import helpers
 CTXT = vp_context.get_admin_context()
 
 
-def call(endpoint_method, *args, **kwargs):
+def call(endpoint_method, *args, ctxt=CTXT, **kwargs):
     """Call an RPC endpoint method as the dispatcher would, unwrapping the
     ExpectedException that marks a typed error for the caller."""
     try:
-        return endpoint_method(CTXT, *args, **kwargs)
+        return endpoint_method(ctxt, *args, **kwargs)
     except messaging.ExpectedException as wrapped:
         raise wrapped.exc_info[1]
 
