@@ -39,10 +39,16 @@ def check_schema():
         raise exception.ConfigError(
             reason='[database] connection: cannot use the database: %s'
                    % exception.first_line(exc))
-    if current != head:
+    standing = migration.state(current)
+    if standing in (migration.EMPTY, migration.OLDER):
         raise exception.ConfigError(
             reason='database is at revision %s, the code needs %s: run '
                    '"volume-pool-manage db sync"' % (current, head))
+    if standing == migration.NEWER:
+        LOG.warning('The database is at revision %(current)s, newer than '
+                    'this code (%(head)s): running on it, as in a rolling '
+                    'upgrade; upgrade this manager next.',
+                    {'current': current, 'head': head})
 
 
 def rpc_server_name(conf):

@@ -56,10 +56,17 @@ class Checks(upgradecheck.UpgradeCommands):
                           'The database has no schema; run "volume-pool-'
                           'manage db sync" (the code needs revision %s).'
                           % head)
-        if current != head:
+        standing = migration.state(current)
+        if standing == migration.OLDER:
             return Result(Code.FAILURE,
                           'The database is at revision %s, the code needs '
                           '%s; run "volume-pool-manage db sync".'
+                          % (current, head))
+        if standing == migration.NEWER:
+            return Result(Code.WARNING,
+                          'The database is at revision %s, newer than this '
+                          'code (%s): a manager of this code runs on it '
+                          'during a rolling upgrade; upgrade it next.'
                           % (current, head))
         return Result(Code.SUCCESS, 'Schema at revision %s.' % head)
 

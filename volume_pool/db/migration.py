@@ -41,3 +41,30 @@ def head():
     config.set_main_option('script_location', _MIGRATIONS_DIR)
     scripts = alembic_script.ScriptDirectory.from_config(config)
     return scripts.get_current_head()
+
+
+# How the database's schema stands against the code's (see state()).
+CURRENT, OLDER, NEWER, EMPTY = 'current', 'older', 'newer', 'empty'
+
+
+def known_revisions():
+    config = alembic_config.Config()
+    config.set_main_option('script_location', _MIGRATIONS_DIR)
+    scripts = alembic_script.ScriptDirectory.from_config(config)
+    return {script.revision for script in scripts.walk_revisions()}
+
+
+def state(current):
+    """Where revision ``current`` stands for this code.
+
+    Migrations only add within a release series, so code runs on a schema
+    a newer release brought up (a rolling upgrade: ``db sync`` first, then
+    the managers one by one); it cannot run on an older one.
+    """
+    if current is None:
+        return EMPTY
+    if current == head():
+        return CURRENT
+    if current in known_revisions():
+        return OLDER
+    return NEWER

@@ -170,3 +170,43 @@ def test_help_explains_the_command(tmp_path):
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0
     assert 'upgrade' in result.stdout
+
+
+@BOTH_DATABASES
+def test_a_newer_database_warns_and_the_manager_runs_on_it(
+        status, db_url, monkeypatch):
+    """A rolling upgrade: a newer release ran db sync; this code's checks
+    warn, and its manager's start-up check lets it run on that schema;
+    an older schema is still refused."""
+    from oslo_db.sqlalchemy import enginefacade
+    import sqlalchemy as sa
+
+    from volume_pool import exception
+    from volume_pool import service
+    from volume_pool.db import api as db_api
+
+    def set_revision(revision):
+        engine = sa.create_engine(db_url)
+        try:
+            with engine.begin() as conn:
+                conn.execute(sa.text('UPDATE alembic_version SET '
+                                     'version_num = :rev'), {'rev': revision})
+        finally:
+            engine.dispose()
+
+    status.sync()
+    set_revision('f0f0f0f0f0f0')
+    code, checks = status()
+    assert code == WARNING
+    details = checks['Database schema']['details']
+    assert 'f0f0f0f0f0f0' in details and 'newer' in details
+    context_manager = enginefacade.transaction_context()
+    context_manager.configure(connection=db_url)
+    monkeypatch.setattr(db_api, 'context_manager', context_manager)
+    try:
+        service.check_schema()  # runs on the newer schema
+        set_revision(_revisions()[0])
+        with pytest.raises(exception.ConfigError, match='db sync'):
+            service.check_schema()
+    finally:
+        context_manager.dispose_pool()
