@@ -372,7 +372,8 @@ class Manager(periodic_task.PeriodicTasks):
     def _reason(self, name, spec, ready, creating, sizing):
         """Why a pool is where it is, so nobody has to read the logs."""
         if spec is None:
-            return 'draining: no longer configured'
+            return ('not configured: volumes kept until "volume-pool-manage '
+                    'pool drain %s"' % name)
         if spec.target == 0:
             return 'disabled: target is 0'
         if ready >= sizing['target']:

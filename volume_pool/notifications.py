@@ -54,7 +54,7 @@ RETURN_RELEASE = 'release'     # the caller released the claim
 RETURN_LEASE = 'lease'         # its lease ran out unconfirmed
 
 # Why a volume left the pool without being claimed.
-EVICT_DRAIN = 'drain'          # operator's drain, or the pool was removed
+EVICT_DRAIN = 'drain'          # the operator's drain
 EVICT_ROTATION = 'rotation'    # the pool's snapshot changed
 EVICT_IDLE = 'idle'            # idle shrink: unclaimed for idle_ttl
 EVICT_ERROR = 'error'          # the volume ended in an error status

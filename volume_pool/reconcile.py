@@ -90,7 +90,8 @@ class Reconciler:
     def run(self, specs, cluster, owns=None):
         """Sync the configured pools and the ones that still have rows.
 
-        A pool that has rows but is no longer configured is drained.  With
+        A pool that has rows but is no longer configured keeps them (an
+        operator drains it) and is still kept in step with Cinder.  With
         ``owns``, only the pools it accepts (this manager's share).
         """
         names = set(specs) | db_api.pool_names(cluster)
@@ -208,8 +209,11 @@ class Reconciler:
                          notifications.EVICT_ERROR)
             return volume
         if spec is None:
-            self._delete(row, volume, report, 'belongs to a removed pool',
-                         notifications.EVICT_DRAIN)
+            # Not in enabled_pools (removed, or a typo): its volumes stay
+            # until an operator drains the pool.  Nothing is deleted for
+            # what the configuration no longer says.
+            if volume.status == 'available' and row.status == models.CREATING:
+                db_api.mark_available(row.id, size=volume.size)
             return volume
         if volume.status == 'creating':
             if _age(row.created_at) > self._creating_timeout:
@@ -342,10 +346,18 @@ class Reconciler:
         if volume.in_use:
             self._cinder.remove_pool_tags(volume)
             return 0
-        adoptable = (spec is not None and not volume.in_error and
-                     volume.status in ('available', 'creating') and
-                     volume.snapshot_id == spec.snapshot_id and
-                     live < spec.target)
+        if spec is None:
+            # A pool no longer configured keeps its volumes: recorded, so
+            # that "pool list" shows them and "pool drain" finds them.
+            adoptable = (not volume.in_error and
+                         volume.status in ('available', 'creating'))
+        else:
+            adoptable = (not volume.in_error and
+                         volume.status in ('available', 'creating') and
+                         volume.snapshot_id == spec.snapshot_id and
+                         live < spec.target)
+        if spec is None and not adoptable:
+            return 0
         if adoptable:
             status = (models.AVAILABLE if volume.status == 'available'
                       else models.CREATING)
@@ -353,15 +365,16 @@ class Reconciler:
                 db_api.create_volume_row(
                     request_id=(volume.request_id or
                                 uuidutils.generate_uuid()),
-                    volume_id=volume.id, pool=spec.name, cluster=cluster,
-                    snapshot_id=spec.snapshot_id, size=volume.size,
+                    volume_id=volume.id, pool=volume.pool, cluster=cluster,
+                    snapshot_id=volume.snapshot_id or spec.snapshot_id,
+                    size=volume.size,
                     name=volume.name or volume.id, host=self._host,
                     status=status)
             except Exception as exc:  # a concurrent sync adopted it first
                 LOG.debug('Adopting %s skipped: %s', volume.id, exc)
                 return 0
             LOG.debug('Adopted tagged volume %(id)s into pool %(pool)s.',
-                      {'id': volume.id, 'pool': spec.name})
+                      {'id': volume.id, 'pool': volume.pool})
             report.adopted += 1
             return 1
         if volume.status == 'creating' and (

@@ -190,7 +190,8 @@ def count_by_pool(cluster):
 
 @retry
 def pool_names(cluster):
-    """Pools that have rows, configured or not (a removed pool drains)."""
+    """Pools that have rows, configured or not (a removed pool keeps its
+    volumes until an operator drains it)."""
     query = (sa.select(models.PoolVolume.pool).distinct()
              .where(models.PoolVolume.cluster == cluster_key(cluster)))
     with reader() as session:

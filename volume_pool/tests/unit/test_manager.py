@@ -11,6 +11,7 @@ import pytest
 from volume_pool import cinder as vp_cinder
 from volume_pool import context as vp_context
 from volume_pool import exception
+from volume_pool import reconcile
 from volume_pool.db import api as db_api
 from volume_pool.db import claims as db_claims
 from volume_pool.db import models
@@ -496,3 +497,31 @@ def test_max_creating_caps_creates_in_flight(make_manager, simulator, conf):
     assert status['reason'] == 'creating (capped at max_creating=2)'
     mgr.replenish(CTXT)
     assert counts().get(models.CREATING, 0) == 2
+
+
+def test_a_pool_left_out_of_the_config_keeps_its_volumes(
+        make_manager, simulator, conf):
+    """A pool missing from enabled_pools (removed, or a typo) is never
+    drained by sync: only the operator's drain deletes its volumes."""
+    mgr = make_manager({'debian': 2, 'windows': 1})
+    fill(mgr)
+    fill(mgr, 'windows')
+    windows = {r.volume_id for r in db_api.get_rows(None, pool='windows')}
+    # A tagged volume of that pool nobody recorded yet is kept too.
+    stray = simulator.add_volume(
+        snapshot_id=mgr.snapshots['windows'],
+        metadata=vp_cinder.pool_tags('windows', None, 'lost-request'))
+    conf.set_override('enabled_pools', ['debian'], group='volume_pool')
+    mgr.reset()
+    for _ in range(2):
+        mgr.sync(CTXT)
+        mgr.replenish(CTXT)
+    kept = {r.volume_id for r in db_api.get_rows(None, pool='windows')}
+    assert kept == windows | {stray}
+    assert all(simulator.get_volume(v) is not None for v in kept)
+    status = {p['name']: p for p in call(mgr.pool_status)}['windows']
+    assert not status['configured']
+    assert 'pool drain windows' in status['reason']
+    report = reconcile.drain_pool(mgr.claimer._cinder, 'windows', None)
+    assert report.deleted == 2
+    wait_for(lambda: all(simulator.get_volume(v) is None for v in kept))
