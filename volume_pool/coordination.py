@@ -26,6 +26,8 @@ LOG = logging.getLogger(__name__)
 # connection refused can surface as the client library's own error), so
 # every call to the backend treats any exception as "backend away".
 _BACKEND_ERRORS = (Exception,)
+# Seconds start() waits for the first join before going on without it.
+_START_WAIT = 5.0
 
 GROUP_PREFIX = 'volume-pool.'
 NO_CLUSTER = '-'
@@ -59,6 +61,8 @@ class Coordination:
         self._members = None         # last good view of the group
         self._views = {}             # {cluster: hosts}, from refresh()
         self._degraded = False
+        self._started = False        # tooz started: the backend answered
+        self._connecting = False     # a connection attempt runs
         self._started_at = time.time()
 
     # -- life cycle ------------------------------------------------------
@@ -70,14 +74,50 @@ class Coordination:
             return
         self._coordinator = tooz_coordination.get_coordinator(
             _backend_url(self._conf), self.host.encode())
+        # tooz retries a refused connection for about a minute: wait a
+        # little for the usual quick join, never a minute of start-up.
+        attempt = self._connect_in_background()
+        if attempt is not None:
+            attempt.join(_START_WAIT)
+
+    def _connect_in_background(self):
+        """One connection attempt in a thread of its own, unless one runs:
+        the periodic tasks never wait on a backend that is away."""
+        with self._lock:
+            if self._connecting:
+                return None
+            self._connecting = True
+
+        def attempt():
+            try:
+                self._connect()
+            finally:
+                with self._lock:
+                    self._connecting = False
+
+        thread = threading.Thread(target=attempt, daemon=True,
+                                  name='coordination-connect')
+        thread.start()
+        return thread
+
+    def _connect(self):
+        """Start tooz and join the group; False, degraded, while the
+        backend is away.  refresh() calls it again until it works, so a
+        manager started during an outage joins once the backend is back,
+        without a restart."""
         try:
-            self._coordinator.start(start_heart=True)
+            if not self._started:
+                self._coordinator.start(start_heart=True)
+                self._started = True
             self._join()
         except _BACKEND_ERRORS as exc:
             self._set_degraded(exc)
+            return False
+        return True
 
     def stop(self):
-        if self._coordinator is None:
+        if self._coordinator is None or not self._started:
+            self._coordinator = None
             return
         try:
             self._coordinator.leave_group(group_id(self.cluster)).get(
@@ -112,6 +152,9 @@ class Coordination:
     def refresh(self):
         """Periodic: rejoin after an outage and record that we are alive."""
         if self._coordinator is None:
+            return
+        if not self._started:
+            self._connect_in_background()
             return
         try:
             try:
@@ -150,7 +193,9 @@ class Coordination:
 
     @property
     def degraded(self):
-        return self._degraded
+        """True while the backend is away, or was never reached."""
+        return self._degraded or (self._coordinator is not None and
+                                  not self._started)
 
     # -- membership ------------------------------------------------------
 
@@ -159,6 +204,9 @@ class Coordination:
         if self._coordinator is None:
             return {self.host}
         own = cluster is None or cluster == self.cluster
+        if not self._started:
+            # Never reached the backend: no view yet.
+            return set(self._members or ()) if own else set()
         try:
             found = self._coordinator.get_members(
                 group_id(self.cluster if own else cluster)).get()
@@ -203,7 +251,7 @@ class Coordination:
     @contextlib.contextmanager
     def pool_lock(self, pool_name):
         """Yields True if this manager may replenish the pool now."""
-        if self._coordinator is None or self._degraded:
+        if self._coordinator is None or self._degraded or not self._started:
             yield self._coordinator is None or self._members is not None
             return
         name = ('volume-pool.replenish.%s.%s'

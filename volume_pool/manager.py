@@ -396,6 +396,9 @@ class Manager(periodic_task.PeriodicTasks):
         if creating:
             return 'creating'
         if not self.coordination.owns(name):
+            if self.coordination.degraded:
+                return ('coordination backend unreachable: waiting for it '
+                        'to share out the pools (claims go on)')
             return 'replenished by another manager'
         return 'waiting for the next replenish'
 

@@ -8,6 +8,7 @@ import pytest
 
 from volume_pool import conf as vp_conf
 from volume_pool import coordination
+from volume_pool.tests import helpers
 from volume_pool.tests import services
 
 POOLS = ['pool-%d' % n for n in range(24)]
@@ -123,3 +124,31 @@ def test_a_member_that_stops_beating_is_out(members, redis_url):
     listed = coordination.list_clusters(cli, [members.cluster])
     assert [m['host'] for m in listed[members.cluster]] == ['mgr-1']
     assert all(one.owns(p) for p in POOLS)
+
+
+def test_a_manager_started_while_the_backend_is_down_joins_later(tmp_path):
+    """Redis down at start: degraded, no pool owned (nobody's work done
+    twice), then joined at the first refresh after Redis is back, with no
+    restart."""
+    redis = services.PrivateRedis(tmp_path)
+    conf = _conf('late-joiner', 'test-%s' % uuid.uuid4().hex[:8], redis.url)
+    coord = coordination.Coordination(conf)
+    started = time.monotonic()
+    coord.start()  # nothing listens on that port yet
+    try:
+        # Start-up does not wait for tooz's minute of retries.
+        assert time.monotonic() - started < 10
+        assert coord.degraded and not coord.owns(POOLS[0])
+        coord.refresh()  # returns at once: the attempt runs in a thread
+        redis.start()
+
+        def joined():
+            coord.refresh()
+            return coord.members() == {'late-joiner'}
+        helpers.wait_for(joined, timeout=90, interval=0.5,
+                         what='joined once Redis is back')
+        assert not coord.degraded
+        assert all(coord.owns(pool) for pool in POOLS)
+    finally:
+        coord.stop()
+        redis.stop()
