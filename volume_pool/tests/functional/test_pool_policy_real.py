@@ -27,9 +27,10 @@ def as_project(cinder, project_id):
 
 def test_claim_into_another_project(managers, api, cinder, snapshot,
                                     pool_name):
-    receiver = uuid.uuid4().hex
+    receiver, full = uuid.uuid4().hex, uuid.uuid4().hex
     managers([(pool_name, snapshot, 2)],
-             extra='[volume_pool]\nclaim_projects = %s\n' % receiver)
+             extra='[volume_pool]\nclaim_projects = %s,%s\n'
+                   % (receiver, full))
     wait_full(api, pool_name, 2)
     result = api.claim(CTXT, pool_name, name='vnf-fn-into',
                        project_id=receiver)
@@ -48,7 +49,6 @@ def test_claim_into_another_project(managers, api, cinder, snapshot,
 
     # A receiver whose quota is full: Cinder refuses the accept (413), the
     # volume stays in the pool, tagged, and the caller gets a typed error.
-    full = uuid.uuid4().hex
     cinder.client().quotas.update(full, volumes=0)
     before = {v.id for v in tagged(cinder, pool_name)}
     with pytest.raises(exception.VolumeTransferFailed) as info:

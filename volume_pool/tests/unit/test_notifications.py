@@ -85,8 +85,9 @@ def notifying_manager(write_config, database, simulator, conf, vhost):
     rpc.cleanup()
 
 
-def test_claim_create_and_evict_events(notifying_manager, simulator):
+def test_claim_create_and_evict_events(notifying_manager, simulator, conf):
     mgr, events = notifying_manager, notifying_manager.events
+    conf.set_override('claim_projects', [PROJECT], group='volume_pool')
     fill(mgr)
     created = events.wait(notifications.VOLUME_CREATED, 2)
     rows = {r.volume_id for r in db_api.get_rows(None, pool='debian')}
