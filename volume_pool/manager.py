@@ -88,7 +88,8 @@ class Manager(periodic_task.PeriodicTasks):
             poll_interval=options.create_poll_interval,
             creating_timeout=options.creating_timeout,
             backoff=self.backoff, target_of=self._target_now,
-            demand=self.demand, max_total_gb=pools.max_total_gb(conf))
+            demand=self.demand, max_total_gb=pools.max_total_gb(conf),
+            incarnation=self.incarnation)
         self._cinder = cinder  # for the idle shrink, confirm and release
         self.reconciler = reconcile.Reconciler(
             cinder, self.host, self.replenisher.is_pending,

@@ -34,6 +34,7 @@ from volume_pool import handback
 from volume_pool import notifications
 from volume_pool.db import api as db_api
 from volume_pool.db import claims as db_claims
+from volume_pool.db import managers as db_managers
 from volume_pool.db import models
 from volume_pool.db import receipts as db_receipts
 
@@ -86,6 +87,7 @@ class Reconciler:
         self._incarnation = incarnation
         self._service_down_time = service_down_time
         self._late_request_grace = late_request_grace
+        self._live = None
 
     def run(self, specs, cluster, owns=None):
         """Sync the configured pools and the ones that still have rows.
@@ -94,6 +96,7 @@ class Reconciler:
         operator drains it) and is still kept in step with Cinder.  With
         ``owns``, only the pools it accepts (this manager's share).
         """
+        self._live = None  # read again by each run, when needed
         names = set(specs) | db_api.pool_names(cluster)
         if owns is not None:
             names = {name for name in names if owns(name)}
@@ -237,13 +240,28 @@ class Reconciler:
         return volume
 
     def _settle_unbound_row(self, row, report):
-        """A row with no Cinder volume: its create never reached Cinder."""
+        """A row with no Cinder volume: its create never reached Cinder
+        (a create that lands later is a tagged orphan, adopted or deleted).
+
+        Settled when this process made it and no longer works on it, when
+        the process that made it is gone, or after creating_timeout.
+        """
         if self._is_pending(row.request_id):
             return
         mine = row.host == self._host
-        if mine or _age(row.created_at) > self._creating_timeout:
+        gone = (row.incarnation is not None and
+                row.incarnation not in self._live_incarnations(row.cluster))
+        if mine or gone or _age(row.created_at) > self._creating_timeout:
             if db_api.delete_row(row.id, status=models.CREATING):
                 report.removed += 1
+
+    def _live_incarnations(self, cluster):
+        """The live manager processes, read once per sync run."""
+        if self._live is None:
+            self._live = {incarnation for _host, incarnation, _at in
+                          db_managers.live(cluster or None,
+                                           self._service_down_time)}
+        return self._live
 
     def _settle_holds(self, pool, cluster, by_request, report):
         """Take over and settle the holds whose holder is gone or whose

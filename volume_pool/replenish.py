@@ -99,8 +99,9 @@ class Replenisher:
 
     def __init__(self, cinder, host, concurrency, poll_interval,
                  creating_timeout, backoff, target_of=None, demand=None,
-                 max_total_gb=None):
+                 max_total_gb=None, incarnation=None):
         self._cinder = cinder
+        self._incarnation = incarnation
         self.backoff = backoff
         # The target of the moment (auto, idle) and the cluster's GiB cap.
         self.target_of = target_of or (lambda spec: spec.target)
@@ -163,7 +164,7 @@ class Replenisher:
                 request_id=request_id, pool=spec.name, cluster=spec.cluster,
                 snapshot_id=spec.snapshot_id, size=spec.size,
                 name=spec.volume_name_prefix + request_id[:8],
-                host=self._host)
+                host=self._host, incarnation=self._incarnation)
             self._executor.submit(self._create_one, spec, row,
                                   self._now())
         except Exception:

@@ -87,12 +87,17 @@ def cluster_key(cluster):
 
 @retry
 def create_volume_row(*, request_id, pool, cluster, snapshot_id, size, name,
-                      host, status=models.CREATING, volume_id=None):
-    """Record a volume the pool is about to create (or adopts)."""
+                      host, status=models.CREATING, volume_id=None,
+                      incarnation=None):
+    """Record a volume the pool is about to create (or adopts).
+
+    ``incarnation``: the manager process that creates it; once that
+    process is gone, a row its create never bound is settled at once.
+    """
     row = models.PoolVolume(
         request_id=request_id, volume_id=volume_id, pool=pool,
         cluster=cluster_key(cluster), snapshot_id=snapshot_id, size=size,
-        name=name, host=host, status=status)
+        name=name, host=host, status=status, incarnation=incarnation)
     if status == models.AVAILABLE:
         row.ready_at = timeutils.utcnow()
     with writer() as session:

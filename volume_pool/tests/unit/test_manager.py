@@ -14,6 +14,7 @@ from volume_pool import exception
 from volume_pool import reconcile
 from volume_pool.db import api as db_api
 from volume_pool.db import claims as db_claims
+from volume_pool.db import managers as db_managers
 from volume_pool.db import models
 from volume_pool.tests import helpers
 
@@ -525,3 +526,26 @@ def test_a_pool_left_out_of_the_config_keeps_its_volumes(
     report = reconcile.drain_pool(mgr.claimer._cinder, 'windows', None)
     assert report.deleted == 2
     wait_for(lambda: all(simulator.get_volume(v) is None for v in kept))
+
+
+def test_sync_drops_an_unbound_create_of_a_manager_that_is_gone(
+        make_manager, simulator):
+    """A manager killed between writing a row and asking Cinder leaves a
+    'creating' row with no volume; once its process is gone the owner of
+    the pool drops it at once instead of after creating_timeout."""
+    mgr = make_manager({'debian': 1})
+    fill(mgr)
+
+    def unbound(incarnation):
+        return db_api.create_volume_row(
+            request_id='req-%s' % incarnation, pool='debian', cluster=None,
+            snapshot_id=mgr.specs['debian'].snapshot_id, size=1,
+            name='never-created', host='another-host',
+            incarnation=incarnation)
+
+    db_managers.register('another-host', None, 'inc-alive')
+    alive, dead = unbound('inc-alive'), unbound('inc-killed')
+    mgr.sync(CTXT)
+    left = {r.id for r in db_api.get_rows(None, status=models.CREATING)}
+    assert left == {alive.id}
+    assert dead.id not in left
