@@ -26,9 +26,9 @@ from volume_pool.conf import cinder as cinder_conf
 
 LOG = logging.getLogger(__name__)
 
-# Cinder metadata keys the pool owns.  ``volume_pool`` is the contract in
-# DESIGN.md; the request key lets sync match a volume created just before a
-# crash to the row written for it.
+# Cinder metadata keys the pool owns.  ``volume_pool`` is part of the
+# service's contract with its users; the request key lets sync match a
+# volume created just before a crash to the row written for it.
 TAG_POOL = 'volume_pool'
 TAG_CLUSTER = 'volume_pool_cluster'
 TAG_REQUEST = 'volume_pool_request'
@@ -97,7 +97,8 @@ class CinderVolume:
 
 
 def pool_tags(pool, cluster, request_id):
-    """Metadata every pool volume carries (DESIGN.md, "Cinder tags")."""
+    """Metadata every pool volume carries (the contract: pool and cluster
+    tags, plus the request id)."""
     tags = {TAG_POOL: pool, TAG_REQUEST: request_id}
     if cluster:
         tags[TAG_CLUSTER] = cluster

@@ -222,7 +222,7 @@ class Coordination:
         return members
 
     def get_usable_hosts(self, cluster=None):
-        """seeds/004: the managers that can serve ``cluster`` now.
+        """The managers that can serve ``cluster`` now.
 
         Answered from the view the periodic refresh keeps, never with a
         call to the backend, so it is instant even while the backend is

@@ -235,7 +235,7 @@ class Manager(periodic_task.PeriodicTasks):
 
     @messaging.expected_exceptions(exception.VolumePoolException)
     def get_usable_hosts(self, context, cluster=None):
-        """seeds/004: live managers of ``cluster`` (RPC 1.1).
+        """Live managers of ``cluster`` (RPC 1.1).
 
         Without a coordination backend a manager knows only itself, so
         deployments of several clusters configure one.

@@ -173,8 +173,7 @@ def render(results):
                            'caller)'], rows))
     if results.get('sync'):
         out.append(_table(
-            'Sync of one pool (wall s; baseline = seeds/000, one GET per '
-            'volume)',
+            'Sync of one pool (wall s; baseline = one GET per volume)',
             ['volumes', 'API ms', 'requests', 'wall', 'baseline requests',
              'baseline wall', 'requests x', 'speed-up'],
             [[s['volumes'], s.get('api_latency_ms', 0), s['sync_requests'],

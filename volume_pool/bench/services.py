@@ -2,8 +2,7 @@
 
 Each run gets its own RabbitMQ vhost and throw-away MariaDB/PostgreSQL
 databases (oslo.db provisioning), so it never shares queues or rows with
-tests or other runs (DESIGN.md, "Testing on the machine's shared
-services").
+tests or other runs.
 """
 
 import contextlib

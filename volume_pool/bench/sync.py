@@ -1,5 +1,5 @@
 """Sync cost: Cinder requests and wall time of one sync of a pool of N
-volumes, beside the seeds/000 design (one GET per volume in the table).
+volumes, beside the naive design (one GET per volume in the table).
 
 Both run in this process against the simulator and the in-process
 database, on a pool whose rows and Cinder volumes already agree, so the

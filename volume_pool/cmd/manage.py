@@ -113,7 +113,7 @@ def _rpc_call(call, timeout, project_id=None):
     ``project_id``: the caller's project the claim keys belong to.
 
     The transport is built on the global CONF: oslo.messaging registers
-    some of its options there only (DESIGN.md).
+    some of its options there only (``[oslo_messaging_tracing]``).
     """
     if not _transport_url():
         raise exception.ConfigError(

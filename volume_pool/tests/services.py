@@ -73,7 +73,7 @@ def provisioned_database(backend, tmp_path, missing=unavailable,
 @contextlib.contextmanager
 def rabbit_vhost(missing=unavailable, prefix='volume-pool-test'):
     """A RabbitMQ vhost of our own: queue names ignore the exchange, so
-    runs sharing the broker would otherwise share queues (DESIGN.md)."""
+    runs sharing the broker would otherwise share queues."""
     vhost = '%s-%s' % (prefix, uuid.uuid4().hex[:10])
     try:
         subprocess.run(['rabbitmqctl', '-q', 'add_vhost', vhost],
