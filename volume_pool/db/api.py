@@ -19,6 +19,9 @@ from volume_pool.db import models
 
 context_manager = enginefacade.transaction_context()
 
+# Backends with row locks that skip rows other transactions hold.
+SKIP_LOCKED_DIALECTS = ('mysql', 'postgresql')
+
 # Deadlocks and dropped connections are retried a few times, then raised:
 # a claim must fail fast while the database is away, not hang.
 retry = oslo_db_api.wrap_db_retry(max_retries=3, retry_interval=0.2,

@@ -23,7 +23,6 @@ from volume_pool.db import managers
 from volume_pool.db import models
 from volume_pool.db import receipts
 
-_SKIP_LOCKED_DIALECTS = ('mysql', 'postgresql')
 # Core tables for the claim's own statements: no ORM unit of work.
 _ROWS = models.PoolVolume.__table__
 _RECEIPTS = models.ClaimReceipt.__table__
@@ -188,7 +187,7 @@ def _take(session, pool, cluster, snapshot_id, incarnation, takes):
                   row.pool == pool, row.status == models.AVAILABLE]
     if snapshot_id is not None:
         conditions.append(row.snapshot_id == snapshot_id)
-    if session.bind.dialect.name in _SKIP_LOCKED_DIALECTS:
+    if session.bind.dialect.name in db_api.SKIP_LOCKED_DIALECTS:
         # Lock the oldest ready rows, skipping rows that concurrent claims
         # (of any manager) hold.
         found = session.execute(
@@ -544,7 +543,7 @@ def take_over(cluster, pool, incarnation, hold, down_time, legacy_timeout,
         query = sa.select(table).where(
             table.cluster == db_api.cluster_key(cluster),
             table.pool == pool, abandoned)
-        if session.bind.dialect.name in _SKIP_LOCKED_DIALECTS:
+        if session.bind.dialect.name in db_api.SKIP_LOCKED_DIALECTS:
             query = query.with_for_update(skip_locked=True)
         taken = []
         candidates = list(session.execute(query).scalars())

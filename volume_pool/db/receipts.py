@@ -18,8 +18,6 @@ from volume_pool.db import api as db_api
 from volume_pool.db import clock
 from volume_pool.db import models
 
-_SKIP_LOCKED_DIALECTS = ('mysql', 'postgresql')
-
 
 def answer(receipt):
     """The claim's answer as it was sent."""
@@ -158,7 +156,7 @@ def _begin(which, from_states, to_state, host, incarnation, hold,
     with db_api.writer() as session:
         now = clock.now(session)
         query = sa.select(table).where(which)
-        if session.bind.dialect.name in _SKIP_LOCKED_DIALECTS:
+        if session.bind.dialect.name in db_api.SKIP_LOCKED_DIALECTS:
             query = query.with_for_update()
         receipt = session.execute(query).scalar()
         if receipt is None:
