@@ -125,8 +125,13 @@ class Replenisher:
 
     # -- the periodic run -----------------------------------------------
 
-    def replenish_pool(self, spec, counts=None):
-        """Queue creates for one pool; never two runs for a pool at once."""
+    def replenish_pool(self, spec):
+        """Queue creates for one pool; never two runs for a pool at once.
+
+        The count and the rows of the creates are one transaction under
+        the pool's lock in the database, so managers that share it never
+        overfill the pool, with or without a coordination backend.
+        """
         lock = self._pool_locks[spec.name]
         if not lock.acquire(blocking=False):
             LOG.debug('Replenish of pool %s is already running.', spec.name)
@@ -136,10 +141,17 @@ class Replenisher:
                 LOG.debug('Pool %s is backing off; no create now.',
                           spec.name)
                 return 0
-            deficit = self.plan(spec, counts).deficit
-            for _ in range(deficit):
-                self._queue_create(spec)
-            return deficit
+            rows = self._reserve(spec)
+            started = self._now()
+            for index, row in enumerate(rows):
+                try:
+                    self._executor.submit(self._create_one, spec, row,
+                                          started)
+                except RuntimeError:  # stopping: sync drops unbound rows
+                    for left in rows[index:]:
+                        self._forget(left.request_id)
+                    raise
+            return len(rows)
         finally:
             lock.release()
 
@@ -147,29 +159,50 @@ class Replenisher:
         """The pool's plan now (also what pool_status explains)."""
         if counts is None:
             counts = db_api.count_by_pool(spec.cluster)
+        return self._plan_of(spec, self.target_of(spec), counts,
+                             lambda: db_api.gb_by_pool(spec.cluster))
+
+    def _plan_of(self, spec, target, counts, usage_of):
         ready, creating = pool_counts(counts, spec, with_uncertain=True)
         capped = spec.max_ready_gb is not None or self.max_total_gb is not None
-        usage = db_api.gb_by_pool(spec.cluster) if capped else {}
-        return plan(spec, self.target_of(spec), ready, creating, usage,
-                    self.max_total_gb)
+        return plan(spec, target, ready, creating,
+                    usage_of() if capped else {}, self.max_total_gb)
 
-    def _queue_create(self, spec):
-        request_id = uuidutils.generate_uuid()
-        # Pending before the row exists, so sync never mistakes the row
-        # for the leftover of a crash.
-        with self._pending_lock:
-            self._pending.add(request_id)
+    def _reserve(self, spec):
+        """The rows of the creates the pool lacks, written under its lock.
+
+        Their request ids are pending before the rows exist, so sync never
+        mistakes a row for the leftover of a crash.
+        """
+        target = self.target_of(spec)  # may read the database: not locked
+        tried = []
+
+        def rows_for(counts, usage_of):
+            rows = []
+            for _ in range(self._plan_of(spec, target, counts,
+                                         usage_of).deficit):
+                request_id = uuidutils.generate_uuid()
+                with self._pending_lock:
+                    self._pending.add(request_id)
+                tried.append(request_id)
+                rows.append(db_api.new_volume_row(
+                    request_id=request_id, pool=spec.name,
+                    cluster=spec.cluster, snapshot_id=spec.snapshot_id,
+                    size=spec.size,
+                    name=spec.volume_name_prefix + request_id[:8],
+                    host=self._host, incarnation=self._incarnation))
+            return rows
+
+        rows = []
         try:
-            row = db_api.create_volume_row(
-                request_id=request_id, pool=spec.name, cluster=spec.cluster,
-                snapshot_id=spec.snapshot_id, size=spec.size,
-                name=spec.volume_name_prefix + request_id[:8],
-                host=self._host, incarnation=self._incarnation)
-            self._executor.submit(self._create_one, spec, row,
-                                  self._now())
-        except Exception:
-            self._forget(request_id)
-            raise
+            rows = db_api.reserve_creates(spec.cluster, spec.name,
+                                          self._host, rows_for)
+        finally:
+            kept = {row.request_id for row in rows}
+            for request_id in tried:
+                if request_id not in kept:
+                    self._forget(request_id)  # a failed or retried attempt
+        return rows
 
     def _forget(self, request_id):
         with self._pending_lock:

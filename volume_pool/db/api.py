@@ -10,6 +10,7 @@ import types
 import urllib.parse
 
 from oslo_db import api as oslo_db_api
+from oslo_db import exception as db_exc
 from oslo_db.sqlalchemy import enginefacade
 from oslo_utils import timeutils
 import sqlalchemy as sa
@@ -88,11 +89,10 @@ def cluster_key(cluster):
 # Writes of the replenish path
 
 
-@retry
-def create_volume_row(*, request_id, pool, cluster, snapshot_id, size, name,
-                      host, status=models.CREATING, volume_id=None,
-                      incarnation=None):
-    """Record a volume the pool is about to create (or adopts).
+def new_volume_row(*, request_id, pool, cluster, snapshot_id, size, name,
+                   host, status=models.CREATING, volume_id=None,
+                   incarnation=None):
+    """A row for a volume the pool is about to create (or adopts).
 
     ``incarnation``: the manager process that creates it; once that
     process is gone, a row its create never bound is settled at once.
@@ -103,9 +103,64 @@ def create_volume_row(*, request_id, pool, cluster, snapshot_id, size, name,
         name=name, host=host, status=status, incarnation=incarnation)
     if status == models.AVAILABLE:
         row.ready_at = timeutils.utcnow()
+    return row
+
+
+@retry
+def create_volume_row(**fields):
+    """Record one volume (see :func:`new_volume_row` for the fields)."""
+    row = new_volume_row(**fields)
     with writer() as session:
         session.add(row)
     return row
+
+
+def reserve_creates(cluster, pool, host, rows_for):
+    """Count a pool and write the rows of its creates in one transaction,
+    under the pool's lock row.
+
+    Managers sharing the database then never both see the same shortfall,
+    with or without a coordination backend.  ``rows_for(counts, usage)``
+    returns the new rows from the counts (as :func:`count_by_pool`) and a
+    callable giving :func:`gb_by_pool`; it is called again on a retry.
+    """
+    try:
+        return _reserve_creates(cluster, pool, host, rows_for)
+    except _NoPoolLock:
+        _add_pool_lock(cluster, pool)
+        return _reserve_creates(cluster, pool, host, rows_for)
+
+
+class _NoPoolLock(Exception):
+    """The pool has no lock row yet (its first replenish)."""
+
+
+@retry
+def _reserve_creates(cluster, pool, host, rows_for):
+    lock = models.PoolLock
+    with writer() as session:
+        # The update waits for the lock's holder to commit; only then are
+        # the counts read, so they include its rows.
+        locked = session.execute(
+            sa.update(lock).where(lock.cluster == cluster_key(cluster),
+                                  lock.pool == pool)
+            .values(host=host)).rowcount
+        if not locked:
+            raise _NoPoolLock()
+        rows = rows_for(_count_by_pool(session, cluster),
+                        lambda: _gb_by_pool(session, cluster))
+        session.add_all(rows)
+    return rows
+
+
+@retry
+def _add_pool_lock(cluster, pool):
+    try:
+        with writer() as session:
+            session.add(models.PoolLock(cluster=cluster_key(cluster),
+                                        pool=pool))
+    except db_exc.DBDuplicateEntry:
+        pass  # another manager added it first
 
 
 @retry
@@ -183,16 +238,20 @@ def get_rows(cluster, pool=None, status=None, pools=None):
 @retry
 def count_by_pool(cluster):
     """``{pool: {snapshot_id: {status: count}}}`` in one GROUP BY query."""
+    with reader() as session:
+        return _count_by_pool(session, cluster)
+
+
+def _count_by_pool(session, cluster):
     row = models.PoolVolume
     query = (sa.select(row.pool, row.snapshot_id, row.status,
                        sa.func.count())
              .where(row.cluster == cluster_key(cluster))
              .group_by(row.pool, row.snapshot_id, row.status))
     counts = {}
-    with reader() as session:
-        for pool, snapshot_id, status, count in session.execute(query):
-            by_snapshot = counts.setdefault(pool, {})
-            by_snapshot.setdefault(snapshot_id, {})[status] = count
+    for pool, snapshot_id, status, count in session.execute(query):
+        by_snapshot = counts.setdefault(pool, {})
+        by_snapshot.setdefault(snapshot_id, {})[status] = count
     return counts
 
 
@@ -213,6 +272,11 @@ def gb_by_pool(cluster):
     ``{pool: (known_gb, rows_without_size, largest_size)}``: a row's size
     is unknown until Cinder reports it, so callers estimate those.
     """
+    with reader() as session:
+        return _gb_by_pool(session, cluster)
+
+
+def _gb_by_pool(session, cluster):
     row = models.PoolVolume
     query = (sa.select(row.pool, sa.func.sum(row.size),
                        sa.func.count() - sa.func.count(row.size),
@@ -220,9 +284,8 @@ def gb_by_pool(cluster):
              .where(row.cluster == cluster_key(cluster),
                     row.status.in_((models.AVAILABLE, models.CREATING)))
              .group_by(row.pool))
-    with reader() as session:
-        return {pool: (int(known or 0), int(unknown), largest)
-                for pool, known, unknown, largest in session.execute(query)}
+    return {pool: (int(known or 0), int(unknown), largest)
+            for pool, known, unknown, largest in session.execute(query)}
 
 
 # ---------------------------------------------------------------------------

@@ -132,6 +132,32 @@ class Manager(Base, models.TimestampMixin):
     incarnation = sa.Column(sa.String(36), nullable=False)
     heartbeat_at = sa.Column(PreciseDateTime, nullable=False)
     stopped_at = sa.Column(PreciseDateTime, nullable=True)
+    # JSON {pool: snapshot_id} of the process's configuration: a snapshot
+    # rotation deletes old volumes only once every live manager has the
+    # new snapshot.  NULL for a manager that does not say (older code).
+    pools = sa.Column(sa.Text, nullable=True)
+
+
+class PoolLock(Base, models.TimestampMixin):
+    """One row per pool whose update is the database's lock on the pool.
+
+    Replenish takes it in the transaction that counts the pool and writes
+    the rows of its creates, so managers sharing a database never
+    overfill a pool, with or without a coordination backend.
+    """
+
+    __tablename__ = 'pool_locks'
+    __table_args__ = (
+        sa.UniqueConstraint('cluster', 'pool',
+                            name='uniq_pool_locks0cluster0pool'),
+        {'mysql_engine': 'InnoDB', 'mysql_charset': 'utf8mb4'},
+    )
+
+    id = sa.Column(sa.Integer, primary_key=True, autoincrement=True)
+    cluster = sa.Column(sa.String(255), nullable=False, default='')
+    pool = sa.Column(sa.String(64), nullable=False)
+    # The manager that last held it (for an operator who wonders).
+    host = sa.Column(sa.String(255), nullable=True)
 
 
 class ClaimReceipt(Base, models.TimestampMixin):

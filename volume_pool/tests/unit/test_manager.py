@@ -88,18 +88,22 @@ def test_replenish_of_full_pools_reads_the_counts_once(
     mgr = make_manager({'debian': 1, 'windows': 1, 'ubuntu': 1})
     for pool in ('debian', 'windows', 'ubuntu'):
         fill(mgr, pool)
-    reads, locks = [], []
+    reads, locks, rereads = [], [], []
     monkeypatch.setattr(db_api, 'count_by_pool', record(
         db_api.count_by_pool, reads))
+    monkeypatch.setattr(db_api, 'reserve_creates', record(
+        db_api.reserve_creates, rereads))
     monkeypatch.setattr(mgr.coordination, 'pool_lock', record(
         mgr.coordination.pool_lock, locks))
     mgr.replenish(CTXT)
-    assert (len(reads), len(locks)) == (1, 0)
-    # A claim empties one pool: only that pool is locked and re-read.
+    assert (len(reads), len(locks), len(rereads)) == (1, 0, 0)
+    # A claim empties one pool: only that pool is locked and re-read,
+    # under its lock in the database.
     call(mgr.claim, 'windows')
     mgr.replenish(CTXT)
-    assert len(reads) == 3
+    assert len(reads) == 2
     assert [args[0] for args in locks] == ['windows']
+    assert [args[1] for args in rereads] == ['windows']
     wait_for(lambda: ready('windows') == 1)
 
 
