@@ -108,6 +108,7 @@ class Manager(periodic_task.PeriodicTasks):
         self.lease_keeper = leases.LeaseKeeper(cinder, self.host,
                                                self.incarnation)
         self._shutting_down = threading.Event()
+        self._peers_without_coordination = []
         self._inflight = 0
         self._inflight_cond = threading.Condition()
 
@@ -115,7 +116,8 @@ class Manager(periodic_task.PeriodicTasks):
 
     def init_host(self):
         """Register this process before it serves anything."""
-        db_managers.register(self.host, self.cluster, self.incarnation)
+        db_managers.register(self.host, self.cluster, self.incarnation,
+                             pools=self._snapshots())
         LOG.info('Manager %(host)s registered as incarnation %(inc)s.',
                  {'host': self.host, 'inc': self.incarnation})
 
@@ -126,7 +128,13 @@ class Manager(periodic_task.PeriodicTasks):
             # by sync meanwhile, and can no longer finish.
             LOG.warning('Incarnation %s was forgotten; registering again.',
                         self.incarnation)
-            db_managers.register(self.host, self.cluster, self.incarnation)
+            db_managers.register(self.host, self.cluster, self.incarnation,
+                                 pools=self._snapshots())
+
+    def _snapshots(self):
+        """``{pool: snapshot_id}``: what the other managers must agree on
+        before the old volumes of a changed snapshot are deleted."""
+        return {name: spec.snapshot_id for name, spec in self.specs.items()}
 
     def reset(self):
         """SIGHUP: re-read the pools (targets are mutable options)."""
@@ -138,6 +146,7 @@ class Manager(periodic_task.PeriodicTasks):
                          {'pool': name, 'old': old.target,
                           'new': spec.target})
         self.specs = specs
+        db_managers.publish_pools(self.incarnation, self._snapshots())
         self.replenisher.max_total_gb = pools.max_total_gb(self.conf)
         self.backoff.reset()  # the operator's reload resumes paused pools
 
@@ -487,6 +496,7 @@ class Manager(periodic_task.PeriodicTasks):
             report.released += leased['returned']
             report.errors += leased['errors']
         self._publish_demand()
+        self._check_peers_without_coordination()
         for spec in self._owned_specs().values():
             if spec.idle_ttl:
                 report.add(shrink.shrink_pool(
@@ -502,6 +512,26 @@ class Manager(periodic_task.PeriodicTasks):
                           options.claim_receipt_ttl)
         LOG.info('Sync: %s', ', '.join(
             '%s=%d' % item for item in report.as_dict().items()))
+
+    def _check_peers_without_coordination(self):
+        """Say so when other managers share the cluster and no backend
+        shares the work out: the database keeps pools from overfilling,
+        but every manager then syncs every pool."""
+        if self.coordination.enabled:
+            return
+        peers = sorted({host for host, incarnation, _at in db_managers.live(
+            self.cluster, self.conf.volume_pool.service_down_time)
+            if incarnation != self.incarnation})
+        if peers and peers != self._peers_without_coordination:
+            LOG.warning('Managers %(peers)s share cluster %(cluster)s with '
+                        'this one, and [coordination] backend_url is not '
+                        'set: the database keeps the pools from '
+                        'overfilling, but every manager syncs and '
+                        'replenishes every pool; configure a coordination '
+                        'backend to share them out.',
+                        {'peers': ', '.join(peers),
+                         'cluster': self.cluster or '(none)'})
+        self._peers_without_coordination = peers
 
     @periodic_task.periodic_task(
         spacing=CONF.coordination.refresh_interval, run_immediately=True)

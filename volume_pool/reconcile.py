@@ -12,7 +12,9 @@ error                                       volume deleted, row removed
 in use / attached                           pool tags removed, row removed
 ``creating`` past ``creating_timeout``      volume deleted (replenish
                                             replaces it)
-older snapshot than the pool's              volume drained (deleted)
+older snapshot than the pool's              volume drained (deleted) once
+                                            every live manager has the
+                                            pool's new snapshot
 tagged, no row (crash before the insert)    adopted up to the target,
                                             otherwise deleted
 =========================================  ==================================
@@ -88,6 +90,8 @@ class Reconciler:
         self._service_down_time = service_down_time
         self._late_request_grace = late_request_grace
         self._live = None
+        self._views = None
+        self._waiting_logged = set()
 
     def run(self, specs, cluster, owns=None):
         """Sync the configured pools and the ones that still have rows.
@@ -97,6 +101,8 @@ class Reconciler:
         ``owns``, only the pools it accepts (this manager's share).
         """
         self._live = None  # read again by each run, when needed
+        self._views = None
+        self._waiting_logged = set()
         names = set(specs) | db_api.pool_names(cluster)
         if owns is not None:
             names = {name for name in names if owns(name)}
@@ -113,10 +119,11 @@ class Reconciler:
     def sync_pool(self, pool, spec, cluster):
         report = SyncReport()
         rows = db_api.get_rows(cluster, pool=pool)
-        filters = {vp_cinder.TAG_POOL: pool}
-        if cluster:
-            filters[vp_cinder.TAG_CLUSTER] = cluster
-        volumes = self._cinder.list_volumes(filters)
+        # Pool volumes carry the cluster tag in every mode; one made by a
+        # release that tagged none is a listed row's, re-tagged below.
+        volumes = self._cinder.list_volumes({
+            vp_cinder.TAG_POOL: pool,
+            vp_cinder.TAG_CLUSTER: vp_cinder.cluster_tag(cluster)})
         by_id = {v.id: v for v in volumes}
         by_request = {v.request_id: v for v in volumes if v.request_id}
         owned = set()
@@ -226,6 +233,8 @@ class Reconciler:
                              notifications.EVICT_STUCK)
             return volume
         if row.snapshot_id != spec.snapshot_id:
+            if self._rotation_waits(spec):
+                return volume
             if row.status == models.AVAILABLE or volume.status == 'available':
                 self._delete(row, volume, report,
                              'was made from the old snapshot %s'
@@ -262,6 +271,29 @@ class Reconciler:
                           db_managers.live(cluster or None,
                                            self._service_down_time)}
         return self._live
+
+    def _rotation_waits(self, spec):
+        """True while a live manager of the cluster has another snapshot
+        for the pool (or does not say which): a manager never deletes the
+        volumes of a snapshot another one may still serve, so a rolling
+        change of snapshot deletes the old volumes only once all agree."""
+        if self._views is None:
+            self._views = db_managers.pool_views(spec.cluster,
+                                                 self._service_down_time)
+        others = sorted(
+            '%s (%s)' % (host, 'does not say' if pools is None
+                         else 'snapshot %s' % pools[spec.name])
+            for host, pools in self._views
+            if pools is None or pools.get(spec.name, spec.snapshot_id)
+            != spec.snapshot_id)
+        if others and spec.name not in self._waiting_logged:
+            self._waiting_logged.add(spec.name)
+            LOG.warning('Pool %(pool)s keeps the volumes of its previous '
+                        'snapshots until every live manager has snapshot '
+                        '%(snap)s; not yet: %(others)s.',
+                        {'pool': spec.name, 'snap': spec.snapshot_id,
+                         'others': ', '.join(others)})
+        return bool(others)
 
     def _settle_holds(self, pool, cluster, by_request, report):
         """Take over and settle the holds whose holder is gone or whose
@@ -376,6 +408,9 @@ class Reconciler:
                          live < spec.target)
         if spec is None and not adoptable:
             return 0
+        if (not adoptable and volume.snapshot_id != spec.snapshot_id and
+                self._rotation_waits(spec)):
+            return 0  # another live manager may still serve that snapshot
         if adoptable:
             status = (models.AVAILABLE if volume.status == 'available'
                       else models.CREATING)

@@ -7,6 +7,8 @@ incarnation that runs it is gone (stopped, or silent for longer than
 read with one clock, so two managers never both believe they own a claim.
 """
 
+import json
+
 from oslo_db import exception as db_exc
 import sqlalchemy as sa
 
@@ -16,16 +18,38 @@ from volume_pool.db import models
 
 
 @db_api.retry
-def register(host, cluster, incarnation):
-    """Record a starting manager process."""
+def register(host, cluster, incarnation, pools=None):
+    """Record a starting manager process and its ``{pool: snapshot_id}``."""
     try:
         with db_api.writer() as session:
             now = clock.now(session)
             session.add(models.Manager(
                 host=host, cluster=db_api.cluster_key(cluster),
-                incarnation=incarnation, heartbeat_at=now))
+                incarnation=incarnation, heartbeat_at=now,
+                pools=_dump(pools)))
     except db_exc.DBDuplicateEntry:
         pass  # a retry of a commit whose answer was lost: registered
+
+
+@db_api.retry
+def publish_pools(incarnation, pools):
+    """Record the process's ``{pool: snapshot_id}`` after a reload."""
+    table = models.Manager
+    with db_api.writer() as session:
+        session.execute(sa.update(table)
+                        .where(table.incarnation == incarnation)
+                        .values(pools=_dump(pools)))
+
+
+def _dump(pools):
+    return None if pools is None else json.dumps(pools, sort_keys=True)
+
+
+def _load(text):
+    try:
+        return json.loads(text) if text else None
+    except ValueError:
+        return None  # written by a newer release in another form
 
 
 @db_api.retry
@@ -66,6 +90,21 @@ def live(cluster, down_time):
         now = clock.now(session)
         return [tuple(row) for row in session.execute(
             sa.select(table.host, table.incarnation, table.heartbeat_at)
+            .where(table.cluster == db_api.cluster_key(cluster),
+                   table.stopped_at.is_(None),
+                   table.heartbeat_at > clock.later(now, -down_time))
+            .order_by(table.host))]
+
+
+@db_api.retry
+def pool_views(cluster, down_time):
+    """``[(host, {pool: snapshot_id} or None)]`` of the live managers;
+    None for a manager that does not say (older code)."""
+    table = models.Manager
+    with db_api.reader() as session:
+        now = clock.now(session)
+        return [(host, _load(pools)) for host, pools in session.execute(
+            sa.select(table.host, table.pools)
             .where(table.cluster == db_api.cluster_key(cluster),
                    table.stopped_at.is_(None),
                    table.heartbeat_at > clock.later(now, -down_time))

@@ -1,0 +1,91 @@
+"""Managers that share a cluster: a change of a pool's snapshot deletes
+the old volumes only once every live manager has the new snapshot, and
+managers without a coordination backend say that they share."""
+
+import dataclasses
+
+from volume_pool.db import api as db_api
+from volume_pool.db import managers as db_managers
+from volume_pool.tests.unit import test_manager as tm
+
+
+def _rotate(mgr, simulator, pool='debian'):
+    """The operator's config change, as a SIGHUP applies it."""
+    new = simulator.add_snapshot(size=1)
+    mgr.specs = dict(mgr.specs)
+    mgr.specs[pool] = dataclasses.replace(mgr.specs[pool], snapshot_id=new)
+    db_managers.publish_pools(mgr.incarnation, mgr._snapshots())
+    return new
+
+
+def _snapshots_in_cinder(simulator, pool='debian'):
+    return sorted(v['snapshot_id'] for v in tm.tagged(simulator, pool)
+                  if v['status'] != 'deleting')
+
+
+def test_old_volumes_stay_while_a_live_manager_has_the_old_snapshot(
+        make_manager, simulator):
+    mgr = make_manager({'debian': 2})
+    tm.fill(mgr)
+    old = mgr.snapshots['debian']
+    db_managers.register('peer', None, 'peer-1', pools={'debian': old})
+    new = _rotate(mgr, simulator)
+    mgr.sync(tm.CTXT)
+    assert _snapshots_in_cinder(simulator) == [old, old]
+    assert {r.snapshot_id for r in db_api.get_rows(None)} == {old}
+    # The peer takes the new config: now every live manager agrees.
+    db_managers.publish_pools('peer-1', {'debian': new})
+    mgr.sync(tm.CTXT)
+    assert old not in _snapshots_in_cinder(simulator)
+
+
+def test_a_manager_that_does_not_say_blocks_the_rotation(make_manager,
+                                                         simulator):
+    mgr = make_manager({'debian': 1})
+    tm.fill(mgr)
+    old = mgr.snapshots['debian']
+    db_managers.register('older', None, 'older-1')  # code that says nothing
+    _rotate(mgr, simulator)
+    mgr.sync(tm.CTXT)
+    assert _snapshots_in_cinder(simulator) == [old]
+    # Once it stops, the rotation goes on.
+    db_managers.stopped('older-1')
+    mgr.sync(tm.CTXT)
+    assert _snapshots_in_cinder(simulator) == []
+
+
+def test_a_manager_with_the_old_config_keeps_the_new_volumes(make_manager,
+                                                             simulator):
+    mgr = make_manager({'debian': 2})
+    old = mgr.snapshots['debian']
+    new = _rotate(mgr, simulator)
+    tm.fill(mgr)  # two volumes of the new snapshot
+    # This manager goes back to the old config while a peer has the new.
+    db_managers.register('peer', None, 'peer-1', pools={'debian': new})
+    mgr.specs = dict(mgr.specs)
+    mgr.specs['debian'] = dataclasses.replace(mgr.specs['debian'],
+                                              snapshot_id=old)
+    db_managers.publish_pools(mgr.incarnation, mgr._snapshots())
+    mgr.sync(tm.CTXT)
+    assert _snapshots_in_cinder(simulator) == [new, new]
+    assert len(db_api.get_rows(None)) == 2
+
+
+def test_a_manager_without_the_pool_does_not_block(make_manager, simulator):
+    mgr = make_manager({'debian': 1})
+    tm.fill(mgr)
+    db_managers.register('peer', None, 'peer-1', pools={'other': 'x'})
+    new = _rotate(mgr, simulator)
+    mgr.sync(tm.CTXT)
+    tm.fill(mgr)
+    assert _snapshots_in_cinder(simulator) == [new]
+
+
+def test_peers_without_coordination_are_logged_once(make_manager, caplog):
+    mgr = make_manager({'debian': 1})
+    mgr.sync(tm.CTXT)
+    assert 'share cluster' not in caplog.text
+    db_managers.register('peer', None, 'peer-1', pools={'debian': 'x'})
+    mgr.sync(tm.CTXT)
+    mgr.sync(tm.CTXT)
+    assert caplog.text.count('Managers peer share cluster (none)') == 1
