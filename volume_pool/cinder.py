@@ -36,7 +36,8 @@ POOL_TAGS = (TAG_POOL, TAG_CLUSTER, TAG_REQUEST)
 # A claimed volume under lease carries only this key, valued with its
 # cluster, so sync lists every leased volume of a cluster in one request.
 TAG_LEASE = 'volume_pool_lease'
-_NO_CLUSTER = 'default'
+# The cluster tag of a manager with no cluster name (a reserved name).
+NO_CLUSTER = 'default'
 
 ERROR_STATUSES = frozenset(('error', 'error_restoring', 'error_extending',
                             'error_managing', 'error_deleting'))
@@ -96,28 +97,28 @@ class CinderVolume:
         return self.attached or self.status in IN_USE_STATUSES
 
 
+def cluster_tag(cluster):
+    """The cluster tag's value: the cluster, ``default`` with none, so a
+    cluster's volumes are one filtered listing in every mode."""
+    return cluster or NO_CLUSTER
+
+
 def pool_tags(pool, cluster, request_id):
     """Metadata every pool volume carries (the contract: pool and cluster
     tags, plus the request id)."""
-    tags = {TAG_POOL: pool, TAG_REQUEST: request_id}
-    if cluster:
-        tags[TAG_CLUSTER] = cluster
-    return tags
+    return {TAG_POOL: pool, TAG_CLUSTER: cluster_tag(cluster),
+            TAG_REQUEST: request_id}
 
 
 def lease_tags(cluster):
     """Metadata of a claimed volume while its lease runs."""
-    return {TAG_LEASE: lease_value(cluster)}
-
-
-def lease_value(cluster):
-    return cluster or _NO_CLUSTER
+    return {TAG_LEASE: cluster_tag(cluster)}
 
 
 def is_pool_volume_of(volume, pool, cluster, name):
     """True when ``volume`` already carries ``pool``'s tags and name."""
     return (volume.metadata.get(TAG_POOL) == pool and
-            volume.metadata.get(TAG_CLUSTER) == (cluster or None) and
+            volume.metadata.get(TAG_CLUSTER) == cluster_tag(cluster) and
             TAG_LEASE not in volume.metadata and volume.name == name)
 
 

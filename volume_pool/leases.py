@@ -97,7 +97,7 @@ class LeaseKeeper:
         whose lease ran out.  Returns ``{'returned': n, 'latched': n}``."""
         report = {'returned': 0, 'latched': 0, 'errors': 0}
         tagged = self._cinder.list_volumes(
-            {vp_cinder.TAG_LEASE: vp_cinder.lease_value(cluster)})
+            {vp_cinder.TAG_LEASE: vp_cinder.cluster_tag(cluster)})
         by_id = {volume.id: volume for volume in tagged}
         held = db_receipts.holding(by_id, states=models.HELD)
         for volume in tagged:

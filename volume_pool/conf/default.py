@@ -14,8 +14,11 @@ default_opts = [
                     'be unique among the managers of a cluster.'),
     cfg.StrOpt('cluster',
                help='Storage cluster this manager serves. Unset means the '
-                    'single-cluster mode: one set of pools, no cluster tag '
-                    'on volumes. Managers of one cluster share its pools '
+                    'single-cluster mode: one set of pools, whose volumes '
+                    'carry the cluster tag "default" (a reserved name). '
+                    'Changing it later leaves the volumes of the old name '
+                    'to "volume-pool-manage cluster adopt" or "cluster '
+                    'drain". Managers of one cluster share its pools '
                     'and only consume its requests.'),
     cfg.StrOpt('state_path',
                default='/var/lib/volume-pool',
