@@ -133,6 +133,10 @@ class Reconciler:
                                           report):
                 owned.add(row.volume_id)
         for row in rows:
+            if row.status not in models.STATUSES:
+                # A newer release's state (a rolling upgrade): not ours.
+                owned.add(row.volume_id)
+                continue
             if row.status in (models.CLAIMING, models.UNCERTAIN):
                 # Held by a claim, a release or a lease return that still
                 # runs, or settled just above.

@@ -31,6 +31,8 @@ RECEIPT_STATES = (R_CLAIMING, R_LEASED, R_USED, R_RELEASING, R_RELEASED,
                   R_RETURNING, R_RETURNED)
 # A volume whose receipt is in one of these belongs to a caller.
 HELD = (R_LEASED, R_USED)
+# Their volume is back in the pool: the receipt holds nothing.
+GIVEN_BACK = (R_RELEASED, R_RETURNED)
 # Receipts in these states are kept claim_receipt_ttl, then purged.
 SETTLED = (R_USED, R_RELEASED, R_RETURNED)
 

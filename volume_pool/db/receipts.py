@@ -200,18 +200,22 @@ def expired_leases(cluster, limit=500):
 
 
 @db_api.retry
-def holding(volume_ids, states=models.HELD + (models.R_CLAIMING,
-                                             models.R_RELEASING,
-                                             models.R_RETURNING)):
-    """``{volume_id: receipt}`` for the volumes a receipt still holds."""
+def holding(volume_ids, states=None):
+    """``{volume_id: receipt}`` for the volumes a receipt still holds.
+
+    By default every receipt but those that gave their volume back holds
+    it, states of a newer release included (a rolling upgrade).
+    """
     volume_ids = list(volume_ids)
     if not volume_ids:
         return {}
     table = models.ClaimReceipt
+    state = (table.state.not_in(models.GIVEN_BACK) if states is None
+             else table.state.in_(states))
     with db_api.reader() as session:
         return {r.volume_id: r for r in session.execute(
             sa.select(table).where(table.volume_id.in_(volume_ids),
-                                   table.state.in_(states))).scalars()}
+                                   state)).scalars()}
 
 
 @db_api.retry

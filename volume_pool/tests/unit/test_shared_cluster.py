@@ -4,6 +4,7 @@ managers without a coordination backend say that they share."""
 
 import dataclasses
 
+from volume_pool import cinder as vp_cinder
 from volume_pool.db import api as db_api
 from volume_pool.db import managers as db_managers
 from volume_pool.tests.unit import test_manager as tm
@@ -89,3 +90,19 @@ def test_peers_without_coordination_are_logged_once(make_manager, caplog):
     mgr.sync(tm.CTXT)
     mgr.sync(tm.CTXT)
     assert caplog.text.count('Managers peer share cluster (none)') == 1
+
+
+def test_volumes_without_the_cluster_tag_are_tagged_again(make_manager,
+                                                          simulator):
+    """An earlier release tagged no cluster without a cluster name."""
+    mgr = make_manager({'debian': 2})
+    tm.fill(mgr)
+    for volume in tm.tagged(simulator):
+        with simulator._lock:
+            del simulator._store.volumes[volume['id']]['metadata'][
+                vp_cinder.TAG_CLUSTER]
+    mgr.sync(tm.CTXT)
+    tags = [v['metadata'].get(vp_cinder.TAG_CLUSTER)
+            for v in tm.tagged(simulator)]
+    assert tags == ['default', 'default']
+    assert len(db_api.get_rows(None)) == 2
