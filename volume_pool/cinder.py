@@ -349,6 +349,7 @@ class Cinder:
             # the page size costs no extra, empty request at the end.
             search_opts['with_count'] = True
         volumes = []
+        seen = 0
         marker = None
         while True:
             page = self._client.volumes.list(
@@ -357,9 +358,15 @@ class Cinder:
             total = None
             if isinstance(page, tuple):  # (volumes, count) with with_count
                 page, total = page
-            volumes.extend(CinderVolume.from_resource(v) for v in page)
+            listed = [CinderVolume.from_resource(v) for v in page]
+            seen += len(listed)
+            # Cinder on MariaDB compares the values without case: keep the
+            # exact matches, or pool "Gold" would see the volumes of "gold".
+            volumes.extend(v for v in listed if all(
+                v.metadata.get(key) == value
+                for key, value in metadata.items()))
             if len(page) < self._page_size or (
-                    total is not None and len(volumes) >= total):
+                    total is not None and seen >= total):
                 return volumes
             marker = page[-1].id
 

@@ -4,7 +4,8 @@ python-cinderclient talks to it exactly as to Cinder: same URLs, bodies,
 microversion header, error bodies and codes.  It mirrors what the pool can
 observe of real Cinder -- ``creating`` then ``available`` after a delay,
 server-side metadata filters (the ``metadata`` query is a Python dict
-literal, parsed with :func:`ast.literal_eval` as Cinder does),
+literal, parsed with :func:`ast.literal_eval` as Cinder does; values
+compared without case, as Cinder on MariaDB does),
 ``limit``/``marker`` paging with ``volumes_links``, newest first, 404 once
 deleted, 413 ``overLimit`` with ``Retry-After: 0`` over quota, a volume
 update whose ``metadata`` replaces all user metadata (Cinder's
@@ -204,7 +205,9 @@ class CinderSimulator:
         self._server = _Server((self.host, self.port), handler)
         self._server.daemon_threads = True
         self.port = self._server.server_address[1]
+        # A short poll: stop() waits for it, and every test stops one.
         self._thread = threading.Thread(target=self._server.serve_forever,
+                                        kwargs={'poll_interval': 0.02},
                                         name='cinder-simulator', daemon=True)
         self._thread.start()
         return self
@@ -349,8 +352,10 @@ class CinderSimulator:
                 wanted = ast.literal_eval(filters['metadata'])
             except (ValueError, SyntaxError):
                 raise ApiError(400, 'Invalid metadata filter.')
+            # Cinder on MariaDB compares without case, as here.
             volumes = [v for v in volumes
-                       if all(v['metadata'].get(k) == val
+                       if all(str(v['metadata'].get(k)).lower() ==
+                              str(val).lower()
                               for k, val in wanted.items())]
         for key in ('status', 'name'):
             if key in filters:

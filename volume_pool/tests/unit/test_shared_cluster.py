@@ -106,3 +106,19 @@ def test_volumes_without_the_cluster_tag_are_tagged_again(make_manager,
             for v in tm.tagged(simulator)]
     assert tags == ['default', 'default']
     assert len(db_api.get_rows(None)) == 2
+
+
+def test_a_pool_never_takes_volumes_tagged_in_another_case(make_manager,
+                                                           simulator):
+    """Cinder's filter matches "DEBIAN" for "debian": not the pool's."""
+    mgr = make_manager({'debian': 1})
+    tm.fill(mgr)
+    other = simulator.add_volume(
+        snapshot_id=mgr.snapshots['debian'],
+        metadata=vp_cinder.pool_tags('DEBIAN', None, 'r-other'))
+    assert [v.id for v in mgr._cinder.list_volumes(
+        {vp_cinder.TAG_POOL: 'debian'})] == [
+            r.volume_id for r in db_api.get_rows(None)]
+    mgr.sync(tm.CTXT)
+    assert simulator.get_volume(other)['status'] == 'available'
+    assert len(db_api.get_rows(None)) == 1
