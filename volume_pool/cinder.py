@@ -389,6 +389,15 @@ class Cinder:
         return CinderVolume.from_resource(info['volume'])
 
     @_translate_errors
+    def add_tags(self, volume_id, metadata):
+        """Merge keys into the volume's metadata (the others stay): a
+        claim that replaces the metadata meanwhile keeps its own."""
+        try:
+            self._client.volumes.set_metadata(volume_id, dict(metadata))
+        except cinder_exc.NotFound:
+            raise exception.VolumeNotFound(volume_id=volume_id)
+
+    @_translate_errors
     def remove_lease_tag(self, volume_id):
         """Drop the lease key (a confirmed or used claim); a volume or a
         key already gone counts as removed."""

@@ -362,6 +362,18 @@ class Reconciler:
                 db_receipts.holding([volume.id])):
             # Gone, a caller's, or a claim's that runs since the read.
             return None
+        tags = vp_cinder.pool_tags(row.pool, row.cluster, row.request_id)
+        if _earlier_form(volume, tags):
+            # Made by a release that tagged no cluster: add that tag alone,
+            # by a merge, so a claim that drops the tags meanwhile wins.
+            LOG.info('Pool volume %(id)s of pool %(pool)s gets the cluster '
+                     'tag that its release did not set.',
+                     {'id': volume.id, 'pool': row.pool})
+            self._cinder.add_tags(volume.id, {
+                vp_cinder.TAG_CLUSTER: tags[vp_cinder.TAG_CLUSTER]})
+            report.retagged += 1
+            return dataclasses.replace(volume, metadata=dict(
+                volume.metadata, **tags))
         LOG.warning('Pool volume %(id)s of pool %(pool)s lost its pool '
                     'tags; putting them back.',
                     {'id': volume.id, 'pool': row.pool})
@@ -447,6 +459,15 @@ class Reconciler:
             LOG.warning('Deleting volume %(id)s failed, will retry: %(err)s',
                         {'id': volume.id, 'err': exc})
         return 0
+
+
+def _earlier_form(volume, tags):
+    """True for a volume tagged as an earlier release did: every pool tag
+    but the cluster's."""
+    return (vp_cinder.TAG_CLUSTER not in volume.metadata and
+            all(volume.metadata.get(key) == value
+                for key, value in tags.items()
+                if key != vp_cinder.TAG_CLUSTER))
 
 
 def _age_of_volume(volume):
