@@ -21,7 +21,9 @@ and gets the same answer, on any manager.
 
 On a miss, the row of the volume to create is held first and the volume
 is created with the pool's tags, so a lost answer leaves a tagged volume
-that sync gives to the pool, never one nobody knows.
+that sync gives to the pool, never one nobody knows.  A manager runs at
+most ``[pool:NAME] max_miss_creates`` such creates of a pool at once; a
+miss past them gets PoolEmpty, so a burst cannot use up the Cinder quota.
 
 A claim into another project (``project_id``) adds, between 2 and 3, a
 Cinder volume transfer; if it fails, the transfer is withdrawn and the
@@ -29,6 +31,7 @@ volume goes back to the pool.  Claims that arrive together share the
 transactions of steps 1 and 3 (group commit).
 """
 
+import collections
 import hashlib
 import json
 import threading
@@ -162,6 +165,7 @@ class Claimer:
         self._batch_wait = batch_wait
         self._transactions = {}
         self._transactions_lock = threading.Lock()
+        self._miss_creates = MissCreateSlots()
 
     def claim(self, request, context=None):
         """Serve ``request``; returns the answer dict, or raises."""
@@ -171,13 +175,7 @@ class Claimer:
             receiver = self._receiver(request.project_id)
             result, row = self._from_pool(request, receiver)
             if result is None and row is None:
-                if not request.create_on_miss:
-                    db_claims.drop_receipt(request.claim_id)
-                    notifications.claim_miss(
-                        self._host, spec, time.monotonic() - started,
-                        False, context=context)
-                    raise exception.PoolEmpty(pool=spec.name)
-                result = self._create(request, receiver)
+                result = self._miss(request, receiver, started, context)
         except _Replayed as replayed:
             return replayed.answer
         except Exception:
@@ -394,6 +392,34 @@ class Claimer:
 
     # -- a miss ----------------------------------------------------------
 
+    def _miss(self, request, receiver, started, context):
+        """An empty pool: create for the caller, if the claim allows it and
+        the pool has a free miss-create slot in this manager."""
+        spec = request.spec
+        if not request.create_on_miss:
+            self._refuse_miss(request, started, context,
+                              exception.PoolEmpty(pool=spec.name))
+        if not self._miss_creates.take(spec):
+            LOG.info('Claim %(claim)s on empty pool %(pool)s creates '
+                     'nothing: max_miss_creates (%(cap)d) reached.',
+                     {'claim': request.claim_id, 'pool': spec.name,
+                      'cap': spec.max_miss_creates})
+            self._refuse_miss(request, started, context,
+                              exception.miss_create_cap_reached(
+                                  spec.name, spec.max_miss_creates))
+        try:
+            return self._create(request, receiver)
+        finally:
+            self._miss_creates.give_back(spec)
+
+    def _refuse_miss(self, request, started, context, error):
+        """End a miss without a volume: its key may be used again."""
+        db_claims.drop_receipt(request.claim_id)
+        notifications.claim_miss(
+            self._host, request.spec, time.monotonic() - started,
+            request.create_on_miss, context=context)
+        raise error
+
     def _create(self, request, receiver=None):
         """A miss: create a volume for the caller from the pool's snapshot.
 
@@ -444,6 +470,45 @@ class Claimer:
         return self._finish(self._steps(spec), request, row,
                             volume_view(volume, spec, 'created'),
                             volume_id=volume.id)
+
+
+class MissCreateSlots:
+    """The creates on a miss running in this process, per pool.
+
+    Each pool may run ``max_miss_creates`` at once, so a burst of misses
+    cannot use up the Cinder quota.  A count, not a semaphore: a reload
+    may change the cap while creates run.
+    """
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._running = collections.Counter()
+
+    @staticmethod
+    def _key(spec):
+        return spec.name, spec.cluster
+
+    def take(self, spec):
+        """True, and a slot is taken, if the pool is below its cap."""
+        key = self._key(spec)
+        with self._lock:
+            if self._running[key] >= spec.max_miss_creates:
+                return False
+            self._running[key] += 1
+            return True
+
+    def give_back(self, spec):
+        """Free the slot :meth:`take` gave."""
+        key = self._key(spec)
+        with self._lock:
+            self._running[key] -= 1
+            if self._running[key] <= 0:
+                del self._running[key]
+
+    def running(self, spec):
+        """Creates on a miss of the pool running now."""
+        with self._lock:
+            return self._running[self._key(spec)]
 
 
 class _PoolSteps:

@@ -58,6 +58,25 @@ class PoolEmpty(VolumePoolException):
     code = 409
 
 
+def miss_create_cap_reached(pool, cap):
+    """PoolEmpty for a miss that may not create: the pool's creates on a
+    miss are at ``[pool:NAME] max_miss_creates``.
+
+    Still PoolEmpty, not a subclass of it: a client of an older release
+    rebuilds only the classes it knows, and already catches this one.
+    """
+    if cap:
+        text = ("Pool '%s' has no ready volume and its miss-create cap is "
+                "reached: %d creates on a miss already running in this "
+                "manager ([pool:%s] max_miss_creates); retry shortly."
+                % (pool, cap, pool))
+    else:
+        text = ("Pool '%s' has no ready volume and its miss-create cap is "
+                "0: a miss never creates ([pool:%s] max_miss_creates)."
+                % (pool, pool))
+    return PoolEmpty(text, pool=pool, max_miss_creates=cap)
+
+
 class ClusterNotServed(VolumePoolException):
     msg_fmt = "Cluster '%(cluster)s' is not served by this manager."
     code = 400

@@ -16,8 +16,9 @@ event type                     payload (besides ``pool``, ``cluster``,
                                (the receiving project, or None)
 ``volume_pool.claim.miss``     ``duration``, ``create_on_miss``;
                                ``volume_id`` is the volume created for the
-                               caller, None when the pool was empty and
-                               ``create_on_miss`` false
+                               caller, None when none was (``PoolEmpty``:
+                               ``create_on_miss`` false, or the pool's
+                               ``max_miss_creates`` reached)
 ``volume_pool.volume.created`` ``duration`` (s from the create decision to
                                ``available``), ``size``
 ``volume_pool.volume.evict``   ``reason`` (see ``EVICT_REASONS``), ``age``

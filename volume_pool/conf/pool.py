@@ -13,6 +13,7 @@ from oslo_config import types
 GROUP_PREFIX = 'pool:'
 SAMPLE_GROUP = GROUP_PREFIX + 'name'
 AUTO = 'auto'
+MAX_MISS_CREATES_DEFAULT = 4
 
 
 class Target(types.ConfigType):
@@ -92,6 +93,18 @@ pool_opts = [
                min=1,
                mutable=True,
                help='Volumes of this pool being created at once, at most.'),
+    cfg.IntOpt('max_miss_creates',
+               default=MAX_MISS_CREATES_DEFAULT,
+               min=0,
+               mutable=True,
+               help='Claims of this pool that may be creating a volume on '
+                    'a miss (an empty pool, create_on_miss) at once, per '
+                    'manager: past it a miss gets PoolEmpty at once instead '
+                    'of a new volume, so a burst of misses cannot use up '
+                    'the Cinder quota. Each manager of the cluster counts '
+                    'its own: the cluster may create this many times its '
+                    'managers at once. 0: a miss never creates. Replenish '
+                    'is bounded by max_creating instead.'),
     cfg.IntOpt('size',
                min=1,
                help='Volume size in GiB. Unset: the size of the snapshot.'),

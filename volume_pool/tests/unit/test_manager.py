@@ -181,7 +181,8 @@ def test_claim_on_miss_creates_or_fails_typed(make_manager, simulator):
 
 
 def test_50_concurrent_claims_get_distinct_volumes(make_manager, simulator):
-    mgr = make_manager({'debian': 30}, create_concurrency=8)
+    mgr = make_manager({'debian': {'target': 30, 'max_miss_creates': 20}},
+                       create_concurrency=8)
     fill(mgr)
     barrier = threading.Barrier(50)
 
