@@ -29,6 +29,7 @@ class PoolSpec:
     # the target of the moment (volume_pool.demand).
     target: int
     max_creating: int = 10
+    max_miss_creates: int = pool_conf.MAX_MISS_CREATES_DEFAULT
     size: int | None = None
     volume_type: str | None = None
     availability_zone: str | None = None
@@ -80,11 +81,12 @@ def load_pools(conf):
                 reason='[volume_pool] enabled_pools: invalid pool name %r '
                        '(letters, digits, "_", "." and "-", at most 64)'
                        % name)
-        if name in seen:
+        if name.lower() in seen:
+            # Cinder's metadata filter and MariaDB compare without case.
             raise exception.ConfigError(
-                reason='[volume_pool] enabled_pools: pool %r is listed twice'
-                       % name)
-        seen.add(name)
+                reason='[volume_pool] enabled_pools: pool %r is listed twice '
+                       '(names are compared without case)' % name)
+        seen.add(name.lower())
         section = pool_conf.group_name(name)
         override = (pool_conf.group_name(name, conf.cluster)
                     if conf.cluster else None)
@@ -114,6 +116,7 @@ def load_pools(conf):
             cluster=conf.cluster or None,
             snapshot_id=snapshot_id,
             max_creating=read('max_creating'),
+            max_miss_creates=read('max_miss_creates'),
             size=read('size'),
             volume_type=read('volume_type'),
             availability_zone=read('availability_zone'),
@@ -162,3 +165,19 @@ def unused_pool_sections(conf):
         s for s in conf.list_all_sections()
         if s.startswith(pool_conf.GROUP_PREFIX) and
         s[len(pool_conf.GROUP_PREFIX):].split('@', 1)[0] not in enabled)
+
+
+def case_clash(names, recorded):
+    """The first configured pool whose name matches a pool with volumes
+    only without case, as ``(configured, recorded)``, or None.
+
+    Cinder's metadata filter and MariaDB compare names without case, so
+    the two would be one pool to them and two to this service: a manager
+    refuses to start rather than sync one as the other.
+    """
+    exact = set(recorded)
+    by_lower = {name.lower(): name for name in recorded}
+    for name in sorted(names):
+        if name not in exact and name.lower() in by_lower:
+            return name, by_lower[name.lower()]
+    return None

@@ -21,11 +21,28 @@ CONF = config.CONF
 
 @pytest.fixture
 def conf():
-    """The global CONF, reset after the test."""
+    """The global CONF, reset after the test, and the options of groups
+    registered during it dropped (an auth plugin's options, such as the
+    required ``[cinder] user_id`` of noauth, would bind the tests after
+    it).  ``[DEFAULT]`` keeps its own: oslo.log's reload hook reads them."""
     fixture = config_fixture.Config(CONF)
     fixture.setUp()
+    before = _registered(CONF)
     yield CONF
     fixture.cleanUp()
+    for group, names in _registered(CONF).items():
+        for name in names - before.get(group, set()):
+            CONF.unregister_opt(
+                CONF._get_opt_info(name, group)['opt'], group=group)
+
+
+def _registered(conf):
+    """``{group: option names}`` but ``[DEFAULT]``; oslo.config has no
+    public listing."""
+    found = {}
+    for name, group in conf._groups.items():
+        found[name] = set(group._opts)
+    return found
 
 
 @pytest.fixture

@@ -197,3 +197,10 @@ def test_target_auto_bounds_caps_and_idle_load(write_config, conf):
     assert (windows.min_ready, windows.max_ready, windows.idle_ttl) == (
         0, None, 0)
     assert pools.max_total_gb(conf) == 100
+
+
+def test_a_pool_spelt_in_another_case_than_its_volumes_clashes():
+    assert pools.case_clash(['gold', 'Debian'], ['gold', 'debian']) == (
+        'Debian', 'debian')
+    assert pools.case_clash(['gold'], ['gold', 'GOLDEN']) is None
+    assert pools.case_clash(['gold'], []) is None
