@@ -4,14 +4,28 @@ No server code is imported here: :mod:`volume_pool.rpcapi` uses this module
 inside the controller's process.
 """
 
+import importlib.metadata
+
+from oslo_config import cfg
 import oslo_messaging as messaging
 from oslo_messaging.rpc import dispatcher
 
 from volume_pool import context as vp_context
+from volume_pool import exception
 
 TOPIC = 'volume-pool'
 # Remote errors from these modules are re-raised as their own class.
 ALLOWED_EXMODS = ['volume_pool.exception']
+
+# What oslo.messaging raises for a transport_url it cannot use: no scheme
+# (InvalidTransportURL), a scheme no installed driver serves
+# (DriverLoadFailure), a driver whose library is missing (ImportError), a
+# port or IPv6 host that does not parse (ValueError), a query parameter
+# the driver has no option for (NoSuchOptError).
+_BAD_URL_ERRORS = (messaging.InvalidTransportURL, messaging.DriverLoadFailure,
+                   ImportError, ValueError, cfg.NoSuchOptError)
+RPC_URL_OPTION = '[DEFAULT] transport_url'
+NOTIFICATION_URL_OPTION = '[oslo_messaging_notifications] transport_url'
 
 TRANSPORT = None
 NOTIFICATION_TRANSPORT = None
@@ -35,13 +49,81 @@ class RequestContextSerializer(messaging.NoOpSerializer):
         return vp_context.from_dict(ctxt)
 
 
+def _bad_url(option, exc):
+    """The one-line error of an unusable transport URL.
+
+    It never quotes the URL: that may hold the broker's password.
+    """
+    return exception.ConfigError(
+        reason='%s: not a usable transport URL: %s'
+               % (option, exception.first_line(exc) or
+                  exc.__class__.__name__))
+
+
+def _check_driver(url, option):
+    """Fail in one line when no installed driver serves the URL's scheme:
+    oslo.messaging would log a warning before its own error."""
+    names = {entry.name for entry in importlib.metadata.entry_points(
+        group='oslo.messaging.drivers')}
+    driver = url.transport.split('+')[0]
+    if driver not in names:
+        raise exception.ConfigError(
+            reason='%s: no oslo.messaging driver for "%s://" (installed: '
+                   '%s)' % (option, driver, ', '.join(sorted(names))))
+
+
+def rpc_transport(conf):
+    """The RPC transport of ``[DEFAULT] transport_url``; a bad URL is a
+    ConfigError naming the option."""
+    try:
+        url = messaging.TransportURL.parse(conf)
+        _check_driver(url, RPC_URL_OPTION)
+        return messaging.get_rpc_transport(
+            conf, url=url, allowed_remote_exmods=ALLOWED_EXMODS)
+    except cfg.ConfigFileValueError:
+        raise  # a ValueError too, but it names its own option
+    except _BAD_URL_ERRORS as exc:
+        raise _bad_url(RPC_URL_OPTION, exc)
+
+
+def check_transport_url(conf):
+    """Raise ConfigError if ``[DEFAULT] transport_url`` is unusable.
+
+    Builds a transport as a real client would, and closes it: drivers
+    connect only when first used, so this reaches no broker.
+    """
+    rpc_transport(conf).cleanup()
+
+
+def notification_transport(conf):
+    """The transport of ``[oslo_messaging_notifications] transport_url``,
+    else of ``[DEFAULT] transport_url``; a bad URL is a ConfigError naming
+    the option it came from."""
+    try:
+        return messaging.get_notification_transport(
+            conf, allowed_remote_exmods=ALLOWED_EXMODS)
+    except cfg.ConfigFileValueError:
+        raise
+    except _BAD_URL_ERRORS as exc:
+        # The attempt registered the option.
+        own_url = conf.oslo_messaging_notifications.transport_url
+        raise _bad_url(NOTIFICATION_URL_OPTION if own_url else
+                       RPC_URL_OPTION, exc)
+
+
 def init(conf):
-    """Create the transports; call once the config is parsed."""
+    """Create the transports; call once the config is parsed.
+
+    A bad transport URL raises ConfigError naming its option.
+    """
     global TRANSPORT, NOTIFICATION_TRANSPORT, NOTIFIER, NOTIFICATIONS_ENABLED
-    TRANSPORT = messaging.get_rpc_transport(
-        conf, allowed_remote_exmods=ALLOWED_EXMODS)
-    NOTIFICATION_TRANSPORT = messaging.get_notification_transport(
-        conf, allowed_remote_exmods=ALLOWED_EXMODS)
+    transport = rpc_transport(conf)
+    try:
+        notification = notification_transport(conf)
+    except exception.ConfigError:
+        transport.cleanup()
+        raise
+    TRANSPORT, NOTIFICATION_TRANSPORT = transport, notification
     NOTIFIER = messaging.Notifier(NOTIFICATION_TRANSPORT,
                                   serializer=RequestContextSerializer())
     # Notifier.is_enabled() is true for an empty driver list, oslo.messaging's

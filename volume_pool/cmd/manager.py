@@ -60,9 +60,29 @@ def _prepare(argv):
         raise exception.ConfigError(
             reason='[oslo_reports] file_event_handler: %s does not exist '
                    '(create it; touching it triggers a report)' % trigger)
-    db_api.configure(CONF)
-    service.check_schema()
+    # Before the database: a bad transport_url is a config error like the
+    # others, and the transports reach no broker until first used.
     rpc.init(CONF)
+    try:
+        db_api.configure(CONF)
+        service.check_schema()
+        _check_pool_spelling()
+    except BaseException:
+        rpc.cleanup()
+        raise
+
+
+def _check_pool_spelling():
+    """Refuse a pool that differs only in case from one with volumes:
+    Cinder and MariaDB would take the one for the other."""
+    clash = pools.case_clash(pools.load_pools(CONF),
+                             db_api.pool_names(CONF.cluster or None))
+    if clash:
+        raise exception.ConfigError(
+            reason='[volume_pool] enabled_pools: pool %r differs only in '
+                   'case from pool %r, which has volumes (names are '
+                   'compared without case); spell it %r, or drain %r '
+                   'first' % (clash[0], clash[1], clash[1], clash[1]))
 
 
 def pool_state_section(server):
