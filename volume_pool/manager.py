@@ -284,7 +284,9 @@ class Manager(periodic_task.PeriodicTasks):
         for by_status in by_snapshot.values():
             for status, count in by_status.items():
                 totals[status] = totals.get(status, 0) + count
-        ready, creating = ((0, 0) if spec is None else
+        # A pool no longer configured: what it still holds is ready.
+        ready, creating = ((totals[models.AVAILABLE],
+                            totals[models.CREATING]) if spec is None else
                            replenish.pool_counts(counts, spec))
         sizing = self._sizing_of(spec, counts)
         return {

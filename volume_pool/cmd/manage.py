@@ -4,7 +4,8 @@ Works on the database and Cinder directly, like nova-manage, so most
 commands need no running manager; ``claim`` and ``pool refill`` go to the
 managers over RPC, as the controller does, and ``pool list`` asks them for
 their live view when ``transport_url`` is set.  Exit codes: 0 done, 1 the
-action failed, 2 bad usage or configuration.
+action failed, 2 bad usage or configuration, or an action refused because
+it would race with a live manager.
 """
 
 import datetime
@@ -16,6 +17,7 @@ import oslo_messaging as messaging
 import yaml
 
 from volume_pool import cinder as vp_cinder
+from volume_pool import clusters
 from volume_pool import config
 from volume_pool import context as vp_context
 from volume_pool import coordination
@@ -23,6 +25,7 @@ from volume_pool import exception
 from volume_pool import pools
 from volume_pool import reconcile
 from volume_pool import replenish
+from volume_pool import rpc
 from volume_pool import rpcapi
 from volume_pool.db import api as db_api
 from volume_pool.db import migration
@@ -37,6 +40,8 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 STATUS_TIMEOUT = 10
 NO_ANSWER = '(no manager answered)'
 NO_TRANSPORT = '(not asked: no transport_url)'
+# Seconds "cluster drain" waits for Cinder to delete the volumes.
+DRAIN_TIMEOUT = 120
 
 
 # -- output -----------------------------------------------------------------
@@ -96,11 +101,7 @@ def _transport_url():
     oslo.messaging's own default (``rabbit://`` on localhost) does not
     count: a CLI must not talk to whatever broker happens to run there.
     """
-    try:
-        messaging.TransportURL.parse(CONF)  # registers the option
-    except messaging.InvalidTransportURL as exc:
-        raise exception.ConfigError(
-            reason='[DEFAULT] transport_url: %s' % exc)
+    rpc.check_transport_url(CONF)  # registers the option; one line if bad
     where = CONF.get_location('transport_url')
     if where is None or where.location == cfg.Locations.opt_default:
         return None
@@ -164,7 +165,8 @@ def _pool_rows(specs, reason):
             for status, count in by_status.items():
                 totals[status] = totals.get(status, 0) + count
         ready, creating = (replenish.pool_counts(counts, spec) if spec
-                           else (0, 0))
+                           else (totals.get(models.AVAILABLE, 0),
+                                 totals.get(models.CREATING, 0)))
         rows.append({
             'name': name, 'cluster': cluster or '-',
             'target': (('auto' if spec.auto else spec.target) if spec
@@ -203,7 +205,25 @@ def pool_list():
         reason = NO_ANSWER if _transport_url() else NO_TRANSPORT
         rows = _pool_rows(specs, reason)
     _emit(POOL_COLUMNS, rows, CONF.command.format)
+    _cluster_notes()
     return EXIT_OK
+
+
+def _cluster_notes():
+    """Notes on stderr (the table or JSON stays clean on stdout): clusters
+    whose volumes nobody syncs, managers that share this cluster with no
+    coordination backend."""
+    try:
+        notes = clusters.stranded_warnings(
+            CONF.cluster, CONF.volume_pool.service_down_time)
+        shared = clusters.coordination_warning(CONF)
+    except Exception as exc:  # the listing is shown; the notes are extra
+        sys.stderr.write('volume-pool-manage: could not look for clusters '
+                         'without a live manager: %s\n'
+                         % exception.first_line(exc))
+        return
+    for note in notes + ([shared] if shared else []):
+        sys.stderr.write('Note: %s\n' % note)
 
 
 def pool_refill():
@@ -329,6 +349,52 @@ def cluster_list():
     return EXIT_OK
 
 
+def cluster_adopt():
+    old = clusters.name_of(clusters.key_of(CONF.command.old_cluster))
+    report = clusters.adopt(vp_cinder.Cinder(CONF), old, CONF.cluster,
+                            CONF.volume_pool.service_down_time)
+    new = clusters.name_of(clusters.key_of(CONF.cluster))
+    print('Cluster %s adopted into %s: %d rows moved, %d claim receipts '
+          'moved, %d volumes re-tagged, %d re-tags failed.'
+          % (old, new, report.rows, report.receipts, report.retagged,
+             len(report.failed)))
+    if report.receipts_kept:
+        print('Note: %d claim receipts stay in cluster %s: cluster %s '
+              'already uses their keys.' % (report.receipts_kept, old, new))
+    for volume_id, reason in report.failed:
+        sys.stderr.write('volume-pool-manage: re-tagging volume %s failed: '
+                         '%s\n' % (volume_id, reason))
+    if report.failed:
+        print('Run the command again: it re-tags what is left (the sync '
+              'of cluster %s also re-tags the volumes of its rows).' % new)
+    return EXIT_FAILED if report.failed else EXIT_OK
+
+
+def cluster_drain():
+    old = clusters.name_of(clusters.key_of(CONF.command.old_cluster))
+    timeout = CONF.command.timeout
+    report = clusters.drain(vp_cinder.Cinder(CONF), old,
+                            CONF.volume_pool.service_down_time, timeout)
+    print('Cluster %s: %d volumes deleted, %d rows dropped, %d volumes in '
+          'use released, %d deletes failed, %d volumes still in Cinder '
+          'after %d s.' % (old, report.deleted, report.dropped,
+                           report.released, report.failed, report.pending,
+                           timeout))
+    if report.spared:
+        print('Note: %d volumes tagged with cluster %s and no row are in '
+              'use or claimed: left alone.' % (report.spared, old))
+    if report.held:
+        print('%d rows held by claims of stopped managers: adopt the '
+              'cluster to settle them ("volume-pool-manage cluster adopt '
+              '%s").' % (report.held, old))
+    if not report.complete:
+        print('Left in cluster %s: %d rows in the table, %d volumes in '
+              'Cinder; run the command again.'
+              % (old, report.rows_left, report.pending + report.failed))
+        return EXIT_FAILED
+    return EXIT_OK
+
+
 def _iso(stamp):
     if stamp is None:
         return None
@@ -423,19 +489,51 @@ def add_command_parsers(subparsers):
 
     cluster = _parser(
         subparsers, 'cluster',
-        'Managers alive in each cluster (tooz membership).',
-        'Check it when a clustered claim fails with NoLiveManager.')
+        'Managers alive in each cluster; adopt or drain a renamed one.',
+        'Check it when a clustered claim fails with NoLiveManager, and '
+        'after changing [DEFAULT] cluster, whose old name keeps its '
+        'volumes until adopted or drained.')
     cluster_actions = cluster.add_subparsers(dest='action', metavar='ACTION')
     cluster_actions.required = True
-    clusters = _parser(
+    members = _parser(
         cluster_actions, 'list',
         'Every cluster, its live managers and when each last reported.',
         'Needs [coordination] backend_url; a manager missing here does '
         'not replenish its share of the pools.')
-    clusters.add_argument('--cluster', dest='only', metavar='CLUSTER',
-                          help='Only this cluster.')
-    _add_format(clusters)
-    clusters.set_defaults(func=cluster_list)
+    members.add_argument('--cluster', dest='only', metavar='CLUSTER',
+                         help='Only this cluster.')
+    _add_format(members)
+    members.set_defaults(func=cluster_list)
+    _add_rename_parsers(cluster_actions)
+
+
+def _add_rename_parsers(cluster_actions):
+    """``cluster adopt`` and ``cluster drain``: the volumes of a cluster
+    name no manager uses any more."""
+    old_help = ('The old cluster name; "default" is the cluster of '
+                'managers with no [DEFAULT] cluster.')
+    adopt = _parser(
+        cluster_actions, 'adopt',
+        'Move the volumes of cluster OLD into this manager\'s cluster.',
+        'After changing [DEFAULT] cluster: the rows, claim receipts and '
+        'Cinder tags of the old name move to the new one, whose sync '
+        'settles them (claims of stopped managers included).  Refused '
+        'while a manager of OLD is alive; safe to run again.')
+    adopt.add_argument('old_cluster', metavar='OLD', help=old_help)
+    adopt.set_defaults(func=cluster_adopt)
+    drain = _parser(
+        cluster_actions, 'drain',
+        'Delete the volumes of cluster OLD in Cinder, then their rows.',
+        'Instead of adopt, when the old name\'s volumes are not wanted: '
+        'waits for Cinder to delete them; volumes in use, claimed or held '
+        'by a claim stay.  Refused while a manager of OLD is alive; safe to '
+        'run again.')
+    drain.add_argument('old_cluster', metavar='OLD', help=old_help)
+    drain.add_argument(
+        '--timeout', type=int, default=DRAIN_TIMEOUT, metavar='SECONDS',
+        help='How long to wait for Cinder to delete the volumes (default: '
+             '%d).' % DRAIN_TIMEOUT)
+    drain.set_defaults(func=cluster_drain)
 
 
 def _add_caller_project(parser):
@@ -540,7 +638,7 @@ def main(argv=None):
     try:
         db_api.configure(CONF)
         return CONF.command.func()
-    except exception.ConfigError as exc:
+    except (exception.ConfigError, clusters.ClusterRefused) as exc:
         _error(exc)
         return EXIT_USAGE
     except exception.VolumePoolException as exc:

@@ -3,8 +3,10 @@
 Run it before restarting the managers on new code, or after a change of
 configuration: it says whether the database schema, the pools' snapshots,
 the ``[cinder]`` credentials and the coordination backend are what the new
-code needs.  Exit codes are oslo.upgradecheck's: 0 success, 1 warning,
-2 failure, 255 the check itself crashed.
+code needs, and warns of volumes nobody syncs (a cluster renamed) and of
+managers that share a cluster without a coordination backend.  Exit codes
+are oslo.upgradecheck's: 0 success, 1 warning, 2 failure, 255 the check
+itself crashed.
 """
 
 import sys
@@ -15,6 +17,7 @@ from oslo_upgradecheck import upgradecheck
 from tooz import coordination as tooz_coordination
 
 from volume_pool import cinder as vp_cinder
+from volume_pool import clusters
 from volume_pool import config
 from volume_pool import exception
 from volume_pool import pools
@@ -35,6 +38,12 @@ COORDINATION_TIMEOUT = 10
 
 def _one_line(exc):
     return '%s: %s' % (exc.__class__.__name__, exception.first_line(exc))
+
+
+def _unreadable(exc):
+    return Result(Code.FAILURE,
+                  'Cannot read the pool table and the managers registry '
+                  '(see "Database schema"): %s' % _one_line(exc))
 
 
 class Checks(upgradecheck.UpgradeCommands):
@@ -146,11 +155,65 @@ class Checks(upgradecheck.UpgradeCommands):
                           % outcome['error'])
         return Result(Code.SUCCESS, 'The coordination backend answers.')
 
+    # The three below read the database _check_database configured.
+
+    def _check_stranded_clusters(self):
+        try:
+            found = clusters.stranded_warnings(
+                CONF.cluster, CONF.volume_pool.service_down_time)
+        except Exception as exc:
+            return _unreadable(exc)
+        if found:
+            return Result(Code.WARNING, ' '.join(
+                text[0].upper() + text[1:] for text in found))
+        return Result(Code.SUCCESS, 'No other cluster has volumes in the '
+                                    'table without a live manager.')
+
+    def _check_removed_pools(self):
+        try:
+            configured = set(pools.load_pools(CONF))
+        except exception.ConfigError as exc:
+            return Result(Code.FAILURE, str(exc))
+        try:
+            counts = db_api.count_by_pool(CONF.cluster or None)
+        except Exception as exc:
+            return _unreadable(exc)
+        held = {name: sum(sum(by_status.values())
+                          for by_status in by_snapshot.values())
+                for name, by_snapshot in counts.items()
+                if name not in configured}
+        if held:
+            return Result(Code.WARNING, ' '.join(
+                'Pool %s is not in [volume_pool] enabled_pools and still '
+                'holds %d volumes: they are kept until "volume-pool-manage '
+                'pool drain %s" (or put it back).' % (name, count, name)
+                for name, count in sorted(held.items())))
+        return Result(Code.SUCCESS, 'Every pool with volumes is '
+                                    'configured.')
+
+    def _check_shared_cluster(self):
+        if CONF.coordination.backend_url:
+            return Result(Code.SUCCESS, 'The managers of the cluster share '
+                                        'its pools over the coordination '
+                                        'backend.')
+        try:
+            warning = clusters.coordination_warning(CONF)
+        except Exception as exc:
+            return _unreadable(exc)
+        if warning:
+            return Result(Code.WARNING, warning)
+        return Result(Code.SUCCESS, 'At most one live manager in this '
+                                    'cluster: no coordination backend '
+                                    'needed.')
+
     _upgrade_checks = (
         ('Database schema', _check_database),
         ('Cinder credentials', _check_cinder_credentials),
         ('Pool snapshots', _check_pool_snapshots),
         ('Coordination backend', _check_coordination),
+        ('Removed pools', _check_removed_pools),
+        ('Stranded clusters', _check_stranded_clusters),
+        ('Managers sharing a cluster', _check_shared_cluster),
     )
 
 

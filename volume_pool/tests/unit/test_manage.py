@@ -2,6 +2,7 @@
 
 import json
 import subprocess
+import uuid
 
 import pytest
 import yaml
@@ -11,6 +12,7 @@ from volume_pool import rpc
 from volume_pool import service
 from volume_pool.cmd import manage as manage_cmd
 from volume_pool.db import api as db_api
+from volume_pool.db import managers as db_managers
 from volume_pool.db import migration
 from volume_pool.db import models
 from volume_pool.tests import conftest
@@ -140,6 +142,8 @@ HELP_PAGES = [
     (('claim', 'confirm'), 'Ends the lease'),
     (('cluster',), 'NoLiveManager'),
     (('cluster', 'list'), 'backend_url'),
+    (('cluster', 'adopt'), 'After changing [DEFAULT] cluster'),
+    (('cluster', 'drain'), 'Refused while a manager of OLD is alive'),
 ]
 
 
@@ -163,6 +167,103 @@ def test_cluster_list_formats_parse(manage):
     as_yaml = manage('cluster', 'list', '--cluster', 'nowhere', '--format',
                      'yaml')
     assert yaml.safe_load(as_yaml.stdout) == []
+
+
+# -- a renamed cluster --------------------------------------------------------
+
+def _database_of(manage, monkeypatch):
+    """The CLI's database, synced, for this process to read and write."""
+    assert manage('db', 'sync').returncode == 0
+    conftest.use_database('sqlite:///%s' % manage.conf_path.parent.joinpath(
+        'pool.sqlite'), monkeypatch)
+
+
+def _pool_volume(simulator, manage, cluster, status=models.AVAILABLE):
+    request_id = str(uuid.uuid4())
+    volume_id = simulator.add_volume(
+        snapshot_id=manage.snapshot,
+        metadata=vp_cinder.pool_tags('debian', cluster, request_id))
+    db_api.create_volume_row(
+        request_id=request_id, volume_id=volume_id, pool='debian',
+        cluster=cluster, snapshot_id=manage.snapshot, size=1, name='n',
+        host='h', status=status)
+    return volume_id
+
+
+def test_pool_list_notes_what_nobody_syncs(manage, simulator, monkeypatch):
+    _database_of(manage, monkeypatch)
+    _pool_volume(simulator, manage, 'old')
+    db_managers.register('h1', None, 'inc-1')
+    db_managers.register('h2', None, 'inc-2')
+    result = manage('pool', 'list', '--format', 'json')
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)[0]['name'] == 'debian'
+    assert result.stderr.splitlines() == [
+        'Note: cluster "old" has 1 volumes in the table (1 available) and '
+        'no live manager: "volume-pool-manage cluster adopt old" or '
+        '"cluster drain old".',
+        'Note: 2 managers share cluster default without [coordination] '
+        'backend_url: replenish is serialised by the database, but every '
+        'manager syncs every pool; configure a coordination backend.']
+
+
+def test_cluster_adopt_from_the_cli(manage, simulator, monkeypatch):
+    _database_of(manage, monkeypatch)
+    volume_id = _pool_volume(simulator, manage, 'old')
+    result = manage('cluster', 'adopt', 'old')
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        'Cluster old adopted into default: 1 rows moved, 0 claim receipts '
+        'moved, 1 volumes re-tagged, 0 re-tags failed.']
+    assert [r.volume_id for r in db_api.get_rows(None)] == [volume_id]
+    assert db_api.get_rows('old') == []
+    assert simulator.get_volume(volume_id)['metadata'][
+        vp_cinder.TAG_CLUSTER] == vp_cinder.NO_CLUSTER
+    assert manage('pool', 'list').stderr == ''  # nothing stranded now
+
+
+@pytest.mark.parametrize('args, needle', [
+    (('cluster', 'adopt', 'default'), "this manager's own cluster"),
+    (('cluster', 'adopt', 'old'), 'manager(s) old-host are alive'),
+    (('cluster', 'drain', 'old'), 'manager(s) old-host are alive'),
+])
+def test_cluster_adopt_and_drain_refusals(manage, simulator, monkeypatch,
+                                          args, needle):
+    _database_of(manage, monkeypatch)
+    volume_id = _pool_volume(simulator, manage, 'old')
+    db_managers.register('old-host', 'old', 'inc-old')
+    result = manage(*args)
+    assert result.returncode == manage_cmd.EXIT_USAGE, result
+    assert needle in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert [r.volume_id for r in db_api.get_rows('old')] == [volume_id]
+    assert simulator.get_volume(volume_id)['metadata'][
+        vp_cinder.TAG_CLUSTER] == 'old'
+
+
+def test_cluster_drain_from_the_cli(manage, simulator, monkeypatch):
+    _database_of(manage, monkeypatch)
+    volume_id = _pool_volume(simulator, manage, 'old')
+    held_id = _pool_volume(simulator, manage, 'old', models.CLAIMING)
+    result = manage('cluster', 'drain', 'old', '--timeout', '10')
+    assert result.returncode == manage_cmd.EXIT_FAILED, result
+    assert result.stdout.splitlines() == [
+        'Cluster old: 1 volumes deleted, 1 rows dropped, 0 volumes in use '
+        'released, 0 deletes failed, 0 volumes still in Cinder after 10 s.',
+        '1 rows held by claims of stopped managers: adopt the cluster to '
+        'settle them ("volume-pool-manage cluster adopt old").',
+        'Left in cluster old: 1 rows in the table, 0 volumes in Cinder; '
+        'run the command again.']
+    assert simulator.get_volume(volume_id) is None
+    assert [(r.volume_id, r.status) for r in db_api.get_rows('old')] == [
+        (held_id, models.CLAIMING)]
+    assert simulator.get_volume(held_id)['status'] == 'available'
+
+    db_api.delete_row(db_api.get_rows('old')[0].id)
+    simulator.remove_volume(held_id)
+    again = manage('cluster', 'drain', 'old')
+    assert again.returncode == manage_cmd.EXIT_OK, again
+    assert db_api.get_rows('old') == []
 
 
 def test_claim_without_transport_url_is_a_usage_error(manage):

@@ -6,7 +6,10 @@ import subprocess
 
 import pytest
 
+from volume_pool.db import api as db_api
+from volume_pool.db import managers as db_managers
 from volume_pool.db import migration
+from volume_pool.tests import conftest
 from volume_pool.tests import helpers
 from volume_pool.tests import services
 from volume_pool.tests.conftest import cinder_section
@@ -68,7 +71,9 @@ def test_a_good_setup_passes(status):
     assert code == SUCCESS, checks
     assert {c['result'] for c in checks.values()} == {SUCCESS}
     assert set(checks) == {'Database schema', 'Cinder credentials',
-                           'Pool snapshots', 'Coordination backend'}
+                           'Pool snapshots', 'Coordination backend',
+                           'Removed pools', 'Stranded clusters',
+                           'Managers sharing a cluster'}
 
 
 def test_table_output_names_every_check(status):
@@ -163,6 +168,64 @@ def test_unreachable_coordination_fails(status):
     assert check['result'] == FAILURE
     assert 'unreachable' in check['details'] or 'answer' in check['details']
     assert checks['Pool snapshots']['result'] == SUCCESS
+
+
+def test_a_cluster_nobody_serves_warns(status, db_url, monkeypatch):
+    status.sync()
+    conftest.use_database(db_url, monkeypatch)
+    for request_id, cluster in (('r1', 'old'), ('r2', 'old'),
+                                ('r3', 'served'), ('r4', None)):
+        db_api.create_volume_row(
+            request_id=request_id, pool='debian', cluster=cluster,
+            snapshot_id='s', size=1, name=request_id, host='h',
+            status='available')
+    db_managers.register('h1', 'served', 'inc-1')
+    code, checks = status()
+    assert code == WARNING, checks
+    check = checks['Stranded clusters']
+    assert check['result'] == WARNING
+    assert check['details'] == (
+        'Cluster "old" has 2 volumes in the table (2 available) and no live '
+        'manager: "volume-pool-manage cluster adopt old" or "cluster drain '
+        'old".')
+    assert checks['Managers sharing a cluster']['result'] == SUCCESS
+
+
+def test_a_removed_pool_with_volumes_warns(status, db_url, monkeypatch):
+    status.sync()
+    conftest.use_database(db_url, monkeypatch)
+    for request_id, pool in (('r1', 'debian'), ('r2', 'windows'),
+                             ('r3', 'windows')):
+        db_api.create_volume_row(
+            request_id=request_id, pool=pool, cluster=None,
+            snapshot_id='s', size=1, name=request_id, host='h',
+            status='available')
+    code, checks = status()
+    assert code == WARNING, checks
+    assert checks['Removed pools'] == {
+        'check': 'Removed pools', 'result': WARNING,
+        'details': 'Pool windows is not in [volume_pool] enabled_pools and '
+                   'still holds 2 volumes: they are kept until '
+                   '"volume-pool-manage pool drain windows" (or put it '
+                   'back).'}
+
+
+def test_managers_sharing_a_cluster_without_coordination_warn(
+        status, db_url, monkeypatch):
+    status.sync()
+    status.write(backend_url='')
+    conftest.use_database(db_url, monkeypatch)
+    db_managers.register('h1', None, 'inc-1')
+    assert status()[0] == SUCCESS
+    db_managers.register('h2', None, 'inc-2')
+    code, checks = status()
+    assert code == WARNING, checks
+    check = checks['Managers sharing a cluster']
+    assert check['result'] == WARNING
+    assert check['details'].startswith(
+        '2 managers share cluster default without [coordination] '
+        'backend_url')
+    assert checks['Stranded clusters']['result'] == SUCCESS
 
 
 def test_help_explains_the_command(tmp_path):
