@@ -173,3 +173,77 @@ class ManagerProcess:
     def log(self):
         with open(self.log_path) as log:
             return log.read()
+
+    def manage(self, *args, timeout=120):
+        """``volume-pool-manage`` with this manager's config file, as the
+        operator of this host runs it."""
+        return subprocess.run(
+            [os.path.join(BIN, 'volume-pool-manage'),
+             '--config-file', self.conf_path, *args],
+            capture_output=True, text=True, timeout=timeout)
+
+
+class ReleaseMissing(Exception):
+    """The clone does not hold the release a test needs (a shallow one)."""
+
+
+def export_package(repo, revision, dest):
+    """Write the ``volume_pool`` package of git ``revision`` under ``dest``
+    (``git archive | tar -x``), so another release's code can run."""
+    known = subprocess.run(
+        ['git', '-C', repo, 'cat-file', '-e', '%s^{commit}' % revision],
+        capture_output=True, text=True, timeout=60)
+    if known.returncode != 0:
+        raise ReleaseMissing(
+            'commit %s is not in the history of %s (%s): fetch the full '
+            'history (git fetch --unshallow) to test the upgrade from it'
+            % (revision, repo, known.stderr.strip() or 'not found'))
+    archive = subprocess.Popen(['git', '-C', repo, 'archive', revision,
+                                'volume_pool'], stdout=subprocess.PIPE)
+    try:
+        subprocess.run(['tar', '-x', '-C', dest], stdin=archive.stdout,
+                       check=True, timeout=120)
+    finally:
+        archive.stdout.close()
+    if archive.wait(timeout=60) != 0:
+        raise ReleaseMissing('git archive %s failed' % revision)
+    return os.path.join(dest, 'volume_pool')
+
+
+class SourceManagerProcess(ManagerProcess):
+    """A manager run from the ``volume_pool`` package under ``source``
+    (another release's tree) by this venv's python and libraries.
+
+    ``source`` goes first on ``PYTHONPATH`` and is the working directory
+    (``python -c`` puts the working directory before ``PYTHONPATH``); the
+    first log line names the package file actually imported.
+    """
+
+    LOADED = 'volume_pool imported from '
+
+    def __init__(self, workdir, name, config_text, source):
+        super().__init__(workdir, name, config_text)
+        self.source = source
+
+    def start(self):
+        env = dict(os.environ)
+        env['PYTHONPATH'] = os.pathsep.join(
+            p for p in (self.source, env.get('PYTHONPATH')) if p)
+        code = ('import sys, volume_pool; '
+                'sys.stderr.write(%r + volume_pool.__file__ + "\\n"); '
+                'sys.stderr.flush(); '
+                'from volume_pool.cmd.manager import main; '
+                'sys.exit(main())' % self.LOADED)
+        log = open(self.log_path, 'a')
+        self.proc = subprocess.Popen(
+            [sys.executable, '-c', code, '--config-file', self.conf_path],
+            stdout=log, stderr=subprocess.STDOUT, env=env, cwd=self.source)
+        log.close()
+        return self
+
+    def imported_from(self):
+        """The ``volume_pool/__init__.py`` the process imported, or None."""
+        for line in self.log().splitlines():
+            if line.startswith(self.LOADED):
+                return line[len(self.LOADED):].strip()
+        return None
