@@ -25,6 +25,7 @@ never mistaken for a vanished one.
 
 import dataclasses
 
+from oslo_db import exception as db_exc
 from oslo_log import log as logging
 from oslo_utils import timeutils
 from oslo_utils import uuidutils
@@ -439,8 +440,9 @@ class Reconciler:
                     size=volume.size,
                     name=volume.name or volume.id, host=self._host,
                     status=status)
-            except Exception as exc:  # a concurrent sync adopted it first
-                LOG.debug('Adopting %s skipped: %s', volume.id, exc)
+            except db_exc.DBDuplicateEntry:
+                LOG.debug('Volume %s was adopted by another sync first.',
+                          volume.id)
                 return 0
             LOG.debug('Adopted tagged volume %(id)s into pool %(pool)s.',
                       {'id': volume.id, 'pool': volume.pool})

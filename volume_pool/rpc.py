@@ -132,10 +132,6 @@ def init(conf):
     NOTIFICATIONS_ENABLED = bool(drivers - {'', 'noop'})
 
 
-def initialized():
-    return TRANSPORT is not None
-
-
 def cleanup():
     """Close the transports (the end of the process, or of a test)."""
     global TRANSPORT, NOTIFICATION_TRANSPORT, NOTIFIER, NOTIFICATIONS_ENABLED
@@ -159,6 +155,3 @@ def get_client(target, transport=None, version_cap=None, timeout=None):
         transport or TRANSPORT, target, version_cap=version_cap,
         serializer=RequestContextSerializer(), timeout=timeout)
 
-
-def get_notifier(publisher_id):
-    return NOTIFIER.prepare(publisher_id=publisher_id)
