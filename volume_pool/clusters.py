@@ -143,11 +143,10 @@ def adopt(cinder, old, new, down_time):
 
 
 def _retag(cinder, volume, tag, cluster, report):
-    # Cinder's update replaces the metadata: send all of it, one key set.
-    metadata = dict(volume.metadata)
-    metadata[tag] = vp_cinder.cluster_tag(cluster)
+    # A merge of the one key: a claim that changes the volume's metadata
+    # meanwhile keeps what it set.
     try:
-        cinder.update_volume(volume.id, metadata=metadata)
+        cinder.add_tags(volume.id, {tag: vp_cinder.cluster_tag(cluster)})
     except exception.VolumeNotFound:
         return  # deleted meanwhile
     except exception.CinderException as exc:
@@ -174,15 +173,21 @@ class DrainReport:
         return not (self.failed or self.pending or self.rows_left)
 
 
-def drain(cinder, old, down_time, timeout, poll_interval=2.0):
+def drain(cinder, old, current, down_time, timeout, poll_interval=2.0):
     """Delete the volumes of cluster ``old`` and, once Cinder no longer
     has them, their rows; wait at most ``timeout`` seconds for that.
 
-    Rows held by a claim stay (only a sync may settle them: adopt the
-    cluster for that); a volume without a row is deleted unless it is in
-    use or a claim's.
+    Never the operator's own cluster ``current``, even with its managers
+    stopped for maintenance.  Rows held by a claim stay (only a sync may
+    settle them: adopt the cluster for that); a volume without a row is
+    deleted unless it is in use or a claim's.
     """
     old = key_of(old)
+    if old == key_of(current):
+        raise ClusterRefused(cluster=name_of(old),
+                             reason='it is this manager\'s own cluster '
+                                    '([DEFAULT] cluster); "pool drain" '
+                                    'empties its pools')
     _refuse_if_served(old, down_time)
     report = DrainReport()
     tag = {vp_cinder.TAG_CLUSTER: vp_cinder.cluster_tag(old)}

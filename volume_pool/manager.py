@@ -123,7 +123,7 @@ class Manager(periodic_task.PeriodicTasks):
 
     def heartbeat(self):
         """Tell the other managers this process and its claims live."""
-        if not db_managers.heartbeat(self.incarnation):
+        if not db_managers.heartbeat(self.incarnation, self._snapshots()):
             # Forgotten after a long outage: claims it held were settled
             # by sync meanwhile, and can no longer finish.
             LOG.warning('Incarnation %s was forgotten; registering again.',
@@ -146,7 +146,6 @@ class Manager(periodic_task.PeriodicTasks):
                          {'pool': name, 'old': old.target,
                           'new': spec.target})
         self.specs = specs
-        db_managers.publish_pools(self.incarnation, self._snapshots())
         self.replenisher.max_total_gb = pools.max_total_gb(self.conf)
         self.backoff.reset()  # the operator's reload resumes paused pools
 

@@ -92,7 +92,7 @@ class Reconciler:
         self._late_request_grace = late_request_grace
         self._live = None
         self._views = None
-        self._waiting_logged = set()
+        self._disagreements = {}  # pool -> who disagreed, last logged
 
     def run(self, specs, cluster, owns=None):
         """Sync the configured pools and the ones that still have rows.
@@ -103,7 +103,6 @@ class Reconciler:
         """
         self._live = None  # read again by each run, when needed
         self._views = None
-        self._waiting_logged = set()
         names = set(specs) | db_api.pool_names(cluster)
         if owns is not None:
             names = {name for name in names if owns(name)}
@@ -184,8 +183,12 @@ class Reconciler:
         """Settle one row; returns the Cinder volume it owns, if any."""
         if row.volume_id is None:
             volume = by_request.get(row.request_id)
+            if volume is None and self._abandoned(row):
+                volume = self._find_untagged_create(row)
+                if volume is None and db_api.delete_row(
+                        row.id, status=models.CREATING):
+                    report.removed += 1
             if volume is None:
-                self._settle_unbound_row(row, report)
                 return None
             # Created just before a crash: reunite row and volume.
             db_api.set_volume_id(row.id, volume.id)
@@ -253,21 +256,28 @@ class Reconciler:
                                              size=volume.size)
         return volume
 
-    def _settle_unbound_row(self, row, report):
-        """A row with no Cinder volume: its create never reached Cinder
-        (a create that lands later is a tagged orphan, adopted or deleted).
-
-        Settled when this process made it and no longer works on it, when
-        the process that made it is gone, or after creating_timeout.
+    def _abandoned(self, row):
+        """A row with no Cinder volume whose create nobody works on: this
+        process made it and is done with it, the process that made it is
+        gone, or creating_timeout has passed.  Its create never reached
+        Cinder (one that lands later is a tagged orphan, adopted or
+        deleted), so the row can go.
         """
         if self._is_pending(row.request_id):
-            return
+            return False
         mine = row.host == self._host
         gone = (row.incarnation is not None and
                 row.incarnation not in self._live_incarnations(row.cluster))
-        if mine or gone or _age(row.created_at) > self._creating_timeout:
-            if db_api.delete_row(row.id, status=models.CREATING):
-                report.removed += 1
+        return mine or gone or _age(row.created_at) > self._creating_timeout
+
+    def _find_untagged_create(self, row):
+        """The volume of a row never bound, looked up by its request tag
+        alone: an earlier release set no cluster tag, so the cluster's
+        listing misses it.  Asked only before the row is dropped."""
+        found = self._cinder.list_volumes({
+            vp_cinder.TAG_POOL: row.pool,
+            vp_cinder.TAG_REQUEST: row.request_id})
+        return found[0] if found else None
 
     def _live_incarnations(self, cluster):
         """The live manager processes, read once per sync run."""
@@ -288,16 +298,18 @@ class Reconciler:
         others = sorted(
             '%s (%s)' % (host, 'does not say' if pools is None
                          else 'snapshot %s' % pools[spec.name])
-            for host, pools in self._views
-            if pools is None or pools.get(spec.name, spec.snapshot_id)
-            != spec.snapshot_id)
-        if others and spec.name not in self._waiting_logged:
-            self._waiting_logged.add(spec.name)
-            LOG.warning('Pool %(pool)s keeps the volumes of its previous '
-                        'snapshots until every live manager has snapshot '
-                        '%(snap)s; not yet: %(others)s.',
+            for host, incarnation, pools in self._views
+            if incarnation != self._incarnation and (
+                pools is None or pools.get(spec.name, spec.snapshot_id)
+                != spec.snapshot_id))
+        if others and self._disagreements.get(spec.name) != others:
+            LOG.warning('The live managers do not agree on the snapshot of '
+                        'pool %(pool)s (this one has %(snap)s; %(others)s): '
+                        'no volume of another snapshot is deleted until '
+                        'they do.',
                         {'pool': spec.name, 'snap': spec.snapshot_id,
                          'others': ', '.join(others)})
+        self._disagreements[spec.name] = others
         return bool(others)
 
     def _settle_holds(self, pool, cluster, by_request, report):
@@ -309,7 +321,8 @@ class Reconciler:
             grace=self._late_request_grace)
         for row, receipt_state in taken:
             if row.volume_id is None:
-                volume = by_request.get(row.request_id)
+                volume = (by_request.get(row.request_id) or
+                          self._find_untagged_create(row))
                 if volume is None:
                     # The create never reached Cinder (or lands later and
                     # is then an orphan like any other).

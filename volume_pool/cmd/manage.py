@@ -373,7 +373,7 @@ def cluster_adopt():
 def cluster_drain():
     old = clusters.name_of(clusters.key_of(CONF.command.old_cluster))
     timeout = CONF.command.timeout
-    report = clusters.drain(vp_cinder.Cinder(CONF), old,
+    report = clusters.drain(vp_cinder.Cinder(CONF), old, CONF.cluster,
                             CONF.volume_pool.service_down_time, timeout)
     print('Cluster %s: %d volumes deleted, %d rows dropped, %d volumes in '
           'use released, %d deletes failed, %d volumes still in Cinder '

@@ -13,7 +13,7 @@ from oslo_config import types
 GROUP_PREFIX = 'pool:'
 SAMPLE_GROUP = GROUP_PREFIX + 'name'
 AUTO = 'auto'
-MAX_MISS_CREATES_DEFAULT = 4
+MAX_MISS_CREATES_DEFAULT = 10
 
 
 class Target(types.ConfigType):

@@ -31,37 +31,32 @@ def register(host, cluster, incarnation, pools=None):
         pass  # a retry of a commit whose answer was lost: registered
 
 
-@db_api.retry
-def publish_pools(incarnation, pools):
-    """Record the process's ``{pool: snapshot_id}`` after a reload."""
-    table = models.Manager
-    with db_api.writer() as session:
-        session.execute(sa.update(table)
-                        .where(table.incarnation == incarnation)
-                        .values(pools=_dump(pools)))
-
-
 def _dump(pools):
     return None if pools is None else json.dumps(pools, sort_keys=True)
 
 
 def _load(text):
     try:
-        return json.loads(text) if text else None
+        pools = json.loads(text) if text else None
     except ValueError:
         return None  # written by a newer release in another form
+    return pools if isinstance(pools, dict) else None
 
 
 @db_api.retry
-def heartbeat(incarnation):
-    """Renew the heartbeat; False if the row is gone or stopped."""
+def heartbeat(incarnation, pools=None):
+    """Renew the heartbeat, and the ``{pool: snapshot_id}`` if given;
+    False if the row is gone or stopped."""
     table = models.Manager
+    values = {'heartbeat_at': clock.utcnow()}
+    if pools is not None:
+        values['pools'] = _dump(pools)
     with db_api.writer() as session:
         return session.execute(
             sa.update(table)
             .where(table.incarnation == incarnation,
                    table.stopped_at.is_(None))
-            .values(heartbeat_at=clock.utcnow())).rowcount == 1
+            .values(**values)).rowcount == 1
 
 
 @db_api.retry
@@ -98,17 +93,18 @@ def live(cluster, down_time):
 
 @db_api.retry
 def pool_views(cluster, down_time):
-    """``[(host, {pool: snapshot_id} or None)]`` of the live managers;
-    None for a manager that does not say (older code)."""
+    """``[(host, incarnation, {pool: snapshot_id} or None)]`` of the live
+    managers; None for a manager that does not say (older code)."""
     table = models.Manager
     with db_api.reader() as session:
         now = clock.now(session)
-        return [(host, _load(pools)) for host, pools in session.execute(
-            sa.select(table.host, table.pools)
-            .where(table.cluster == db_api.cluster_key(cluster),
-                   table.stopped_at.is_(None),
-                   table.heartbeat_at > clock.later(now, -down_time))
-            .order_by(table.host))]
+        query = (sa.select(table.host, table.incarnation, table.pools)
+                 .where(table.cluster == db_api.cluster_key(cluster),
+                        table.stopped_at.is_(None),
+                        table.heartbeat_at > clock.later(now, -down_time))
+                 .order_by(table.host))
+        return [(host, incarnation, _load(pools))
+                for host, incarnation, pools in session.execute(query)]
 
 
 @db_api.retry

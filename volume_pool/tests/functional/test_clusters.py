@@ -53,8 +53,10 @@ def tagged(cinder, pool, cluster):
 def test_two_clusters_two_managers_each(managers, api, cinder, snapshot,
                                         pool_name):
     west_snapshot = cinder.make_snapshot(size=1)
+    # Every caller may miss at once: no miss is refused for the cap.
     override = ('[pool:%s@west]\nsnapshot_id = %s\ntarget = 3\n'
-                % (pool_name, west_snapshot))
+                'max_miss_creates = 20\n[pool:%s]\nmax_miss_creates = 20\n'
+                % (pool_name, west_snapshot, pool_name))
     for cluster in ('east', 'west'):
         for n in (1, 2):
             managers([(pool_name, snapshot, 4)], host='%s-%d' % (cluster, n),

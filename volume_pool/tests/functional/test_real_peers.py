@@ -78,8 +78,11 @@ def test_fill_claim_and_refill(managers, api, cinder, snapshot, pool_name):
 
 def test_three_managers_200_claims_from_20_callers(managers, api, cinder,
                                                    snapshot, pool_name):
+    # Every caller may miss at once: no miss is refused for the cap.
+    uncapped = '[pool:%s]\nmax_miss_creates = 20\n' % pool_name
     for host in ('mgr-1', 'mgr-2', 'mgr-3'):
-        managers([(pool_name, snapshot, 30)], host=host, coordination=True)
+        managers([(pool_name, snapshot, 30)], host=host, coordination=True,
+                 extra=uncapped)
     wait_full(api, pool_name, 30, timeout=120)
     callers = [subprocess.Popen(
         [sys.executable, CLAIMER, managers.transport_url, pool_name,

@@ -235,7 +235,7 @@ def test_a_crash_between_rows_and_tags_is_healed_by_the_sync(
     ready, ready_id = pool_volume(simulator, snapshot, None)
     held, held_id = pool_volume(simulator, snapshot, None)
     hold_by_stopped_manager(held, None)
-    simulator.inject_fault(status=500, method='PUT', path='/volumes/',
+    simulator.inject_fault(status=500, method='POST', path='/metadata',
                            count=100)
 
     report = clusters.adopt(cinder, 'default', 'east', DOWN_TIME)
@@ -281,6 +281,15 @@ def test_adopt_refuses_the_own_cluster(cinder, simulator, snapshot,
     assert rows_of(new) == {volume_id: models.AVAILABLE}
 
 
+def test_drain_refuses_the_own_cluster_even_with_its_managers_stopped(
+        cinder, simulator, snapshot):
+    _row, volume_id = pool_volume(simulator, snapshot, 'east')
+    with pytest.raises(clusters.ClusterRefused, match='own cluster'):
+        clusters.drain(cinder, 'east', 'east', DOWN_TIME, timeout=0)
+    assert rows_of('east') == {volume_id: models.AVAILABLE}
+    assert simulator.get_volume(volume_id)['status'] == 'available'
+
+
 @pytest.mark.parametrize('action', ['adopt', 'drain'])
 def test_a_cluster_with_a_live_manager_is_refused(cinder, simulator,
                                                   snapshot, action):
@@ -290,7 +299,7 @@ def test_a_cluster_with_a_live_manager_is_refused(cinder, simulator,
         if action == 'adopt':
             clusters.adopt(cinder, 'old', 'east', DOWN_TIME)
         else:
-            clusters.drain(cinder, 'old', DOWN_TIME, timeout=0)
+            clusters.drain(cinder, 'old', 'east', DOWN_TIME, timeout=0)
     assert rows_of('old') == {volume_id: models.AVAILABLE}
     assert rows_of('east') == {}
     volume = simulator.get_volume(volume_id)
@@ -331,7 +340,7 @@ def test_drain_deletes_volumes_and_rows_and_keeps_held_rows(
                         .where(models.PoolVolume.volume_id == moved_id)
                         .values(cluster='east'))
 
-    report = clusters.drain(cinder, 'old', DOWN_TIME, timeout=10,
+    report = clusters.drain(cinder, 'old', 'east', DOWN_TIME, timeout=10,
                             poll_interval=0.05)
 
     assert (report.deleted, report.held, report.spared, report.failed,
@@ -347,7 +356,7 @@ def test_drain_deletes_volumes_and_rows_and_keeps_held_rows(
         assert simulator.get_volume(volume_id)['status'] != 'deleting'
     assert rows_of('east') == {moved_id: models.AVAILABLE}
 
-    again = clusters.drain(cinder, 'old', DOWN_TIME, timeout=0)
+    again = clusters.drain(cinder, 'old', 'east', DOWN_TIME, timeout=0)
     assert (again.deleted, again.dropped, again.held, again.rows_left) == (
         0, 0, 1, 1)
     assert rows_of('old') == {held_id: models.CLAIMING}
@@ -357,7 +366,7 @@ def test_drain_keeps_the_rows_of_volumes_cinder_still_deletes(
         cinder, simulator, snapshot):
     simulator.deletion_delay = 60
     _ready, ready_id = pool_volume(simulator, snapshot, 'old')
-    report = clusters.drain(cinder, 'old', DOWN_TIME, timeout=0.2,
+    report = clusters.drain(cinder, 'old', 'east', DOWN_TIME, timeout=0.2,
                             poll_interval=0.05)
     assert (report.deleted, report.pending, report.rows_left) == (1, 1, 1)
     assert not report.complete
@@ -365,7 +374,7 @@ def test_drain_keeps_the_rows_of_volumes_cinder_still_deletes(
     assert simulator.get_volume(ready_id)['status'] == 'deleting'
     # Run again: the volume Cinder deletes already is not deleted twice.
     simulator.reset_counts()
-    again = clusters.drain(cinder, 'old', DOWN_TIME, timeout=0)
+    again = clusters.drain(cinder, 'old', 'east', DOWN_TIME, timeout=0)
     assert (again.deleted, again.failed, again.pending) == (0, 0, 1)
     assert not any(method == 'DELETE' for method, _route in
                    simulator.request_counts)
@@ -375,7 +384,7 @@ def test_drain_releases_a_row_whose_volume_is_in_use(cinder, simulator,
                                                      snapshot):
     _row, volume_id = pool_volume(simulator, snapshot, 'old')
     simulator.attach_volume(volume_id)
-    report = clusters.drain(cinder, 'old', DOWN_TIME, timeout=0)
+    report = clusters.drain(cinder, 'old', 'east', DOWN_TIME, timeout=0)
     assert (report.released, report.deleted, report.rows_left) == (1, 0, 0)
     assert report.complete
     assert rows_of('old') == {}

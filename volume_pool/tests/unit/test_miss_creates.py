@@ -208,7 +208,7 @@ def pool_config(simulator):
 
 def test_default_cap(write_config, conf, pool_config):
     write_config(pool_config())
-    assert pools.load_pools(conf)['debian'].max_miss_creates == 4
+    assert pools.load_pools(conf)['debian'].max_miss_creates == 10
 
 
 @pytest.mark.parametrize('value', ['-1', 'many'])

@@ -11,11 +11,12 @@ from volume_pool.tests.unit import test_manager as tm
 
 
 def _rotate(mgr, simulator, pool='debian'):
-    """The operator's config change, as a SIGHUP applies it."""
+    """The operator's change of snapshot_id, as a restart applies it
+    (the manager's record included)."""
     new = simulator.add_snapshot(size=1)
     mgr.specs = dict(mgr.specs)
     mgr.specs[pool] = dataclasses.replace(mgr.specs[pool], snapshot_id=new)
-    db_managers.publish_pools(mgr.incarnation, mgr._snapshots())
+    db_managers.heartbeat(mgr.incarnation, mgr._snapshots())
     return new
 
 
@@ -35,7 +36,7 @@ def test_old_volumes_stay_while_a_live_manager_has_the_old_snapshot(
     assert _snapshots_in_cinder(simulator) == [old, old]
     assert {r.snapshot_id for r in db_api.get_rows(None)} == {old}
     # The peer takes the new config: now every live manager agrees.
-    db_managers.publish_pools('peer-1', {'debian': new})
+    db_managers.heartbeat('peer-1', {'debian': new})
     mgr.sync(tm.CTXT)
     assert old not in _snapshots_in_cinder(simulator)
 
@@ -66,7 +67,7 @@ def test_a_manager_with_the_old_config_keeps_the_new_volumes(make_manager,
     mgr.specs = dict(mgr.specs)
     mgr.specs['debian'] = dataclasses.replace(mgr.specs['debian'],
                                               snapshot_id=old)
-    db_managers.publish_pools(mgr.incarnation, mgr._snapshots())
+    db_managers.heartbeat(mgr.incarnation, mgr._snapshots())
     mgr.sync(tm.CTXT)
     assert _snapshots_in_cinder(simulator) == [new, new]
     assert len(db_api.get_rows(None)) == 2
@@ -122,3 +123,27 @@ def test_a_pool_never_takes_volumes_tagged_in_another_case(make_manager,
     mgr.sync(tm.CTXT)
     assert simulator.get_volume(other)['status'] == 'available'
     assert len(db_api.get_rows(None)) == 1
+
+
+def test_a_create_of_an_earlier_release_is_found_by_its_request(
+        make_manager, simulator):
+    """Its manager died before it saved the volume id, and it tagged no
+    cluster: the cluster's listing misses the volume, its request tag
+    does not."""
+    mgr = make_manager({'debian': 1})
+    db_managers.register('old', None, 'old-1')
+    db_managers.stopped('old-1')
+    db_api.create_volume_row(
+        request_id='req-old', pool='debian', cluster=None,
+        snapshot_id=mgr.snapshots['debian'], size=1, name='old-create',
+        host='old', incarnation='old-1')
+    volume_id = simulator.add_volume(
+        snapshot_id=mgr.snapshots['debian'],
+        metadata={vp_cinder.TAG_POOL: 'debian',
+                  vp_cinder.TAG_REQUEST: 'req-old'})
+    mgr.sync(tm.CTXT)
+    mgr.sync(tm.CTXT)
+    assert [(r.volume_id, r.request_id) for r in db_api.get_rows(None)] == [
+        (volume_id, 'req-old')]
+    assert simulator.get_volume(volume_id)['metadata'][
+        vp_cinder.TAG_CLUSTER] == 'default'
