@@ -140,7 +140,9 @@ def _reserve_creates(cluster, pool, host, rows_for):
     lock = models.PoolLock
     with writer() as session:
         # The update waits for the lock's holder to commit; only then are
-        # the counts read, so they include its rows.
+        # the counts read, so they include its rows.  It must stay the
+        # first statement: MariaDB's REPEATABLE READ takes its snapshot at
+        # the first read, which would otherwise predate that commit.
         locked = session.execute(
             sa.update(lock).where(lock.cluster == cluster_key(cluster),
                                   lock.pool == pool)
