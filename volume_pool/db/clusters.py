@@ -11,15 +11,14 @@ from sqlalchemy import orm
 
 from volume_pool.db import api as db_api
 from volume_pool.db import clock
+from volume_pool.db import managers
 from volume_pool.db import models
 
 
 def _served(now, down_time):
     """SQL: the clusters that have a live manager."""
-    table = models.Manager
-    return sa.select(table.cluster).where(
-        table.stopped_at.is_(None),
-        table.heartbeat_at > clock.later(now, -down_time))
+    return sa.select(models.Manager.cluster).where(
+        managers.is_alive(now, down_time))
 
 
 @db_api.retry

@@ -69,12 +69,18 @@ def stopped(incarnation):
                         .values(stopped_at=clock.utcnow()))
 
 
+def is_alive(now, down_time):
+    """SQL: the row of ``managers`` names a live process (not stopped,
+    a heartbeat within ``down_time`` of the database's ``now``)."""
+    table = models.Manager
+    return sa.and_(table.stopped_at.is_(None),
+                   table.heartbeat_at > clock.later(now, -down_time))
+
+
 def alive_condition(session, now, down_time):
     """SQL: the incarnation column of a row names a live manager."""
-    table = models.Manager
-    return sa.select(table.incarnation).where(
-        table.stopped_at.is_(None),
-        table.heartbeat_at > clock.later(now, -down_time))
+    return sa.select(models.Manager.incarnation).where(
+        is_alive(now, down_time))
 
 
 @db_api.retry
@@ -86,8 +92,7 @@ def live(cluster, down_time):
         return [tuple(row) for row in session.execute(
             sa.select(table.host, table.incarnation, table.heartbeat_at)
             .where(table.cluster == db_api.cluster_key(cluster),
-                   table.stopped_at.is_(None),
-                   table.heartbeat_at > clock.later(now, -down_time))
+                   is_alive(now, down_time))
             .order_by(table.host))]
 
 
@@ -100,8 +105,7 @@ def pool_views(cluster, down_time):
         now = clock.now(session)
         query = (sa.select(table.host, table.incarnation, table.pools)
                  .where(table.cluster == db_api.cluster_key(cluster),
-                        table.stopped_at.is_(None),
-                        table.heartbeat_at > clock.later(now, -down_time))
+                        is_alive(now, down_time))
                  .order_by(table.host))
         return [(host, incarnation, _load(pools))
                 for host, incarnation, pools in session.execute(query)]

@@ -198,18 +198,25 @@ def _pool_list(process):
     return {row['name']: row for row in json.loads(listing.stdout)}
 
 
+def _filled(managers, api, cinder, snapshot, pool_name):
+    """A manager whose pool of 2 is full and synced; returns it, the
+    pool's volumes in Cinder and its rows."""
+    process = managers([(pool_name, snapshot, 2)], sync_interval=1)
+    wait_full(api, pool_name, 2)
+    harness.wait_for(lambda: settled(cinder, managers.db_url, pool_name, 2),
+                     timeout=60, what='Cinder and table agree on 2')
+    return (process, in_cinder(cinder, pool_name),
+            rows(managers.db_url, pool_name))
+
+
 def test_pool_removed_from_config_keeps_its_volumes(
         managers, api, cinder, snapshot, pool_name):
     """Dropped from enabled_pools, or renamed by a typo: its volumes and
     rows stay through many syncs, until the operator drains it."""
     section = '[pool:%s]\nsnapshot_id = %s\ntarget = 2\n' % (pool_name,
                                                            snapshot)
-    process = managers([(pool_name, snapshot, 2)], sync_interval=1)
-    wait_full(api, pool_name, 2)
-    harness.wait_for(lambda: settled(cinder, managers.db_url, pool_name, 2),
-                     timeout=60, what='Cinder and table agree on 2')
-    volumes, kept = in_cinder(cinder, pool_name), rows(managers.db_url,
-                                                      pool_name)
+    process, volumes, kept = _filled(managers, api, cinder, snapshot,
+                                     pool_name)
 
     # A typo in enabled_pools alone: start-up stops, naming the option.
     typo = pool_name[:-1] + 'x'
@@ -264,12 +271,8 @@ def test_pool_renamed_in_case_only_keeps_its_volumes(
     """A typo in case only: Cinder's metadata filter and MariaDB take the
     one name for the other, so the manager refuses to start, in one line,
     and the old pool's volumes stay."""
-    process = managers([(pool_name, snapshot, 2)], sync_interval=1)
-    wait_full(api, pool_name, 2)
-    harness.wait_for(lambda: settled(cinder, managers.db_url, pool_name, 2),
-                     timeout=60, what='Cinder and table agree on 2')
-    volumes, kept = in_cinder(cinder, pool_name), rows(managers.db_url,
-                                                      pool_name)
+    process, volumes, kept = _filled(managers, api, cinder, snapshot,
+                                     pool_name)
     process, offset = _restart(managers, process,
                                [(pool_name.upper(), snapshot, 1)])
     assert process.proc.wait(timeout=60) == 2
