@@ -1,11 +1,10 @@
-"""Demand estimate of ``target = auto``: claim rate, refill time, target.
+"""Demand estimate of ``target = auto``: claim rate and refill time.
 
 Little's law, L = lambda x W: while a claimed volume is being replaced
 (W, the refill time), lambda x W more claims arrive on average.  A pool
 that keeps that many ready volumes (times a headroom for bursts) serves
-them all from the pool::
-
-    target = clamp(ceil(rate x refill_time x headroom), min_ready, max_ready)
+them all from the pool; :func:`volume_pool.sizing.auto_target` turns this
+estimate into that target.
 
 * ``rate`` is an exponentially weighted claim rate: every claim adds 1 to
   a score that decays as exp(-age / window); score / window is the rate in
@@ -132,12 +131,3 @@ def combine(states, now, window, default_refill_time):
         refill_measured=newest is not None,
         last_claim_at=max(claims, default=None))
 
-
-def computed_target(estimate, headroom, min_ready, max_ready):
-    """Little's law target of an auto pool, within its bounds.
-
-    The product is rounded to hundredths before rounding up, so that a
-    claim that has all but faded out does not keep a volume.
-    """
-    expected = estimate.rate * estimate.refill_time * headroom
-    return max(min_ready, min(max_ready, math.ceil(round(expected, 2))))

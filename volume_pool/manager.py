@@ -1,4 +1,8 @@
-"""The manager: RPC endpoint and periodic tasks of volume-pool-manager.
+"""The manager: periodic tasks of volume-pool-manager, and the API methods
+its RPC endpoint (:mod:`volume_pool.api_endpoint`) hands calls to.
+
+It composes the parts that do the work: replenish, sync, claims, leases,
+sizing (:mod:`volume_pool.sizing`), the demand shared by the managers.
 
 Import this module only after the configuration is parsed: as in nova,
 ``spacing=CONF...`` in the periodic task decorators is read at import time,
@@ -8,7 +12,6 @@ so the intervals of the config file are the ones the tasks run with.
 import contextlib
 import functools
 import threading
-import time
 
 from oslo_db import exception as db_exc
 from oslo_log import log as logging
@@ -25,16 +28,18 @@ from volume_pool import demand
 from volume_pool import exception
 from volume_pool import group_commit
 from volume_pool import leases
+from volume_pool import pool_status
 from volume_pool import pools
 from volume_pool import reconcile
 from volume_pool import replenish
+from volume_pool import shared_demand
 from volume_pool import shrink
+from volume_pool import sizing
 from volume_pool import stats
 from volume_pool import validation
 from volume_pool.conf import cinder as cinder_conf
 from volume_pool.db import api as db_api
 from volume_pool.db import managers as db_managers
-from volume_pool.db import models
 from volume_pool.db import receipts as db_receipts
 
 CONF = vp_conf.CONF
@@ -44,10 +49,6 @@ LOG = logging.getLogger(__name__)
 def _project_of(context):
     """The caller's project: claim keys are unique per project."""
     return getattr(context, 'project_id', None) or ''
-
-
-def _iso(seconds):
-    return time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(seconds))
 
 
 def _database_errors_typed(func):
@@ -79,6 +80,8 @@ class Manager(periodic_task.PeriodicTasks):
         self.specs = pools.load_pools(conf)
         options = conf.volume_pool
         self.demand = demand.Estimator(options.auto_target_window)
+        self.shared_demand = shared_demand.SharedDemand(
+            self.demand, self.cluster, self.host, conf)
         self.stats = stats.ClaimStats(on_claim=self.demand.record_claim)
         self.backoff = backoff.Backoff(
             options.backoff_initial, options.backoff_max,
@@ -87,8 +90,8 @@ class Manager(periodic_task.PeriodicTasks):
             cinder, self.host, concurrency=options.create_concurrency,
             poll_interval=options.create_poll_interval,
             creating_timeout=options.creating_timeout,
-            backoff=self.backoff, target_of=self._target_now,
-            demand=self.demand, max_total_gb=pools.max_total_gb(conf),
+            backoff=self.backoff, demand=self.demand,
+            max_total_gb=pools.max_total_gb(conf),
             incarnation=self.incarnation)
         self._cinder = cinder  # for the idle shrink, confirm and release
         self.reconciler = reconcile.Reconciler(
@@ -239,7 +242,8 @@ class Manager(periodic_task.PeriodicTasks):
         self._check_cluster(cluster)
         counts = db_api.count_by_pool(self.cluster)
         names = sorted(set(self.specs) | set(counts))
-        return [self._status_of(name, counts) for name in names]
+        return [self._status_of(name, self.specs.get(name), counts)
+                for name in names]
 
     @messaging.expected_exceptions(exception.VolumePoolException)
     def get_usable_hosts(self, context, cluster=None):
@@ -271,147 +275,28 @@ class Manager(periodic_task.PeriodicTasks):
                 LOG.info('Refill of pool %s skipped: another manager is '
                          'replenishing it now.', pool)
                 return 0
-            queued = self.replenisher.replenish_pool(spec)
+            queued = self.replenisher.replenish_pool(
+                spec, self._target_of(spec).value)
         LOG.info('Refill of pool %(pool)s queued %(n)d volumes.',
                  {'pool': pool, 'n': queued})
         return queued
 
-    def _status_of(self, name, counts):
-        spec = self.specs.get(name)
-        by_snapshot = counts.get(name, {})
-        totals = dict.fromkeys(models.STATUSES, 0)
-        for by_status in by_snapshot.values():
-            for status, count in by_status.items():
-                totals[status] = totals.get(status, 0) + count
-        # A pool no longer configured: what it still holds is ready.
-        ready, creating = ((totals[models.AVAILABLE],
-                            totals[models.CREATING]) if spec is None else
-                           replenish.pool_counts(counts, spec))
-        sizing = self._sizing_of(spec, counts)
-        return {
-            'name': name,
-            'cluster': self.cluster,
-            'snapshot_id': spec.snapshot_id if spec else None,
-            # The target of the moment (computed for auto, min_ready while
-            # idle); configured_target is what the config says.
-            'target': sizing['target'],
-            'configured_target': spec.target_label if spec else None,
-            'ready': ready,
-            'creating': creating,
-            'claiming': totals[models.CLAIMING],
-            'uncertain': totals[models.UNCERTAIN],
-            'deleting': totals[models.DELETING],
-            'stale': (totals[models.AVAILABLE] + totals[models.CREATING] -
-                      ready - creating),
-            'configured': spec is not None,
-            'reason': self._reason(name, spec, ready, creating, sizing),
-            'backoff': self.backoff.state(name),
-            'claims': self.stats.figures(name),
-            'auto': sizing.get('auto'),
-            'idle': sizing.get('idle'),
-            'capped': sizing.get('capped'),
-        }
+    def _status_of(self, name, spec, counts):
+        target = self._target_of(spec)
+        return pool_status.record(
+            name, self.cluster, spec, counts, target,
+            capped=(self.replenisher.plan(spec, target.value, counts).capped
+                    if spec else None),
+            held=self.backoff.state(name), claims=self.stats.figures(name),
+            coordination=self.coordination)
 
-    def _sizing_of(self, spec, counts):
-        """Target of the moment, its inputs, and the cap that binds."""
-        if spec is None:
-            return {'target': 0}
-        sizing = {'target': spec.target,
-                  'capped': self.replenisher.plan(spec, counts).capped}
-        if not (spec.auto or spec.idle_ttl):
-            return sizing
-        estimate, last_activity = self._demand_of(spec)
-        sizing['target'] = self._target_now(spec, (estimate, last_activity))
-        if spec.auto:
-            sizing['auto'] = {
-                'computed_target': demand.computed_target(
-                    estimate, self.conf.volume_pool.auto_target_headroom,
-                    spec.min_ready, spec.max_ready),
-                'claim_rate_per_s': round(estimate.rate, 6),
-                'refill_time_s': round(estimate.refill_time, 3),
-                'refill_time_measured': estimate.refill_measured,
-                'headroom': self.conf.volume_pool.auto_target_headroom,
-                'min_ready': spec.min_ready, 'max_ready': spec.max_ready}
-        if spec.idle_ttl:
-            sizing['idle'] = {
-                'idle': shrink.is_idle(spec, last_activity,
-                                       self.demand.clock()),
-                'idle_ttl': spec.idle_ttl, 'min_ready': spec.min_ready,
-                'last_activity_at': _iso(last_activity)}
-        return sizing
-
-    def _demand_of(self, spec):
-        """The pool's demand across managers, and its last activity: the
-        latest claim, or when a manager first served the pool."""
-        rows = db_api.get_demand(self.cluster).get(spec.name, [])
-        others = [demand.State(score=row.score,
-                               at=demand.epoch(row.score_at),
-                               last_claim_at=demand.epoch(row.last_claim_at),
-                               refill_time=row.refill_time)
-                  for row in rows if row.host != self.host]
-        estimate = self.demand.estimate(
-            spec.name, others, self.conf.volume_pool.auto_target_refill_time)
-        first_served = min((demand.epoch(row.created_at) for row in rows),
-                           default=self.demand.clock())
-        return estimate, max(first_served, estimate.last_claim_at or 0.0)
-
-    def _target_now(self, spec, demand_of=None):
-        """What replenish aims at: the fixed or computed target, or
-        min_ready while the pool is idle."""
-        if not (spec.auto or spec.idle_ttl):
-            return spec.target
-        estimate, last_activity = demand_of or self._demand_of(spec)
-        target = spec.target
-        if spec.auto:
-            target = demand.computed_target(
-                estimate, self.conf.volume_pool.auto_target_headroom,
-                spec.min_ready, spec.max_ready)
-        return shrink.idle_target(spec, target, last_activity,
-                                  self.demand.clock())
-
-    def _publish_demand(self):
-        """Write this manager's demand figures for the other managers."""
-        for name, spec in self.specs.items():
-            if spec.auto or spec.idle_ttl:
-                state = self.demand.state(name)
-                db_api.publish_demand(
-                    self.cluster, name, self.host, score=state.score,
-                    score_at=demand.utc_datetime(state.at),
-                    last_claim_at=demand.utc_datetime(state.last_claim_at),
-                    refill_time=state.refill_time)
-
-    def _reason(self, name, spec, ready, creating, sizing):
-        """Why a pool is where it is, so nobody has to read the logs."""
-        if spec is None:
-            return ('not configured: volumes kept until "volume-pool-manage '
-                    'pool drain %s"' % name)
-        if spec.target == 0:
-            return 'disabled: target is 0'
-        if ready >= sizing['target']:
-            if (sizing.get('idle') or {}).get('idle'):
-                return 'idle: no claim for %ds, keeps min_ready=%d%s' % (
-                    spec.idle_ttl, spec.min_ready,
-                    ' (shrinking)' if ready > spec.min_ready else '')
-            return 'full'
-        held = self.backoff.state(name)
-        if held and held['paused']:
-            return 'paused after %d failed creates: %s' % (
-                held['failures'], held['last_error'])
-        if held:
-            return 'backing off until %s: %s' % (_iso(held['until']),
-                                                 held['last_error'])
-        if sizing['capped']:
-            return 'capped at %s' % sizing['capped']
-        if creating >= spec.max_creating:
-            return 'creating (capped at max_creating=%d)' % spec.max_creating
-        if creating:
-            return 'creating'
-        if not self.coordination.owns(name):
-            if self.coordination.degraded:
-                return ('coordination backend unreachable: waiting for it '
-                        'to share out the pools (claims go on)')
-            return 'replenished by another manager'
-        return 'waiting for the next replenish'
+    def _target_of(self, spec):
+        """The pool's target of the moment, by the cluster's demand."""
+        if spec is None or not sizing.uses_demand(spec):
+            return sizing.target_now(spec)
+        return sizing.target_now(spec,
+                                 self.conf.volume_pool.auto_target_headroom,
+                                 self.shared_demand.of(spec))
 
     def _owned_specs(self):
         return {name: spec for name, spec in self.specs.items()
@@ -461,18 +346,20 @@ class Manager(periodic_task.PeriodicTasks):
         """Create the volumes each pool lacks (bounded concurrency)."""
         if self._shutting_down.is_set():
             return
-        self._publish_demand()
+        self.shared_demand.publish(self.specs)
         queued = {}
         # One read for every pool; a pool full by it is left alone without
         # taking its lock (a claim since is seen next run).  A pool short
         # by it reads its counts again under the lock.
         counts = db_api.count_by_pool(self.cluster)
         for name, spec in self._owned_specs().items():
-            if not self.replenisher.plan(spec, counts).deficit:
+            target = self._target_of(spec).value
+            if not self.replenisher.plan(spec, target, counts).deficit:
                 continue
             with self.coordination.pool_lock(name) as may_run:
                 if may_run:
-                    queued[name] = self.replenisher.replenish_pool(spec)
+                    queued[name] = self.replenisher.replenish_pool(spec,
+                                                                   target)
         if any(queued.values()):
             LOG.info('Replenish queued %(total)d volumes: %(pools)s',
                      {'total': sum(queued.values()),
@@ -496,17 +383,17 @@ class Manager(periodic_task.PeriodicTasks):
         else:
             report.released += leased['returned']
             report.errors += leased['errors']
-        self._publish_demand()
+        self.shared_demand.publish(self.specs)
         self._check_peers_without_coordination()
         for spec in self._owned_specs().values():
             if spec.idle_ttl:
+                pool_demand = self.shared_demand.of(spec)
                 report.add(shrink.shrink_pool(
-                    self._cinder, spec, self._demand_of(spec)[1],
-                    self.demand.clock(), host=self.host))
-            report.add(shrink.trim_pool(
-                self._cinder, spec,
-                spec.max_ready if spec.auto else spec.target,
-                host=self.host))
+                    self._cinder, spec, pool_demand.last_activity,
+                    pool_demand.now, host=self.host))
+            report.add(shrink.trim_pool(self._cinder, spec,
+                                        sizing.ceiling(spec),
+                                        host=self.host))
         options = self.conf.volume_pool
         db_receipts.purge(self.cluster, options.claim_receipt_ttl)
         db_managers.purge(options.service_down_time,

@@ -25,8 +25,8 @@ class PoolSpec:
     cluster: str | None
     snapshot_id: str
     # With ``auto``, ``target`` is max_ready: the most the pool ever keeps
-    # (so code that reads it as a number stays right); the manager computes
-    # the target of the moment (volume_pool.demand).
+    # (so code that reads it as a number stays right); the target of the
+    # moment comes from volume_pool.sizing.
     target: int
     max_creating: int = 10
     max_miss_creates: int = pool_conf.MAX_MISS_CREATES_DEFAULT

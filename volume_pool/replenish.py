@@ -8,7 +8,6 @@ cleans them: no volume is lost or leaked.
 """
 
 import collections
-import dataclasses
 import datetime
 import threading
 
@@ -20,92 +19,23 @@ from oslo_utils import uuidutils
 from volume_pool import cinder as vp_cinder
 from volume_pool import exception
 from volume_pool import notifications
+from volume_pool import sizing
 from volume_pool.db import api as db_api
 from volume_pool.db import models
 
 LOG = logging.getLogger(__name__)
 
 
-def pool_counts(counts, spec, with_uncertain=False):
-    """Ready and creating volumes of a pool's current snapshot.
-
-    ``with_uncertain`` counts as ready the volumes of failed claims whose
-    undo failed: sync most likely gives them back, and creating their
-    replacements now would overfill the pool.
-    """
-    by_status = counts.get(spec.name, {}).get(spec.snapshot_id, {})
-    ready = by_status.get(models.AVAILABLE, 0)
-    if with_uncertain:
-        ready += by_status.get(models.UNCERTAIN, 0)
-    return ready, by_status.get(models.CREATING, 0)
-
-
-def volume_gb(spec, usage):
-    """GiB of one new volume of the pool, or None while not known.
-
-    Every volume of a pool comes from one snapshot, so the largest size
-    recorded is the size of the next one.
-    """
-    return spec.size or usage.get(spec.name, (0, 0, None))[2]
-
-
-def held_gb(usage, pool, size=None):
-    """GiB of a pool's ready and creating rows; a row without a size yet
-    counts as ``size``, else the pool's largest, else 1 GiB."""
-    known, unknown, largest = usage.get(pool, (0, 0, None))
-    return known + unknown * (size or largest or 1)
-
-
-@dataclasses.dataclass(frozen=True)
-class Plan:
-    """What one replenish run of a pool creates, and the cap that binds."""
-
-    deficit: int
-    capped: str | None = None   # e.g. 'max_ready=3'
-
-
-def plan(spec, target, ready, creating, usage, max_total_gb=None):
-    """Creates needed to reach ``target`` within max_creating and caps."""
-    want = target - ready - creating
-    caps = []
-    if spec.max_ready is not None:
-        caps.append((spec.max_ready - ready - creating,
-                     'max_ready=%d' % spec.max_ready))
-    rooms = []
-    size = volume_gb(spec, usage)
-    if spec.max_ready_gb is not None:
-        rooms.append((spec.max_ready_gb - held_gb(usage, spec.name, size),
-                      'max_ready_gb=%d' % spec.max_ready_gb))
-    if max_total_gb is not None:
-        total = sum(held_gb(usage, pool, size if pool == spec.name else None)
-                    for pool in set(usage) | {spec.name})
-        rooms.append((max_total_gb - total, 'max_total_gb=%d' % max_total_gb))
-    for room, label in rooms:
-        if size is None:
-            # Size not known yet: one volume first, to learn it.
-            caps.append((1 if room >= 1 and not creating else 0, label))
-        else:
-            caps.append((int(room // size), label))
-    deficit = max(0, min([want, spec.max_creating - creating] +
-                         [limit for limit, _label in caps]))
-    binding = min(caps, default=None, key=lambda cap: cap[0])
-    if binding is not None and binding[0] < want:
-        return Plan(deficit, binding[1])
-    return Plan(deficit)
-
-
 class Replenisher:
     """Owns the create workers and the requests still in flight."""
 
     def __init__(self, cinder, host, concurrency, poll_interval,
-                 creating_timeout, backoff, target_of=None, demand=None,
+                 creating_timeout, backoff, demand=None,
                  max_total_gb=None, incarnation=None):
         self._cinder = cinder
         self._incarnation = incarnation
         self.backoff = backoff
-        # The target of the moment (auto, idle) and the cluster's GiB cap.
-        self.target_of = target_of or (lambda spec: spec.target)
-        self.max_total_gb = max_total_gb
+        self.max_total_gb = max_total_gb  # the cluster's GiB cap
         self._demand = demand  # measures create-to-available times
         self._host = host
         self._poll_interval = poll_interval
@@ -125,8 +55,10 @@ class Replenisher:
 
     # -- the periodic run -----------------------------------------------
 
-    def replenish_pool(self, spec):
-        """Queue creates for one pool; never two runs for a pool at once.
+    def replenish_pool(self, spec, target):
+        """Queue the creates that bring one pool up to ``target`` (its
+        target of the moment, :func:`volume_pool.sizing.target_now`); never
+        two runs for a pool at once.
 
         The count and the rows of the creates are one transaction under
         the pool's lock in the database, so managers that share it never
@@ -141,7 +73,7 @@ class Replenisher:
                 LOG.debug('Pool %s is backing off; no create now.',
                           spec.name)
                 return 0
-            rows = self._reserve(spec)
+            rows = self._reserve(spec, target)
             started = self._now()
             for index, row in enumerate(rows):
                 try:
@@ -155,26 +87,25 @@ class Replenisher:
         finally:
             lock.release()
 
-    def plan(self, spec, counts=None):
-        """The pool's plan now (also what pool_status explains)."""
-        if counts is None:
-            counts = db_api.count_by_pool(spec.cluster)
-        return self._plan_of(spec, self.target_of(spec), counts,
+    def plan(self, spec, target, counts):
+        """The pool's :class:`~volume_pool.sizing.Plan` by ``counts``
+        (``db_api.count_by_pool``'s); also what pool_status explains."""
+        return self._plan_of(spec, target, counts,
                              lambda: db_api.gb_by_pool(spec.cluster))
 
     def _plan_of(self, spec, target, counts, usage_of):
-        ready, creating = pool_counts(counts, spec, with_uncertain=True)
-        capped = spec.max_ready_gb is not None or self.max_total_gb is not None
-        return plan(spec, target, ready, creating,
-                    usage_of() if capped else {}, self.max_total_gb)
+        ready, creating = sizing.pool_counts(counts, spec,
+                                             with_uncertain=True)
+        usage = usage_of() if sizing.gb_capped(spec, self.max_total_gb) else {}
+        return sizing.plan(spec, target, ready, creating, usage,
+                           self.max_total_gb)
 
-    def _reserve(self, spec):
+    def _reserve(self, spec, target):
         """The rows of the creates the pool lacks, written under its lock.
 
         Their request ids are pending before the rows exist, so sync never
         mistakes a row for the leftover of a crash.
         """
-        target = self.target_of(spec)  # may read the database: not locked
         tried = []
 
         def rows_for(counts, usage_of):

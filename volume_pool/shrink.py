@@ -2,7 +2,8 @@
 
 A pool with ``idle_ttl`` is idle once nobody has claimed from it for
 ``idle_ttl`` seconds (a pool never claimed counts from when a manager first
-served it).  While idle its target is ``min_ready``, so replenish does not
+served it; :func:`volume_pool.sizing.is_idle`).  While idle its target is
+``min_ready`` (:func:`volume_pool.sizing.target_now`), so replenish does not
 recreate what the shrink deletes, and sync deletes the ready volumes above
 ``min_ready`` that have been ready at least ``idle_ttl``, oldest first.  The
 first claim ends the idle time and restores the target.
@@ -15,27 +16,15 @@ point leaks nothing.
 from volume_pool import demand
 from volume_pool import notifications
 from volume_pool import reconcile
+from volume_pool import sizing
 from volume_pool.db import api as db_api
 from volume_pool.db import models
-
-
-def is_idle(spec, last_activity, now):
-    """True once the pool has seen no claim for ``idle_ttl`` seconds."""
-    return bool(spec.idle_ttl and last_activity is not None and
-                now - last_activity >= spec.idle_ttl)
-
-
-def idle_target(spec, target, last_activity, now):
-    """The target of the moment: ``min_ready`` while the pool is idle."""
-    if is_idle(spec, last_activity, now):
-        return min(target, spec.min_ready)
-    return target
 
 
 def shrink_pool(cinder, spec, last_activity, now, host=None):
     """Delete the idle pool's ready volumes above ``min_ready``."""
     report = reconcile.SyncReport()
-    if not is_idle(spec, last_activity, now):
+    if not sizing.is_idle(spec, last_activity, now):
         return report
     rows = [row for row in db_api.get_rows(spec.cluster, pool=spec.name,
                                            status=models.AVAILABLE)

@@ -8,6 +8,7 @@ from volume_pool import backoff
 from volume_pool import claims
 from volume_pool import pools
 from volume_pool import replenish
+from volume_pool import sizing
 from volume_pool import stats
 from volume_pool.db import api as db_api
 
@@ -37,12 +38,12 @@ class InProcessPool:
 
     def _loop(self):
         while not self._stop.is_set():
-            self.replenisher.replenish_pool(self.spec)
+            self.replenisher.replenish_pool(self.spec, self.spec.target)
             self._stop.wait(self.interval)
 
     def ready(self):
-        return replenish.pool_counts(db_api.count_by_pool(None),
-                                     self.spec)[0]
+        return sizing.pool_counts(db_api.count_by_pool(None),
+                                  self.spec)[0]
 
     def claim(self, name=None):
         return self.claimer.claim(self.spec, name=name)

@@ -24,9 +24,9 @@ from volume_pool import coordination
 from volume_pool import exception
 from volume_pool import pools
 from volume_pool import reconcile
-from volume_pool import replenish
 from volume_pool import rpc
 from volume_pool import rpcapi
+from volume_pool import sizing
 from volume_pool.db import api as db_api
 from volume_pool.db import migration
 from volume_pool.db import models
@@ -160,20 +160,13 @@ def _pool_rows(specs, reason):
     rows = []
     for name in sorted(set(specs) | set(counts)):
         spec = specs.get(name)
-        totals = {}
-        for by_status in counts.get(name, {}).values():
-            for status, count in by_status.items():
-                totals[status] = totals.get(status, 0) + count
-        ready, creating = (replenish.pool_counts(counts, spec) if spec
-                           else (totals.get(models.AVAILABLE, 0),
-                                 totals.get(models.CREATING, 0)))
+        pool = sizing.counts_of(name, spec, counts)
         rows.append({
             'name': name, 'cluster': cluster or '-',
             'target': (('auto' if spec.auto else spec.target) if spec
                        else '(removed)'),
-            'ready': ready, 'creating': creating,
-            'claiming': totals.get(models.CLAIMING, 0),
-            'deleting': totals.get(models.DELETING, 0),
+            'ready': pool.ready, 'creating': pool.creating,
+            'claiming': pool.claiming, 'deleting': pool.deleting,
             'reason': reason,
             'snapshot_id': spec.snapshot_id if spec else '-'})
     return rows

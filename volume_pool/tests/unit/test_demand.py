@@ -3,6 +3,7 @@
 import pytest
 
 from volume_pool import demand
+from volume_pool import sizing
 
 
 class Clock:
@@ -18,7 +19,7 @@ class Clock:
 
 def target(estimator, pool='debian', headroom=1.0, lo=1, hi=10,
            refill=30.0):
-    return demand.computed_target(
+    return sizing.auto_target(
         estimator.estimate(pool, default_refill_time=refill), headroom,
         lo, hi)
 
@@ -76,8 +77,8 @@ def test_refill_time_defaults_then_follows_measurements():
     assert measured.refill_time == pytest.approx(40, abs=0.1)
     # Little's law: 1 claim/s x 40 s.
     claims(estimator, clock, every=0.5, duration=1000)
-    assert demand.computed_target(estimator.estimate('debian'), 1.0, 0,
-                                  1000) == pytest.approx(80, abs=2)
+    assert sizing.auto_target(estimator.estimate('debian'), 1.0, 0,
+                              1000) == pytest.approx(80, abs=2)
 
 
 def test_managers_rates_add_up():

@@ -189,7 +189,7 @@ def test_auto_target_follows_the_claim_rate_up_and_down(
     assert status['target'] == 6
     # Replenish aims at it (refills measured at 20 s again).
     simulator.creation_delay = 1.0
-    assert mgr.replenisher.replenish_pool(mgr.specs['debian']) == 6 - ready()
+    assert call(mgr.refill, 'debian') == 6 - ready()
     clock(20)
     wait_for(lambda: ready() == 6)
     assert status_of(mgr)['auto']['refill_time_s'] == 20.0
