@@ -9,9 +9,7 @@ Import this module only after the configuration is parsed: as in nova,
 so the intervals of the config file are the ones the tasks run with.
 """
 
-import contextlib
 import functools
-import threading
 
 from oslo_db import exception as db_exc
 from oslo_log import log as logging
@@ -26,6 +24,7 @@ from volume_pool import conf as vp_conf
 from volume_pool import coordination
 from volume_pool import demand
 from volume_pool import exception
+from volume_pool import graceful
 from volume_pool import group_commit
 from volume_pool import leases
 from volume_pool import pool_status
@@ -110,10 +109,8 @@ class Manager(periodic_task.PeriodicTasks):
             batch_wait=options.database_timeout + 5)
         self.lease_keeper = leases.LeaseKeeper(cinder, self.host,
                                                self.incarnation)
-        self._shutting_down = threading.Event()
+        self._stop = graceful.GracefulStop()
         self._peers_without_coordination = []
-        self._inflight = 0
-        self._inflight_cond = threading.Condition()
 
     # -- life cycle ----------------------------------------------------
 
@@ -154,17 +151,11 @@ class Manager(periodic_task.PeriodicTasks):
 
     def prepare_for_shutdown(self):
         """First step of a graceful stop: refuse new work."""
-        self._shutting_down.set()
+        self._stop.begin()
 
     def drain(self, timeout):
         """Wait, at most ``timeout`` seconds, for in-flight claims."""
-        with self._inflight_cond:
-            done = self._inflight_cond.wait_for(lambda: self._inflight == 0,
-                                                timeout=timeout)
-        if not done:
-            LOG.warning('%d claims still running after %ss.', self._inflight,
-                        timeout)
-        return done
+        return self._stop.wait(timeout)
 
     def cleanup_host(self):
         self.replenisher.stop(wait=True)
@@ -208,7 +199,7 @@ class Manager(periodic_task.PeriodicTasks):
             project_id=project_id, claim_key=claim_key,
             caller_project=_project_of(context), hold=hold,
             lease=lease is not False)
-        with self._claim_slot():
+        with self._stop.claim_running():
             return self.claimer.claim(request, context=context)
 
     @messaging.expected_exceptions(exception.VolumePoolException)
@@ -229,7 +220,7 @@ class Manager(periodic_task.PeriodicTasks):
         validation.check_claim_key(claim_key, required=True)
         validation.check_cluster_arg(cluster)
         self._check_cluster(cluster)
-        with self._claim_slot():
+        with self._stop.claim_running():
             return leases.release(self._cinder, self.cluster,
                                   _project_of(context), claim_key,
                                   self.host, self.incarnation)
@@ -304,7 +295,7 @@ class Manager(periodic_task.PeriodicTasks):
 
     def _spec(self, pool, cluster):
         self._check_cluster(cluster)
-        if self._shutting_down.is_set():
+        if self._stop.stopping:
             raise exception.ServiceShuttingDown(host=self.host)
         spec = self.specs.get(pool)
         if spec is None:
@@ -326,25 +317,13 @@ class Manager(periodic_task.PeriodicTasks):
         if cluster is not None and cluster != self.cluster:
             raise exception.ClusterNotServed(cluster=cluster)
 
-    @contextlib.contextmanager
-    def _claim_slot(self):
-        """Count a claim in flight, so a graceful stop can wait for it."""
-        with self._inflight_cond:
-            self._inflight += 1
-        try:
-            yield
-        finally:
-            with self._inflight_cond:
-                self._inflight -= 1
-                self._inflight_cond.notify_all()
-
     # -- periodic tasks ------------------------------------------------------
 
     @periodic_task.periodic_task(spacing=CONF.volume_pool.replenish_interval,
                                  run_immediately=True)
     def replenish(self, context):
         """Create the volumes each pool lacks (bounded concurrency)."""
-        if self._shutting_down.is_set():
+        if self._stop.stopping:
             return
         self.shared_demand.publish(self.specs)
         queued = {}
@@ -371,7 +350,7 @@ class Manager(periodic_task.PeriodicTasks):
                                  run_immediately=True)
     def sync(self, context):
         """Reconcile the pool table with Cinder."""
-        if self._shutting_down.is_set():
+        if self._stop.stopping:
             return
         report = self.reconciler.run(self.specs, self.cluster,
                                      owns=self.coordination.owns)
