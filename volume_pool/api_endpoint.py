@@ -4,15 +4,42 @@ The manager object also carries its periodic tasks and internals
 (``sync``, ``replenish``, ``run_periodic_tasks``, ``drain``, ...); the
 RPC server is given this object instead, so none of those is reachable
 from the bus.  Each method hands the call to the manager unchanged: the
-typed errors and the checks of the arguments live there.  It imports no
-manager code: the manager module is imported only once the configuration
-is parsed.
+checks of the arguments live there, and the manager's API methods type
+their errors with :func:`api_method`.  It imports no manager code: the
+manager module is imported only once the configuration is parsed.
 """
 
+import functools
+
+from oslo_db import exception as db_exc
+from oslo_log import log as logging
 import oslo_messaging as messaging
+from sqlalchemy import exc as sa_exc
+
+from volume_pool import exception
+from volume_pool import group_commit
+
+LOG = logging.getLogger(__name__)
 
 # The server side of the API versions of volume_pool.rpcapi.
 RPC_API_VERSION = '1.4'
+
+
+def api_method(func):
+    """A manager method of the API: its typed errors reach the caller as
+    themselves (oslo.messaging logs no traceback for them), and a database
+    error as DatabaseUnavailable."""
+    @functools.wraps(func)
+    def database_errors_typed(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except (db_exc.DBError, sa_exc.SQLAlchemyError,
+                group_commit.BatchTimeout) as exc:
+            LOG.warning('Database error in %s: %s', func.__name__, exc)
+            raise exception.DatabaseUnavailable(
+                reason=exc.__class__.__name__)
+    return messaging.expected_exceptions(exception.VolumePoolException)(
+        database_errors_typed)
 
 
 class PoolAPIEndpoint:

@@ -9,8 +9,6 @@ Import this module only after the configuration is parsed: as in nova,
 so the intervals of the config file are the ones the tasks run with.
 """
 
-import functools
-
 from oslo_db import exception as db_exc
 from oslo_log import log as logging
 import oslo_messaging as messaging
@@ -18,6 +16,7 @@ from oslo_service import periodic_task
 from oslo_utils import uuidutils
 from sqlalchemy import exc as sa_exc
 
+from volume_pool import api_endpoint
 from volume_pool import backoff
 from volume_pool import claims
 from volume_pool import conf as vp_conf
@@ -25,7 +24,6 @@ from volume_pool import coordination
 from volume_pool import demand
 from volume_pool import exception
 from volume_pool import graceful
-from volume_pool import group_commit
 from volume_pool import leases
 from volume_pool import pool_status
 from volume_pool import pools
@@ -48,20 +46,6 @@ LOG = logging.getLogger(__name__)
 def _project_of(context):
     """The caller's project: claim keys are unique per project."""
     return getattr(context, 'project_id', None) or ''
-
-
-def _database_errors_typed(func):
-    """A database error reaches the caller as DatabaseUnavailable."""
-    @functools.wraps(func)
-    def wrapper(*args, **kwargs):
-        try:
-            return func(*args, **kwargs)
-        except (db_exc.DBError, sa_exc.SQLAlchemyError,
-                group_commit.BatchTimeout) as exc:
-            LOG.warning('Database error in %s: %s', func.__name__, exc)
-            raise exception.DatabaseUnavailable(
-                reason=exc.__class__.__name__)
-    return wrapper
 
 
 class Manager(periodic_task.PeriodicTasks):
@@ -168,8 +152,7 @@ class Manager(periodic_task.PeriodicTasks):
 
     # -- RPC endpoint ------------------------------------------------------
 
-    @messaging.expected_exceptions(exception.VolumePoolException)
-    @_database_errors_typed
+    @api_endpoint.api_method
     def claim(self, context, snapshot_type, name=None, cluster=None,
               create_on_miss=True, project_id=None, claim_key=None,
               time_left=None, lease=True):
@@ -188,7 +171,8 @@ class Manager(periodic_task.PeriodicTasks):
         validation.check_project_arg(project_id)
         validation.check_claim_key(claim_key)
         validation.check_time_left(time_left)
-        self._check_project_allowed(project_id)
+        validation.check_project_allowed(
+            project_id, self.conf.volume_pool.claim_projects)
         spec = self._spec(snapshot_type, cluster)
         hold = claims.hold_seconds(time_left,
                                    self.conf.volume_pool.claim_timeout)
@@ -202,8 +186,7 @@ class Manager(periodic_task.PeriodicTasks):
         with self._stop.claim_running():
             return self.claimer.claim(request, context=context)
 
-    @messaging.expected_exceptions(exception.VolumePoolException)
-    @_database_errors_typed
+    @api_endpoint.api_method
     def confirm(self, context, claim_key, cluster=None):
         """The claimed volume is the caller's for good (RPC 1.4)."""
         validation.check_claim_key(claim_key, required=True)
@@ -212,8 +195,7 @@ class Manager(periodic_task.PeriodicTasks):
         return leases.confirm(self._cinder, self.cluster,
                               _project_of(context), claim_key)
 
-    @messaging.expected_exceptions(exception.VolumePoolException)
-    @_database_errors_typed
+    @api_endpoint.api_method
     def release(self, context, claim_key, cluster=None):
         """The caller's undo: the volume goes back to its pool if it is
         still unused (RPC 1.4)."""
@@ -225,8 +207,7 @@ class Manager(periodic_task.PeriodicTasks):
                                   _project_of(context), claim_key,
                                   self.host, self.incarnation)
 
-    @messaging.expected_exceptions(exception.VolumePoolException)
-    @_database_errors_typed
+    @api_endpoint.api_method
     def pool_status(self, context, cluster=None):
         """One dict per pool, configured or still draining."""
         validation.check_cluster_arg(cluster)
@@ -248,8 +229,7 @@ class Manager(periodic_task.PeriodicTasks):
             return [self.host] if cluster in (None, self.cluster) else []
         return self.coordination.get_usable_hosts(cluster)
 
-    @messaging.expected_exceptions(exception.VolumePoolException)
-    @_database_errors_typed
+    @api_endpoint.api_method
     def refill(self, context, pool, cluster=None):
         """Replenish one pool now and resume it if paused (RPC 1.2).
 
@@ -302,16 +282,6 @@ class Manager(periodic_task.PeriodicTasks):
             raise exception.PoolNotFound(pool=pool,
                                          cluster=self.cluster or '(none)')
         return spec
-
-    def _check_project_allowed(self, project_id):
-        """Anyone on the bus may call claim: only the listed projects may
-        receive volumes."""
-        if project_id is None:
-            return
-        allowed = {validation.project_key(p)
-                   for p in self.conf.volume_pool.claim_projects}
-        if validation.project_key(project_id) not in allowed:
-            raise exception.ProjectNotAllowed(project_id=project_id)
 
     def _check_cluster(self, cluster):
         if cluster is not None and cluster != self.cluster:

@@ -86,6 +86,16 @@ MAX_CLAIM_KEY_LENGTH = 255
 MAX_TIME_LEFT = 86400
 
 
+def check_project_allowed(project_id, claim_projects):
+    """Anyone on the bus may call claim: only the projects of
+    ``[volume_pool] claim_projects`` may receive volumes."""
+    if project_id is None:
+        return
+    allowed = {project_key(p) for p in claim_projects}
+    if project_key(project_id) not in allowed:
+        raise exception.ProjectNotAllowed(project_id=project_id)
+
+
 def check_claim_key(claim_key, required=False):
     """A caller's idempotency key: printable text, at most 255 characters."""
     if claim_key is None and not required:
