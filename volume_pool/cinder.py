@@ -15,12 +15,10 @@ from cinderclient import api_versions
 from cinderclient import client as cinder_client
 from cinderclient import exceptions as cinder_exc
 from keystoneauth1 import exceptions as ks_exc
-from keystoneauth1 import loading as ks_loading
-from keystoneauth1 import session as ks_session
-from oslo_config import cfg
 from oslo_log import log as logging
 from oslo_utils import timeutils
 
+from volume_pool import cinder_session
 from volume_pool import exception
 from volume_pool.conf import cinder as cinder_conf
 
@@ -152,58 +150,9 @@ def _describe(exc):
     return '%s (HTTP %s)' % (text, code)
 
 
-# Auth options that pin a scope other than a project id; dropped when the
-# service acts as another project (claims into a project, RPC 1.3).
-_SCOPE_OPTIONS = ('project_name', 'project_domain_id', 'project_domain_name',
-                  'domain_id', 'domain_name', 'system_scope', 'trust_id')
 # Handles on other projects kept at once (each holds a session and, with
 # Keystone, a token).
 _MAX_PROJECT_HANDLES = 64
-
-
-def _auth_for_project(conf, project_id):
-    """``[cinder]``'s credentials, scoped to ``project_id`` instead.
-
-    Works with plugins that take a ``project_id``: python-cinderclient's
-    ``noauth`` (the project is in the URL) and Keystone's ``password`` or
-    ``token`` plugins when that user has a role in the project.  An
-    application credential is bound to its own project: not supported.
-    """
-    group = cinder_conf.GROUP
-    auth_type = conf[group].auth_type
-    loader = ks_loading.get_plugin_loader(auth_type)
-    names = {opt.dest for opt in loader.get_options()}
-    # An application credential is bound to the project it was made in.
-    if ('project_id' not in names or
-            'applicationcredential' in auth_type.replace('_', '')):
-        raise exception.ConfigError(
-            reason='[cinder] auth_type %s cannot act as another project; '
-                   'claims into a project need noauth, password or token'
-                   % auth_type)
-    values = {}
-    for name in names:
-        try:
-            values[name] = conf[group][name]
-        except cfg.NoSuchOptError:
-            continue
-    values.update(dict.fromkeys(_SCOPE_OPTIONS), project_id=project_id)
-    return loader.load_from_options(**{k: v for k, v in values.items()
-                                       if k in names})
-
-
-def _keep_connections(session, size):
-    """Keep up to ``size`` connections per Cinder endpoint open.
-
-    keystoneauth's requests session keeps 10: concurrent claims beyond
-    that would open and close a connection per request.  The TLS settings
-    loaded from ``[cinder]`` carry over.
-    """
-    adapter = ks_session.TCPKeepAliveAdapter(
-        pool_connections=size, pool_maxsize=size,
-        tls_ciphers=session.tls_ciphers,
-        tls_min_version=session.tls_min_version)
-    for scheme in ('http://', 'https://'):
-        session.session.mount(scheme, adapter)
 
 
 class Cinder:
@@ -211,30 +160,11 @@ class Cinder:
 
     def __init__(self, conf, project_id=None):
         """``project_id``: act as that project, not ``[cinder]``'s own."""
-        group = cinder_conf.GROUP
-        if not conf[group].auth_type:
-            raise exception.ConfigError(
-                reason='[cinder] auth_type is required (password, '
-                       'v3applicationcredential, noauth, ...)')
-        try:
-            auth = ks_loading.load_auth_from_conf_options(conf, group)
-        except ks_exc.MissingRequiredOptions as exc:
-            raise exception.ConfigError(
-                reason='[cinder] %s' % exc)
-        except ks_exc.NoMatchingPlugin as exc:
-            raise exception.ConfigError(
-                reason='[cinder] auth_type: %s' % exc)
-        if project_id is not None:
-            auth = _auth_for_project(conf, project_id)
         self._conf = conf
         self._projects = {}
         self._projects_lock = threading.Lock()
-        adapter_conf = conf[group]
-        # Every call has a timeout: a running thread cannot be cancelled.
-        session = ks_loading.load_session_from_conf_options(
-            conf, group, auth=auth,
-            timeout=adapter_conf.timeout or cinder_conf.DEFAULT_TIMEOUT)
-        _keep_connections(session, adapter_conf.connection_pool_size)
+        auth, session = cinder_session.load(conf, project_id)
+        adapter_conf = conf[cinder_conf.GROUP]
         self._page_size = adapter_conf.list_page_size
         self._auth = auth
         self._session = session
@@ -256,7 +186,7 @@ class Cinder:
         """A handle on Cinder as ``project_id`` (cached, thread-safe).
 
         Raises ConfigError when ``[cinder]`` cannot be scoped to another
-        project (see :func:`_auth_for_project`).
+        project (see :func:`volume_pool.cinder_session.load`).
         """
         with self._projects_lock:
             handle = self._projects.get(project_id)

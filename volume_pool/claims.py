@@ -31,9 +31,6 @@ volume goes back to the pool.  Claims that arrive together share the
 transactions of steps 1 and 3 (group commit).
 """
 
-import collections
-import hashlib
-import json
 import threading
 import time
 
@@ -42,11 +39,14 @@ from oslo_log import log as logging
 from oslo_utils import uuidutils
 
 from volume_pool import cinder as vp_cinder
+from volume_pool import claim_request
 from volume_pool import exception
 from volume_pool import group_commit
 from volume_pool import handback
+from volume_pool import miss_creates
 from volume_pool import notifications
 from volume_pool.db import claims as db_claims
+from volume_pool.db import holds as db_holds
 from volume_pool.db import models
 from volume_pool.db import receipts as db_receipts
 
@@ -59,53 +59,8 @@ _MAX_STALE_SKIPS = 5
 # volume_pool.group_commit); at most this many per transaction.
 _MAX_STEPS_PER_TRANSACTION = 32
 _TAKE, _FINISH = 'take', 'finish'
-# Seconds kept back from the caller's remaining time: the answer still has
-# to travel back before the caller stops waiting.
-_REPLY_MARGIN = 1.0
 # Seconds a claim holds its row again to undo itself after its deadline.
 UNDO_HOLD = 60.0
-
-
-def volume_view(volume, spec, source):
-    """The dict a claim returns (the RPC contract)."""
-    return {
-        'volume_id': volume.id,
-        'name': volume.name,
-        'snapshot_type': spec.name,
-        'snapshot_id': volume.snapshot_id or spec.snapshot_id,
-        'size': volume.size,
-        'status': volume.status,
-        'cluster': spec.cluster,
-        'source': source,
-    }
-
-
-def fingerprint(spec, name, create_on_miss, project_id):
-    """What a retry with the same key must repeat exactly."""
-    text = json.dumps([spec.name, name, bool(create_on_miss), project_id])
-    return hashlib.sha256(text.encode('utf-8')).hexdigest()
-
-
-def hold_seconds(time_left, claim_timeout):
-    """How long a claim may run: the caller's time less the margin for
-    the answer, never more than ``claim_timeout``."""
-    if time_left is None:
-        return float(claim_timeout)
-    return min(float(claim_timeout),
-               time_left - min(_REPLY_MARGIN, time_left / 10.0))
-
-
-def replay(receipt, claim_key, fingerprint_):
-    """The answer of a claim already made with this key, or its error."""
-    if receipt.fingerprint != fingerprint_:
-        raise exception.ClaimKeyConflict(claim_key=claim_key)
-    if receipt.state in models.HELD:
-        return db_receipts.answer(receipt)
-    if receipt.state in (models.R_RELEASING, models.R_RELEASED):
-        raise exception.ClaimReleased(claim_key=claim_key)
-    if receipt.state in (models.R_RETURNING, models.R_RETURNED):
-        raise exception.ClaimLeaseExpired(claim_key=claim_key)
-    raise exception.ClaimInProgress(claim_key=claim_key)
 
 
 class _Replayed(Exception):
@@ -114,42 +69,6 @@ class _Replayed(Exception):
     def __init__(self, answer):
         super().__init__()
         self.answer = answer
-
-
-class ClaimRequest:
-    """One claim's arguments, as the steps below need them."""
-
-    def __init__(self, spec, name=None, create_on_miss=True, project_id=None,
-                 claim_key=None, caller_project=None, hold=None, lease=True):
-        self.spec = spec
-        self.name = name
-        self.create_on_miss = create_on_miss
-        self.project_id = project_id
-        self.claim_key = claim_key
-        self._lease = lease
-        self.fingerprint = fingerprint(spec, name, create_on_miss,
-                                       project_id)
-        self.take = db_claims.Take(
-            claim_id=uuidutils.generate_uuid(), hold=hold,
-            fingerprint=self.fingerprint, claim_key=claim_key,
-            project_id=caller_project or '', target_project=project_id)
-
-    @property
-    def claim_id(self):
-        return self.take.claim_id
-
-    @property
-    def leased(self):
-        """Keyed claims kept in this project are held under a lease,
-        unless the caller asked for none; a claim into another project is
-        used at once."""
-        return (self.claim_key is not None and self.project_id is None and
-                self._lease)
-
-    def renew(self):
-        """A fresh claim id for the next volume after a stale one."""
-        self.take = db_claims.Take(**dict(
-            self.take.__dict__, claim_id=uuidutils.generate_uuid()))
 
 
 class Claimer:
@@ -165,7 +84,7 @@ class Claimer:
         self._batch_wait = batch_wait
         self._transactions = {}
         self._transactions_lock = threading.Lock()
-        self._miss_creates = MissCreateSlots()
+        self._miss_creates = miss_creates.MissCreateSlots()
 
     def claim(self, request, context=None):
         """Serve ``request``; returns the answer dict, or raises."""
@@ -229,7 +148,7 @@ class Claimer:
         for _skip in range(_MAX_STALE_SKIPS):
             taken = steps.take(request.take)
             if isinstance(taken, db_claims.Existing):
-                raise _Replayed(replay(
+                raise _Replayed(claim_request.replay(
                     taken.receipt, request.claim_key, request.fingerprint))
             if taken is None:
                 return None, None
@@ -239,7 +158,7 @@ class Claimer:
                 continue
             if receiver is not None:
                 self._transfer(taken, request, receiver)
-            result = volume_view(volume, request.spec, 'pool')
+            result = claim_request.volume_view(volume, request.spec, 'pool')
             return self._finish(steps, request, taken, result), taken
         # The table lags Cinder: serve the caller as on a miss, with the
         # receipt its last claim id has not got yet.
@@ -257,11 +176,11 @@ class Claimer:
         except exception.VolumeNotFound:
             LOG.info('Pool volume %s vanished from Cinder; forgetting it.',
                      row.volume_id)
-            db_claims.let_go(row.id, request.claim_id)
+            db_holds.let_go(row.id, request.claim_id)
             return None
         except exception.CinderRequestRejected:
             # Cinder understood and refused: nothing changed there.
-            db_claims.give_back(row.id, request.claim_id)
+            db_holds.give_back(row.id, request.claim_id)
             raise
         except exception.CinderException:
             self._undo(row, request.claim_id)
@@ -271,7 +190,7 @@ class Claimer:
             LOG.warning('Pool volume %(id)s was %(status)s in Cinder; '
                         'dropping it from the pool.',
                         {'id': volume.id, 'status': volume.status})
-            db_claims.let_go(row.id, request.claim_id)
+            db_holds.let_go(row.id, request.claim_id)
             return None
         return volume
 
@@ -324,7 +243,7 @@ class Claimer:
         first, then the row.  If Cinder cannot be reached the row is left
         ``uncertain`` for sync, which decides from Cinder's truth.
         """
-        if not db_claims.extend_hold(row.id, claim_id, self.incarnation,
+        if not db_holds.extend_hold(row.id, claim_id, self.incarnation,
                                      UNDO_HOLD):
             LOG.info('Claim %s no longer holds its row; sync settles it.',
                      claim_id)
@@ -340,7 +259,7 @@ class Claimer:
             LOG.warning('Could not give volume %(id)s back after a failed '
                         'claim (%(err)s); sync settles it.',
                         {'id': volume_id, 'err': exc})
-            db_claims.mark_uncertain(row.id, claim_id)
+            db_holds.mark_uncertain(row.id, claim_id)
 
     def _transfer(self, row, request, receiver):
         """Step 2b: hand the volume to the project, or undo and raise.
@@ -373,7 +292,7 @@ class Claimer:
             LOG.warning('Could not withdraw the transfer of volume %(id)s: '
                         '%(err)s; sync settles it.',
                         {'id': row.volume_id, 'err': exc})
-            db_claims.mark_uncertain(row.id, request.claim_id)
+            db_holds.mark_uncertain(row.id, request.claim_id)
             raise exception.VolumeTransferFailed(
                 volume_id=row.volume_id, project_id=project_id,
                 reason=str(failure))
@@ -387,7 +306,7 @@ class Claimer:
             reason=str(failure))
 
     def _check_hold(self, row, request):
-        if not db_claims.still_holds(row.id, request.claim_id):
+        if not db_holds.still_holds(row.id, request.claim_id):
             raise exception.ClaimTimedOut(claim_key=request.claim_key)
 
     # -- a miss ----------------------------------------------------------
@@ -450,9 +369,9 @@ class Claimer:
         except exception.CinderException as exc:
             if not isinstance(exc, exception.CinderUnavailable):
                 # Cinder refused: surely nothing was created.
-                db_claims.let_go(row.id, request.claim_id)
+                db_holds.let_go(row.id, request.claim_id)
             else:
-                db_claims.mark_uncertain(row.id, request.claim_id)
+                db_holds.mark_uncertain(row.id, request.claim_id)
             raise
         if not db_claims.bind_volume(row.id, request.claim_id, volume.id):
             # Sync settled the row meanwhile: the volume keeps the pool's
@@ -468,47 +387,8 @@ class Claimer:
                 self._undo(row, request.claim_id, volume_id=volume.id)
                 raise
         return self._finish(self._steps(spec), request, row,
-                            volume_view(volume, spec, 'created'),
+                            claim_request.volume_view(volume, spec, 'created'),
                             volume_id=volume.id)
-
-
-class MissCreateSlots:
-    """The creates on a miss running in this process, per pool.
-
-    Each pool may run ``max_miss_creates`` at once, so a burst of misses
-    cannot use up the Cinder quota.  A count, not a semaphore: a reload
-    may change the cap while creates run.
-    """
-
-    def __init__(self):
-        self._lock = threading.Lock()
-        self._running = collections.Counter()
-
-    @staticmethod
-    def _key(spec):
-        return spec.name, spec.cluster
-
-    def take(self, spec):
-        """True, and a slot is taken, if the pool is below its cap."""
-        key = self._key(spec)
-        with self._lock:
-            if self._running[key] >= spec.max_miss_creates:
-                return False
-            self._running[key] += 1
-            return True
-
-    def give_back(self, spec):
-        """Free the slot :meth:`take` gave."""
-        key = self._key(spec)
-        with self._lock:
-            self._running[key] -= 1
-            if self._running[key] <= 0:
-                del self._running[key]
-
-    def running(self, spec):
-        """Creates on a miss of the pool running now."""
-        with self._lock:
-            return self._running[self._key(spec)]
 
 
 class _PoolSteps:
@@ -533,7 +413,7 @@ class _PoolSteps:
         return self._committer.submit((_FINISH, finish))
 
     def _run(self, steps):
-        taken, finished = db_claims.settle_claims(
+        taken, finished = db_claims.commit_steps(
             self._pool, self._cluster, self.snapshot_id, self._incarnation,
             [arg for kind, arg in steps if kind == _TAKE],
             [arg for kind, arg in steps if kind == _FINISH])

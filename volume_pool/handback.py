@@ -15,7 +15,7 @@ from oslo_log import log as logging
 
 from volume_pool import cinder as vp_cinder
 from volume_pool import exception
-from volume_pool.db import claims as db_claims
+from volume_pool.db import holds as db_holds
 from volume_pool.db import models
 
 LOG = logging.getLogger(__name__)
@@ -53,7 +53,7 @@ def settle(cinder, row, claim_id, volume_id=None, volume=None):
             'attached' if current.attached else current.status))
     if current.in_error:
         # Not worth a place in the pool: delete it (retried by sync).
-        state = db_claims.give_back(row.id, claim_id,
+        state = db_holds.give_back(row.id, claim_id,
                                     status=models.DELETING)
         if state is False:
             return Outcome(NOT_HELD, 'the row is no longer held', None)
@@ -66,7 +66,7 @@ def settle(cinder, row, claim_id, volume_id=None, volume=None):
                                  row.pool, row.cluster, row.request_id))
     status = (models.CREATING if current.status == 'creating'
               else models.AVAILABLE)
-    state = db_claims.give_back(row.id, claim_id, status=status,
+    state = db_holds.give_back(row.id, claim_id, status=status,
                                 size=current.size)
     if state is False:
         return Outcome(NOT_HELD, 'the row is no longer held', None)
@@ -76,7 +76,7 @@ def settle(cinder, row, claim_id, volume_id=None, volume=None):
 
 
 def _let_go(row, claim_id, reason, owner=None):
-    state = db_claims.let_go(row.id, claim_id, owner=owner)
+    state = db_holds.let_go(row.id, claim_id, owner=owner)
     if state is False:
         return Outcome(NOT_HELD, 'the row is no longer held', None)
     LOG.info('Volume %(id)s leaves pool %(pool)s: %(why)s.',

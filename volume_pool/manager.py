@@ -18,6 +18,7 @@ from sqlalchemy import exc as sa_exc
 
 from volume_pool import api_endpoint
 from volume_pool import backoff
+from volume_pool import claim_request
 from volume_pool import claims
 from volume_pool import conf as vp_conf
 from volume_pool import coordination
@@ -174,11 +175,11 @@ class Manager(periodic_task.PeriodicTasks):
         validation.check_project_allowed(
             project_id, self.conf.volume_pool.claim_projects)
         spec = self._spec(snapshot_type, cluster)
-        hold = claims.hold_seconds(time_left,
+        hold = claim_request.hold_seconds(time_left,
                                    self.conf.volume_pool.claim_timeout)
         if hold <= 0:
             raise exception.ClaimTimedOut(claim_key=claim_key)
-        request = claims.ClaimRequest(
+        request = claim_request.ClaimRequest(
             spec, name=name, create_on_miss=create_on_miss,
             project_id=project_id, claim_key=claim_key,
             caller_project=_project_of(context), hold=hold,

@@ -37,6 +37,7 @@ from volume_pool import handback
 from volume_pool import notifications
 from volume_pool.db import api as db_api
 from volume_pool.db import claims as db_claims
+from volume_pool.db import holds as db_holds
 from volume_pool.db import managers as db_managers
 from volume_pool.db import models
 from volume_pool.db import receipts as db_receipts
@@ -315,7 +316,7 @@ class Reconciler:
     def _settle_holds(self, pool, cluster, by_request, report):
         """Take over and settle the holds whose holder is gone or whose
         time is up, from Cinder's truth; returns the rows settled."""
-        taken = db_claims.take_over(
+        taken = db_holds.take_over(
             cluster, pool, self._incarnation, claims.UNDO_HOLD,
             self._service_down_time, self._claim_timeout,
             grace=self._late_request_grace)
@@ -326,7 +327,7 @@ class Reconciler:
                 if volume is None:
                     # The create never reached Cinder (or lands later and
                     # is then an orphan like any other).
-                    db_claims.let_go(row.id, row.claim_id)
+                    db_holds.let_go(row.id, row.claim_id)
                     report.removed += 1
                     continue
                 db_claims.bind_volume(row.id, row.claim_id, volume.id)

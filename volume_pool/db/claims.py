@@ -1,12 +1,11 @@
-"""The claim's transactions: take, finish, undo, and sync's take-over.
+"""The claim's transactions: take a ready row, finish, or hold a new one.
 
 A claim holds its row (``claiming``) under a claim id, the incarnation of
 the manager process that runs it and a deadline on the database's clock.
-Only the holder may finish or undo it, and it may finish only before its
-deadline.  Sync takes a row over once its holder is gone or its deadline
-has passed, under a claim id of its own, so a volume is never both handed
-out and given back.  The claim's receipt follows the row: while the row is
-held, the receipt's claim id is the row's.
+Only the holder may finish it, and only before its deadline; how a hold
+ends otherwise is :mod:`volume_pool.db.holds`.  The claim's receipt
+follows the row: while the row is held, the receipt's claim id is the
+row's.
 """
 
 import dataclasses
@@ -14,12 +13,10 @@ import json
 import time
 
 from oslo_db import exception as db_exc
-from oslo_utils import uuidutils
 import sqlalchemy as sa
 
 from volume_pool.db import api as db_api
 from volume_pool.db import clock
-from volume_pool.db import managers
 from volume_pool.db import models
 from volume_pool.db import receipts
 
@@ -76,7 +73,7 @@ def iso(moment):
         '%Y-%m-%dT%H:%M:%S.%fZ')
 
 
-def settle_claims(pool, cluster, snapshot_id, incarnation, takes=(),
+def commit_steps(pool, cluster, snapshot_id, incarnation, takes=(),
                   finishes=()):
     """The database steps of several claims of one pool, one transaction.
 
@@ -97,7 +94,7 @@ def settle_claims(pool, cluster, snapshot_id, incarnation, takes=(),
         pending = [take for take in takes if take.claim_id not in answered
                    and take not in repeats]
         try:
-            taken, finished = _settle(pool, cluster, snapshot_id,
+            taken, finished = _commit(pool, cluster, snapshot_id,
                                       incarnation, pending, finishes)
         except db_exc.DBDuplicateEntry:
             fresh = _own_takes(pending)
@@ -146,7 +143,7 @@ def _own_takes(takes):
 
 
 @db_api.retry
-def _settle(pool, cluster, snapshot_id, incarnation, takes, finishes):
+def _commit(pool, cluster, snapshot_id, incarnation, takes, finishes):
     # The database's time rides on the statements that need it (the
     # take's SELECT, the finish's RETURNING): no round trip of its own on
     # the way of a claim.
@@ -373,200 +370,3 @@ def drop_receipt(claim_id):
         session.execute(sa.delete(receipt).where(
             receipt.claim_id == claim_id,
             receipt.state == models.R_CLAIMING))
-
-
-# ---------------------------------------------------------------------------
-# Undo and settle: only the holder of the row acts
-
-
-@db_api.retry
-def extend_hold(row_id, claim_id, incarnation, hold):
-    """Keep holding a row for an undo; False if it is not ours any more.
-
-    Allowed past the deadline: the holder may always give back, and sync
-    takes the row over only if this has not happened first.
-    """
-    table = models.PoolVolume
-    with db_api.writer() as session:
-        now = clock.now(session)
-        return session.execute(
-            sa.update(table)
-            .where(table.id == row_id, table.claim_id == claim_id,
-                   table.status.in_((models.CLAIMING, models.UNCERTAIN)))
-            .values(incarnation=incarnation,
-                    claim_deadline=clock.later(now, hold))).rowcount == 1
-
-
-@db_api.retry
-def still_holds(row_id, claim_id):
-    """True while the claim holds its row and its deadline has not
-    passed: checked before each Cinder step that cannot be undone."""
-    table = _ROWS.c
-    with db_api.reader() as session:
-        return session.execute(
-            sa.select(table.id).where(
-                table.id == row_id, table.claim_id == claim_id,
-                table.status == models.CLAIMING,
-                table.claim_deadline > clock.utcnow())).first() is not None
-
-
-@db_api.retry
-def mark_uncertain(row_id, claim_id):
-    """The undo failed: Cinder's state of the volume is unknown.  Sync
-    settles the row at its next run; replenish counts it as ready."""
-    table = models.PoolVolume
-    with db_api.writer() as session:
-        # From now, a request of the failed claim may still land for the
-        # take-over's grace; sync settles the row after that.
-        return session.execute(
-            sa.update(table)
-            .where(table.id == row_id, table.claim_id == claim_id,
-                   table.status == models.CLAIMING)
-            .values(status=models.UNCERTAIN,
-                    claim_deadline=clock.utcnow())).rowcount == 1
-
-
-# Receipt outcomes when the pool keeps the volume, and when it lets go.
-_GIVEN_BACK = {models.R_RELEASING: models.R_RELEASED,
-               models.R_RETURNING: models.R_RETURNED}
-_LET_GO = {models.R_RELEASING: models.R_USED,
-           models.R_RETURNING: models.R_USED}
-
-
-@db_api.retry
-def give_back(row_id, claim_id, status=models.AVAILABLE, size=None):
-    """The volume is the pool's again (tags restored in Cinder first).
-
-    The row leaves the hold as ``status``; the receipt of a failed claim
-    is dropped, a release ends ``released``, a lease return ``returned``.
-    Returns the receipt's state before, or False if the row was not held.
-    """
-    return _end_hold(row_id, claim_id, status, _GIVEN_BACK, size=size)
-
-
-@db_api.retry
-def let_go(row_id, claim_id, owner=None):
-    """The volume is not the pool's (in use, or gone): forget the row; a
-    release or return in progress ends ``used``.
-
-    ``owner``: the project Cinder says owns the volume now.  A claim into
-    that very project whose end was lost (deadline, crash) did hand the
-    volume over: its receipt ends ``used``, so a retry with its key gets
-    this volume, not a second one.
-    """
-    return _end_hold(row_id, claim_id, None, _LET_GO, owner=owner)
-
-
-def _end_hold(row_id, claim_id, status, outcomes, size=None, owner=None):
-    table, receipt = models.PoolVolume, models.ClaimReceipt
-    held = (table.id == row_id, table.claim_id == claim_id,
-            table.status.in_((models.CLAIMING, models.UNCERTAIN)))
-    with db_api.writer() as session:
-        now = clock.now(session)
-        if status is None:
-            done = session.execute(sa.delete(table).where(*held)).rowcount
-        else:
-            values = dict(status=status, claim_id=None, incarnation=None,
-                          claim_deadline=None, claimed_at=None,
-                          updated_at=now)
-            if status == models.AVAILABLE:
-                values['ready_at'] = now
-            if size is not None:
-                values['size'] = size
-            done = session.execute(
-                sa.update(table).where(*held).values(**values)).rowcount
-        if not done:
-            return False
-        found = session.execute(
-            sa.select(receipt).where(receipt.claim_id == claim_id)).scalar()
-        state = found.state if found is not None else None
-        if (state == models.R_CLAIMING and owner is not None and
-                found.target_project == owner):
-            session.execute(
-                sa.update(receipt).where(receipt.claim_id == claim_id)
-                .values(state=models.R_USED, updated_at=now, deadline=None,
-                        result=json.dumps(_handed_over(found))))
-        elif state == models.R_CLAIMING:
-            session.execute(sa.delete(receipt).where(
-                receipt.claim_id == claim_id))
-        elif state in outcomes:
-            session.execute(
-                sa.update(receipt).where(receipt.claim_id == claim_id)
-                .values(state=outcomes[state], updated_at=now,
-                        deadline=None))
-        return state
-
-
-def _handed_over(receipt):
-    """The answer of a claim into a project that ended without one."""
-    return {'volume_id': receipt.volume_id, 'name': None,
-            'snapshot_type': receipt.pool, 'snapshot_id': receipt.snapshot_id,
-            'size': receipt.size, 'status': 'available',
-            'cluster': receipt.cluster or None, 'source': receipt.source,
-            'project_id': receipt.target_project,
-            'claim_key': receipt.claim_key, 'lease_expires_at': None}
-
-
-# ---------------------------------------------------------------------------
-# Sync's take-over of abandoned holds
-
-
-@db_api.retry
-def take_over(cluster, pool, incarnation, hold, down_time, legacy_timeout,
-              grace=0.0):
-    """Hold the rows of ``pool`` whose holder is gone or out of time.
-
-    A row is taken over when it is ``uncertain``, or ``claiming`` and its
-    deadline has passed ``grace`` seconds ago or its incarnation is gone
-    (stopped, or no heartbeat for ``down_time`` seconds), all by the
-    database's clock; a row held by a manager of the previous release (no
-    incarnation) after ``legacy_timeout`` seconds.  ``grace`` is the
-    longest a Cinder request of the holder may still run: its late rename
-    must land before the volume can go to the next caller.  Each row gets
-    a claim id of sync's own, and its receipt follows.  Returns
-    ``[(row, receipt state or None)]``.
-    """
-    table, receipt = models.PoolVolume, models.ClaimReceipt
-    with db_api.writer() as session:
-        now = clock.now(session)
-        alive = managers.alive_condition(session, now, down_time)
-        abandoned = sa.or_(
-            sa.and_(table.status == models.UNCERTAIN,
-                    table.claim_deadline < clock.later(now, -grace)),
-            sa.and_(table.status == models.CLAIMING, sa.or_(
-                table.claim_deadline < clock.later(now, -grace),
-                sa.and_(table.incarnation.is_not(None),
-                        table.incarnation.not_in(alive)),
-                sa.and_(table.incarnation.is_(None),
-                        table.claimed_at < clock.later(
-                            now, -legacy_timeout)))))
-        query = sa.select(table).where(
-            table.cluster == db_api.cluster_key(cluster),
-            table.pool == pool, abandoned)
-        if session.bind.dialect.name in db_api.SKIP_LOCKED_DIALECTS:
-            query = query.with_for_update(skip_locked=True)
-        taken = []
-        candidates = list(session.execute(query).scalars())
-        session.expunge_all()
-        for row in candidates:
-            old_claim, new_claim = row.claim_id, uuidutils.generate_uuid()
-            moved = session.execute(
-                sa.update(table)
-                .where(table.id == row.id, table.status == row.status,
-                       (table.claim_id == old_claim) if old_claim
-                       else table.claim_id.is_(None))
-                .values(claim_id=new_claim, incarnation=incarnation,
-                        claim_deadline=clock.later(now, hold))).rowcount
-            if not moved:
-                continue
-            state = None
-            if old_claim:
-                state = session.execute(
-                    sa.select(receipt.state)
-                    .where(receipt.claim_id == old_claim)).scalar()
-                session.execute(
-                    sa.update(receipt).where(receipt.claim_id == old_claim)
-                    .values(claim_id=new_claim))
-            row.claim_id = new_claim
-            taken.append((row, state))
-    return taken
