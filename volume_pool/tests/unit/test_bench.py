@@ -18,7 +18,7 @@ from volume_pool.bench import report
 from volume_pool.bench import services
 from volume_pool.bench import sync
 from volume_pool.db import api as db_api
-from volume_pool.simulator import cinder_api
+from volume_pool.simulator import server as sim_server
 from volume_pool.tests import services as test_services
 
 
@@ -41,7 +41,7 @@ def test_summary_orders_percentiles_and_counts_calls():
 
 
 def test_simulator_sends_headers_and_body_without_nagle_delay():
-    assert cinder_api._Handler.disable_nagle_algorithm is True
+    assert sim_server.Handler.disable_nagle_algorithm is True
 
 
 def test_sync_counts_requests_beside_one_get_per_volume(database,

@@ -410,7 +410,7 @@ def test_503_on_the_rename_and_the_undo_is_settled_by_sync_no_overfill(
 def _hold(mgr, incarnation, key=None, hold=60.0):
     take = db_claims.Take(claim_id='claim-of-%s' % incarnation, hold=hold,
                           fingerprint='fp', claim_key=key)
-    taken, _done = db_claims.settle_claims(
+    taken, _done = db_claims.commit_steps(
         'debian', None, mgr.specs['debian'].snapshot_id, incarnation, [take])
     assert taken[0] is not None
     return take, taken[0]
@@ -480,7 +480,7 @@ def test_sync_leaves_a_live_claim_within_its_deadline_alone(make_manager,
     volume = simulator.get_volume(row.volume_id)
     assert (volume['name'], volume['metadata']) == ('vnf-live', LEASE_TAGS)
     # ... and the claim can still finish: sync did not fence it.
-    _taken, [answer] = db_claims.settle_claims(
+    _taken, [answer] = db_claims.commit_steps(
         'debian', None, mgr.specs['debian'].snapshot_id, mgr.incarnation,
         [], [db_claims.Finish(row_id=row.id, claim_id=take.claim_id,
                               state=models.R_LEASED,
@@ -502,7 +502,7 @@ def test_sync_returns_a_live_claim_whose_deadline_passed(make_manager,
     assert_settled(mgr, simulator)
     assert receipt('k-late') is None
     # The claim, finishing now, is refused: it must undo, not answer.
-    _taken, [answer] = db_claims.settle_claims(
+    _taken, [answer] = db_claims.commit_steps(
         'debian', None, mgr.specs['debian'].snapshot_id, mgr.incarnation,
         [], [db_claims.Finish(row_id=row.id, claim_id=take.claim_id,
                               state=models.R_LEASED,
@@ -884,7 +884,7 @@ def test_same_key_twice_in_one_batch_fails_neither_the_batch_nor_the_key(
         make_manager, simulator, monkeypatch):
     mgr = make_manager({'debian': 3})
     fill(mgr)
-    real = db_claims.settle_claims
+    real = db_claims.commit_steps
     gate, entered = threading.Event(), threading.Event()
     batches = []
 
@@ -897,7 +897,7 @@ def test_same_key_twice_in_one_batch_fails_neither_the_batch_nor_the_key(
         return real(pool, cluster, snapshot_id, incarnation, takes,
                     finishes)
 
-    monkeypatch.setattr(db_claims, 'settle_claims', gated)
+    monkeypatch.setattr(db_claims, 'commit_steps', gated)
     with concurrent.futures.ThreadPoolExecutor(4) as executor:
         leader = executor.submit(call, mgr.claim, 'debian', name='lead')
         assert entered.wait(10)
@@ -938,7 +938,7 @@ def test_claim_past_many_vanished_volumes_creates_one(make_manager,
 
 def _gate_finishes(monkeypatch):
     """Hold every claim's finish step until the returned event is set."""
-    real = db_claims.settle_claims
+    real = db_claims.commit_steps
     gate = threading.Event()
 
     def gated(pool, cluster, snapshot_id, incarnation, takes=(),
@@ -948,7 +948,7 @@ def _gate_finishes(monkeypatch):
         return real(pool, cluster, snapshot_id, incarnation, takes,
                     finishes)
 
-    monkeypatch.setattr(db_claims, 'settle_claims', gated)
+    monkeypatch.setattr(db_claims, 'commit_steps', gated)
     return gate
 
 

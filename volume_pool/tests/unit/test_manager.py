@@ -361,7 +361,7 @@ def test_snapshot_change_drains_old_volumes(make_manager, simulator, conf):
 
 def _hold(mgr, incarnation, hold=60.0):
     take = db_claims.Take(claim_id='claim-of-%s' % incarnation, hold=hold)
-    taken, _done = db_claims.settle_claims(
+    taken, _done = db_claims.commit_steps(
         'debian', None, mgr.specs['debian'].snapshot_id, incarnation, [take])
     return taken[0]
 

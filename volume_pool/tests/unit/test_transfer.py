@@ -127,7 +127,7 @@ def test_sync_settles_claims_stopped_mid_transfer(make_manager,
     stopped = []
     for claim_id in ('c1', 'c2'):
         # Held by a manager process that is gone (never registered).
-        [row], _done = db_claims.settle_claims(
+        [row], _done = db_claims.commit_steps(
             'debian', None, mgr.specs['debian'].snapshot_id, 'dead-manager',
             [db_claims.Take(claim_id=claim_id, hold=60)])
         client.volumes.update(row.volume_id, name='vnf', metadata={})

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from volume_pool.db import api as db_api
 from volume_pool.db import claims as db_claims
 from volume_pool.db import clock
+from volume_pool.db import holds as db_holds
 from volume_pool.db import managers as db_managers
 from volume_pool.db import models
 from volume_pool.db import receipts as db_receipts
@@ -33,13 +34,13 @@ def _take(claim_id=None, hold=60.0, key=None, project='p1',
     take = db_claims.Take(claim_id=claim_id or uuidutils.generate_uuid(),
                           hold=hold, fingerprint=fingerprint, claim_key=key,
                           project_id=project)
-    taken, _done = db_claims.settle_claims(pool, cluster, snapshot,
+    taken, _done = db_claims.commit_steps(pool, cluster, snapshot,
                                            incarnation, [take])
     return take, taken[0]
 
 
 def _finish(row, claim_id, state=models.R_LEASED, lease=60.0):
-    _taken, done = db_claims.settle_claims(
+    _taken, done = db_claims.commit_steps(
         'debian', None, 'snap-1', INCARNATION, [], [db_claims.Finish(
             row_id=row.id, claim_id=claim_id, state=state,
             result={'volume_id': row.volume_id}, lease=lease)])
@@ -120,7 +121,7 @@ def test_batch_with_a_used_key_still_serves_the_others(any_database):
     takes = [db_claims.Take(claim_id=uuidutils.generate_uuid(), hold=60,
                             claim_key=key, project_id='p1')
              for key in ('fresh', 'dup', None)]
-    taken, _done = db_claims.settle_claims('debian', None, 'snap-1',
+    taken, _done = db_claims.commit_steps('debian', None, 'snap-1',
                                            INCARNATION, takes)
     assert isinstance(taken[1], db_claims.Existing)
     assert taken[0].status == taken[2].status == models.CLAIMING
@@ -138,8 +139,8 @@ def test_empty_pool_still_writes_the_receipt_for_the_miss(any_database):
 def test_give_back_drops_a_failed_claims_receipt(any_database):
     _add()
     take, held = _take(key='k1')
-    assert db_claims.give_back(held.id, 'other') is False
-    assert db_claims.give_back(held.id, take.claim_id) == models.R_CLAIMING
+    assert db_holds.give_back(held.id, 'other') is False
+    assert db_holds.give_back(held.id, take.claim_id) == models.R_CLAIMING
     assert _statuses()[held.id] == (models.AVAILABLE, None)
     assert db_receipts.get(None, 'p1', 'k1') is None  # the key is free
 
@@ -147,13 +148,13 @@ def test_give_back_drops_a_failed_claims_receipt(any_database):
 def test_extend_hold_only_for_the_holder(any_database):
     _add()
     take, held = _take(hold=0.0)
-    assert not db_claims.extend_hold(held.id, 'other', INCARNATION, 60)
-    assert db_claims.extend_hold(held.id, take.claim_id, INCARNATION, 60)
+    assert not db_holds.extend_hold(held.id, 'other', INCARNATION, 60)
+    assert db_holds.extend_hold(held.id, take.claim_id, INCARNATION, 60)
     assert _finish(held, take.claim_id) is not None
 
 
 def _take_over(down_time=60):
-    return db_claims.take_over(None, 'debian', 'inc-sync', 60, down_time,
+    return db_holds.take_over(None, 'debian', 'inc-sync', 60, down_time,
                                legacy_timeout=120)
 
 
@@ -173,9 +174,9 @@ def test_take_over_after_the_deadline_fences_the_claim(any_database):
     assert row.claim_id != take.claim_id
     # The receipt follows the hold; the old claim can no longer act.
     assert db_receipts.get(None, 'p1', 'k1').claim_id == row.claim_id
-    assert not db_claims.extend_hold(held.id, take.claim_id, INCARNATION, 60)
+    assert not db_holds.extend_hold(held.id, take.claim_id, INCARNATION, 60)
     assert _finish(held, take.claim_id) is None
-    assert db_claims.give_back(row.id, row.claim_id) == models.R_CLAIMING
+    assert db_holds.give_back(row.id, row.claim_id) == models.R_CLAIMING
     assert db_receipts.get(None, 'p1', 'k1') is None
 
 
@@ -209,10 +210,10 @@ def test_uncertain_rows_are_taken_over_at_once(any_database):
     db_managers.register('h1', None, INCARNATION)
     _add()
     take, held = _take()
-    assert db_claims.mark_uncertain(held.id, take.claim_id)
+    assert db_holds.mark_uncertain(held.id, take.claim_id)
     [(row, _state)] = _take_over()
     assert row.status == models.UNCERTAIN
-    assert db_claims.let_go(row.id, row.claim_id) == models.R_CLAIMING
+    assert db_holds.let_go(row.id, row.claim_id) == models.R_CLAIMING
     assert _statuses() == {}
 
 
@@ -229,7 +230,7 @@ def test_release_holds_the_volume_again_then_gives_it_back(any_database):
     again, none = db_receipts.begin_release(None, 'p1', 'k1', 'h1',
                                             INCARNATION, 60)
     assert (again.state, none) == (models.R_RELEASING, None)
-    assert db_claims.give_back(hold.id, hold.claim_id) == models.R_RELEASING
+    assert db_holds.give_back(hold.id, hold.claim_id) == models.R_RELEASING
     assert db_receipts.get(None, 'p1', 'k1').state == models.R_RELEASED
     assert _statuses()[hold.id] == (models.AVAILABLE, None)
 
@@ -240,7 +241,7 @@ def test_released_volume_let_go_ends_used(any_database):
     _finish(held, take.claim_id)
     _receipt, hold = db_receipts.begin_release(None, 'p1', 'k1', 'h1',
                                                INCARNATION, 60)
-    assert db_claims.let_go(hold.id, hold.claim_id) == models.R_RELEASING
+    assert db_holds.let_go(hold.id, hold.claim_id) == models.R_RELEASING
     assert db_receipts.get(None, 'p1', 'k1').state == models.R_USED
 
 
@@ -263,7 +264,7 @@ def test_expired_lease_is_returned(any_database):
     receipt, hold = db_receipts.begin_lease_return(take.claim_id, 'h1',
                                                    INCARNATION, 60)
     assert receipt.state == models.R_RETURNING and hold is not None
-    assert db_claims.give_back(hold.id, hold.claim_id) == models.R_RETURNING
+    assert db_holds.give_back(hold.id, hold.claim_id) == models.R_RETURNING
     assert db_receipts.get(None, 'p1', 'k1').state == models.R_RETURNED
 
 
@@ -297,7 +298,7 @@ def test_concurrent_claims_never_hand_out_a_row_twice(any_database):
             takes = [db_claims.Take(claim_id=uuidutils.generate_uuid(),
                                     hold=60, claim_key='k-%d-%d-%d'
                                     % (n, batch, i)) for i in range(3)]
-            rows, _done = db_claims.settle_claims(
+            rows, _done = db_claims.commit_steps(
                 'debian', None, 'snap-1', INCARNATION, takes)
             taken += [r.volume_id for r in rows if r is not None]
             if rows[-1] is None:
