@@ -18,7 +18,8 @@ from oslo_log import log as logging
 from volume_pool import cinder as vp_cinder
 from volume_pool import exception
 from volume_pool import notifications
-from volume_pool import reconcile
+from volume_pool import pool_deletes
+from volume_pool import sync
 from volume_pool.db import api as db_api
 from volume_pool.db import clusters as db_clusters
 from volume_pool.db import managers as db_managers
@@ -237,8 +238,8 @@ def _drain_row(cinder, row, by_id, by_request, report):
     if row.status == models.DELETING:
         return row.volume_id if _delete(cinder, row.volume_id,
                                         report) else None
-    deletes = reconcile.SyncReport()
-    if not reconcile.delete_pool_volume(
+    deletes = sync.SyncReport()
+    if not pool_deletes.delete_pool_volume(
             cinder, row, deletes, 'is drained with its cluster',
             reason=notifications.EVICT_DRAIN):
         return None

@@ -15,6 +15,7 @@ from oslo_log import log as logging
 
 from volume_pool import cinder as vp_cinder
 from volume_pool import exception
+from volume_pool.db import claims as db_claims
 from volume_pool.db import holds as db_holds
 from volume_pool.db import models
 
@@ -82,3 +83,47 @@ def _let_go(row, claim_id, reason, owner=None):
     LOG.info('Volume %(id)s leaves pool %(pool)s: %(why)s.',
              {'id': row.volume_id, 'pool': row.pool, 'why': reason})
     return Outcome(LET_GO, reason, state)
+
+
+# Who held a row sync takes over, by the state of its receipt.
+_HOLDERS = {models.R_CLAIMING: 'a claim',
+            models.R_RELEASING: 'a release',
+            models.R_RETURNING: 'a lease return'}
+
+
+def settle_taken(cinder, pool, taken, by_request, find_untagged, report):
+    """Settle the holds sync took over (``db_holds.take_over``) from
+    Cinder's truth; ``find_untagged(row)`` looks up a create an earlier
+    release did not tag with the cluster.  Returns the rows settled."""
+    for row, receipt_state in taken:
+        if row.volume_id is None:
+            volume = (by_request.get(row.request_id) or
+                      find_untagged(row))
+            if volume is None:
+                # The create never reached Cinder (or lands later and
+                # is then an orphan like any other).
+                db_holds.let_go(row.id, row.claim_id)
+                report.removed += 1
+                continue
+            db_claims.bind_volume(row.id, row.claim_id, volume.id)
+            row.volume_id = volume.id
+        try:
+            outcome = settle(cinder, row, row.claim_id)
+        except exception.CinderException as exc:
+            report.errors += 1
+            LOG.warning('Settling volume %(id)s of an abandoned claim '
+                        'failed, will retry: %(err)s',
+                        {'id': row.volume_id, 'err': exc})
+            continue
+        if outcome.action == RETURNED:
+            report.released += 1
+        elif outcome.action == LET_GO:
+            report.removed += 1
+        LOG.info('Settled volume %(id)s of pool %(pool)s left by '
+                 '%(what)s: %(action)s%(why)s.',
+                 {'id': row.volume_id, 'pool': pool,
+                  'what': _HOLDERS.get(receipt_state, 'a claim'),
+                  'action': outcome.action,
+                  'why': ' (%s)' % outcome.reason if outcome.reason
+                  else ''})
+    return [row for row, _state in taken]

@@ -28,12 +28,12 @@ from volume_pool import graceful
 from volume_pool import leases
 from volume_pool import pool_status
 from volume_pool import pools
-from volume_pool import reconcile
 from volume_pool import replenish
 from volume_pool import shared_demand
 from volume_pool import shrink
 from volume_pool import sizing
 from volume_pool import stats
+from volume_pool import sync
 from volume_pool import validation
 from volume_pool.conf import cinder as cinder_conf
 from volume_pool.db import api as db_api
@@ -78,7 +78,7 @@ class Manager(periodic_task.PeriodicTasks):
             max_total_gb=pools.max_total_gb(conf),
             incarnation=self.incarnation)
         self._cinder = cinder  # for the idle shrink, confirm and release
-        self.reconciler = reconcile.Reconciler(
+        self.syncer = sync.Sync(
             cinder, self.host, self.replenisher.is_pending,
             creating_timeout=options.creating_timeout,
             claim_timeout=options.claim_timeout,
@@ -320,10 +320,10 @@ class Manager(periodic_task.PeriodicTasks):
     @periodic_task.periodic_task(spacing=CONF.volume_pool.sync_interval,
                                  run_immediately=True)
     def sync(self, context):
-        """Reconcile the pool table with Cinder."""
+        """Bring the pool table in step with Cinder."""
         if self._stop.stopping:
             return
-        report = self.reconciler.run(self.specs, self.cluster,
+        report = self.syncer.run(self.specs, self.cluster,
                                      owns=self.coordination.owns)
         try:
             leased = self.lease_keeper.run(self.cluster,

@@ -15,15 +15,16 @@ point leaks nothing.
 
 from volume_pool import demand
 from volume_pool import notifications
-from volume_pool import reconcile
+from volume_pool import pool_deletes
 from volume_pool import sizing
+from volume_pool import sync
 from volume_pool.db import api as db_api
 from volume_pool.db import models
 
 
 def shrink_pool(cinder, spec, last_activity, now, host=None):
     """Delete the idle pool's ready volumes above ``min_ready``."""
-    report = reconcile.SyncReport()
+    report = sync.SyncReport()
     if not sizing.is_idle(spec, last_activity, now):
         return report
     rows = [row for row in db_api.get_rows(spec.cluster, pool=spec.name,
@@ -37,7 +38,7 @@ def shrink_pool(cinder, spec, last_activity, now, host=None):
             break
         if row.ready_at is None or row.ready_at > ready_before:
             continue
-        if reconcile.delete_pool_volume(cinder, row, report, why,
+        if pool_deletes.delete_pool_volume(cinder, row, report, why,
                                         reason=notifications.EVICT_IDLE,
                                         host=host):
             excess -= 1
@@ -52,7 +53,7 @@ def trim_pool(cinder, spec, limit, host=None):
     them; it never goes below ``limit``, the configured target (or
     ``max_ready`` for target = auto).
     """
-    report = reconcile.SyncReport()
+    report = sync.SyncReport()
     rows = [row for row in db_api.get_rows(spec.cluster, pool=spec.name,
                                            status=models.AVAILABLE)
             if row.snapshot_id == spec.snapshot_id]
@@ -64,7 +65,17 @@ def trim_pool(cinder, spec, limit, host=None):
         # A row claimed since the read left the pool all the same: count
         # it, or the trim would go below the target.
         excess -= 1
-        reconcile.delete_pool_volume(cinder, row, report, why,
+        pool_deletes.delete_pool_volume(cinder, row, report, why,
                                      reason=notifications.EVICT_SURPLUS,
                                      host=host)
+    return report
+
+
+def drain_pool(cinder, pool, cluster):
+    """Delete every ready volume of a pool (operator's ``pool drain``)."""
+    report = sync.SyncReport()
+    for row in db_api.get_rows(cluster, pool=pool, status=models.AVAILABLE):
+        pool_deletes.delete_pool_volume(
+            cinder, row, report, 'is drained by the operator',
+            reason=notifications.EVICT_DRAIN)
     return report

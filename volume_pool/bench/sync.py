@@ -10,7 +10,7 @@ import time
 
 from volume_pool import exception
 from volume_pool import pools
-from volume_pool import reconcile
+from volume_pool import sync
 from volume_pool.bench import measure
 from volume_pool.bench import services
 from volume_pool.db import api as db_api
@@ -44,13 +44,13 @@ def set_latency(sim, ms):
         sim.inject_fault(status=None, delay=ms / 1000.0, count=10 ** 12)
 
 
-def measure_one(sim, cinder, reconciler, name, spec, size, repeats,
+def measure_one(sim, cinder, syncer, name, spec, size, repeats,
                 baseline):
     walls, requests = [], []
     for _ in range(repeats):
         sim.reset_counts()
         started = time.perf_counter()
-        report = reconciler.sync_pool(name, spec, None)
+        report = syncer.sync_pool(name, spec, None)
         walls.append(time.perf_counter() - started)
         requests.append(_requests(sim))
         changed = {k: v for k, v in report.as_dict().items() if v}
@@ -90,12 +90,12 @@ def run(sim, cinder, sizes, latencies=(0.0,), repeats=3, baseline=True,
                                              snapshot_id, size)
             spec = pools.PoolSpec(name=name, cluster=None,
                                   snapshot_id=snapshot_id, target=size)
-            reconciler = reconcile.Reconciler(
+            syncer = sync.Sync(
                 cinder, 'bench', lambda r: False, creating_timeout=3600,
                 claim_timeout=3600)
             for latency in latencies:
                 set_latency(sim, latency)
-                result = measure_one(sim, cinder, reconciler, name, spec,
+                result = measure_one(sim, cinder, syncer, name, spec,
                                      size, repeats, baseline)
                 result['api_latency_ms'] = latency
                 results.append(result)

@@ -23,9 +23,9 @@ from volume_pool import context as vp_context
 from volume_pool import coordination
 from volume_pool import exception
 from volume_pool import pools
-from volume_pool import reconcile
 from volume_pool import rpc
 from volume_pool import rpcapi
+from volume_pool import shrink
 from volume_pool import sizing
 from volume_pool.db import api as db_api
 from volume_pool.db import migration
@@ -308,7 +308,7 @@ def pool_show():
 def pool_drain():
     name = CONF.command.pool_name
     spec = _known_pool(name)
-    report = reconcile.drain_pool(vp_cinder.Cinder(CONF), name,
+    report = shrink.drain_pool(vp_cinder.Cinder(CONF), name,
                                   CONF.cluster or None)
     print('Pool %s: %d volumes deleted, %d deletes failed (retried by the '
           'next sync).' % (name, report.deleted, report.errors))

@@ -22,7 +22,7 @@ volume_pool_opts = [
     cfg.IntOpt('sync_interval',
                default=300,
                help='Seconds between two runs of the sync task, which '
-                    'reconciles the pool table with Cinder. A negative value '
+                    'syncs the pool table with Cinder. A negative value '
                     'disables the task.'),
     cfg.IntOpt('creating_timeout',
                default=1800,

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from volume_pool import cinder as vp_cinder
 from volume_pool import clusters
 from volume_pool import pools
-from volume_pool import reconcile
+from volume_pool import sync as vp_sync
 from volume_pool.db import api as db_api
 from volume_pool.db import clusters as db_clusters
 from volume_pool.db import managers as db_managers
@@ -114,11 +114,11 @@ def receipts():
 def sync(cinder, cluster, snapshot, target=5):
     spec = pools.PoolSpec(name='debian', cluster=cluster,
                           snapshot_id=snapshot, target=target)
-    reconciler = reconcile.Reconciler(
+    syncer = vp_sync.Sync(
         cinder, 'new-host', lambda request_id: False, creating_timeout=300,
         claim_timeout=30, incarnation='inc-new',
         service_down_time=DOWN_TIME)
-    return reconciler.run({'debian': spec}, cluster)
+    return syncer.run({'debian': spec}, cluster)
 
 
 # -- the stranded report ----------------------------------------------------

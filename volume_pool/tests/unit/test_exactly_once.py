@@ -393,7 +393,7 @@ def test_503_on_the_rename_and_the_undo_is_settled_by_sync_no_overfill(
     assert counts() == {models.UNCERTAIN: 3}
     # Past it (the grace moved to zero), sync asks Cinder: the volumes are
     # untouched pool volumes.
-    mgr.reconciler._late_request_grace = 0.0
+    mgr.syncer._late_request_grace = 0.0
     mgr.sync(CTXT)
     mgr.replenish(CTXT)
     assert simulator.request_counts[POST] == 0
@@ -753,7 +753,7 @@ def test_keyed_miss_whose_lease_put_fails_leaves_the_volume_in_the_pool(
     simulator.reset_counts()
     mgr.replenish(CTXT)
     assert simulator.request_counts[POST] == 0  # no replacement
-    mgr.reconciler._late_request_grace = 0.0  # past the late-request grace
+    mgr.syncer._late_request_grace = 0.0  # past the late-request grace
     mgr.sync(CTXT)
     helpers.wait_for(lambda: (mgr.sync(CTXT), ready() == 1)[1],
                      what='the created volume ready in the pool')
@@ -789,7 +789,7 @@ def test_keyed_miss_whose_create_answer_is_lost_is_not_leaked(
     simulator.reset_counts()
     mgr.replenish(CTXT)
     assert simulator.request_counts[POST] == 0
-    mgr.reconciler._late_request_grace = 0.0  # past the late-request grace
+    mgr.syncer._late_request_grace = 0.0  # past the late-request grace
     mgr.sync(CTXT)
     assert_settled(mgr, simulator)
     assert list(rows_by_volume()) == [volume['id']]

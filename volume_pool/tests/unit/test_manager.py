@@ -11,7 +11,7 @@ import pytest
 from volume_pool import cinder as vp_cinder
 from volume_pool import context as vp_context
 from volume_pool import exception
-from volume_pool import reconcile
+from volume_pool import shrink
 from volume_pool.db import api as db_api
 from volume_pool.db import claims as db_claims
 from volume_pool.db import managers as db_managers
@@ -528,7 +528,7 @@ def test_a_pool_left_out_of_the_config_keeps_its_volumes(
     status = {p['name']: p for p in call(mgr.pool_status)}['windows']
     assert not status['configured']
     assert 'pool drain windows' in status['reason']
-    report = reconcile.drain_pool(mgr.claimer._cinder, 'windows', None)
+    report = shrink.drain_pool(mgr.claimer._cinder, 'windows', None)
     assert report.deleted == 2
     wait_for(lambda: all(simulator.get_volume(v) is None for v in kept))
 

@@ -11,8 +11,8 @@ import pytest
 from volume_pool import cinder as vp_cinder
 from volume_pool import manager as vp_manager
 from volume_pool import notifications
-from volume_pool import reconcile
 from volume_pool import rpc
+from volume_pool import shrink
 from volume_pool.db import api as db_api
 from volume_pool.tests import helpers
 from volume_pool.tests import services
@@ -133,7 +133,7 @@ def test_claim_create_and_evict_events(notifying_manager, simulator, conf):
     assert evicted['snapshot_id'] == old_spec.snapshot_id
     assert evicted['age'] >= 0
     fill(mgr)
-    report = reconcile.drain_pool(vp_cinder.Cinder(mgr.conf), 'debian', None)
+    report = shrink.drain_pool(vp_cinder.Cinder(mgr.conf), 'debian', None)
     assert report.deleted == 2
     drained = events.wait(notifications.VOLUME_EVICT, 2,
                           reason=notifications.EVICT_DRAIN)

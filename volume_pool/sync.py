@@ -35,10 +35,10 @@ from volume_pool import claims
 from volume_pool import exception
 from volume_pool import handback
 from volume_pool import notifications
+from volume_pool import peers
+from volume_pool import pool_deletes
 from volume_pool.db import api as db_api
-from volume_pool.db import claims as db_claims
 from volume_pool.db import holds as db_holds
-from volume_pool.db import managers as db_managers
 from volume_pool.db import models
 from volume_pool.db import receipts as db_receipts
 
@@ -66,18 +66,12 @@ class SyncReport:
         return dataclasses.asdict(self)
 
 
-# Who held a row sync takes over, by the state of its receipt.
-_HOLDERS = {models.R_CLAIMING: 'a claim',
-            models.R_RELEASING: 'a release',
-            models.R_RETURNING: 'a lease return'}
-
-
 def _age(moment):
     return (timeutils.utcnow() -
             timeutils.normalize_time(moment)).total_seconds()
 
 
-class Reconciler:
+class Sync:
     """Settles rows and Cinder volumes of the pools of one cluster."""
 
     def __init__(self, cinder, host, is_pending, creating_timeout,
@@ -91,9 +85,7 @@ class Reconciler:
         self._incarnation = incarnation
         self._service_down_time = service_down_time
         self._late_request_grace = late_request_grace
-        self._live = None
-        self._views = None
-        self._disagreements = {}  # pool -> who disagreed, last logged
+        self._peers = peers.LiveManagers(incarnation, service_down_time)
 
     def run(self, specs, cluster, owns=None):
         """Sync the configured pools and the ones that still have rows.
@@ -102,8 +94,7 @@ class Reconciler:
         operator drains it) and is still kept in step with Cinder.  With
         ``owns``, only the pools it accepts (this manager's share).
         """
-        self._live = None  # read again by each run, when needed
-        self._views = None
+        self._peers.new_run()
         names = set(specs) | db_api.pool_names(cluster)
         if owns is not None:
             names = {name for name in names if owns(name)}
@@ -130,8 +121,13 @@ class Reconciler:
         owned = set()
         if any(r.status in (models.CLAIMING, models.UNCERTAIN)
                for r in rows):
-            for row in self._settle_holds(pool, cluster, by_request,
-                                          report):
+            taken = db_holds.take_over(
+                cluster, pool, self._incarnation, claims.UNDO_HOLD,
+                self._service_down_time, self._claim_timeout,
+                grace=self._late_request_grace)
+            for row in handback.settle_taken(
+                    self._cinder, pool, taken, by_request,
+                    self._find_untagged_create, report):
                 owned.add(row.volume_id)
         for row in rows:
             if row.status not in models.STATUSES:
@@ -143,7 +139,7 @@ class Reconciler:
                 # runs, or settled just above.
                 owned.add(row.volume_id)
                 continue
-            volume = self._settle_row(row, spec, by_id, by_request, report)
+            volume = self._sync_row(row, spec, by_id, by_request, report)
             if volume is not None:
                 owned.add(volume.id)
             elif row.volume_id:
@@ -175,12 +171,12 @@ class Reconciler:
                    if r.status in (models.AVAILABLE, models.CREATING) and
                    (spec is None or r.snapshot_id == spec.snapshot_id))
         for volume in orphans:
-            live += self._settle_orphan(volume, spec, cluster, live, report)
+            live += self._sync_orphan(volume, spec, cluster, live, report)
         return report
 
     # -- rows --------------------------------------------------------------
 
-    def _settle_row(self, row, spec, by_id, by_request, report):
+    def _sync_row(self, row, spec, by_id, by_request, report):
         """Settle one row; returns the Cinder volume it owns, if any."""
         if row.volume_id is None:
             volume = by_request.get(row.request_id)
@@ -242,7 +238,7 @@ class Reconciler:
                              notifications.EVICT_STUCK)
             return volume
         if row.snapshot_id != spec.snapshot_id:
-            if self._rotation_waits(spec):
+            if self._peers.rotation_waits(spec):
                 return volume
             if row.status == models.AVAILABLE or volume.status == 'available':
                 self._delete(row, volume, report,
@@ -268,7 +264,7 @@ class Reconciler:
             return False
         mine = row.host == self._host
         gone = (row.incarnation is not None and
-                row.incarnation not in self._live_incarnations(row.cluster))
+                row.incarnation not in self._peers.incarnations(row.cluster))
         return mine or gone or _age(row.created_at) > self._creating_timeout
 
     def _find_untagged_create(self, row):
@@ -279,79 +275,6 @@ class Reconciler:
             vp_cinder.TAG_POOL: row.pool,
             vp_cinder.TAG_REQUEST: row.request_id})
         return found[0] if found else None
-
-    def _live_incarnations(self, cluster):
-        """The live manager processes, read once per sync run."""
-        if self._live is None:
-            self._live = {incarnation for _host, incarnation, _at in
-                          db_managers.live(cluster or None,
-                                           self._service_down_time)}
-        return self._live
-
-    def _rotation_waits(self, spec):
-        """True while a live manager of the cluster has another snapshot
-        for the pool (or does not say which): a manager never deletes the
-        volumes of a snapshot another one may still serve, so a rolling
-        change of snapshot deletes the old volumes only once all agree."""
-        if self._views is None:
-            self._views = db_managers.pool_views(spec.cluster,
-                                                 self._service_down_time)
-        others = sorted(
-            '%s (%s)' % (host, 'does not say' if pools is None
-                         else 'snapshot %s' % pools[spec.name])
-            for host, incarnation, pools in self._views
-            if incarnation != self._incarnation and (
-                pools is None or pools.get(spec.name, spec.snapshot_id)
-                != spec.snapshot_id))
-        if others and self._disagreements.get(spec.name) != others:
-            LOG.warning('The live managers do not agree on the snapshot of '
-                        'pool %(pool)s (this one has %(snap)s; %(others)s): '
-                        'no volume of another snapshot is deleted until '
-                        'they do.',
-                        {'pool': spec.name, 'snap': spec.snapshot_id,
-                         'others': ', '.join(others)})
-        self._disagreements[spec.name] = others
-        return bool(others)
-
-    def _settle_holds(self, pool, cluster, by_request, report):
-        """Take over and settle the holds whose holder is gone or whose
-        time is up, from Cinder's truth; returns the rows settled."""
-        taken = db_holds.take_over(
-            cluster, pool, self._incarnation, claims.UNDO_HOLD,
-            self._service_down_time, self._claim_timeout,
-            grace=self._late_request_grace)
-        for row, receipt_state in taken:
-            if row.volume_id is None:
-                volume = (by_request.get(row.request_id) or
-                          self._find_untagged_create(row))
-                if volume is None:
-                    # The create never reached Cinder (or lands later and
-                    # is then an orphan like any other).
-                    db_holds.let_go(row.id, row.claim_id)
-                    report.removed += 1
-                    continue
-                db_claims.bind_volume(row.id, row.claim_id, volume.id)
-                row.volume_id = volume.id
-            try:
-                outcome = handback.settle(self._cinder, row, row.claim_id)
-            except exception.CinderException as exc:
-                report.errors += 1
-                LOG.warning('Settling volume %(id)s of an abandoned claim '
-                            'failed, will retry: %(err)s',
-                            {'id': row.volume_id, 'err': exc})
-                continue
-            if outcome.action == handback.RETURNED:
-                report.released += 1
-            elif outcome.action == handback.LET_GO:
-                report.removed += 1
-            LOG.info('Settled volume %(id)s of pool %(pool)s left by '
-                     '%(what)s: %(action)s%(why)s.',
-                     {'id': row.volume_id, 'pool': pool,
-                      'what': _HOLDERS.get(receipt_state, 'a claim'),
-                      'action': outcome.action,
-                      'why': ' (%s)' % outcome.reason if outcome.reason
-                      else ''})
-        return [row for row, _state in taken]
 
     def _restore_claimed(self, volume, receipt):
         metadata = (vp_cinder.lease_tags(receipt.cluster)
@@ -415,12 +338,12 @@ class Reconciler:
                         '%(err)s', {'id': volume.id, 'err': exc})
 
     def _delete(self, row, volume, report, why, reason):
-        delete_pool_volume(self._cinder, row, report, why, reason=reason,
-                           host=self._host)
+        pool_deletes.delete_pool_volume(self._cinder, row, report, why,
+                                        reason=reason, host=self._host)
 
     # -- tagged volumes without a row ----------------------------------------
 
-    def _settle_orphan(self, volume, spec, cluster, live, report):
+    def _sync_orphan(self, volume, spec, cluster, live, report):
         """Adopt (returns 1) or delete a tagged volume nobody records."""
         if volume.status == 'deleting':
             return 0
@@ -440,7 +363,7 @@ class Reconciler:
         if spec is None and not adoptable:
             return 0
         if (not adoptable and volume.snapshot_id != spec.snapshot_id and
-                self._rotation_waits(spec)):
+                self._peers.rotation_waits(spec)):
             return 0  # another live manager may still serve that snapshot
         if adoptable:
             status = (models.AVAILABLE if volume.status == 'available'
@@ -488,36 +411,3 @@ def _earlier_form(volume, tags):
 
 def _age_of_volume(volume):
     return 0.0 if volume.created_at is None else _age(volume.created_at)
-
-
-def delete_pool_volume(cinder, row, report, why, reason=None, host=None):
-    """Mark a ready or creating row ``deleting``, then delete its volume.
-
-    A failed delete leaves the row ``deleting``; sync retries it until
-    Cinder no longer has the volume, so nothing is leaked.  ``reason`` (one
-    of ``notifications.EVICT_REASONS``) goes into the
-    ``volume_pool.volume.evict`` event sent once the row is ``deleting``.
-    """
-    LOG.debug('Deleting pool volume %(id)s of pool %(pool)s: it %(why)s.',
-              {'id': row.volume_id, 'pool': row.pool, 'why': why})
-    if not db_api.mark_deleting(
-            row.id, from_statuses=(models.AVAILABLE, models.CREATING)):
-        return False  # claimed meanwhile
-    notifications.volume_evicted(host, row, reason)
-    try:
-        cinder.delete_volume(row.volume_id)
-        report.deleted += 1
-    except exception.CinderException as exc:
-        report.errors += 1
-        LOG.warning('Deleting volume %(id)s failed, will retry: %(err)s',
-                    {'id': row.volume_id, 'err': exc})
-    return True
-
-
-def drain_pool(cinder, pool, cluster):
-    """Delete every ready volume of a pool (operator's ``pool drain``)."""
-    report = SyncReport()
-    for row in db_api.get_rows(cluster, pool=pool, status=models.AVAILABLE):
-        delete_pool_volume(cinder, row, report, 'is drained by the operator',
-                           reason=notifications.EVICT_DRAIN)
-    return report
