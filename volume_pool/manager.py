@@ -26,8 +26,8 @@ from volume_pool import demand
 from volume_pool import exception
 from volume_pool import graceful
 from volume_pool import leases
+from volume_pool import pool_spec
 from volume_pool import pool_status
-from volume_pool import pools
 from volume_pool import replenish
 from volume_pool import shared_demand
 from volume_pool import shrink
@@ -61,7 +61,7 @@ class Manager(periodic_task.PeriodicTasks):
         self.cluster = conf.cluster or None
         # This process; a restart under the same host is a new one.
         self.incarnation = uuidutils.generate_uuid()
-        self.specs = pools.load_pools(conf)
+        self.specs = pool_spec.load_specs(conf)
         options = conf.volume_pool
         self.demand = demand.Estimator(options.auto_target_window)
         self.shared_demand = shared_demand.SharedDemand(
@@ -75,7 +75,7 @@ class Manager(periodic_task.PeriodicTasks):
             poll_interval=options.create_poll_interval,
             creating_timeout=options.creating_timeout,
             backoff=self.backoff, demand=self.demand,
-            max_total_gb=pools.max_total_gb(conf),
+            max_total_gb=pool_spec.max_total_gb(conf),
             incarnation=self.incarnation)
         self._cinder = cinder  # for the idle shrink, confirm and release
         self.syncer = sync.Sync(
@@ -123,7 +123,7 @@ class Manager(periodic_task.PeriodicTasks):
 
     def reset(self):
         """SIGHUP: re-read the pools (targets are mutable options)."""
-        specs = pools.load_pools(self.conf)
+        specs = pool_spec.load_specs(self.conf)
         for name, spec in specs.items():
             old = self.specs.get(name)
             if old is not None and old.target != spec.target:
@@ -131,7 +131,7 @@ class Manager(periodic_task.PeriodicTasks):
                          {'pool': name, 'old': old.target,
                           'new': spec.target})
         self.specs = specs
-        self.replenisher.max_total_gb = pools.max_total_gb(self.conf)
+        self.replenisher.max_total_gb = pool_spec.max_total_gb(self.conf)
         self.backoff.reset()  # the operator's reload resumes paused pools
 
     def prepare_for_shutdown(self):

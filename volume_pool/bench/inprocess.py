@@ -6,7 +6,7 @@ import threading
 
 from volume_pool import backoff
 from volume_pool import claims
-from volume_pool import pools
+from volume_pool import pool_spec
 from volume_pool import replenish
 from volume_pool import sizing
 from volume_pool import stats
@@ -18,7 +18,7 @@ class InProcessPool:
 
     def __init__(self, cinder, name, snapshot_id, target, concurrency,
                  poll_interval, interval, max_creating=10):
-        self.spec = pools.PoolSpec(name=name, cluster=None,
+        self.spec = pool_spec.PoolSpec(name=name, cluster=None,
                                    snapshot_id=snapshot_id, target=target,
                                    max_creating=max_creating)
         self.interval = interval

@@ -9,7 +9,7 @@ figures are the cost of *checking*, which is what every sync pays.
 import time
 
 from volume_pool import exception
-from volume_pool import pools
+from volume_pool import pool_spec
 from volume_pool import sync
 from volume_pool.bench import measure
 from volume_pool.bench import services
@@ -88,7 +88,7 @@ def run(sim, cinder, sizes, latencies=(0.0,), repeats=3, baseline=True,
             with db_api.writer() as session:
                 services.seed_simulated_pool(sim, session, name,
                                              snapshot_id, size)
-            spec = pools.PoolSpec(name=name, cluster=None,
+            spec = pool_spec.PoolSpec(name=name, cluster=None,
                                   snapshot_id=snapshot_id, target=size)
             syncer = sync.Sync(
                 cinder, 'bench', lambda r: False, creating_timeout=3600,

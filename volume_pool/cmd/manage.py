@@ -22,7 +22,7 @@ from volume_pool import config
 from volume_pool import context as vp_context
 from volume_pool import coordination
 from volume_pool import exception
-from volume_pool import pools
+from volume_pool import pool_spec
 from volume_pool import rpc
 from volume_pool import rpcapi
 from volume_pool import shrink
@@ -192,7 +192,7 @@ def _live_pool_rows():
 
 
 def pool_list():
-    specs = pools.load_pools(CONF)
+    specs = pool_spec.load_specs(CONF)
     rows = _live_pool_rows()
     if rows is None:
         reason = NO_ANSWER if _transport_url() else NO_TRANSPORT
@@ -288,7 +288,7 @@ claim_confirm = _claim_action('confirm')
 
 
 def _known_pool(name):
-    specs = pools.load_pools(CONF)
+    specs = pool_spec.load_specs(CONF)
     if name not in specs and name not in db_api.pool_names(
             CONF.cluster or None):
         raise exception.PoolNotFound(pool=name,

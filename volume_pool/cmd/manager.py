@@ -16,7 +16,7 @@ from volume_pool import cinder as vp_cinder
 from volume_pool import config
 from volume_pool import context as vp_context
 from volume_pool import exception
-from volume_pool import pools
+from volume_pool import pool_spec
 from volume_pool import rpc
 from volume_pool import service
 from volume_pool import version
@@ -47,11 +47,11 @@ def _prepare(argv):
     gmr_opts.set_defaults(CONF)  # [oslo_reports], read from the file
     config.parse_args(argv, description=DESCRIPTION)
     logging.setup(CONF, 'volume-pool')
-    pools.load_pools(CONF)
+    pool_spec.load_specs(CONF)
     problem = vp_conf_volume_pool.check(CONF)
     if problem:
         raise exception.ConfigError(reason=problem)
-    for section in pools.unused_pool_sections(CONF):
+    for section in pool_spec.unused_pool_sections(CONF):
         LOG.warning('[%s] is not in [volume_pool] enabled_pools; it is '
                     'ignored.', section)
     vp_cinder.Cinder(CONF)  # loads [cinder] auth: a typo fails here
@@ -75,7 +75,7 @@ def _prepare(argv):
 def _check_pool_spelling():
     """Refuse a pool that differs only in case from one with volumes:
     Cinder and MariaDB would take the one for the other."""
-    clash = pools.case_clash(pools.load_pools(CONF),
+    clash = pool_spec.case_clash(pool_spec.load_specs(CONF),
                              db_api.pool_names(CONF.cluster or None))
     if clash:
         raise exception.ConfigError(

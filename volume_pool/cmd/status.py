@@ -20,7 +20,7 @@ from volume_pool import cinder as vp_cinder
 from volume_pool import clusters
 from volume_pool import config
 from volume_pool import exception
-from volume_pool import pools
+from volume_pool import pool_spec
 from volume_pool.db import api as db_api
 from volume_pool.db import migration
 
@@ -101,7 +101,7 @@ class Checks(upgradecheck.UpgradeCommands):
 
     def _check_pool_snapshots(self):
         try:
-            specs = pools.load_pools(CONF)
+            specs = pool_spec.load_specs(CONF)
         except exception.ConfigError as exc:
             return Result(Code.FAILURE, str(exc))
         if not specs:
@@ -171,7 +171,7 @@ class Checks(upgradecheck.UpgradeCommands):
 
     def _check_removed_pools(self):
         try:
-            configured = set(pools.load_pools(CONF))
+            configured = set(pool_spec.load_specs(CONF))
         except exception.ConfigError as exc:
             return Result(Code.FAILURE, str(exc))
         try:

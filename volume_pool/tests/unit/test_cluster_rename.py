@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from volume_pool import cinder as vp_cinder
 from volume_pool import clusters
-from volume_pool import pools
+from volume_pool import pool_spec
 from volume_pool import sync as vp_sync
 from volume_pool.db import api as db_api
 from volume_pool.db import clusters as db_clusters
@@ -112,7 +112,7 @@ def receipts():
 
 
 def sync(cinder, cluster, snapshot, target=5):
-    spec = pools.PoolSpec(name='debian', cluster=cluster,
+    spec = pool_spec.PoolSpec(name='debian', cluster=cluster,
                           snapshot_id=snapshot, target=target)
     syncer = vp_sync.Sync(
         cinder, 'new-host', lambda request_id: False, creating_timeout=300,

@@ -3,7 +3,7 @@
 import pytest
 
 from volume_pool import exception
-from volume_pool import pools
+from volume_pool import pool_spec
 
 SNAP = '6f1c1a3e-0d8e-4c54-9a43-8f0a3a2f7e11'
 
@@ -22,7 +22,7 @@ def test_pools_load_with_defaults_and_overrides(write_config, conf):
         [pool:windows]
         snapshot_id = %s
         """ % (SNAP, SNAP))
-    specs = pools.load_pools(conf)
+    specs = pool_spec.load_specs(conf)
     assert list(specs) == ['debian', 'windows']
     debian = specs['debian']
     assert (debian.target, debian.size, debian.volume_type,
@@ -115,7 +115,7 @@ def test_pools_load_with_defaults_and_overrides(write_config, conf):
 def test_bad_pool_config_names_the_option(write_config, conf, body, needle):
     write_config(body)
     with pytest.raises(exception.ConfigError) as info:
-        pools.load_pools(conf)
+        pool_spec.load_specs(conf)
     assert needle in str(info.value)
     assert '\n' not in str(info.value)
 
@@ -129,7 +129,7 @@ def test_unused_pool_sections_are_reported(write_config, conf):
         [pool:old]
         snapshot_id = %s
         """ % (SNAP, SNAP))
-    assert pools.unused_pool_sections(conf) == ['pool:old']
+    assert pool_spec.unused_pool_sections(conf) == ['pool:old']
 
 
 def test_target_is_mutable_for_sighup(write_config, conf):
@@ -140,10 +140,10 @@ def test_target_is_mutable_for_sighup(write_config, conf):
         snapshot_id = %s
         target = 2
         """ % SNAP)
-    assert pools.load_pools(conf)['debian'].target == 2
+    assert pool_spec.load_specs(conf)['debian'].target == 2
     path.write_text(path.read_text().replace('target = 2', 'target = 7'))
     conf.mutate_config_files()
-    assert pools.load_pools(conf)['debian'].target == 7
+    assert pool_spec.load_specs(conf)['debian'].target == 7
 
 
 def test_cluster_section_overrides_the_shared_one(write_config, conf):
@@ -162,11 +162,11 @@ def test_cluster_section_overrides_the_shared_one(write_config, conf):
         target = 2
         """
     write_config(text % ('east', SNAP, other))
-    east = pools.load_pools(conf)['debian']
+    east = pool_spec.load_specs(conf)['debian']
     assert (east.snapshot_id, east.target, east.size) == (other, 2, 10)
-    assert pools.unused_pool_sections(conf) == []
+    assert pool_spec.unused_pool_sections(conf) == []
     write_config(text % ('west', SNAP, other))
-    west = pools.load_pools(conf)['debian']
+    west = pool_spec.load_specs(conf)['debian']
     assert (west.snapshot_id, west.target, west.cluster) == (SNAP, 5, 'west')
 
 
@@ -186,7 +186,7 @@ def test_target_auto_bounds_caps_and_idle_load(write_config, conf):
         snapshot_id = %s
         target = 5
         """ % (SNAP, SNAP))
-    specs = pools.load_pools(conf)
+    specs = pool_spec.load_specs(conf)
     debian, windows = specs['debian'], specs['windows']
     assert (debian.auto, debian.target, debian.target_label) == (
         True, 8, 'auto')
@@ -196,11 +196,11 @@ def test_target_auto_bounds_caps_and_idle_load(write_config, conf):
         False, 5, '5')
     assert (windows.min_ready, windows.max_ready, windows.idle_ttl) == (
         0, None, 0)
-    assert pools.max_total_gb(conf) == 100
+    assert pool_spec.max_total_gb(conf) == 100
 
 
 def test_a_pool_spelt_in_another_case_than_its_volumes_clashes():
-    assert pools.case_clash(['gold', 'Debian'], ['gold', 'debian']) == (
+    assert pool_spec.case_clash(['gold', 'Debian'], ['gold', 'debian']) == (
         'Debian', 'debian')
-    assert pools.case_clash(['gold'], ['gold', 'GOLDEN']) is None
-    assert pools.case_clash(['gold'], []) is None
+    assert pool_spec.case_clash(['gold'], ['gold', 'GOLDEN']) is None
+    assert pool_spec.case_clash(['gold'], []) is None

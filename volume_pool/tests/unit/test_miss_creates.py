@@ -9,7 +9,7 @@ import pytest
 
 from volume_pool import cinder as vp_cinder
 from volume_pool import exception
-from volume_pool import pools
+from volume_pool import pool_spec
 from volume_pool.db import api as db_api
 from volume_pool.db import models
 from volume_pool.db import receipts as db_receipts
@@ -208,14 +208,14 @@ def pool_config(simulator):
 
 def test_default_cap(write_config, conf, pool_config):
     write_config(pool_config())
-    assert pools.load_pools(conf)['debian'].max_miss_creates == 10
+    assert pool_spec.load_specs(conf)['debian'].max_miss_creates == 10
 
 
 @pytest.mark.parametrize('value', ['-1', 'many'])
 def test_bad_cap_names_the_option(write_config, conf, pool_config, value):
     write_config(pool_config('max_miss_creates = %s\n' % value))
     with pytest.raises(exception.ConfigError) as info:
-        pools.load_pools(conf)
+        pool_spec.load_specs(conf)
     assert '[pool:debian] max_miss_creates' in str(info.value)
     assert '\n' not in str(info.value)
 
@@ -225,4 +225,4 @@ def test_cluster_section_overrides_the_cap(write_config, conf,
     write_config('[DEFAULT]\ncluster = east\n' +
                  pool_config('max_miss_creates = 2\n') +
                  '[pool:debian@east]\nmax_miss_creates = 0\n')
-    assert pools.load_pools(conf)['debian'].max_miss_creates == 0
+    assert pool_spec.load_specs(conf)['debian'].max_miss_creates == 0

@@ -3,7 +3,7 @@
 import pytest
 
 from volume_pool import demand
-from volume_pool import pools
+from volume_pool import pool_spec
 from volume_pool import sizing
 from volume_pool.db import models
 
@@ -13,7 +13,7 @@ NOW = 1_000_000.0
 
 def spec(**kwargs):
     kwargs.setdefault('target', 4)
-    return pools.PoolSpec(name='debian', cluster=None, snapshot_id=SNAP,
+    return pool_spec.PoolSpec(name='debian', cluster=None, snapshot_id=SNAP,
                           **kwargs)
 
 

@@ -64,7 +64,7 @@ def _read(conf, section, option, override=None):
             reason='[%s] %s: %s' % (section, option, exc))
 
 
-def load_pools(conf):
+def load_specs(conf):
     """Validate ``[volume_pool] enabled_pools`` and return ``{name: spec}``.
 
     Registers each pool's option group on first use, so this is also the
