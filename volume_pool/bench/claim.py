@@ -29,6 +29,7 @@ from volume_pool.bench import cpu
 from volume_pool.bench import manager_proc
 from volume_pool.bench import measure
 from volume_pool.bench import services
+from volume_pool.fixtures import cinder_handles
 
 POOL = 'bench'
 # [database] options of the claim managers (none: the project defaults).
@@ -140,10 +141,11 @@ def run_backend(backend, url, transport, transport_url, sim, workdir,
                   for _ in range(max(levels))]
     manager = serve(
         workdir, 'claim-%s' % backend, transport_url, url,
-        services.cinder_section(sim.endpoint, sim.project_id), snapshot_id,
+        cinder_handles.cinder_section(sim.endpoint, sim.project_id),
+        snapshot_id,
         lambda engine: services.seed_simulated_pool(
             sim, engine, POOL, snapshot_id, seeded))
-    cinder = services.make_cinder(sim.endpoint, sim.project_id)
+    cinder = cinder_handles.make_cinder(sim.endpoint, sim.project_id)
     api = rpcapi.VolumePoolAPI(transport, timeout=60)
     ctxt = vp_context.RequestContext()
     try:

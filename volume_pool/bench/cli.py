@@ -181,6 +181,7 @@ def run(args, workdir):
     from volume_pool.bench import report
     from volume_pool.bench import services
     from volume_pool.bench import sync
+    from volume_pool.fixtures import cinder_handles
     from volume_pool.simulator import cinder_api
 
     concurrency = args.concurrency or conf.volume_pool.create_concurrency
@@ -193,7 +194,7 @@ def run(args, workdir):
     with cinder_api.CinderSimulator(
             creation_delay=args.creation_delay) as sim:
         sync.set_latency(sim, args.api_latency)
-        cinder = services.make_cinder(sim.endpoint, sim.project_id,
+        cinder = cinder_handles.make_cinder(sim.endpoint, sim.project_id,
                                       page_size=args.page_size)
         needs_rabbit = {'claim', 'footprint'} & set(args.only)
         with (services.rabbit_vhost() if needs_rabbit

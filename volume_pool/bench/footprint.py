@@ -14,6 +14,7 @@ import os
 from volume_pool.bench import manager_proc
 from volume_pool.bench import services
 from volume_pool.db import models
+from volume_pool.fixtures import cinder_handles
 
 REPLENISH_INTERVAL = 10
 SYNC_INTERVAL = 30
@@ -29,7 +30,7 @@ def run(sim, transport_url, workdir, pool_counts, window):
             text = manager_proc.config_text(
                 host='footprint-%d' % count, transport_url=transport_url,
                 connection=url,
-                cinder_section=services.cinder_section(sim.endpoint,
+                cinder_section=cinder_handles.cinder_section(sim.endpoint,
                                                        sim.project_id),
                 pools={'p%03d' % n: {'snapshot_id': snapshot_id,
                                      'target': 1}

@@ -7,7 +7,7 @@ import time
 
 import psutil
 
-from volume_pool.tests.functional import harness
+from volume_pool.fixtures import manager_process
 
 LOG = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ def config_text(*, host, transport_url, connection, cinder_section, pools,
     return text
 
 
-class ManagerProcess(harness.ManagerProcess):
+class ManagerProcess(manager_process.ManagerProcess):
     """The functional suite's manager process, plus what the benchmark
     reads off it: readiness with the log on failure, and resources."""
 

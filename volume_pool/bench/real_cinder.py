@@ -10,6 +10,7 @@ from volume_pool import rpcapi
 from volume_pool.bench import claim
 from volume_pool.bench import measure
 from volume_pool.bench import services
+from volume_pool.fixtures import cinder_handles
 
 
 def _create_tagged(cinder, snapshot_id, count, timeout=300):
@@ -36,14 +37,14 @@ def _create_tagged(cinder, snapshot_id, count, timeout=300):
 
 
 def run(transport, transport_url, workdir, levels, calls, samples, poll):
-    from volume_pool.tests.functional import harness
-    local = harness.LocalCinder()
+    from volume_pool.fixtures import local_cinder
+    local = local_cinder.LocalCinder()
     started = time.monotonic()
     local.start()
     try:
         startup = time.monotonic() - started
         snapshot_id = local.make_snapshot(size=1)
-        cinder = services.make_cinder(local.endpoint, local.project_id,
+        cinder = cinder_handles.make_cinder(local.endpoint, local.project_id,
                                       timeout=60)
         seeded = claim.claims_needed(levels, calls)
         rows = _create_tagged(cinder, snapshot_id, seeded + max(levels))

@@ -5,47 +5,30 @@ databases (oslo.db provisioning), so it never shares queues or rows with
 tests or other runs.
 """
 
-import contextlib
-import pathlib
 import uuid
 
-from keystoneauth1 import loading as ks_loading
-from oslo_config import cfg
 from oslo_utils import timeutils
 import sqlalchemy as sa
 
 from volume_pool import cinder as vp_cinder
-from volume_pool.conf import cinder as cinder_conf
 from volume_pool.db import models
-from volume_pool.tests import services as test_services
+from volume_pool.fixtures import databases
+from volume_pool.fixtures import rabbit
 
 BACKENDS = ('mysql', 'postgresql', 'sqlite')
 BACKEND_LABELS = {'mysql': 'MariaDB', 'postgresql': 'PostgreSQL',
                   'sqlite': 'SQLite'}
 
 
-class ServiceUnavailable(Exception):
-    """A service the benchmark needs is not there (which, and why)."""
-
-
-def _missing(what, why):
-    raise ServiceUnavailable('%s: %s' % (what, why))
-
-
 def rabbit_vhost():
     """A vhost of our own; yields its transport URL."""
-    return test_services.rabbit_vhost(missing=_missing,
-                                      prefix='volume-pool-bench')
+    return rabbit.rabbit_vhost(prefix='volume-pool-bench')
 
 
-@contextlib.contextmanager
 def database(backend, workdir):
     """A throw-away database of ``backend``; yields its URL as text."""
-    with test_services.provisioned_database(
-            backend, pathlib.Path(workdir), missing=_missing,
-            prefix='vp_bench') as url:
-        yield (url if isinstance(url, str)
-               else url.render_as_string(hide_password=False))
+    return databases.provisioned_database(backend, workdir,
+                                          prefix='vp_bench')
 
 
 def count_rows(url, status=None):
@@ -72,34 +55,6 @@ def server_version(url):
             return connection.exec_driver_sql('select version()').scalar()
     finally:
         engine.dispose()
-
-
-def make_cinder(endpoint, project_id, timeout=30, page_size=None,
-                **options):
-    """The project's Cinder wrapper on a private ConfigOpts (noauth);
-    ``options`` are more ``[cinder]`` options."""
-    conf = cfg.ConfigOpts()
-    cinder_conf.register_opts(conf)
-    conf([], project='volume-pool-bench', default_config_files=[])
-    group = cinder_conf.GROUP
-    conf.set_override('auth_type', 'noauth', group=group)
-    conf.register_opts(
-        ks_loading.get_auth_plugin_conf_options('noauth'), group=group)
-    conf.set_override('endpoint', endpoint, group=group)
-    conf.set_override('project_id', project_id, group=group)
-    conf.set_override('user_id', 'bench', group=group)
-    conf.set_override('timeout', timeout, group=group)
-    if page_size:
-        options['list_page_size'] = page_size
-    for name, value in options.items():
-        conf.set_override(name, value, group=group)
-    return vp_cinder.Cinder(conf)
-
-
-def cinder_section(endpoint, project_id, timeout=30):
-    return ('[cinder]\nauth_type = noauth\nendpoint = %s\nproject_id = %s\n'
-            'user_id = volume-pool\ntimeout = %d\n'
-            % (endpoint, project_id, timeout))
 
 
 def row_values(pool, volume_id, snapshot_id, size=1, cluster=None,
