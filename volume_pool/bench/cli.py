@@ -3,7 +3,7 @@
 Runs against this machine's real RabbitMQ, MariaDB, PostgreSQL and SQLite
 and the project's Cinder API simulator (and, with --with-real-cinder, a
 real Cinder started by tools/cinder-local.sh), prints a table, checks the
-targets of issue 6 and writes the figures as JSON.
+figures against their targets and writes them as JSON.
 """
 
 import volume_pool.cmd  # noqa: F401  (first: no eventlet, threading)
