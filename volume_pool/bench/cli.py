@@ -21,6 +21,8 @@ import time
 
 from volume_pool.bench import services as bench_services
 
+LOG = logging.getLogger(__name__)
+
 DESCRIPTION = ('Benchmark volume-pool against the real RabbitMQ, MariaDB, '
                'PostgreSQL and SQLite and the Cinder simulator: claim '
                'latency and throughput beside the empty-RPC and rename '
@@ -223,7 +225,9 @@ def run(args, workdir):
                             args.no_pool_samples, poll=0.1)
                     except Exception as exc:
                         # A service outside the project: the figures
-                        # already taken are still printed and written.
+                        # already taken are still printed and written,
+                        # and the traceback says what went wrong.
+                        LOG.exception('The real Cinder part failed')
                         results['real_cinder_error'] = '%s: %s' % (
                             exc.__class__.__name__, exc)
                         _say('the real Cinder part FAILED (%s); the other '
