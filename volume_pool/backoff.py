@@ -40,8 +40,10 @@ class Backoff:
 
     def __init__(self, initial, maximum, max_consecutive_errors,
                  clock=time.time):
+        # The first delay is ``initial`` (``multiplier`` * 2**0), plus up
+        # to ``initial`` of jitter.
         self._wait = tenacity.wait_exponential_jitter(
-            initial=initial, max=maximum, jitter=initial)
+            multiplier=initial, max=maximum, jitter=initial)
         self._max_errors = max_consecutive_errors
         self._clock = clock
         self._states = {}

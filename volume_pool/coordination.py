@@ -17,15 +17,20 @@ import time
 
 from oslo_log import log as logging
 from oslo_utils import netutils
+from redis import exceptions as redis_exc
+import tooz
 from tooz import coordination as tooz_coordination
 from tooz import hashring
 
 LOG = logging.getLogger(__name__)
 
-# tooz wraps most backend failures in ToozError, but not all (a Redis
-# connection refused can surface as the client library's own error), so
-# every call to the backend treats any exception as "backend away".
-_BACKEND_ERRORS = (Exception,)
+# What a call to the backend raises when the backend is away or failing.
+# tooz wraps most failures in ToozError, but the Redis driver's group
+# calls hand back the client library's own errors, and other drivers may
+# let a socket error through.  Anything else is a bug: it propagates (or
+# is logged with its traceback at a thread's top level), never reported
+# as "backend unreachable".
+BACKEND_ERRORS = (tooz.ToozError, redis_exc.RedisError, OSError)
 # Seconds start() waits for the first join before going on without it.
 _START_WAIT = 5.0
 
@@ -104,14 +109,22 @@ class Coordination:
         """Start tooz and join the group; False, degraded, while the
         backend is away.  refresh() calls it again until it works, so a
         manager started during an outage joins once the backend is back,
-        without a restart."""
+        without a restart.
+
+        It runs at the top of a thread of its own: any other error is a
+        bug, logged with its traceback (nobody would see it raised), and
+        the next refresh tries again.
+        """
         try:
             if not self._started:
                 self._coordinator.start(start_heart=True)
                 self._started = True
             self._join()
-        except _BACKEND_ERRORS as exc:
+        except BACKEND_ERRORS as exc:
             self._set_degraded(exc)
+            return False
+        except Exception:
+            LOG.exception('Joining the coordination group failed')
             return False
         return True
 
@@ -119,15 +132,21 @@ class Coordination:
         if self._coordinator is None or not self._started:
             self._coordinator = None
             return
+        # Shutting down: an error, expected or not, must not keep tooz's
+        # heartbeat running or stop the rest of the service's shutdown.
         try:
             self._coordinator.leave_group(group_id(self.cluster)).get(
                 timeout=5)
-        except Exception as exc:
+        except BACKEND_ERRORS as exc:
             LOG.debug('Leaving the group failed: %s', exc)
+        except Exception:
+            LOG.exception('Leaving the coordination group failed')
         try:
             self._coordinator.stop()
-        except Exception as exc:
+        except BACKEND_ERRORS as exc:
             LOG.debug('Stopping tooz failed: %s', exc)
+        except Exception:
+            LOG.exception('Stopping tooz failed')
         self._coordinator = None
 
     def _capabilities(self):
@@ -150,7 +169,14 @@ class Coordination:
                  self.host)
 
     def refresh(self):
-        """Periodic: rejoin after an outage and record that we are alive."""
+        """Periodic: rejoin after an outage and record that we are alive.
+
+        Only the backend's own errors mean "backend unreachable".  Any
+        other error is a bug and propagates: the periodic task runner logs
+        it with its traceback and runs the task again at the next
+        interval, whereas reporting it as an outage would hide it behind
+        one log line and keep the manager degraded for good.
+        """
         if self._coordinator is None:
             return
         if not self._started:
@@ -172,7 +198,7 @@ class Coordination:
                         m.decode() for m in
                         self._coordinator.get_members(group).get()}
             self._views = views
-        except _BACKEND_ERRORS as exc:
+        except BACKEND_ERRORS as exc:
             self._set_degraded(exc)
 
     def _set_degraded(self, exc):
@@ -212,7 +238,7 @@ class Coordination:
                 group_id(self.cluster if own else cluster)).get()
         except tooz_coordination.GroupNotCreated:
             found = set()
-        except _BACKEND_ERRORS as exc:
+        except BACKEND_ERRORS as exc:
             self._set_degraded(exc)
             return set(self._members or ()) if own else set()
         members = {m.decode() for m in found}
@@ -259,7 +285,7 @@ class Coordination:
         lock = self._coordinator.get_lock(name)
         try:
             acquired = lock.acquire(blocking=False)
-        except _BACKEND_ERRORS as exc:
+        except BACKEND_ERRORS as exc:
             self._set_degraded(exc)
             yield self._members is not None
             return
@@ -269,7 +295,7 @@ class Coordination:
             if acquired:
                 try:
                     lock.release()
-                except _BACKEND_ERRORS as exc:
+                except BACKEND_ERRORS as exc:
                     LOG.warning('Releasing the lock of pool %s failed: %s',
                                 pool_name, exc)
 

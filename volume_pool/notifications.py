@@ -97,9 +97,11 @@ def _send(event_type, payload, host, context=None):
                                         retry=_SEND_RETRY)
         notifier.info(context or vp_context.get_admin_context(),
                       event_type, payload)
-    except Exception as exc:  # an event must never break the pool's work
-        LOG.warning('Could not send notification %(type)s: %(err)s',
-                    {'type': event_type, 'err': exc})
+    except Exception:
+        # oslo.messaging logs and drops a driver's own failure (a broker
+        # away); what gets here is a bug.  An event must never break the
+        # pool's work: logged with its traceback, and the work goes on.
+        LOG.exception('Could not send notification %s', event_type)
     else:
         LOG.debug('Sent %(type)s: %(payload)s',
                   {'type': event_type, 'payload': payload})

@@ -201,14 +201,26 @@ class VolumePoolAPI:
                          '(attempt %(n)d); asking again with the same key.',
                          {'method': method, 'key': key, 's': attempt,
                           'n': attempts})
-            except (exception.ClaimInProgress,
-                    exception.ServiceShuttingDown,
-                    exception.DatabaseUnavailable):
+            except exception.ClaimInProgress:
                 # Every 1.4 call is idempotent by its key: ask again.
-                time.sleep(max(0.0, min(self.IN_PROGRESS_PAUSE,
-                                        deadline - time.monotonic())))
+                LOG.debug('%(method)s %(key)s is still in progress; asking '
+                          'again.', {'method': method, 'key': key})
+                self._pause(deadline)
+            except (exception.ServiceShuttingDown,
+                    exception.DatabaseUnavailable) as exc:
+                # Another manager of the cluster, or this one once its
+                # database is back, finishes the call with the same key.
+                LOG.info('%(method)s %(key)s: asking again with the same '
+                         'key after: %(error)s',
+                         {'method': method, 'key': key,
+                          'error': exception.first_line(exc)})
+                self._pause(deadline)
             except exception.ClaimTimedOut:
                 raise ClaimTimedOut(claim_key=key)
+
+    def _pause(self, deadline):
+        time.sleep(max(0.0, min(self.IN_PROGRESS_PAUSE,
+                                deadline - time.monotonic())))
 
     def pool_status(self, ctxt, cluster=None, timeout=None):
         """One dict per pool: target, ready, creating and claim figures."""
@@ -243,10 +255,14 @@ class VolumePoolAPI:
                 hosts = self.get_usable_hosts(
                     ctxt, cluster, timeout=self.MEMBERSHIP_PROBE_TIMEOUT)
             except messaging.MessagingTimeout:
-                hosts = []  # no manager answers at all
+                LOG.debug('No manager of cluster %s answered the membership '
+                          'probe.', cluster)
+                hosts = []  # no manager answers at all: NoLiveManager
             except messaging.MessagingException as exc:
-                LOG.debug('Membership probe of cluster %s failed: %s',
-                          cluster, exc)
+                LOG.warning('Membership probe of cluster %(cluster)s '
+                            'failed, the claim goes on: %(error)s',
+                            {'cluster': cluster,
+                             'error': exception.first_line(exc)})
                 hosts = None  # unknown: let the claim itself decide
             cached = (now, hosts)
             self._membership[cluster] = cached

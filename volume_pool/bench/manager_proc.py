@@ -5,11 +5,19 @@ import logging
 import subprocess
 import time
 
+import oslo_messaging as messaging
 import psutil
+from sqlalchemy import exc as sa_exc
 
+from volume_pool import exception
 from volume_pool.fixtures import manager_process
 
 LOG = logging.getLogger(__name__)
+
+# What a readiness probe meets while the manager is still starting: no
+# RPC server yet, an error from a manager not serving yet, no table yet.
+NOT_READY_ERRORS = (messaging.MessagingException,
+                    exception.VolumePoolException, sa_exc.SQLAlchemyError)
 
 LOG_LEVELS = ('amqp=WARN,amqplib=WARN,oslo.messaging=WARN,'
               'oslo_messaging=WARN,keystoneauth=WARN,urllib3=WARN,'
@@ -53,7 +61,7 @@ class ManagerProcess(manager_process.ManagerProcess):
             try:
                 if predicate():
                     return
-            except Exception as exc:  # not serving yet
+            except NOT_READY_ERRORS as exc:
                 LOG.debug('%s not ready: %s', self.name, exc)
             time.sleep(0.2)
         raise RuntimeError('%s: %s not met within %ss; log: %s'

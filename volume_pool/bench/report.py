@@ -10,7 +10,8 @@ import time
 
 import psutil
 
-# The targets of issue 6.
+# The targets the benchmark judges its figures by (the Targets table of
+# doc/source/benchmark.rst).
 CLAIM_P50_OVER_FLOOR = 2.0
 CLAIM_P99_OVER_FLOOR = 5.0
 CLAIMS_PER_RPC_CALLS = 0.85
@@ -57,8 +58,7 @@ def _check(name, value, limit, at_most=True):
 
 
 def targets(results):
-    """One entry per target of the issue, with the figure it was judged
-    on."""
+    """One entry per target, with the figure it was judged on."""
     checks = []
     for backend in results.get('claim', []):
         if backend['backend'] not in TARGET_BACKENDS:

@@ -12,6 +12,7 @@ import datetime
 import json
 import sys
 
+from alembic import util as alembic_util
 from oslo_config import cfg
 import oslo_messaging as messaging
 import yaml
@@ -42,6 +43,14 @@ NO_ANSWER = '(no manager answered)'
 NO_TRANSPORT = '(not asked: no transport_url)'
 # Seconds "cluster drain" waits for Cinder to delete the volumes.
 DRAIN_TIMEOUT = 120
+
+# What a command meets when a service it uses is away or refuses: the
+# database (or its driver is not installed, or alembic does not know the
+# revision asked for), the broker or a manager over RPC, the coordination
+# backend.  One line each; anything else is a bug and keeps its traceback.
+SERVICE_ERRORS = (db_api.DATABASE_ERRORS + coordination.BACKEND_ERRORS +
+                  (ImportError, alembic_util.CommandError,
+                   messaging.MessagingException))
 
 
 # -- output -----------------------------------------------------------------
@@ -180,7 +189,8 @@ def _live_pool_rows():
     try:
         rows = _rpc_call(lambda api, ctxt: api.pool_status(
             ctxt, cluster=cluster), CONF.command.timeout)
-    except Exception as exc:
+    except (exception.VolumePoolException,
+            messaging.MessagingException) as exc:
         sys.stderr.write('volume-pool-manage: pool_status over RPC failed '
                          '(%s); showing the database counts.\n'
                          % exception.first_line(exc))
@@ -210,7 +220,7 @@ def _cluster_notes():
         notes = clusters.stranded_warnings(
             CONF.cluster, CONF.volume_pool.service_down_time)
         shared = clusters.coordination_warning(CONF)
-    except Exception as exc:  # the listing is shown; the notes are extra
+    except db_api.DATABASE_ERRORS as exc:  # the notes are extra
         sys.stderr.write('volume-pool-manage: could not look for clusters '
                          'without a live manager: %s\n'
                          % exception.first_line(exc))
@@ -621,6 +631,11 @@ command_opt = cfg.SubCommandOpt('command', title='Commands',
 
 
 def main(argv=None):
+    """Run one command; errors of the services it uses are one line.
+
+    Any other error is a bug: it propagates, with its traceback, and the
+    exit code is 1.
+    """
     argv = sys.argv[1:] if argv is None else argv
     CONF.register_cli_opt(command_opt)
     try:
@@ -637,7 +652,7 @@ def main(argv=None):
     except exception.VolumePoolException as exc:
         _error(exc)
         return EXIT_FAILED
-    except Exception as exc:  # a database or network error: one line
+    except SERVICE_ERRORS as exc:
         _error(exc, with_class=True)
         return EXIT_FAILED
 

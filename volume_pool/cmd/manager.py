@@ -6,11 +6,13 @@ import sys
 import threading
 
 from oslo_config import cfg
+from oslo_db import exception as db_exc
 from oslo_log import log as logging
 from oslo_reports import guru_meditation_report as gmr
 from oslo_reports import opts as gmr_opts
 from oslo_reports.models import with_default_views
 from oslo_service import service as oslo_service
+from sqlalchemy import exc as sa_exc
 
 from volume_pool import cinder as vp_cinder
 from volume_pool import config
@@ -103,7 +105,13 @@ def pool_state_section(server):
                 pools_now = db_api.count_by_pool(CONF.cluster or None)
                 source = 'database counts (manager not started)'
             data = {'source': source, 'pools': pools_now}
+        except (exception.VolumePoolException, db_exc.DBError,
+                sa_exc.SQLAlchemyError) as exc:
+            data = {'source': 'unavailable',
+                    'error': exception.first_line(exc)}
         except Exception as exc:
+            # A report must come out whatever broke: the bug is logged.
+            LOG.exception('The Pool State section of the report failed')
             data = {'source': 'unavailable', 'error': str(exc)}
         return with_default_views.ModelWithDefaultViews(data=data)
     return _generate

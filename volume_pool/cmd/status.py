@@ -9,6 +9,7 @@ are oslo.upgradecheck's: 0 success, 1 warning, 2 failure, 255 the check
 itself crashed.
 """
 
+import logging
 import sys
 import threading
 
@@ -19,12 +20,14 @@ from tooz import coordination as tooz_coordination
 from volume_pool import cinder as vp_cinder
 from volume_pool import clusters
 from volume_pool import config
+from volume_pool import coordination
 from volume_pool import exception
 from volume_pool import pool_spec
 from volume_pool.db import api as db_api
 from volume_pool.db import migration
 
 CONF = config.CONF
+LOG = logging.getLogger(__name__)
 
 Code = upgradecheck.Code
 Result = upgradecheck.Result
@@ -34,6 +37,10 @@ Result = upgradecheck.Result
 _PROBE_TAG = {vp_cinder.TAG_POOL: '__volume_pool_upgrade_check__'}
 # Seconds the coordination probe waits for the backend.
 COORDINATION_TIMEOUT = 10
+# A database that is away, refuses or has no such table, or a connection
+# URL whose driver is not installed.  Any other error in a check is a bug:
+# oslo.upgradecheck prints its traceback and exits 255.
+DATABASE_ERRORS = db_api.DATABASE_ERRORS + (ImportError,)
 
 
 def _one_line(exc):
@@ -56,7 +63,7 @@ class Checks(upgradecheck.UpgradeCommands):
         try:
             db_api.configure(CONF)
             current, head = migration.version(), migration.head()
-        except Exception as exc:
+        except DATABASE_ERRORS as exc:
             return Result(Code.FAILURE,
                           'Cannot read the schema revision from [database] '
                           'connection: %s' % _one_line(exc))
@@ -161,7 +168,7 @@ class Checks(upgradecheck.UpgradeCommands):
         try:
             found = clusters.stranded_warnings(
                 CONF.cluster, CONF.volume_pool.service_down_time)
-        except Exception as exc:
+        except DATABASE_ERRORS as exc:
             return _unreadable(exc)
         if found:
             return Result(Code.WARNING, ' '.join(
@@ -176,7 +183,7 @@ class Checks(upgradecheck.UpgradeCommands):
             return Result(Code.FAILURE, str(exc))
         try:
             counts = db_api.count_by_pool(CONF.cluster or None)
-        except Exception as exc:
+        except DATABASE_ERRORS as exc:
             return _unreadable(exc)
         held = {name: sum(sum(by_status.values())
                           for by_status in by_snapshot.values())
@@ -198,7 +205,7 @@ class Checks(upgradecheck.UpgradeCommands):
                                         'backend.')
         try:
             warning = clusters.coordination_warning(CONF)
-        except Exception as exc:
+        except DATABASE_ERRORS as exc:
             return _unreadable(exc)
         if warning:
             return Result(Code.WARNING, warning)
@@ -218,23 +225,29 @@ class Checks(upgradecheck.UpgradeCommands):
 
 
 def _probe_coordination(url, host, outcome):
-    """Join the backend, list its groups, leave; record any error."""
-    member = ('%s-upgrade-check' % host).encode()
+    """Top of the probe's thread: record why the backend does not answer;
+    anything but the backend's own errors is also logged with its
+    traceback (a bug)."""
     try:
-        coordinator = tooz_coordination.get_coordinator(url, member)
-        coordinator.start()
-    except Exception as exc:
+        _probe(url, ('%s-upgrade-check' % host).encode())
+    except coordination.BACKEND_ERRORS as exc:
         outcome['error'] = _one_line(exc)
-        return
+    except Exception as exc:
+        LOG.exception('The coordination probe failed')
+        outcome['error'] = _one_line(exc)
+
+
+def _probe(url, member):
+    """Join the backend, list its groups, leave."""
+    coordinator = tooz_coordination.get_coordinator(url, member)
+    coordinator.start()
     try:
         coordinator.get_groups().get(timeout=COORDINATION_TIMEOUT)
-    except Exception as exc:
-        outcome['error'] = _one_line(exc)
     finally:
         try:
             coordinator.stop()
-        except Exception:  # noqa: S110 - the answer is already known
-            pass
+        except coordination.BACKEND_ERRORS as exc:
+            LOG.debug('Leaving the coordination backend failed: %s', exc)
 
 
 def main(argv=None):

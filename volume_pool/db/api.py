@@ -14,11 +14,16 @@ from oslo_db import exception as db_exc
 from oslo_db.sqlalchemy import enginefacade
 from oslo_utils import timeutils
 import sqlalchemy as sa
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import url as sa_url
 
 from volume_pool.db import models
 
 context_manager = enginefacade.transaction_context()
+
+# What a query raises when the database is away, refuses or lacks a
+# table: oslo.db wraps most errors, SQLAlchemy raises the others.
+DATABASE_ERRORS = (db_exc.DBError, sa_exc.SQLAlchemyError)
 
 # Backends with row locks that skip rows other transactions hold.
 SKIP_LOCKED_DIALECTS = ('mysql', 'postgresql')

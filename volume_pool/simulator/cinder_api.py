@@ -99,10 +99,6 @@ class CinderSimulator(handlers.VolumeAPI):
                 'metadata': {}, 'description': None}
         return snapshot_id
 
-    def set_snapshot_status(self, snapshot_id, status):
-        with self._lock:
-            self._store.snapshot(snapshot_id)['status'] = status
-
     def delete_snapshot(self, snapshot_id):
         with self._lock:
             self._store.snapshots.pop(snapshot_id, None)

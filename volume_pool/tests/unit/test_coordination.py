@@ -5,6 +5,8 @@ import uuid
 
 from oslo_config import cfg
 import pytest
+from redis import exceptions as redis_exc
+from tooz import coordination as tooz_coordination
 
 from volume_pool import conf as vp_conf
 from volume_pool import coordination
@@ -152,3 +154,70 @@ def test_a_manager_started_while_the_backend_is_down_joins_later(tmp_path):
     finally:
         coord.stop()
         redis.stop()
+
+
+@pytest.fixture
+def file_member(tmp_path):
+    """A member joined over tooz's file driver: no server needed."""
+    member = coordination.Coordination(_conf(
+        'solo', 'test-file', 'file://%s' % tmp_path))
+    member.start()
+    assert member.members() == {'solo'}
+    yield member
+    member.stop()
+
+
+def _raise(exc):
+    def _call(*args, **kwargs):
+        raise exc
+    return _call
+
+
+def test_a_backend_error_is_reported_as_unreachable(file_member, monkeypatch,
+                                                     caplog):
+    monkeypatch.setattr(file_member._coordinator, 'update_capabilities',
+                        _raise(redis_exc.ConnectionError('refused')))
+    file_member.refresh()
+    assert file_member.degraded
+    assert 'Coordination backend unreachable (refused)' in caplog.text
+
+
+def test_a_bug_in_the_driver_is_not_reported_as_unreachable(
+        file_member, monkeypatch, caplog):
+    """A periodic task's bug propagates: oslo.service logs it with its
+    traceback and the next run tries again."""
+    monkeypatch.setattr(file_member._coordinator, 'update_capabilities',
+                        _raise(TypeError('a bug')))
+    with pytest.raises(TypeError, match='a bug'):
+        file_member.refresh()
+    monkeypatch.setattr(file_member._coordinator, 'get_members',
+                        _raise(TypeError('another bug')))
+    with pytest.raises(TypeError, match='another bug'):
+        file_member.owns(POOLS[0])
+    assert not file_member.degraded
+    assert 'unreachable' not in caplog.text
+
+
+def test_a_bug_while_joining_is_logged_with_its_traceback(
+        tmp_path, monkeypatch, caplog):
+    """Joining runs on a thread of its own: nobody would see the error
+    raised, so it is logged with its traceback, not as an outage."""
+    driver = tooz_coordination.get_coordinator
+
+    def broken_join(url, member_id):
+        coordinator = driver(url, member_id)
+        coordinator.join_group = _raise(TypeError('a bug'))
+        return coordinator
+    monkeypatch.setattr(tooz_coordination, 'get_coordinator', broken_join)
+    member = coordination.Coordination(_conf(
+        'solo', 'test-file', 'file://%s' % tmp_path))
+    member.start()
+    try:
+        assert member._connecting is False  # the attempt is over
+        [record] = [r for r in caplog.records
+                    if 'Joining the coordination group failed' in
+                    r.getMessage()]
+        assert record.exc_info[0] is TypeError
+        assert 'unreachable' not in caplog.text
+    finally:
+        member.stop()

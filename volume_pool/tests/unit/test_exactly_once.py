@@ -365,9 +365,9 @@ def test_503_on_the_rename_fails_claims_cleanly_without_overfill(
 
 def test_503_on_the_rename_and_the_undo_is_settled_by_sync_no_overfill(
         make_manager, simulator):
-    """The issue's scenario: six 503s, three claims failed and their
-    undo failed too: rows ``uncertain``, replenish must not replace them,
-    sync settles them from Cinder's truth."""
+    """Six 503s: three claims failed and their undo failed too: rows
+    ``uncertain``, replenish must not replace them, sync settles them
+    from Cinder's truth."""
     mgr = make_manager({'debian': 3})
     fill(mgr)
     volumes = set(rows_by_volume())

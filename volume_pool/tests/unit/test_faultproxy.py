@@ -98,8 +98,17 @@ def proxy(make_proxy):
 
 def request(proxy, method='GET', path=PROJECT_PATH + '/volumes/detail',
             body=None, conn=None):
-    conn = conn or http.client.HTTPConnection('127.0.0.1', proxy.port,
-                                              timeout=10)
+    """One request; a connection made here is closed after the answer."""
+    if conn is not None:
+        return _exchange(conn, method, path, body)
+    conn = http.client.HTTPConnection('127.0.0.1', proxy.port, timeout=10)
+    try:
+        return _exchange(conn, method, path, body)
+    finally:
+        conn.close()
+
+
+def _exchange(conn, method, path, body):
     headers = {'X-Auth-Token': AUTH}
     if body is not None:
         body = json.dumps(body)
@@ -131,10 +140,13 @@ def test_forwards_path_method_body_and_headers(proxy, upstream):
 
 def test_upstream_errors_pass_through_on_a_kept_connection(proxy, upstream):
     conn = http.client.HTTPConnection('127.0.0.1', proxy.port, timeout=10)
-    first, _ = request(proxy, path=PROJECT_PATH + '/volumes/missing',
-                       conn=conn)
-    second, _ = request(proxy, 'DELETE', PROJECT_PATH + '/volumes/x',
-                        conn=conn)
+    try:
+        first, _ = request(proxy, path=PROJECT_PATH + '/volumes/missing',
+                           conn=conn)
+        second, _ = request(proxy, 'DELETE', PROJECT_PATH + '/volumes/x',
+                            conn=conn)
+    finally:
+        conn.close()
     assert (first.status, second.status) == (404, 202)
     assert [r['method'] for r in upstream.seen] == ['GET', 'DELETE']
 

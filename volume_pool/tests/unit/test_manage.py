@@ -4,6 +4,7 @@ import json
 import subprocess
 import uuid
 
+from oslo_db import exception as db_exc
 import pytest
 import yaml
 
@@ -382,3 +383,22 @@ def test_pool_list_falls_back_to_the_database(manage):
     assert listing[0]['name'] == 'debian'
     assert listing[0]['reason'] == manage_cmd.NO_ANSWER
     assert 'showing the database counts' in result.stderr
+
+
+# -- in process: which errors are one line --------------------------------
+
+def test_cluster_notes_skip_a_database_error_but_not_a_bug(conf, monkeypatch,
+                                                           capsys):
+    def unreadable(*args):
+        raise db_exc.DBConnectionError('gone')
+    monkeypatch.setattr(manage_cmd.clusters, 'stranded_warnings', unreadable)
+    manage_cmd._cluster_notes()
+    assert capsys.readouterr().err == (
+        'volume-pool-manage: could not look for clusters without a live '
+        'manager: gone\n')
+
+    def broken(*args):
+        raise TypeError('a bug')
+    monkeypatch.setattr(manage_cmd.clusters, 'stranded_warnings', broken)
+    with pytest.raises(TypeError, match='a bug'):
+        manage_cmd._cluster_notes()

@@ -288,6 +288,38 @@ def test_sync_adopts_a_tagged_volume_without_row(make_manager, simulator):
     assert len(tagged(simulator)) == 2
 
 
+def test_sync_leaves_an_orphan_another_sync_adopted_first(
+        make_manager, simulator, monkeypatch):
+    mgr = make_manager({'debian': 2})
+    orphan = simulator.add_volume(
+        snapshot_id=mgr.snapshots['debian'],
+        metadata=vp_cinder.pool_tags('debian', None, 'lost-request'))
+    create_row = db_api.create_volume_row
+
+    def adopted_meanwhile(**row):
+        create_row(**row)  # the other manager's sync wins the race
+        return create_row(**row)
+    monkeypatch.setattr(db_api, 'create_volume_row', adopted_meanwhile)
+    mgr.sync(CTXT)
+    assert [(r.volume_id, r.status) for r in db_api.get_rows(None)] == [
+        (orphan, models.AVAILABLE)]
+    assert simulator.get_volume(orphan) is not None
+
+
+def test_a_bug_while_adopting_is_not_taken_for_a_race(make_manager,
+                                                      simulator, monkeypatch):
+    mgr = make_manager({'debian': 2})
+    simulator.add_volume(
+        snapshot_id=mgr.snapshots['debian'],
+        metadata=vp_cinder.pool_tags('debian', None, 'lost-request'))
+
+    def broken(**row):
+        raise TypeError('a bug')
+    monkeypatch.setattr(db_api, 'create_volume_row', broken)
+    with pytest.raises(TypeError, match='a bug'):
+        mgr.sync(CTXT)
+
+
 def test_sync_deletes_orphans_beyond_target(make_manager, simulator):
     mgr = make_manager({'debian': 1})
     fill(mgr)

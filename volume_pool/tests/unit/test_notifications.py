@@ -172,3 +172,23 @@ def test_a_broker_failure_never_breaks_a_claim(write_config, database,
     finally:
         mgr.cleanup_host()
         rpc.cleanup()
+
+
+class _BrokenNotifier:
+    def prepare(self, **kwargs):
+        return self
+
+    def info(self, ctxt, event_type, payload):
+        raise TypeError('a bug')
+
+
+def test_a_bug_while_sending_is_logged_with_its_traceback(monkeypatch,
+                                                          caplog):
+    monkeypatch.setattr(rpc, 'NOTIFIER', _BrokenNotifier())
+    monkeypatch.setattr(rpc, 'NOTIFICATIONS_ENABLED', True)
+    notifications._send(notifications.CLAIM_HIT, {'pool': 'debian'}, HOST,
+                        context=object())
+    [record] = caplog.records
+    assert record.getMessage() == (
+        'Could not send notification %s' % notifications.CLAIM_HIT)
+    assert record.exc_info[0] is TypeError

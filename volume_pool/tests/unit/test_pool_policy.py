@@ -1,6 +1,6 @@
 """Caps, idle shrink and target = auto: the manager against the simulator.
 
-Time is driven with oslo.utils' time override (the clock of the database
+Time is driven by patching oslo.utils' clock (the clock of the database
 rows and of the demand estimate), never with sleeps.
 """
 
@@ -21,11 +21,30 @@ from volume_pool.tests.unit.test_manager import wait_for
 
 
 @pytest.fixture
-def clock():
-    """Freeze timeutils; returns a function that moves it forward."""
-    timeutils.set_time_override(datetime.datetime(2026, 11, 25, 5, 0, 0))
-    yield timeutils.advance_time_seconds
-    timeutils.clear_time_override()
+def clock(monkeypatch):
+    """Freeze timeutils; returns a function that moves it forward.
+
+    oslo.utils' own override is deprecated in favour of patching
+    ``utcnow``; ``utcnow_ts`` (the demand estimate's clock) is patched
+    too, as it reads the time without ``utcnow``.
+    """
+    now = [datetime.datetime(2026, 11, 25, 5, 0, 0)]
+
+    def utcnow(with_timezone=False):
+        if with_timezone:
+            return now[0].replace(tzinfo=datetime.timezone.utc)
+        return now[0]
+
+    def utcnow_ts(microsecond=False):
+        stamp = now[0].replace(tzinfo=datetime.timezone.utc).timestamp()
+        return stamp if microsecond else int(stamp)
+
+    def advance(seconds):
+        now[0] += datetime.timedelta(seconds=seconds)
+
+    monkeypatch.setattr(timeutils, 'utcnow', utcnow)
+    monkeypatch.setattr(timeutils, 'utcnow_ts', utcnow_ts)
+    return advance
 
 
 def settle(mgr, pools=('debian',)):

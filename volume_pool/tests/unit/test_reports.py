@@ -7,11 +7,14 @@ own, with the Cinder simulator.
 
 import signal
 import subprocess
+import types
 
 from oslo_utils import uuidutils
 
 from volume_pool import context as vp_context
+from volume_pool import exception
 from volume_pool import rpcapi
+from volume_pool.cmd import manager as manager_cmd
 from volume_pool.tests import helpers
 from volume_pool.tests import services
 from volume_pool.tests.unit import test_process
@@ -96,3 +99,25 @@ def test_a_missing_report_trigger_file_is_one_clear_line(tmp_path,
     assert len(lines) == 1, result.stderr
     assert '[oslo_reports] file_event_handler' in lines[0]
 
+
+
+def _pool_state(error):
+    def pool_status(ctxt):
+        raise error
+    server = types.SimpleNamespace(
+        manager=types.SimpleNamespace(pool_status=pool_status))
+    return manager_cmd.pool_state_section(server)().data
+
+
+def test_pool_state_says_why_it_is_unavailable(caplog):
+    state = _pool_state(exception.DatabaseUnavailable(reason='gone'))
+    assert state == {'source': 'unavailable', 'error':
+                     'The volume pool database is unavailable: gone'}
+    assert caplog.records == []
+
+
+def test_a_bug_in_the_pool_state_is_logged_with_its_traceback(caplog):
+    assert _pool_state(TypeError('a bug')) == {
+        'source': 'unavailable', 'error': 'a bug'}
+    [record] = caplog.records
+    assert record.exc_info[0] is TypeError

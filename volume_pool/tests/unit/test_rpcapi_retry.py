@@ -3,6 +3,7 @@ in-process fake driver and a RabbitMQ vhost of our own), against the whole
 service on the Cinder simulator; and the client's own rules on a local
 fake RPC client."""
 
+import logging
 import time
 import types
 
@@ -360,6 +361,35 @@ def test_client_asks_again_while_in_progress_then_answers(monkeypatch):
     assert [method for method, _t, _k in sent] == ['claim'] * 3
     assert {kwargs['claim_key'] for _m, _t, kwargs in sent} == {'k'}
     assert sent[0][1] == pytest.approx(5.0, abs=0.1)  # half of 10 s
+
+
+def test_client_asks_again_while_the_manager_stops_and_says_so(monkeypatch,
+                                                                caplog):
+    caplog.set_level(logging.INFO, logger=rpcapi.__name__)
+    answer = {'volume_id': 'v1', 'claim_key': 'k'}
+    api = _fake_api(monkeypatch, [
+        exception.ServiceShuttingDown(host='mgr-1'), answer])
+    api.IN_PROGRESS_PAUSE = 0.01
+    assert api.claim(None, 'debian', claim_key='k', timeout=10) == answer
+    assert len(api.client.sent) == 2
+    assert ('claim k: asking again with the same key after: '
+            'volume-pool-manager mgr-1 is shutting down.') in caplog.messages
+
+
+def test_a_failed_membership_probe_is_logged_and_the_claim_goes_on(
+        monkeypatch, caplog):
+    answer = {'volume_id': 'v1', 'claim_key': 'k'}
+    api = _fake_api(monkeypatch, [
+        messaging.RemoteError('TypeError', 'a bug\nTraceback...'), answer])
+    assert api.claim(None, 'debian', cluster='east', claim_key='k',
+                     timeout=10) == answer
+    assert [method for method, _t, _k in api.client.sent] == [
+        'get_usable_hosts', 'claim']
+    [record] = caplog.records
+    assert record.levelno == logging.WARNING
+    assert record.getMessage().startswith(
+        'Membership probe of cluster east failed, the claim goes on: '
+        'Remote error: TypeError a bug')
 
 
 def test_manager_timed_out_becomes_the_clients_claim_timed_out(monkeypatch):

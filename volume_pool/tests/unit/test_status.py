@@ -5,7 +5,9 @@ import json
 import subprocess
 
 import pytest
+import tooz
 
+from volume_pool.cmd import status as status_cmd
 from volume_pool.db import api as db_api
 from volume_pool.db import managers as db_managers
 from volume_pool.db import migration
@@ -273,3 +275,31 @@ def test_a_newer_database_warns_and_the_manager_runs_on_it(
             service.check_schema()
     finally:
         context_manager.dispose_pool()
+
+
+class _Coordinator:
+    def __init__(self, error):
+        self._error = error
+        self.stopped = False
+
+    def start(self):
+        raise self._error
+
+    def stop(self):
+        self.stopped = True
+
+
+@pytest.mark.parametrize('error, logged', [
+    (tooz.ToozError('refused'), False),
+    (TypeError('a bug'), True),
+])
+def test_the_coordination_probe_fails_in_one_line_and_logs_a_bug(
+        monkeypatch, caplog, error, logged):
+    monkeypatch.setattr(status_cmd.tooz_coordination, 'get_coordinator',
+                        lambda url, member: _Coordinator(error))
+    outcome = {}
+    status_cmd._probe_coordination('redis://nowhere', 'h1', outcome)
+    assert outcome == {'error': '%s: %s' % (error.__class__.__name__,
+                                            error)}
+    tracebacks = [r.exc_info[0] for r in caplog.records if r.exc_info]
+    assert tracebacks == ([TypeError] if logged else [])
