@@ -8,41 +8,27 @@ action failed, 2 bad usage or configuration, or an action refused because
 it would race with a live manager.
 """
 
-import datetime
-import json
 import sys
 
 from alembic import util as alembic_util
 from oslo_config import cfg
 import oslo_messaging as messaging
-import yaml
 
-from volume_pool import cinder as vp_cinder
 from volume_pool import clusters
 from volume_pool import config
-from volume_pool import context as vp_context
 from volume_pool import coordination
 from volume_pool import exception
-from volume_pool import pool_spec
-from volume_pool import rpc
-from volume_pool import rpcapi
-from volume_pool import shrink
-from volume_pool import sizing
+from volume_pool.cmd import manage_claims
+from volume_pool.cmd import manage_clusters
+from volume_pool.cmd import manage_pools
+from volume_pool.cmd import manage_rpc
+from volume_pool.cmd.manage_output import EXIT_FAILED
+from volume_pool.cmd.manage_output import EXIT_USAGE
 from volume_pool.db import api as db_api
-from volume_pool.db import migration
 from volume_pool.db import models
-from volume_pool.db import receipts as db_receipts
 
 CONF = config.CONF
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-# Seconds an operator waits for the managers: a status question must not
-# hang a terminal or a script.
-STATUS_TIMEOUT = 10
-NO_ANSWER = '(no manager answered)'
-NO_TRANSPORT = '(not asked: no transport_url)'
-# Seconds "cluster drain" waits for Cinder to delete the volumes.
-DRAIN_TIMEOUT = 120
 
 # What a command meets when a service it uses is away or refuses: the
 # database (or its driver is not installed, or alembic does not know the
@@ -51,358 +37,6 @@ DRAIN_TIMEOUT = 120
 SERVICE_ERRORS = (db_api.DATABASE_ERRORS + coordination.BACKEND_ERRORS +
                   (ImportError, alembic_util.CommandError,
                    messaging.MessagingException))
-
-
-# -- output -----------------------------------------------------------------
-
-def _print_table(columns, rows):
-    if not rows:
-        print('(none)')
-        return
-    cells = [[_cell(row.get(c)) for c in columns] for row in rows]
-    widths = [max(len(c), *(len(r[i]) for r in cells))
-              for i, c in enumerate(columns)]
-    line = '+' + '+'.join('-' * (w + 2) for w in widths) + '+'
-    print(line)
-    print(_table_row(columns, widths))
-    print(line)
-    for row in cells:
-        print(_table_row(row, widths))
-    print(line)
-
-
-def _table_row(values, widths):
-    return '| ' + ' | '.join(
-        v.ljust(w) for v, w in zip(values, widths, strict=True)) + ' |'
-
-
-def _cell(value):
-    return '' if value is None else str(value)
-
-
-def _emit(columns, rows, fmt):
-    if fmt == 'json':
-        print(json.dumps(rows, indent=2, sort_keys=True, default=str))
-    elif fmt == 'yaml':
-        # Through JSON first: plain types only, so safe_load reads it back.
-        print(yaml.safe_dump(json.loads(json.dumps(rows, default=str)),
-                             default_flow_style=False, sort_keys=True),
-              end='')
-    else:
-        _print_table(columns, rows)
-
-
-def _emit_one(record, fmt):
-    """One record: a Field/Value table, or the object itself."""
-    if fmt == 'table':
-        _print_table(['field', 'value'],
-                     [{'field': k, 'value': v}
-                      for k, v in sorted(record.items())])
-    else:
-        _emit(None, record, fmt)
-
-
-# -- RPC to the managers -------------------------------------------------
-
-def _transport_url():
-    """``[DEFAULT] transport_url`` if the operator set it, else None.
-
-    oslo.messaging's own default (``rabbit://`` on localhost) does not
-    count: a CLI must not talk to whatever broker happens to run there.
-    """
-    rpc.check_transport_url(CONF)  # registers the option; one line if bad
-    where = CONF.get_location('transport_url')
-    if where is None or where.location == cfg.Locations.opt_default:
-        return None
-    return CONF.transport_url
-
-
-def _rpc_call(call, timeout, project_id=None):
-    """Run ``call(api, ctxt)`` on a transport that lives for this call.
-
-    ``project_id``: the caller's project the claim keys belong to.
-
-    The transport is built on the global CONF: oslo.messaging registers
-    some of its options there only (``[oslo_messaging_tracing]``).
-    """
-    if not _transport_url():
-        raise exception.ConfigError(
-            reason='[DEFAULT] transport_url is not set: this command talks '
-                   'to the managers over RPC')
-    transport = rpcapi.get_transport(CONF)
-    try:
-        api = rpcapi.VolumePoolAPI(transport, timeout=timeout)
-        return call(api, vp_context.RequestContext(project_id=project_id))
-    except rpcapi.ClaimTimedOut:
-        raise  # names the key to show or release the claim with
-    except messaging.MessagingTimeout:
-        raise exception.ServiceUnavailable(
-            reason='no volume-pool-manager answered within %d s' % timeout)
-    finally:
-        transport.cleanup()
-
-
-# -- db ------------------------------------------------------------------
-
-def db_sync():
-    migration.upgrade(CONF.command.revision)
-    print('Database is at revision %s.' % migration.version())
-    return EXIT_OK
-
-
-def db_version():
-    print(migration.version() or 'None (run "volume-pool-manage db sync")')
-    return EXIT_OK
-
-
-# -- pools ---------------------------------------------------------------
-
-POOL_COLUMNS = ['name', 'cluster', 'target', 'ready', 'creating',
-                'claiming', 'deleting', 'reason', 'snapshot_id']
-VOLUME_COLUMNS = ['volume_id', 'name', 'status', 'snapshot_id', 'size',
-                  'host', 'created_at']
-
-
-def _pool_rows(specs, reason):
-    cluster = CONF.cluster or None
-    counts = db_api.count_by_pool(cluster)
-    rows = []
-    for name in sorted(set(specs) | set(counts)):
-        spec = specs.get(name)
-        pool = sizing.counts_of(name, spec, counts)
-        rows.append({
-            'name': name, 'cluster': cluster or '-',
-            'target': (('auto' if spec.auto else spec.target) if spec
-                       else '(removed)'),
-            'ready': pool.ready, 'creating': pool.creating,
-            'claiming': pool.claiming, 'deleting': pool.deleting,
-            'reason': reason,
-            'snapshot_id': spec.snapshot_id if spec else '-'})
-    return rows
-
-
-def _live_pool_rows():
-    """The managers' own view (reason, backoff, claims), or None."""
-    if not _transport_url():
-        return None
-    cluster = CONF.cluster or None
-    try:
-        rows = _rpc_call(lambda api, ctxt: api.pool_status(
-            ctxt, cluster=cluster), CONF.command.timeout)
-    except (exception.VolumePoolException,
-            messaging.MessagingException) as exc:
-        sys.stderr.write('volume-pool-manage: pool_status over RPC failed '
-                         '(%s); showing the database counts.\n'
-                         % exception.first_line(exc))
-        return None
-    for row in rows:
-        row['cluster'] = row.get('cluster') or '-'
-        row['snapshot_id'] = row.get('snapshot_id') or '-'
-    return rows
-
-
-def pool_list():
-    specs = pool_spec.load_specs(CONF)
-    rows = _live_pool_rows()
-    if rows is None:
-        reason = NO_ANSWER if _transport_url() else NO_TRANSPORT
-        rows = _pool_rows(specs, reason)
-    _emit(POOL_COLUMNS, rows, CONF.command.format)
-    _cluster_notes()
-    return EXIT_OK
-
-
-def _cluster_notes():
-    """Notes on stderr (the table or JSON stays clean on stdout): clusters
-    whose volumes nobody syncs, managers that share this cluster with no
-    coordination backend."""
-    try:
-        notes = clusters.stranded_warnings(
-            CONF.cluster, CONF.volume_pool.service_down_time)
-        shared = clusters.coordination_warning(CONF)
-    except db_api.DATABASE_ERRORS as exc:  # the notes are extra
-        sys.stderr.write('volume-pool-manage: could not look for clusters '
-                         'without a live manager: %s\n'
-                         % exception.first_line(exc))
-        return
-    for note in notes + ([shared] if shared else []):
-        sys.stderr.write('Note: %s\n' % note)
-
-
-def pool_refill():
-    name, cluster = CONF.command.pool_name, CONF.command.for_cluster
-    queued = _rpc_call(lambda api, ctxt: api.refill(ctxt, name,
-                                                    cluster=cluster),
-                       CONF.command.timeout)
-    print('Pool %s: %d volume creates queued.' % (name, queued))
-    return EXIT_OK
-
-
-# -- claim ---------------------------------------------------------------
-
-CLAIM_COLUMNS = ['claim_key', 'state', 'pool', 'volume_id', 'source',
-                 'project_id', 'lease_expires_at', 'created_at']
-
-
-def claim_take():
-    args = CONF.command
-    kwargs = {'name': args.volume_name, 'cluster': args.for_cluster,
-              'create_on_miss': not args.no_create_on_miss}
-    if args.project_id:
-        kwargs['project_id'] = args.project_id
-    if args.key:
-        kwargs['claim_key'] = args.key
-    volume = _rpc_call(lambda api, ctxt: api.claim(
-        ctxt, args.pool_name, **kwargs), args.timeout,
-        project_id=args.caller_project)
-    _emit_one(volume, args.format)
-    return EXIT_OK
-
-
-def claim_list():
-    args = CONF.command
-    receipts = db_receipts.listing(CONF.cluster or None,
-                                   states=args.state or None,
-                                   pool=args.pool, limit=args.limit)
-    _emit(CLAIM_COLUMNS, [db_receipts.view(r) for r in receipts],
-          args.format)
-    return EXIT_OK
-
-
-def claim_show():
-    args = CONF.command
-    receipt = db_receipts.get(CONF.cluster or None, args.caller_project,
-                              args.claim_key)
-    if receipt is None:
-        raise exception.ClaimNotFound(claim_key=args.claim_key)
-    record = db_receipts.view(receipt)
-    record['answer'] = db_receipts.answer(receipt)
-    _emit_one(record, args.format)
-    return EXIT_OK
-
-
-def _claim_action(method):
-    """``claim release`` / ``claim confirm``: one RPC call by key."""
-    def run():
-        args = CONF.command
-        record = _rpc_call(lambda api, ctxt: getattr(api, method)(
-            ctxt, args.claim_key, cluster=args.for_cluster), args.timeout,
-            project_id=args.caller_project)
-        _emit_one(record, args.format)
-        return EXIT_OK
-    return run
-
-
-claim_release = _claim_action('release')
-claim_confirm = _claim_action('confirm')
-
-
-def _known_pool(name):
-    specs = pool_spec.load_specs(CONF)
-    if name not in specs and name not in db_api.pool_names(
-            CONF.cluster or None):
-        raise exception.PoolNotFound(pool=name,
-                                     cluster=CONF.cluster or '(none)')
-    return specs.get(name)
-
-
-def pool_show():
-    name = CONF.command.pool_name
-    _known_pool(name)
-    rows = [{c: getattr(row, c) for c in VOLUME_COLUMNS}
-            for row in db_api.get_rows(CONF.cluster or None, pool=name)]
-    _emit(VOLUME_COLUMNS, rows, CONF.command.format)
-    return EXIT_OK
-
-
-def pool_drain():
-    name = CONF.command.pool_name
-    spec = _known_pool(name)
-    report = shrink.drain_pool(vp_cinder.Cinder(CONF), name,
-                                  CONF.cluster or None)
-    print('Pool %s: %d volumes deleted, %d deletes failed (retried by the '
-          'next sync).' % (name, report.deleted, report.errors))
-    if spec is not None and spec.target:
-        print('Note: replenish refills the pool to its target (%d); set '
-              'target = 0 in [pool:%s] to keep it empty.'
-              % (spec.target, name))
-    return EXIT_FAILED if report.errors else EXIT_OK
-
-
-# -- clusters ------------------------------------------------------------
-
-CLUSTER_COLUMNS = ['cluster', 'host', 'last_seen', 'started_at']
-
-
-def cluster_list():
-    if not CONF.coordination.backend_url:
-        raise exception.ConfigError(
-            reason='[coordination] backend_url is not set: without it each '
-                   'manager works alone and there is no membership to list')
-    wanted = [CONF.command.only] if CONF.command.only else None
-    listing = coordination.list_clusters(CONF, wanted)
-    rows = []
-    for cluster, members in listing.items():
-        for member in members:
-            rows.append({
-                'cluster': cluster, 'host': member['host'],
-                'last_seen': _iso(member.get('last_seen')),
-                'started_at': _iso(member.get('started_at'))})
-    _emit(CLUSTER_COLUMNS, rows, CONF.command.format)
-    return EXIT_OK
-
-
-def cluster_adopt():
-    old = clusters.name_of(clusters.key_of(CONF.command.old_cluster))
-    report = clusters.adopt(vp_cinder.Cinder(CONF), old, CONF.cluster,
-                            CONF.volume_pool.service_down_time)
-    new = clusters.name_of(clusters.key_of(CONF.cluster))
-    print('Cluster %s adopted into %s: %d rows moved, %d claim receipts '
-          'moved, %d volumes re-tagged, %d re-tags failed.'
-          % (old, new, report.rows, report.receipts, report.retagged,
-             len(report.failed)))
-    if report.receipts_kept:
-        print('Note: %d claim receipts stay in cluster %s: cluster %s '
-              'already uses their keys.' % (report.receipts_kept, old, new))
-    for volume_id, reason in report.failed:
-        sys.stderr.write('volume-pool-manage: re-tagging volume %s failed: '
-                         '%s\n' % (volume_id, reason))
-    if report.failed:
-        print('Run the command again: it re-tags what is left (the sync '
-              'of cluster %s also re-tags the volumes of its rows).' % new)
-    return EXIT_FAILED if report.failed else EXIT_OK
-
-
-def cluster_drain():
-    old = clusters.name_of(clusters.key_of(CONF.command.old_cluster))
-    timeout = CONF.command.timeout
-    report = clusters.drain(vp_cinder.Cinder(CONF), old, CONF.cluster,
-                            CONF.volume_pool.service_down_time, timeout)
-    print('Cluster %s: %d volumes deleted, %d rows dropped, %d volumes in '
-          'use released, %d deletes failed, %d volumes still in Cinder '
-          'after %d s.' % (old, report.deleted, report.dropped,
-                           report.released, report.failed, report.pending,
-                           timeout))
-    if report.spared:
-        print('Note: %d volumes tagged with cluster %s and no row are in '
-              'use or claimed: left alone.' % (report.spared, old))
-    if report.held:
-        print('%d rows held by claims of stopped managers: adopt the '
-              'cluster to settle them ("volume-pool-manage cluster adopt '
-              '%s").' % (report.held, old))
-    if not report.complete:
-        print('Left in cluster %s: %d rows in the table, %d volumes in '
-              'Cinder; run the command again.'
-              % (old, report.rows_left, report.pending + report.failed))
-        return EXIT_FAILED
-    return EXIT_OK
-
-
-def _iso(stamp):
-    if stamp is None:
-        return None
-    return datetime.datetime.fromtimestamp(
-        stamp, datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')
 
 
 # -- parser --------------------------------------------------------------
@@ -439,12 +73,12 @@ def add_command_parsers(subparsers):
                    'check the revision at start-up only.')
     sync.add_argument('--revision', default='head',
                       help='Target alembic revision (default: head).')
-    sync.set_defaults(func=db_sync)
+    sync.set_defaults(func=manage_pools.db_sync)
     ver = _parser(db_actions, 'version',
                   'Print the schema revision of the database.',
                   'Compare it with the code\'s newest revision before an '
                   'upgrade (volume-pool-status upgrade check does).')
-    ver.set_defaults(func=db_version)
+    ver.set_defaults(func=manage_pools.db_version)
 
     pool = _parser(subparsers, 'pool', 'Inspect, refill and drain pools.',
                    'What an operator looks at first when a claim was slow '
@@ -460,14 +94,14 @@ def add_command_parsers(subparsers):
         'manager answers, the counts come from the database and reason '
         'says so.')
     _add_format(lst)
-    _add_timeout(lst, STATUS_TIMEOUT)
-    lst.set_defaults(func=pool_list)
+    _add_timeout(lst, manage_rpc.STATUS_TIMEOUT)
+    lst.set_defaults(func=manage_pools.pool_list)
     show = _parser(pool_actions, 'show', 'The volumes of one pool.',
                    'Use it to find a volume stuck in creating or deleting, '
                    'and its age.')
     show.add_argument('pool_name', metavar='NAME', help='Pool name.')
     _add_format(show)
-    show.set_defaults(func=pool_show)
+    show.set_defaults(func=manage_pools.pool_show)
     refill = _parser(
         pool_actions, 'refill',
         'Replenish a pool now instead of at the next periodic run.',
@@ -479,14 +113,14 @@ def add_command_parsers(subparsers):
                         help='The cluster whose pool to refill (default: '
                              'any manager\'s own cluster).')
     _add_timeout(refill, 60)
-    refill.set_defaults(func=pool_refill)
+    refill.set_defaults(func=manage_pools.pool_refill)
     drain = _parser(
         pool_actions, 'drain', 'Delete the ready volumes of a pool in '
                                'Cinder.',
         'Before removing a pool or to free Cinder quota; replenish refills '
         'it unless its target is 0.')
     drain.add_argument('pool_name', metavar='NAME', help='Pool name.')
-    drain.set_defaults(func=pool_drain)
+    drain.set_defaults(func=manage_pools.pool_drain)
 
     _add_claim_parsers(subparsers)
 
@@ -506,7 +140,7 @@ def add_command_parsers(subparsers):
     members.add_argument('--cluster', dest='only', metavar='CLUSTER',
                          help='Only this cluster.')
     _add_format(members)
-    members.set_defaults(func=cluster_list)
+    members.set_defaults(func=manage_clusters.cluster_list)
     _add_rename_parsers(cluster_actions)
 
 
@@ -523,7 +157,7 @@ def _add_rename_parsers(cluster_actions):
         'settles them (claims of stopped managers included).  Refused '
         'while a manager of OLD is alive; safe to run again.')
     adopt.add_argument('old_cluster', metavar='OLD', help=old_help)
-    adopt.set_defaults(func=cluster_adopt)
+    adopt.set_defaults(func=manage_clusters.cluster_adopt)
     drain = _parser(
         cluster_actions, 'drain',
         'Delete the volumes of cluster OLD in Cinder, then their rows.',
@@ -533,10 +167,11 @@ def _add_rename_parsers(cluster_actions):
         'run again.')
     drain.add_argument('old_cluster', metavar='OLD', help=old_help)
     drain.add_argument(
-        '--timeout', type=int, default=DRAIN_TIMEOUT, metavar='SECONDS',
+        '--timeout', type=int, default=manage_clusters.DRAIN_TIMEOUT,
+        metavar='SECONDS',
         help='How long to wait for Cinder to delete the volumes (default: '
-             '%d).' % DRAIN_TIMEOUT)
-    drain.set_defaults(func=cluster_drain)
+             '%d).' % manage_clusters.DRAIN_TIMEOUT)
+    drain.set_defaults(func=manage_clusters.cluster_drain)
 
 
 def _add_caller_project(parser):
@@ -582,7 +217,7 @@ def _add_claim_parsers(subparsers):
     _add_caller_project(take)
     _add_format(take)
     _add_timeout(take, 60)
-    take.set_defaults(func=claim_take)
+    take.set_defaults(func=manage_claims.claim_take)
 
     lst = _parser(
         actions, 'list', 'The claim receipts of this cluster, newest first.',
@@ -595,21 +230,21 @@ def _add_claim_parsers(subparsers):
     lst.add_argument('--limit', type=int, default=100, metavar='N',
                      help='At most N claims (default: %(default)s).')
     _add_format(lst)
-    lst.set_defaults(func=claim_list)
+    lst.set_defaults(func=manage_claims.claim_list)
 
     show = _parser(actions, 'show', 'One claim\'s receipt and answer.',
                    'What the caller was answered, and where the volume is.')
     show.add_argument('claim_key', metavar='KEY', help='Claim key.')
     _add_caller_project(show)
     _add_format(show)
-    show.set_defaults(func=claim_show)
+    show.set_defaults(func=manage_claims.claim_show)
 
     for name, func, text, more in (
-            ('release', claim_release,
+            ('release', manage_claims.claim_release,
              'Give a claimed volume back to its pool, if it is unused.',
              'The controller\'s undo, by hand (RPC release): a volume '
              'attached or handed to another project stays where it is.'),
-            ('confirm', claim_confirm,
+            ('confirm', manage_claims.claim_confirm,
              'Confirm a claim: the volume is its caller\'s for good.',
              'Ends the lease, as the controller does once it booted.')):
         action = _parser(actions, name, text, more + '  Needs '

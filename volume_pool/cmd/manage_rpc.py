@@ -1,0 +1,57 @@
+"""volume-pool-manage's calls to the managers over RPC."""
+
+
+from oslo_config import cfg
+import oslo_messaging as messaging
+
+from volume_pool import config
+from volume_pool import context as vp_context
+from volume_pool import exception
+from volume_pool import rpc
+from volume_pool import rpcapi
+
+CONF = config.CONF
+
+# Seconds an operator waits for the managers: a status question must not
+# hang a terminal or a script.
+STATUS_TIMEOUT = 10
+NO_ANSWER = '(no manager answered)'
+NO_TRANSPORT = '(not asked: no transport_url)'
+
+
+def transport_url():
+    """``[DEFAULT] transport_url`` if the operator set it, else None.
+
+    oslo.messaging's own default (``rabbit://`` on localhost) does not
+    count: a CLI must not talk to whatever broker happens to run there.
+    """
+    rpc.check_transport_url(CONF)  # registers the option; one line if bad
+    where = CONF.get_location('transport_url')
+    if where is None or where.location == cfg.Locations.opt_default:
+        return None
+    return CONF.transport_url
+
+
+def call(call, timeout, project_id=None):
+    """Run ``call(api, ctxt)`` on a transport that lives for this call.
+
+    ``project_id``: the caller's project the claim keys belong to.
+
+    The transport is built on the global CONF: oslo.messaging registers
+    some of its options there only (``[oslo_messaging_tracing]``).
+    """
+    if not transport_url():
+        raise exception.ConfigError(
+            reason='[DEFAULT] transport_url is not set: this command talks '
+                   'to the managers over RPC')
+    transport = rpcapi.get_transport(CONF)
+    try:
+        api = rpcapi.VolumePoolAPI(transport, timeout=timeout)
+        return call(api, vp_context.RequestContext(project_id=project_id))
+    except rpcapi.ClaimTimedOut:
+        raise  # names the key to show or release the claim with
+    except messaging.MessagingTimeout:
+        raise exception.ServiceUnavailable(
+            reason='no volume-pool-manager answered within %d s' % timeout)
+    finally:
+        transport.cleanup()
