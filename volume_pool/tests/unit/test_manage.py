@@ -1,7 +1,8 @@
-"""volume-pool-manage, run as the operator runs it: a console script."""
+"""volume-pool-manage, run as the operator runs it: its console script's
+``main(argv)`` here; the installed script in a process of its own, on
+RabbitMQ and Redis, when the functional layer re-collects these tests."""
 
 import json
-import subprocess
 import uuid
 
 import pytest
@@ -17,15 +18,14 @@ from volume_pool.db import migration
 from volume_pool.db import models
 from volume_pool.tests import conftest
 from volume_pool.tests import helpers
-from volume_pool.tests import services
 from volume_pool.tests.conftest import cinder_section
-from volume_pool.tests.unit.test_process import console_script
+from volume_pool.tests.conftest import own_conf
 
 SNAP = '6f1c1a3e-0d8e-4c54-9a43-8f0a3a2f7e11'
 
 
 @pytest.fixture
-def manage(tmp_path, simulator):
+def manage(tmp_path, simulator, console):
     snapshot = simulator.add_snapshot(size=1)
     conf_path = tmp_path / 'volume-pool.conf'
     conf_path.write_text(
@@ -35,11 +35,8 @@ def manage(tmp_path, simulator):
         % (tmp_path, cinder_section(simulator), snapshot))
 
     def _run(*args, config=True):
-        argv = [console_script('volume-pool-manage')]
-        if config:
-            argv += ['--config-file', str(conf_path)]
-        return subprocess.run(argv + list(args), capture_output=True,
-                              text=True, timeout=60)
+        argv = ['--config-file', str(conf_path)] if config else []
+        return console('volume-pool-manage', *argv, *args, timeout=60)
     _run.conf_path = conf_path
     _run.snapshot = snapshot
     return _run
@@ -156,10 +153,10 @@ def test_every_command_has_a_help_that_says_why(manage, words, phrase):
     assert phrase in text
 
 
-def test_cluster_list_formats_parse(manage):
+def test_cluster_list_formats_parse(manage, coordination_url):
     with open(manage.conf_path, 'a') as conf_file:
         conf_file.write('[coordination]\nbackend_url = %s\n'
-                        % services.REDIS_URL)
+                        % coordination_url)
     as_json = manage('cluster', 'list', '--cluster', 'nowhere', '--format',
                      'json')
     assert as_json.returncode == 0, as_json.stderr
@@ -273,37 +270,36 @@ def test_claim_without_transport_url_is_a_usage_error(manage):
     assert len(result.stderr.strip().splitlines()) == 1
 
 
-# -- against a running manager, over RabbitMQ ------------------------------
+# -- against a running manager, over RPC ------------------------------------
 
 @pytest.fixture
-def live(tmp_path, write_config, database, simulator, conf):
-    """An in-process manager on a RabbitMQ vhost of its own, and the CLI
-    run as a separate process on the same config file."""
+def live(tmp_path, database, simulator, transport_url, console):
+    """A manager serving RPC in this process, on a config of its own (a
+    console script run in this process parses the global one), and the
+    CLI on the same config file."""
     snapshot = simulator.add_snapshot(size=1)
-    with services.rabbit_vhost() as transport_url:
-        path = write_config(
-            '[DEFAULT]\nhost = manage-test\ntransport_url = %s\n'
-            '[database]\nconnection = %s\n'
-            '[volume_pool]\nenabled_pools = debian\n'
-            'create_poll_interval = 0.05\nperiodic_fuzzy_delay = 0\n'
-            '%s[pool:debian]\nsnapshot_id = %s\ntarget = 2\n'
-            % (transport_url, database, cinder_section(simulator),
-               snapshot))
-        rpc.init(conf)
-        server = service.Service(conf)
-        server.start()
+    path = tmp_path / 'live.conf'
+    path.write_text(
+        '[DEFAULT]\nhost = manage-test\ntransport_url = %s\n'
+        '[database]\nconnection = %s\n'
+        '[volume_pool]\nenabled_pools = debian\n'
+        'create_poll_interval = 0.05\nperiodic_fuzzy_delay = 0\n'
+        '%s[pool:debian]\nsnapshot_id = %s\ntarget = 2\n'
+        % (transport_url, database, cinder_section(simulator), snapshot))
+    server_conf = own_conf(path)
+    rpc.init(server_conf)
+    server = service.Service(server_conf)
+    server.start()
 
-        def _run(*args):
-            return subprocess.run(
-                [console_script('volume-pool-manage'), '--config-file',
-                 str(path), *args], capture_output=True, text=True,
-                timeout=90)
-        _run.conf_path = path
-        try:
-            yield _run
-        finally:
-            server.stop()
-            rpc.cleanup()
+    def _run(*args):
+        return console('volume-pool-manage', '--config-file', str(path),
+                       *args, timeout=90)
+    _run.conf_path = path
+    try:
+        yield _run
+    finally:
+        server.stop()
+        rpc.cleanup()
 
 
 def _listing(live, fmt='json'):
@@ -369,14 +365,13 @@ def test_rpc_errors_are_one_line(live):
         assert len(result.stderr.strip().splitlines()) == 1
 
 
-def test_pool_list_falls_back_to_the_database(manage):
+def test_pool_list_falls_back_to_the_database(manage, transport_url):
     """transport_url set, nobody listening: the database counts, said so."""
     manage('db', 'sync')
-    with services.rabbit_vhost() as transport_url:
-        manage.conf_path.write_text('[DEFAULT]\ntransport_url = %s\n%s'
-                                    % (transport_url,
-                                       manage.conf_path.read_text()))
-        result = manage('pool', 'list', '--format', 'json', '--timeout', '2')
+    manage.conf_path.write_text('[DEFAULT]\ntransport_url = %s\n%s'
+                                % (transport_url,
+                                   manage.conf_path.read_text()))
+    result = manage('pool', 'list', '--format', 'json', '--timeout', '1')
     assert result.returncode == 0, result.stderr
     listing = json.loads(result.stdout)
     assert listing[0]['name'] == 'debian'

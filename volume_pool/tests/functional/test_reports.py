@@ -6,7 +6,6 @@ own, with the Cinder simulator.
 """
 
 import signal
-import subprocess
 
 from oslo_utils import uuidutils
 
@@ -14,8 +13,7 @@ from volume_pool import context as vp_context
 from volume_pool import rpcapi
 from volume_pool.tests import helpers
 from volume_pool.tests import services
-from volume_pool.tests.unit import test_process
-from volume_pool.tests.unit.test_process import console_script
+from volume_pool.tests.functional import test_process
 
 REPORT_SECTIONS = ('Threads', 'Configuration', 'Pool State')
 
@@ -77,22 +75,3 @@ def _claim(conf, conf_path, proc, request_id):
         assert api.claim(ctxt, 'debian')['source'] == 'pool'
     finally:
         transport.cleanup()
-
-
-def test_a_missing_report_trigger_file_is_one_clear_line(tmp_path,
-                                                        simulator):
-    snapshot = simulator.add_snapshot(size=1)
-    conf_path = tmp_path / 'volume-pool.conf'
-    conf_path.write_text(
-        test_process._config(tmp_path, simulator, 'fake:///', snapshot,
-                             target=1) +
-        '[oslo_reports]\nfile_event_handler = %s\n'
-        % (tmp_path / 'no-such-file'))
-    result = subprocess.run([console_script('volume-pool-manager'),
-                             '--config-file', str(conf_path)],
-                            capture_output=True, text=True, timeout=60)
-    assert result.returncode == 2
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert '[oslo_reports] file_event_handler' in lines[0]
-
