@@ -72,13 +72,46 @@ class ApiError(Exception):
         return {kind: error}
 
 
+# Seconds a held request waits at most, so a test that forgets to
+# release it still ends.
+HOLD_LIMIT = 60
+
+
 class _Fault:
-    def __init__(self, status, method, path, count, delay):
+    """An injected fault; with ``hold``, the requests it takes wait for
+    :meth:`release`, and a test can wait for them to be there."""
+
+    def __init__(self, status, method, path, count, delay, hold=False):
         self.status = status
         self.method = method
         self.path = re.compile(path) if path else None
         self.remaining = count
         self.delay = delay
+        self.hold = hold
+        self._released = threading.Event()
+        self._arrived = 0
+        self._cond = threading.Condition()
+
+    def take(self):
+        """Called by a request the fault applies to."""
+        with self._cond:
+            self._arrived += 1
+            self._cond.notify_all()
+        if self.delay:
+            time.sleep(self.delay)
+        if self.hold and not self._released.wait(HOLD_LIMIT):
+            raise ApiError(500, 'Held request never released')
+
+    def wait_arrived(self, count=1, timeout=HOLD_LIMIT):
+        """Wait until ``count`` requests are held (or were delayed)."""
+        with self._cond:
+            if not self._cond.wait_for(lambda: self._arrived >= count,
+                                       timeout):
+                raise AssertionError('%d of %d requests arrived'
+                                     % (self._arrived, count))
+
+    def release(self):
+        self._released.set()
 
     def matches(self, method, path):
         return ((self.method is None or self.method == method) and
@@ -98,7 +131,7 @@ class _Store:
 
     # Status transitions are evaluated lazily, by timestamp, on each read.
     def refresh(self, volume):
-        now = time.monotonic()
+        now = self.sim.clock()
         if volume['status'] == 'creating' and now >= volume['_ready_at']:
             volume['status'] = volume.pop('_final_status', 'available')
             volume['updated_at'] = _iso(_now())
@@ -140,7 +173,7 @@ class _Store:
             'created_at': stamp, 'updated_at': stamp,
             'user_id': 'simulator', 'os-vol-tenant-attr:tenant_id':
             project or self.sim.project_id,
-            '_ready_at': time.monotonic() + delay,
+            '_ready_at': self.sim.clock() + delay,
         }
         self.volumes[volume_id] = volume
         return volume
@@ -181,8 +214,11 @@ class CinderSimulator:
 
     def __init__(self, host='127.0.0.1', port=0, project_id=DEFAULT_PROJECT,
                  creation_delay=0.0, deletion_delay=0.0, max_limit=1000,
-                 quota_volumes=None, quota_gigabytes=None):
+                 quota_volumes=None, quota_gigabytes=None,
+                 clock=time.monotonic):
         self.host = host
+        # Seconds, for the creation and deletion delays: a test may move it.
+        self.clock = clock
         self.port = port
         self.project_id = project_id
         self.creation_delay = creation_delay
@@ -191,9 +227,11 @@ class CinderSimulator:
         self.quota_volumes = quota_volumes
         self.quota_gigabytes = quota_gigabytes
         self.request_counts = collections.Counter()
+        self.connections = 0  # TCP connections accepted
         self._lock = threading.Lock()
         self._store = _Store(self)
         self._faults = []
+        self._held = []
         self._fail_creates = collections.deque()
         self._server = None
         self._thread = None
@@ -213,6 +251,7 @@ class CinderSimulator:
         return self
 
     def stop(self):
+        self.clear_faults()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -292,16 +331,25 @@ class CinderSimulator:
             self._fail_creates.extend([status] * n)
 
     def inject_fault(self, status=500, method=None, path=None, count=1,
-                     delay=0.0):
+                     delay=0.0, hold=False):
         """The next ``count`` matching requests get ``status`` (or, with
-        ``status=None``, are only delayed by ``delay`` seconds)."""
+        ``status=None``, are only delayed by ``delay`` seconds, or held
+        until the returned fault's ``release()`` with ``hold=True``)."""
+        fault = _Fault(status, method, path, count, delay, hold)
         with self._lock:
-            self._faults.append(_Fault(status, method, path, count, delay))
+            self._faults.append(fault)
+            if hold:
+                self._held.append(fault)  # released by clear_faults()
+        return fault
 
     def clear_faults(self):
-        """Forget injected faults and pending fail_next_creates."""
+        """Forget injected faults (releasing held requests) and pending
+        fail_next_creates."""
         with self._lock:
+            for fault in self._faults + self._held:
+                fault.release()
             self._faults.clear()
+            self._held.clear()
             self._fail_creates.clear()
 
     def reset_counts(self):
@@ -327,8 +375,7 @@ class CinderSimulator:
             self.request_counts[(method, route)] += 1
         fault = self._take_fault(method, path)
         if fault is not None:
-            if fault.delay:
-                time.sleep(fault.delay)
+            fault.take()
             if fault.status is not None:
                 headers = {'Retry-After': '0'} if fault.status == 413 else {}
                 raise ApiError(fault.status, 'Injected fault', headers)
@@ -459,7 +506,7 @@ class CinderSimulator:
 
     def _begin_delete(self, volume):
         volume['status'] = 'deleting'
-        volume['_gone_at'] = time.monotonic() + self.deletion_delay
+        volume['_gone_at'] = self.clock() + self.deletion_delay
         self._store.refresh(volume)
 
     def _volume_action(self, query, body, volume_id):
@@ -631,6 +678,11 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     def log_message(self, fmt, *args):
         pass  # quiet: tests and the demo print what matters
+
+    def setup(self):
+        super().setup()
+        with self.sim._lock:
+            self.sim.connections += 1
 
     def _version(self):
         header = (self.headers.get('OpenStack-API-Version') or

@@ -12,6 +12,7 @@ from oslo_config import cfg
 from oslo_config import fixture as config_fixture
 from oslo_db.sqlalchemy import enginefacade
 from oslo_service import opts as service_opts
+from oslo_utils import timeutils
 import pytest
 
 from volume_pool import cinder as vp_cinder
@@ -194,6 +195,16 @@ def running_service(write_config, database, simulator, conf, transport_url):
     yield server
     server.stop()
     rpc.cleanup()
+
+
+@pytest.fixture
+def frozen_time():
+    """oslo.utils' clock (timeutils.utcnow and what reads it: row times,
+    the backoff, the demand estimate, the stuck-create reaper), stopped
+    now; call the fixture's value with seconds to move it on."""
+    timeutils.set_time_override()
+    yield timeutils.advance_time_seconds
+    timeutils.clear_time_override()
 
 
 @pytest.fixture(autouse=True)
