@@ -139,14 +139,16 @@ def test_cinder_errors_do_not_crash_replenish_and_are_retried(
 
 
 def test_volume_that_ends_in_error_is_deleted_and_replaced(
-        make_manager, simulator):
+        make_manager, simulator, frozen_time):
     mgr = make_manager({'debian': 2})
     simulator.fail_next_creates(1)
     mgr.replenish(CTXT)
-    wait_for(lambda: ready() == 1)
+    settle(mgr)  # one ready, one in error (the backoff counted it)
+    assert ready() == 1
     mgr.sync(CTXT)
     wait_for(lambda: not [v for v in simulator.list_volumes()
                           if v['status'] == 'error'])
+    frozen_time(4)  # past the backoff: 2 s, jitter up to 2 s
     fill(mgr)
 
 
