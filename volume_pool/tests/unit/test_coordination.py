@@ -17,8 +17,22 @@ POOLS = ['pool-%d' % n for n in range(24)]
 MEMBERSHIP_TIMEOUT = 2
 
 
+# Every conf of the test, reset after it: ConfigOpts that register the
+# same option objects share their overrides, so one left set would reach
+# the next test's manager (oslo.config keeps them on the options).
+_CONFS = []
+
+
+@pytest.fixture(autouse=True)
+def reset_confs():
+    yield
+    while _CONFS:
+        _CONFS.pop().reset()
+
+
 def _conf(host, cluster, url):
     conf = cfg.ConfigOpts()
+    _CONFS.append(conf)
     vp_conf.default.register_opts(conf)
     vp_conf.coordination.register_opts(conf)
     conf([], project='volume-pool-test')
