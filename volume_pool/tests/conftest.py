@@ -1,4 +1,10 @@
-"""Shared pytest fixtures: configuration, databases, a Cinder simulator."""
+"""Fixtures of both test layers: configuration, databases, the Cinder
+simulator, managers and the service in the test's process.
+
+``db_backend`` and ``transport_url`` (asked for by ``any_database`` and
+``running_service``) are the unit layer's in-process ones; the functional
+layer's conftest overrides them with the real services.
+"""
 
 import volume_pool.cmd  # noqa: F401  (first: no eventlet, threading)
 
@@ -183,6 +189,7 @@ def make_manager(write_config, database, simulator, conf):
 
 @pytest.fixture
 def running_service(write_config, database, simulator, conf, transport_url):
+    """The whole service (RPC server, periodic tasks) in this process."""
     snapshot = simulator.add_snapshot(size=1)
     write_config('[DEFAULT]\nhost = rpc-test\ntransport_url = %s\n'
                  '[volume_pool]\nenabled_pools = debian\n'
