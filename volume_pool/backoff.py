@@ -12,9 +12,9 @@ are never affected: they keep serving what the pool has.
 
 import dataclasses
 import threading
-import time
 
 from oslo_log import log as logging
+from oslo_utils import timeutils
 import tenacity
 
 LOG = logging.getLogger(__name__)
@@ -35,11 +35,16 @@ class _Attempt:
         self.attempt_number = number
 
 
+def wall_clock():
+    """Seconds since the epoch; tests move it with timeutils overrides."""
+    return timeutils.utcnow_ts(microsecond=True)
+
+
 class Backoff:
     """Thread-safe backoff state of every pool of one manager."""
 
     def __init__(self, initial, maximum, max_consecutive_errors,
-                 clock=time.time):
+                 clock=wall_clock):
         # The first delay is ``initial`` (``multiplier`` * 2**0), plus up
         # to ``initial`` of jitter.
         self._wait = tenacity.wait_exponential_jitter(

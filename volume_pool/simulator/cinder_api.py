@@ -38,8 +38,11 @@ class CinderSimulator(handlers.VolumeAPI):
 
     def __init__(self, host='127.0.0.1', port=0, project_id=DEFAULT_PROJECT,
                  creation_delay=0.0, deletion_delay=0.0, max_limit=1000,
-                 quota_volumes=None, quota_gigabytes=None):
+                 quota_volumes=None, quota_gigabytes=None,
+                 clock=time.monotonic):
         self.host = host
+        # Seconds, for the creation and deletion delays: a test may move it.
+        self.clock = clock
         self.port = port
         self.project_id = project_id
         self.creation_delay = creation_delay
@@ -48,9 +51,11 @@ class CinderSimulator(handlers.VolumeAPI):
         self.quota_volumes = quota_volumes
         self.quota_gigabytes = quota_gigabytes
         self.request_counts = collections.Counter()
+        self.connections = 0  # TCP connections accepted
         self._lock = threading.Lock()
         self._store = sim_store.Store(self)
         self._faults = []
+        self._held = []
         self._fail_creates = collections.deque()
         self._server = None
         self._thread = None
@@ -70,6 +75,7 @@ class CinderSimulator(handlers.VolumeAPI):
         return self
 
     def stop(self):
+        self.clear_faults()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -145,17 +151,25 @@ class CinderSimulator(handlers.VolumeAPI):
             self._fail_creates.extend([status] * n)
 
     def inject_fault(self, status=500, method=None, path=None, count=1,
-                     delay=0.0):
+                     delay=0.0, hold=False):
         """The next ``count`` matching requests get ``status`` (or, with
-        ``status=None``, are only delayed by ``delay`` seconds)."""
+        ``status=None``, are only delayed by ``delay`` seconds, or held
+        until the returned fault's ``release()`` with ``hold=True``)."""
+        fault = sim_store.Fault(status, method, path, count, delay, hold)
         with self._lock:
-            self._faults.append(
-                sim_store.Fault(status, method, path, count, delay))
+            self._faults.append(fault)
+            if hold:
+                self._held.append(fault)  # released by clear_faults()
+        return fault
 
     def clear_faults(self):
-        """Forget injected faults and pending fail_next_creates."""
+        """Forget injected faults (releasing held requests) and pending
+        fail_next_creates."""
         with self._lock:
+            for fault in self._faults + self._held:
+                fault.release()
             self._faults.clear()
+            self._held.clear()
             self._fail_creates.clear()
 
     def reset_counts(self):
@@ -181,8 +195,7 @@ class CinderSimulator(handlers.VolumeAPI):
             self.request_counts[(method, route)] += 1
         fault = self._take_fault(method, path)
         if fault is not None:
-            if fault.delay:
-                time.sleep(fault.delay)
+            fault.take()
             if fault.status is not None:
                 headers = {'Retry-After': '0'} if fault.status == 413 else {}
                 raise ApiError(fault.status, 'Injected fault', headers)

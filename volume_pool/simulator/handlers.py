@@ -7,7 +7,6 @@ Every handler runs under the simulator's lock and returns
 
 import ast
 import re
-import time
 from urllib import parse
 import uuid
 
@@ -138,7 +137,7 @@ class VolumeAPI:
 
     def _begin_delete(self, volume):
         volume['status'] = 'deleting'
-        volume['_gone_at'] = time.monotonic() + self.deletion_delay
+        volume['_gone_at'] = self.clock() + self.deletion_delay
         self._store.refresh(volume)
 
     def _volume_action(self, query, body, volume_id):

@@ -35,6 +35,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def log_message(self, fmt, *args):
         pass  # quiet: tests and the demo print what matters
 
+    def setup(self):
+        super().setup()
+        with self.sim._lock:
+            self.sim.connections += 1
+
     def _version(self):
         header = (self.headers.get('OpenStack-API-Version') or
                   self.headers.get('X-OpenStack-Volume-API-Version') or '')

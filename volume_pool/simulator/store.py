@@ -7,6 +7,7 @@ evaluated lazily, by timestamp, on each read: no timer thread.
 import collections
 import datetime
 import re
+import threading
 import time
 import uuid
 
@@ -43,13 +44,46 @@ class ApiError(Exception):
         return {kind: error}
 
 
+# Seconds a held request waits at most, so a test that forgets to
+# release it still ends.
+HOLD_LIMIT = 60
+
+
 class Fault:
-    def __init__(self, status, method, path, count, delay):
+    """An injected fault; with ``hold``, the requests it takes wait for
+    :meth:`release`, and a test can wait for them to be there."""
+
+    def __init__(self, status, method, path, count, delay, hold=False):
         self.status = status
         self.method = method
         self.path = re.compile(path) if path else None
         self.remaining = count
         self.delay = delay
+        self.hold = hold
+        self._released = threading.Event()
+        self._arrived = 0
+        self._cond = threading.Condition()
+
+    def take(self):
+        """Called by a request the fault applies to."""
+        with self._cond:
+            self._arrived += 1
+            self._cond.notify_all()
+        if self.delay:
+            time.sleep(self.delay)
+        if self.hold and not self._released.wait(HOLD_LIMIT):
+            raise ApiError(500, 'Held request never released')
+
+    def wait_arrived(self, count=1, timeout=HOLD_LIMIT):
+        """Wait until ``count`` requests are held (or were delayed)."""
+        with self._cond:
+            if not self._cond.wait_for(lambda: self._arrived >= count,
+                                       timeout):
+                raise AssertionError('%d of %d requests arrived'
+                                     % (self._arrived, count))
+
+    def release(self):
+        self._released.set()
 
     def matches(self, method, path):
         return ((self.method is None or self.method == method) and
@@ -69,7 +103,7 @@ class Store:
 
     # Status transitions are evaluated lazily, by timestamp, on each read.
     def refresh(self, volume):
-        now = time.monotonic()
+        now = self.sim.clock()
         if volume['status'] == 'creating' and now >= volume['_ready_at']:
             volume['status'] = volume.pop('_final_status', 'available')
             volume['updated_at'] = iso(utcnow())
@@ -111,7 +145,7 @@ class Store:
             'created_at': stamp, 'updated_at': stamp,
             'user_id': 'simulator', 'os-vol-tenant-attr:tenant_id':
             project or self.sim.project_id,
-            '_ready_at': time.monotonic() + delay,
+            '_ready_at': self.sim.clock() + delay,
         }
         self.volumes[volume_id] = volume
         return volume

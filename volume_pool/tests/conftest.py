@@ -1,4 +1,10 @@
-"""Shared pytest fixtures: configuration, databases, a Cinder simulator."""
+"""Fixtures of both test layers: configuration, databases, the Cinder
+simulator, managers and the service in the test's process.
+
+``db_backend`` and ``transport_url`` (asked for by ``any_database`` and
+``running_service``) are the unit layer's in-process ones; the functional
+layer's conftest overrides them with the real services.
+"""
 
 import volume_pool.cmd  # noqa: F401  (first: no eventlet, threading)
 
@@ -7,11 +13,24 @@ import volume_pool.cmd  # noqa: F401  (first: no eventlet, threading)
 import os
 import textwrap
 
+from futurist import _thread as futurist_thread
+from oslo_config import cfg
 from oslo_config import fixture as config_fixture
 from oslo_db.sqlalchemy import enginefacade
+from oslo_service import opts as service_opts
+from oslo_utils import timeutils
 import pytest
 
+from volume_pool import cinder as vp_cinder
 from volume_pool import config
+from volume_pool import manager as vp_manager
+from volume_pool import rpc
+from volume_pool import service
+from volume_pool.conf import cinder as cinder_conf
+from volume_pool.conf import coordination as coordination_conf
+from volume_pool.conf import database as database_conf
+from volume_pool.conf import default as default_conf
+from volume_pool.conf import volume_pool as volume_pool_conf
 from volume_pool.db import api as db_api
 from volume_pool.db import migration
 from volume_pool.tests import services
@@ -57,6 +76,24 @@ def write_config(tmp_path, conf):
     return _write
 
 
+def own_conf(path):
+    """A ConfigOpts of its own with the service's options, parsed from
+    ``path``: for a service in the test's process beside a console script
+    run in that process, which parses the global CONF anew."""
+    conf = cfg.ConfigOpts()
+    for module in (default_conf, volume_pool_conf, cinder_conf,
+                   database_conf, coordination_conf):
+        module.register_opts(conf)
+    service_opts.register_service_opts(conf)
+    # oslo.messaging registers [oslo_messaging_tracing] on the global CONF
+    # only, and its RPC server reads it from the server's.
+    tracing = 'oslo_messaging_tracing'
+    conf.register_opts([CONF._get_opt_info(name, tracing)['opt']
+                        for name in CONF[tracing]], group=tracing)
+    conf(['--config-file', str(path)], project='volume-pool')
+    return conf
+
+
 def use_database(url, monkeypatch):
     """Point the data layer at ``url`` for one test; migrate it."""
     context_manager = enginefacade.transaction_context()
@@ -75,12 +112,20 @@ def database(tmp_path, monkeypatch):
         context_manager.dispose_pool()
 
 
-@pytest.fixture(params=services.DB_BACKENDS)
-def any_database(request, tmp_path, monkeypatch):
-    """The same test on SQLite, MariaDB and PostgreSQL (real servers)."""
-    with services.provisioned_database(request.param, tmp_path) as url:
+@pytest.fixture(params=['sqlite'])
+def db_backend(request):
+    """The database of the tests that run on every backend: SQLite in
+    the unit layer; the functional layer's conftest gives MariaDB and
+    PostgreSQL (real servers) to the same tests."""
+    return request.param
+
+
+@pytest.fixture
+def any_database(db_backend, tmp_path, monkeypatch):
+    """A migrated database of ``db_backend``, private to the test."""
+    with services.provisioned_database(db_backend, tmp_path) as url:
         context_manager = use_database(url, monkeypatch)
-        yield request.param
+        yield db_backend
         context_manager.dispose_pool()
 
 
@@ -100,6 +145,82 @@ def cinder_section(sim):
         user_id = tester
         timeout = 10
         """) % (sim.endpoint, sim.project_id)
+
+
+@pytest.fixture
+def make_manager(write_config, database, simulator, conf):
+    """Build Managers on the simulator, stopped at the end of the test.
+
+    ``pools`` maps a name to its target, or to its ``[pool:NAME]`` options
+    (the key ``snapshot_size`` sizes the pool's snapshot instead);
+    ``options`` go to ``[volume_pool]``.  The pools' snapshot ids are in
+    ``mgr.snapshots``.
+    """
+    managers = []
+
+    def _make(pools=None, **options):
+        pools = pools or {'debian': 3}
+        snapshots, sections = {}, ''
+        for name, pool in pools.items():
+            pool = dict(pool) if isinstance(pool, dict) else {'target': pool}
+            snapshots[name] = simulator.add_snapshot(
+                size=pool.pop('snapshot_size', 1))
+            sections += '[pool:%s]\nsnapshot_id = %s\n%s' % (
+                name, snapshots[name],
+                ''.join('%s = %s\n' % item for item in pool.items()))
+        write_config('[DEFAULT]\nhost = test-host\n'
+                     '[volume_pool]\nenabled_pools = %s\n'
+                     'create_poll_interval = 0.05\n%s\n%s%s'
+                     % (','.join(pools),
+                        ''.join('%s = %s\n' % item
+                                for item in options.items()),
+                        cinder_section(simulator), sections))
+        mgr = vp_manager.Manager(vp_cinder.Cinder(conf), conf=conf)
+        mgr.init_host()
+        mgr.snapshots = snapshots
+        managers.append(mgr)
+        return mgr
+
+    yield _make
+    for mgr in managers:
+        mgr.prepare_for_shutdown()
+        mgr.cleanup_host()
+
+
+@pytest.fixture
+def running_service(write_config, database, simulator, conf, transport_url):
+    """The whole service (RPC server, periodic tasks) in this process."""
+    snapshot = simulator.add_snapshot(size=1)
+    write_config('[DEFAULT]\nhost = rpc-test\ntransport_url = %s\n'
+                 '[volume_pool]\nenabled_pools = debian\n'
+                 'create_poll_interval = 0.05\nperiodic_fuzzy_delay = 0\n'
+                 '%s[pool:debian]\nsnapshot_id = %s\ntarget = 2\n'
+                 % (transport_url, cinder_section(simulator), snapshot))
+    rpc.init(conf)
+    server = service.Service(conf)
+    server.start()
+    yield server
+    server.stop()
+    rpc.cleanup()
+
+
+@pytest.fixture
+def frozen_time():
+    """oslo.utils' clock (timeutils.utcnow and what reads it: row times,
+    the backoff, the demand estimate, the stuck-create reaper), stopped
+    now; call the fixture's value with seconds to move it on."""
+    timeutils.set_time_override()
+    yield timeutils.advance_time_seconds
+    timeutils.clear_time_override()
+
+
+@pytest.fixture(autouse=True)
+def quick_idle_workers(monkeypatch):
+    """futurist's idle workers look for the executor's shutdown once a
+    second, so every stop of a manager's create executor or of an RPC
+    server's executor waited up to a second.  A shorter look changes
+    nothing else: a worker with work never waits."""
+    monkeypatch.setattr(futurist_thread.ThreadWorker, 'MAX_IDLE_FOR', 0.01)
 
 
 def pytest_report_header(config):

@@ -1,5 +1,15 @@
-"""Fixtures of the functional suite: one real Cinder per run, a RabbitMQ
-vhost and a throw-away MariaDB or PostgreSQL database per test."""
+"""Fixtures of the functional suite: one real Cinder per run (started by
+the first test that asks for it), a RabbitMQ vhost and a throw-away
+MariaDB or PostgreSQL database per test.
+
+The same fixture names as the unit layer's, on the real services:
+``db_backend`` (MariaDB, PostgreSQL), ``transport_url`` (RabbitMQ),
+``console`` (the installed scripts in processes of their own),
+``coordination_url`` (the machine's Redis) and ``private_coordination``
+(a redis-server of the test's own).  The modules of ``recollected/``
+import unit test modules, so the unit tests that use one of these run
+here against the real thing.
+"""
 
 import os
 import uuid
@@ -8,6 +18,7 @@ from oslo_config import cfg
 import pytest
 
 from volume_pool import rpcapi
+from volume_pool.tests import console as vp_console
 from volume_pool.tests import services
 from volume_pool.tests.functional import harness
 
@@ -36,10 +47,63 @@ def snapshot(cinder):
     return cinder.make_snapshot(size=1)
 
 
-@pytest.fixture
-def transport_url():
+@pytest.fixture(params=['rabbit'])
+def transport_url(request):
     with services.rabbit_vhost() as url:
         yield url
+
+
+@pytest.fixture(params=['mysql', 'postgresql'])
+def db_backend(request):
+    return request.param
+
+
+@pytest.fixture
+def console():
+    return vp_console.Subprocess()
+
+
+@pytest.fixture
+def coordination_url():
+    import redis
+    try:
+        redis.Redis.from_url(services.REDIS_URL, socket_timeout=2).ping()
+    except redis.RedisError as exc:
+        services.unavailable('Redis', exc)
+    return services.REDIS_URL
+
+
+@pytest.fixture
+def private_coordination(tmp_path):
+    redis = services.PrivateRedis(tmp_path)
+    yield redis
+    redis.stop()
+
+
+# What makes a re-collected unit test worth running here.
+REAL_SERVICES = {'db_backend', 'transport_url', 'console',
+                 'coordination_url', 'private_coordination'}
+
+
+def pytest_collection_modifyitems(config, items):
+    """Unit tests imported by a functional module run here only if they
+    use a fixture this layer makes real; the others ran in the unit layer
+    already, on the same code."""
+    kept, dropped = [], []
+    for item in items:
+        function = getattr(item, 'function', None)
+        recollected = (function is not None and
+                       function.__module__.startswith(
+                           'volume_pool.tests.unit.') and
+                       not item.module.__name__.startswith(
+                           'volume_pool.tests.unit.'))
+        if recollected and not REAL_SERVICES & set(item.fixturenames):
+            dropped.append(item)
+        else:
+            kept.append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
 
 
 @pytest.fixture(params=['mysql', 'postgresql'])

@@ -1,25 +1,19 @@
-"""volume-pool-bench's pieces at tiny sizes, on the real services and the
-Cinder simulator: structure and sanity of the figures, never their
-timings."""
+"""volume-pool-bench's pieces at tiny sizes, on SQLite and the Cinder
+simulator: structure and sanity of the figures, never their timings.  The
+claim bench on a real manager process and the CPU meter of processes run
+in the functional layer."""
 
 import json
-import subprocess
-import sys
-import time
 
 import pytest
 
-from volume_pool import rpcapi
-from volume_pool.bench import claim
 from volume_pool.bench import cli
-from volume_pool.bench import cpu as cpu_meter
 from volume_pool.bench import measure
 from volume_pool.bench import report
-from volume_pool.bench import services
 from volume_pool.bench import sync
 from volume_pool.db import api as db_api
+from volume_pool.fixtures import cinder_handles
 from volume_pool.simulator import server as sim_server
-from volume_pool.tests import services as test_services
 
 
 def test_uniqueness_check_names_every_duplicate():
@@ -46,8 +40,8 @@ def test_simulator_sends_headers_and_body_without_nagle_delay():
 
 def test_sync_counts_requests_beside_one_get_per_volume(database,
                                                         simulator):
-    cinder = services.make_cinder(simulator.endpoint, simulator.project_id,
-                                  page_size=5)
+    cinder = cinder_handles.make_cinder(
+        simulator.endpoint, simulator.project_id, page_size=5)
     figures = sync.run(simulator, cinder, [10], latencies=(0.0, 1.0),
                        repeats=2)
     assert [f['api_latency_ms'] for f in figures] == [0.0, 1.0]
@@ -59,66 +53,6 @@ def test_sync_counts_requests_beside_one_get_per_volume(database,
     # The latency is taken off again afterwards.
     assert simulator._faults == []
     assert len(db_api.get_rows(None, pool='sync-10')) == 10
-
-
-def test_claim_bench_checks_every_claim_on_a_real_manager(
-        tmp_path, conf, simulator):
-    conf([], project='volume-pool')
-    with test_services.rabbit_vhost() as transport_url:
-        transport = rpcapi.get_transport(conf, url=transport_url)
-        try:
-            with services.database('sqlite', str(tmp_path)) as url:
-                result = claim.run_backend(
-                    'sqlite', url, transport, transport_url, simulator,
-                    str(tmp_path), levels=[1, 2], calls=3)
-        finally:
-            transport.cleanup()
-    assert [lv['callers'] for lv in result['levels']] == [1, 2]
-    for level in result['levels']:
-        assert level['misses'] == 0
-        for part in ('empty_rpc', 'rename', 'claim'):
-            assert level[part]['count'] == 3
-            # Three calls may fall within one clock tick: only the shape
-            # is checked here (the meter itself in the test below).
-            cpu = level['cpu_ms_per_op'][part]
-            roles = [cpu[role] for role in cpu_meter.ROLES]
-            assert min(roles) >= 0
-            assert abs(cpu['total'] - sum(roles)) < 0.01
-        assert level['floor_ms'] > 0
-    claimed = 3 * 2 + 2 * (1 + 2)  # measured and warm-up claims
-    assert result['claims_checked_unique'] == claimed
-    assert result['rows_left'] == claim.claims_needed([1, 2], 3) - claimed
-
-
-def test_cpu_meter_charges_each_process_its_own_cpu():
-    # A "manager" that burns CPU while this process mostly sleeps, then
-    # this process burning CPU while the child sleeps.
-    child = subprocess.Popen([sys.executable, '-c', (
-        'import time\n'
-        'end = time.monotonic() + 0.6\n'
-        'while time.monotonic() < end: pass\n'
-        'time.sleep(30)')])
-    try:
-        meter = cpu_meter.CpuMeter(child.pid)
-        _, sleeping = meter.measure(lambda: time.sleep(0.8), 10)
-        _, burning = meter.measure(_burn(0.5), 10)
-    finally:
-        child.kill()
-        child.wait()
-    # About 60 ms per operation for the child in the first run, 50 for
-    # this process in the second; the idle one only reads /proc.
-    assert sleeping['manager'] > 20 and sleeping['client'] < 10
-    assert burning['client'] > 20 and burning['manager'] < 10
-    assert burning['ops_per_core_s'] == pytest.approx(
-        1000.0 / burning['total'], rel=0.01)
-
-
-def _burn(seconds):
-    def operation():
-        end = time.monotonic() + seconds
-        while time.monotonic() < end:
-            pass
-    return operation
 
 
 def test_report_checks_targets_and_writes_json(tmp_path):

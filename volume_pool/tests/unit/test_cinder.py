@@ -4,29 +4,36 @@ import concurrent.futures
 
 import pytest
 
-from volume_pool.bench import services
+from volume_pool.fixtures import cinder_handles
+
+CONCURRENT = 24
 
 
-def kept_connections(handle, endpoint):
-    """Idle connections the handle keeps open to ``endpoint``'s host."""
-    adapter = handle._session.session.get_adapter(endpoint)
-    pools = list(adapter.poolmanager.pools._container.values())
-    assert len(pools) == 1
-    return sum(1 for conn in list(pools[0].pool.queue) if conn is not None)
+def _renames_at_once(simulator, handle, volumes):
+    """Rename every volume at once: the simulator holds the requests
+    until all of them are there, so each needs a connection of its own.
+    Returns the connections the simulator accepted meanwhile."""
+    before = simulator.connections
+    held = simulator.inject_fault(status=None, method='PUT', hold=True,
+                                  count=len(volumes))
+    with concurrent.futures.ThreadPoolExecutor(len(volumes)) as ex:
+        renames = [ex.submit(handle.update_volume, v, name='n-' + v,
+                             metadata={}) for v in volumes]
+        held.wait_arrived(len(volumes))
+        held.release()
+        renamed = [r.result() for r in renames]
+    assert [v.name for v in renamed] == ['n-' + v for v in volumes]
+    return simulator.connections - before
 
 
 @pytest.mark.parametrize('size, kept', [(None, 24), (10, 10)])
 def test_concurrent_requests_keep_up_to_connection_pool_size(
         simulator, size, kept):
     options = {'connection_pool_size': size} if size else {}
-    handle = services.make_cinder(simulator.endpoint, simulator.project_id,
-                                  **options)
-    volumes = [simulator.add_volume(size=1) for _ in range(24)]
-    # Every request waits, so 24 requests are open at once.
-    simulator.inject_fault(status=None, delay=0.3, count=24)
-    with concurrent.futures.ThreadPoolExecutor(24) as ex:
-        renamed = list(ex.map(
-            lambda v: handle.update_volume(v, name='n-' + v, metadata={}),
-            volumes))
-    assert [v.name for v in renamed] == ['n-' + v for v in volumes]
-    assert kept_connections(handle, simulator.endpoint) == kept
+    handle = cinder_handles.make_cinder(
+        simulator.endpoint, simulator.project_id, **options)
+    volumes = [simulator.add_volume(size=1) for _ in range(CONCURRENT)]
+    assert _renames_at_once(simulator, handle, volumes) == CONCURRENT
+    # The next burst reuses the connections the handle kept, and opens
+    # new ones only beyond them.
+    assert _renames_at_once(simulator, handle, volumes) == CONCURRENT - kept

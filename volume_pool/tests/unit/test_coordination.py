@@ -1,4 +1,6 @@
-"""Membership and pool ownership over a real Redis (tooz)."""
+"""Membership and pool ownership through tooz's Redis driver: on a Redis
+served in this process here, on the machine's Redis (and a redis-server
+of the test's own) when the functional layer re-collects these tests."""
 
 import time
 import uuid
@@ -11,40 +13,47 @@ from tooz import coordination as tooz_coordination
 from volume_pool import conf as vp_conf
 from volume_pool import coordination
 from volume_pool.tests import helpers
-from volume_pool.tests import services
 
 POOLS = ['pool-%d' % n for n in range(24)]
+# The least the option allows: a member that stops beating is out soonest.
+MEMBERSHIP_TIMEOUT = 2
+
+
+# Every conf of the test, reset after it: ConfigOpts that register the
+# same option objects share their overrides, so one left set would reach
+# the next test's manager (oslo.config keeps them on the options).
+_CONFS = []
+
+
+@pytest.fixture(autouse=True)
+def reset_confs():
+    yield
+    while _CONFS:
+        _CONFS.pop().reset()
 
 
 def _conf(host, cluster, url):
     conf = cfg.ConfigOpts()
+    _CONFS.append(conf)
     vp_conf.default.register_opts(conf)
     vp_conf.coordination.register_opts(conf)
     conf([], project='volume-pool-test')
     conf.set_override('host', host)
     conf.set_override('cluster', cluster)
     conf.set_override('backend_url', url, group='coordination')
-    conf.set_override('membership_timeout', 3, group='coordination')
+    conf.set_override('membership_timeout', MEMBERSHIP_TIMEOUT,
+                      group='coordination')
     return conf
 
 
 @pytest.fixture
-def redis_url():
-    import redis
-    try:
-        redis.Redis.from_url(services.REDIS_URL, socket_timeout=2).ping()
-    except Exception as exc:
-        services.unavailable('Redis', exc)
-    return services.REDIS_URL
-
-
-@pytest.fixture
-def members(redis_url):
+def members(coordination_url):
     cluster = 'test-%s' % uuid.uuid4().hex[:8]
     started = []
 
     def _start(host):
-        member = coordination.Coordination(_conf(host, cluster, redis_url))
+        member = coordination.Coordination(
+            _conf(host, cluster, coordination_url))
         member.start()
         started.append(member)
         return member
@@ -73,20 +82,21 @@ def test_a_member_that_leaves_hands_over_its_pools(members):
     assert all(one.owns(p) for p in POOLS)
 
 
-def test_other_clusters_are_separate(members, redis_url):
+def test_other_clusters_are_separate(members, coordination_url):
     members('mgr-1')
     # A member of the cluster-less group must not count in any cluster.
-    unclustered = coordination.Coordination(_conf('mgr-0', None, redis_url))
+    unclustered = coordination.Coordination(
+        _conf('mgr-0', None, coordination_url))
     unclustered.start()
     other = coordination.Coordination(
-        _conf('mgr-9', members.cluster + '-b', redis_url))
+        _conf('mgr-9', members.cluster + '-b', coordination_url))
     other.start()
     try:
         other.refresh()
         assert other.get_usable_hosts() == ['mgr-9']
         assert other.get_usable_hosts(members.cluster) == ['mgr-1']
         listed = coordination.list_clusters(
-            _conf('cli', None, redis_url), [members.cluster])
+            _conf('cli', None, coordination_url), [members.cluster])
         assert [m['host'] for m in listed[members.cluster]] == ['mgr-1']
     finally:
         other.stop()
@@ -112,48 +122,53 @@ def test_without_backend_a_manager_owns_everything():
         assert got
 
 
-def test_a_member_that_stops_beating_is_out(members, redis_url):
+def test_a_member_that_stops_beating_is_out(members, coordination_url):
     one, two = members('mgr-1'), members('mgr-2')
+    one.refresh()
+    assert one.get_usable_hosts() == ['mgr-1', 'mgr-2']
     two._coordinator.heart.stop()  # as if killed: no goodbye, no beats
-    cli = _conf('cli', None, redis_url)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
+    cli = _conf('cli', None, coordination_url)
+
+    def only_one_left():
         one.refresh()
-        if one.get_usable_hosts() == ['mgr-1']:
-            break
-        time.sleep(0.5)
-    assert one.get_usable_hosts() == ['mgr-1']
+        return one.get_usable_hosts() == ['mgr-1']
+    # The backend drops the member once its last beat is older than the
+    # membership timeout: a wait on the backend's clock, with a margin.
+    helpers.wait_for(only_one_left, timeout=MEMBERSHIP_TIMEOUT + 8,
+                     interval=0.1, what='mgr-2 out of the group')
     listed = coordination.list_clusters(cli, [members.cluster])
     assert [m['host'] for m in listed[members.cluster]] == ['mgr-1']
     assert all(one.owns(p) for p in POOLS)
 
 
-def test_a_manager_started_while_the_backend_is_down_joins_later(tmp_path):
-    """Redis down at start: degraded, no pool owned (nobody's work done
-    twice), then joined at the first refresh after Redis is back, with no
+def test_a_manager_started_while_the_backend_is_down_joins_later(
+        private_coordination):
+    """Backend down at start: degraded, no pool owned (nobody's work done
+    twice), then joined at the first refresh after it is back, with no
     restart."""
-    redis = services.PrivateRedis(tmp_path)
-    conf = _conf('late-joiner', 'test-%s' % uuid.uuid4().hex[:8], redis.url)
+    backend = private_coordination
+    conf = _conf('late-joiner', 'test-%s' % uuid.uuid4().hex[:8],
+                 backend.url)
     coord = coordination.Coordination(conf)
     started = time.monotonic()
-    coord.start()  # nothing listens on that port yet
+    coord.start()  # nothing answers at that address yet
     try:
         # Start-up does not wait for tooz's minute of retries.
         assert time.monotonic() - started < 10
         assert coord.degraded and not coord.owns(POOLS[0])
         coord.refresh()  # returns at once: the attempt runs in a thread
-        redis.start()
+        backend.start()
 
         def joined():
             coord.refresh()
             return coord.members() == {'late-joiner'}
-        helpers.wait_for(joined, timeout=90, interval=0.5,
-                         what='joined once Redis is back')
+        helpers.wait_for(joined, timeout=90, interval=0.05,
+                         what='joined once the backend is back')
         assert not coord.degraded
         assert all(coord.owns(pool) for pool in POOLS)
     finally:
         coord.stop()
-        redis.stop()
+        backend.stop()
 
 
 @pytest.fixture

@@ -1,35 +1,11 @@
-"""The DevStack plugin, the shell tools and the systemd unit."""
+"""The systemd unit of volume-pool-manager (the shell tools and the
+DevStack plugin are run by bash in the functional layer)."""
 
 import configparser
 import os
-import shutil
-import subprocess
-import textwrap
-
-import pytest
-
-from volume_pool.tests import services
 
 TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__)))))
-SCRIPTS = ['devstack/plugin.sh', 'devstack/settings',
-           'tools/cinder-local.sh', 'tools/ensure-services.sh',
-           'tools/render-diagrams.sh', '.ci/run']
-
-
-@pytest.mark.parametrize('script', SCRIPTS)
-def test_scripts_parse(script):
-    subprocess.run(['bash', '-n', os.path.join(TOP, script)], check=True)
-
-
-def test_scripts_pass_shellcheck():
-    shellcheck = shutil.which('shellcheck')
-    if shellcheck is None:
-        services.unavailable('shellcheck', 'apt-get install shellcheck')
-    result = subprocess.run(
-        [shellcheck, '-s', 'bash', *[os.path.join(TOP, s) for s in SCRIPTS]],
-        capture_output=True, text=True)
-    assert result.returncode == 0, result.stdout
 
 
 def test_systemd_unit():
@@ -46,76 +22,3 @@ def test_systemd_unit():
     # Longer than the service's own graceful_shutdown_timeout (60 s).
     assert int(service['TimeoutStopSec']) > 60
     assert unit['Install']['WantedBy'] == 'multi-user.target'
-
-
-# DevStack functions, stubbed to record what the plugin asks for.
-_STUBS = textwrap.dedent('''
-    set -e
-    DEST=/opt/stack; STACK_USER=stack; ENABLE_DEBUG_LOG_LEVEL=True
-    KEYSTONE_SERVICE_URI=http://keystone; SERVICE_PASSWORD=secret
-    SERVICE_PROJECT_NAME=service; SERVICE_DOMAIN_NAME=Default
-    REGION_NAME=RegionOne
-    rec() { echo "$*" >> "$LOG"; }
-    get_python_exec_prefix() { echo "$STUB_BIN"; }
-    enable_service() { rec enable_service "$@"; }
-    is_service_enabled() { return 0; }
-    echo_summary() { :; }
-    setup_develop() { rec setup_develop "$@"; }
-    iniset() { rec iniset "$@"; }
-    iniset_rpc_backend() { rec iniset_rpc_backend "$@"; }
-    database_connection_url() { echo "mysql+pymysql://root@db/$1"; }
-    recreate_database() { rec recreate_database "$@"; }
-    create_service_user() { rec create_service_user "$@"; }
-    run_process() { rec run_process "$@"; }
-    stop_process() { rec stop_process "$@"; }
-    sudo() { rec sudo "$@"; }
-    die() { rec die "$@"; exit 1; }
-    openstack() {
-        rec openstack "$@"
-        case "$*" in
-            *" show "*) echo available ;;
-            *snapshot*) echo snap-1 ;;
-            *) echo vol-1 ;;
-        esac
-    }
-    hostname() { echo node-1; }
-    source devstack/settings
-    ''')
-
-
-def _run_phase(tmp_path, *phase):
-    log = tmp_path / 'calls.log'
-    stub_bin = tmp_path / 'bin'
-    stub_bin.mkdir(exist_ok=True)
-    manage = stub_bin / 'volume-pool-manage'
-    manage.write_text('#!/bin/sh\necho "volume-pool-manage $*" >> "$LOG"\n')
-    manage.chmod(0o755)
-    script = _STUBS + 'source devstack/plugin.sh %s\n' % ' '.join(phase)
-    subprocess.run(['bash', '-c', script], cwd=TOP, check=True,
-                   env={'LOG': str(log), 'PATH': os.environ['PATH'],
-                        'STUB_BIN': str(stub_bin)})
-    return log.read_text().splitlines() if log.exists() else []
-
-
-def test_devstack_phases(tmp_path):
-    calls = _run_phase(tmp_path, 'stack', 'install')
-    assert 'setup_develop /opt/stack/volume-pool' in calls
-
-    calls = _run_phase(tmp_path, 'stack', 'post-config')
-    conf = '/etc/volume-pool/volume-pool.conf'
-    assert 'iniset_rpc_backend volume-pool %s DEFAULT' % conf in calls
-    assert ('iniset %s database connection '
-            'mysql+pymysql://root@db/volume_pool' % conf) in calls
-    assert 'iniset %s cinder auth_type password' % conf in calls
-    assert 'recreate_database volume_pool' in calls
-
-    calls = _run_phase(tmp_path, 'stack', 'extra')
-    assert 'iniset %s pool:debian snapshot_id snap-1' % conf in calls
-    assert 'iniset %s pool:debian target 2' % conf in calls
-    assert 'iniset %s volume_pool enabled_pools debian' % conf in calls
-    assert 'volume-pool-manage --config-file %s db sync' % conf in calls
-    assert ('run_process volume-pool-manager %s/bin/volume-pool-manager '
-            '--config-file %s' % (tmp_path, conf)) in calls
-
-    assert 'stop_process volume-pool-manager' in _run_phase(tmp_path,
-                                                            'unstack')

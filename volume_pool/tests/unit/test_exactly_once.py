@@ -29,6 +29,7 @@ from volume_pool.tests.unit.test_manager import counts
 from volume_pool.tests.unit.test_manager import fill
 from volume_pool.tests.unit.test_manager import ready
 from volume_pool.tests.unit.test_manager import tagged
+from volume_pool.tests.unit.test_miss_creates import held_past_its_deadline
 
 CTXT = vp_context.get_admin_context()
 LEASE_TAGS = {vp_cinder.TAG_LEASE: 'default'}
@@ -218,12 +219,11 @@ def test_late_rename_undoes_the_claim_and_never_hands_the_volume_twice(
     fill(mgr)
     [volume_id] = rows_by_volume()
     pool_name = rows_by_volume()[volume_id].name
-    simulator.inject_fault(status=None, delay=3.0, method='PUT',
-                           path=ONE_VOLUME, count=1)
+    rename = simulator.inject_fault(status=None, method='PUT',
+                                    path=ONE_VOLUME, count=1, hold=True)
     first = in_thread(call, mgr.claim, 'debian', name='vnf-late',
                       claim_key='late', time_left=1.5)
-    helpers.wait_for(lambda: counts().get(models.CLAIMING) == 1,
-                     what='the first claim holding its row')
+    rename.wait_arrived()  # the first claim holds its row, renaming
     # While the first claim runs, its volume is nobody else's ...
     with pytest.raises(exception.PoolEmpty):
         call(mgr.claim, 'debian', name='vnf-second', create_on_miss=False)
@@ -231,6 +231,10 @@ def test_late_rename_undoes_the_claim_and_never_hands_the_volume_twice(
     with pytest.raises(exception.ClaimInProgress):
         call(mgr.claim, 'debian', name='vnf-late', claim_key='late',
              time_left=1.5)
+    # The rename lands once the claim's time is up.
+    helpers.wait_for(held_past_its_deadline, timeout=15,
+                     what="the first claim's deadline passed")
+    rename.release()
     with pytest.raises(exception.ClaimTimedOut) as caught:
         first.result(timeout=15)
     assert caught.value.claim_key == 'late'
@@ -247,44 +251,39 @@ def test_late_rename_undoes_the_claim_and_never_hands_the_volume_twice(
 
 
 def _late_rename_with_sync_running(mgr, simulator, second_claim=True):
-    """The first claim's rename is delayed (3 s) past its time (1.5 s).
-    Meanwhile sync runs every 0.1 s and, as soon as the volume is in the
-    pool again, a second claim takes it (create_on_miss=False); if it
-    never is before the first claim ends, the second claim comes after.
+    """The first claim's rename is held past the claim's time (1.5 s)
+    while sync runs: sync leaves the volume to the claim (its rename may
+    still land), the rename lands, the claim is undone; then a second
+    claim (create_on_miss=False) takes the volume.
 
-    Returns (first's error, second's answer or None, the volume, whether
-    sync gave the volume back while the first rename was on its way).
+    Returns (first's error, second's answer or None, the volume).
     """
     fill(mgr)
     [volume_id] = rows_by_volume()
-    simulator.inject_fault(status=None, delay=3.0, method='PUT',
-                           path=ONE_VOLUME, count=1)
+    rename = simulator.inject_fault(status=None, method='PUT',
+                                    path=ONE_VOLUME, count=1, hold=True)
     first = in_thread(call, mgr.claim, 'debian', name='vnf-first',
                       claim_key='first', time_left=1.5)
-    helpers.wait_for(lambda: counts().get(models.CLAIMING) == 1,
-                     what='the first claim holding its row')
-    second, early = None, False
-    give_up = time.monotonic() + 15
-    while not first.done() and time.monotonic() < give_up:
-        mgr.sync(CTXT)
-        if not early and counts() == {models.AVAILABLE: 1}:
-            early = not first.done()
-            if second_claim:
-                second = call(mgr.claim, 'debian', name='vnf-second',
-                              claim_key='second', create_on_miss=False)
-        time.sleep(0.1)
+    rename.wait_arrived()
+    helpers.wait_for(held_past_its_deadline, timeout=15,
+                     what="the first claim's deadline passed")
+    mgr.sync(CTXT)
+    # Not given back while a rename of the claim may still land.
+    assert counts() == {models.CLAIMING: 1}
+    rename.release()
     with pytest.raises(exception.ClaimTimedOut) as caught:
         first.result(timeout=15)
-    if second_claim and second is None:
+    second = None
+    if second_claim:
         second = call(mgr.claim, 'debian', name='vnf-second',
                       claim_key='second', create_on_miss=False)
-    return caught.value, second, volume_id, early
+    return caught.value, second, volume_id
 
 
 def test_late_rename_with_sync_running_answers_one_caller(make_manager,
                                                           simulator):
     mgr = make_manager({'debian': 1})
-    error, second, volume_id, _early = _late_rename_with_sync_running(
+    error, second, volume_id = _late_rename_with_sync_running(
         mgr, simulator)
     # Two claims of one volume: one answer, one error -- never both.
     assert error.claim_key == 'first'
@@ -305,7 +304,7 @@ def test_late_rename_with_sync_running_answers_one_caller(make_manager,
 def test_late_rename_never_renames_the_next_callers_volume(make_manager,
                                                            simulator):
     mgr = make_manager({'debian': 1})
-    _error, second, volume_id, _early = _late_rename_with_sync_running(
+    _error, second, volume_id = _late_rename_with_sync_running(
         mgr, simulator)
     mgr.sync(CTXT)
     volume = simulator.get_volume(volume_id)
@@ -314,21 +313,35 @@ def test_late_rename_never_renames_the_next_callers_volume(make_manager,
 
 
 def test_late_rename_of_a_volume_back_in_the_pool_is_retagged(
-        make_manager, simulator):
-    """If sync gives the abandoned claim's volume back before its rename
-    lands, the rename strips the pool tags of a pool volume; the next sync
-    finds the row's volume missing from the listing, asks Cinder by id and
-    tags it again instead of forgetting it.  Either way the pool ends
-    whole."""
+        make_manager, simulator, conf):
+    """A rename that outlives the Cinder timeout: the claim gives up on
+    it, and sync gives the volume back once that timeout is past.  When
+    the rename, held in Cinder, lands after all, it strips the pool tags
+    of a pool volume; the next sync finds the row's volume missing from
+    the listing, asks Cinder by id and tags it again instead of
+    forgetting it: the pool ends whole."""
+    conf.set_override('timeout', 1, group='cinder')
     mgr = make_manager({'debian': 1})
-    _error, _second, volume_id, early = _late_rename_with_sync_running(
-        mgr, simulator, second_claim=False)
-    assert counts() == {models.AVAILABLE: 1}
-    if early:
-        # The late rename landed on a pool volume.
-        volume = simulator.get_volume(volume_id)
-        assert (volume['name'], volume['metadata']) == ('vnf-first',
-                                                        LEASE_TAGS)
+    fill(mgr)
+    [volume_id] = rows_by_volume()
+    rename = simulator.inject_fault(status=None, method='PUT',
+                                    path=ONE_VOLUME, count=1, hold=True)
+    first = in_thread(call, mgr.claim, 'debian', name='vnf-first',
+                      claim_key='first', time_left=1.5)
+    rename.wait_arrived()
+    with pytest.raises(exception.VolumePoolException):
+        first.result(timeout=15)
+
+    def given_back():
+        mgr.sync(CTXT)
+        return counts() == {models.AVAILABLE: 1}
+    helpers.wait_for(given_back, timeout=15, interval=0.1,
+                     what='sync giving the volume back')
+    rename.release()
+    # The late rename lands on a pool volume.
+    helpers.wait_for(lambda: simulator.get_volume(volume_id)['name'] ==
+                     'vnf-first', what='the held rename landed')
+    assert simulator.get_volume(volume_id)['metadata'] == LEASE_TAGS
     mgr.sync(CTXT)
     assert_settled(mgr, simulator)
     assert list(rows_by_volume()) == [volume_id]

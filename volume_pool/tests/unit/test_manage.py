@@ -1,7 +1,8 @@
-"""volume-pool-manage, run as the operator runs it: a console script."""
+"""volume-pool-manage, run as the operator runs it: its console script's
+``main(argv)`` here; the installed script in a process of its own, on
+RabbitMQ and Redis, when the functional layer re-collects these tests."""
 
 import json
-import subprocess
 import uuid
 
 from oslo_db import exception as db_exc
@@ -11,22 +12,23 @@ import yaml
 from volume_pool import cinder as vp_cinder
 from volume_pool import rpc
 from volume_pool import service
-from volume_pool.cmd import manage as manage_cmd
+from volume_pool.cmd import manage_output
+from volume_pool.cmd import manage_pools
+from volume_pool.cmd import manage_rpc
 from volume_pool.db import api as db_api
 from volume_pool.db import managers as db_managers
 from volume_pool.db import migration
 from volume_pool.db import models
 from volume_pool.tests import conftest
 from volume_pool.tests import helpers
-from volume_pool.tests import services
 from volume_pool.tests.conftest import cinder_section
-from volume_pool.tests.unit.test_process import console_script
+from volume_pool.tests.conftest import own_conf
 
 SNAP = '6f1c1a3e-0d8e-4c54-9a43-8f0a3a2f7e11'
 
 
 @pytest.fixture
-def manage(tmp_path, simulator):
+def manage(tmp_path, simulator, console):
     snapshot = simulator.add_snapshot(size=1)
     conf_path = tmp_path / 'volume-pool.conf'
     conf_path.write_text(
@@ -36,11 +38,8 @@ def manage(tmp_path, simulator):
         % (tmp_path, cinder_section(simulator), snapshot))
 
     def _run(*args, config=True):
-        argv = [console_script('volume-pool-manage')]
-        if config:
-            argv += ['--config-file', str(conf_path)]
-        return subprocess.run(argv + list(args), capture_output=True,
-                              text=True, timeout=60)
+        argv = ['--config-file', str(conf_path)] if config else []
+        return console('volume-pool-manage', *argv, *args, timeout=60)
     _run.conf_path = conf_path
     _run.snapshot = snapshot
     return _run
@@ -71,7 +70,7 @@ def test_pool_list_show_and_drain(manage, simulator, monkeypatch):
     assert listing == [{'name': 'debian', 'cluster': '-', 'target': 2,
                         'ready': 1, 'creating': 0, 'claiming': 0,
                         'deleting': 0, 'snapshot_id': manage.snapshot,
-                        'reason': manage_cmd.NO_TRANSPORT}]
+                        'reason': manage_rpc.NO_TRANSPORT}]
     assert yaml.safe_load(manage('pool', 'list', '--format',
                                  'yaml').stdout) == listing
     table = manage('pool', 'list').stdout
@@ -157,10 +156,10 @@ def test_every_command_has_a_help_that_says_why(manage, words, phrase):
     assert phrase in text
 
 
-def test_cluster_list_formats_parse(manage):
+def test_cluster_list_formats_parse(manage, coordination_url):
     with open(manage.conf_path, 'a') as conf_file:
         conf_file.write('[coordination]\nbackend_url = %s\n'
-                        % services.REDIS_URL)
+                        % coordination_url)
     as_json = manage('cluster', 'list', '--cluster', 'nowhere', '--format',
                      'json')
     assert as_json.returncode == 0, as_json.stderr
@@ -234,7 +233,7 @@ def test_cluster_adopt_and_drain_refusals(manage, simulator, monkeypatch,
     volume_id = _pool_volume(simulator, manage, 'old')
     db_managers.register('old-host', 'old', 'inc-old')
     result = manage(*args)
-    assert result.returncode == manage_cmd.EXIT_USAGE, result
+    assert result.returncode == manage_output.EXIT_USAGE, result
     assert needle in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
     assert [r.volume_id for r in db_api.get_rows('old')] == [volume_id]
@@ -247,7 +246,7 @@ def test_cluster_drain_from_the_cli(manage, simulator, monkeypatch):
     volume_id = _pool_volume(simulator, manage, 'old')
     held_id = _pool_volume(simulator, manage, 'old', models.CLAIMING)
     result = manage('cluster', 'drain', 'old', '--timeout', '10')
-    assert result.returncode == manage_cmd.EXIT_FAILED, result
+    assert result.returncode == manage_output.EXIT_FAILED, result
     assert result.stdout.splitlines() == [
         'Cluster old: 1 volumes deleted, 1 rows dropped, 0 volumes in use '
         'released, 0 deletes failed, 0 volumes still in Cinder after 10 s.',
@@ -263,7 +262,7 @@ def test_cluster_drain_from_the_cli(manage, simulator, monkeypatch):
     db_api.delete_row(db_api.get_rows('old')[0].id)
     simulator.remove_volume(held_id)
     again = manage('cluster', 'drain', 'old')
-    assert again.returncode == manage_cmd.EXIT_OK, again
+    assert again.returncode == manage_output.EXIT_OK, again
     assert db_api.get_rows('old') == []
 
 
@@ -274,37 +273,36 @@ def test_claim_without_transport_url_is_a_usage_error(manage):
     assert len(result.stderr.strip().splitlines()) == 1
 
 
-# -- against a running manager, over RabbitMQ ------------------------------
+# -- against a running manager, over RPC ------------------------------------
 
 @pytest.fixture
-def live(tmp_path, write_config, database, simulator, conf):
-    """An in-process manager on a RabbitMQ vhost of its own, and the CLI
-    run as a separate process on the same config file."""
+def live(tmp_path, database, simulator, transport_url, console):
+    """A manager serving RPC in this process, on a config of its own (a
+    console script run in this process parses the global one), and the
+    CLI on the same config file."""
     snapshot = simulator.add_snapshot(size=1)
-    with services.rabbit_vhost() as transport_url:
-        path = write_config(
-            '[DEFAULT]\nhost = manage-test\ntransport_url = %s\n'
-            '[database]\nconnection = %s\n'
-            '[volume_pool]\nenabled_pools = debian\n'
-            'create_poll_interval = 0.05\nperiodic_fuzzy_delay = 0\n'
-            '%s[pool:debian]\nsnapshot_id = %s\ntarget = 2\n'
-            % (transport_url, database, cinder_section(simulator),
-               snapshot))
-        rpc.init(conf)
-        server = service.Service(conf)
-        server.start()
+    path = tmp_path / 'live.conf'
+    path.write_text(
+        '[DEFAULT]\nhost = manage-test\ntransport_url = %s\n'
+        '[database]\nconnection = %s\n'
+        '[volume_pool]\nenabled_pools = debian\n'
+        'create_poll_interval = 0.05\nperiodic_fuzzy_delay = 0\n'
+        '%s[pool:debian]\nsnapshot_id = %s\ntarget = 2\n'
+        % (transport_url, database, cinder_section(simulator), snapshot))
+    server_conf = own_conf(path)
+    rpc.init(server_conf)
+    server = service.Service(server_conf)
+    server.start()
 
-        def _run(*args):
-            return subprocess.run(
-                [console_script('volume-pool-manage'), '--config-file',
-                 str(path), *args], capture_output=True, text=True,
-                timeout=90)
-        _run.conf_path = path
-        try:
-            yield _run
-        finally:
-            server.stop()
-            rpc.cleanup()
+    def _run(*args):
+        return console('volume-pool-manage', '--config-file', str(path),
+                       *args, timeout=90)
+    _run.conf_path = path
+    try:
+        yield _run
+    finally:
+        server.stop()
+        rpc.cleanup()
 
 
 def _listing(live, fmt='json'):
@@ -317,8 +315,8 @@ def test_claim_refill_and_live_pool_list_over_rpc(live, simulator):
     helpers.wait_for(lambda: _listing(live)[0]['ready'] == 2, timeout=30,
                      what='pool full')
     listing = _listing(live)
-    assert listing[0]['reason'] not in (manage_cmd.NO_ANSWER,
-                                        manage_cmd.NO_TRANSPORT)
+    assert listing[0]['reason'] not in (manage_rpc.NO_ANSWER,
+                                        manage_rpc.NO_TRANSPORT)
     assert 'backoff' in listing[0]  # a live field, not a database count
     assert _listing(live, 'yaml') == _listing(live)
 
@@ -370,18 +368,17 @@ def test_rpc_errors_are_one_line(live):
         assert len(result.stderr.strip().splitlines()) == 1
 
 
-def test_pool_list_falls_back_to_the_database(manage):
+def test_pool_list_falls_back_to_the_database(manage, transport_url):
     """transport_url set, nobody listening: the database counts, said so."""
     manage('db', 'sync')
-    with services.rabbit_vhost() as transport_url:
-        manage.conf_path.write_text('[DEFAULT]\ntransport_url = %s\n%s'
-                                    % (transport_url,
-                                       manage.conf_path.read_text()))
-        result = manage('pool', 'list', '--format', 'json', '--timeout', '2')
+    manage.conf_path.write_text('[DEFAULT]\ntransport_url = %s\n%s'
+                                % (transport_url,
+                                   manage.conf_path.read_text()))
+    result = manage('pool', 'list', '--format', 'json', '--timeout', '1')
     assert result.returncode == 0, result.stderr
     listing = json.loads(result.stdout)
     assert listing[0]['name'] == 'debian'
-    assert listing[0]['reason'] == manage_cmd.NO_ANSWER
+    assert listing[0]['reason'] == manage_rpc.NO_ANSWER
     assert 'showing the database counts' in result.stderr
 
 
@@ -391,14 +388,14 @@ def test_cluster_notes_skip_a_database_error_but_not_a_bug(conf, monkeypatch,
                                                            capsys):
     def unreadable(*args):
         raise db_exc.DBConnectionError('gone')
-    monkeypatch.setattr(manage_cmd.clusters, 'stranded_warnings', unreadable)
-    manage_cmd._cluster_notes()
+    monkeypatch.setattr(manage_pools.clusters, 'stranded_warnings', unreadable)
+    manage_pools._cluster_notes()
     assert capsys.readouterr().err == (
         'volume-pool-manage: could not look for clusters without a live '
         'manager: gone\n')
 
     def broken(*args):
         raise TypeError('a bug')
-    monkeypatch.setattr(manage_cmd.clusters, 'stranded_warnings', broken)
+    monkeypatch.setattr(manage_pools.clusters, 'stranded_warnings', broken)
     with pytest.raises(TypeError, match='a bug'):
-        manage_cmd._cluster_notes()
+        manage_pools._cluster_notes()

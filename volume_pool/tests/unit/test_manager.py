@@ -3,7 +3,6 @@
 import concurrent.futures
 import re
 import threading
-import time
 
 import oslo_messaging as messaging
 import pytest
@@ -77,9 +76,10 @@ def test_replenish_fills_each_pool_to_target_with_tagged_volumes(
         assert volume['metadata'][vp_cinder.TAG_REQUEST]
     rows = db_api.get_rows(None, pool='debian')
     assert {r.volume_id for r in rows} == {v['id'] for v in volumes}
-    # A second run creates nothing: no overshoot.
+    # A second run creates nothing: no overshoot (a run reserves the rows
+    # of its creates before it returns).
     mgr.replenish(CTXT)
-    time.sleep(0.3)
+    assert counts() == {models.AVAILABLE: 3}
     assert len(tagged(simulator, 'debian')) == 3
 
 
@@ -139,14 +139,16 @@ def test_cinder_errors_do_not_crash_replenish_and_are_retried(
 
 
 def test_volume_that_ends_in_error_is_deleted_and_replaced(
-        make_manager, simulator):
+        make_manager, simulator, frozen_time):
     mgr = make_manager({'debian': 2})
     simulator.fail_next_creates(1)
     mgr.replenish(CTXT)
-    wait_for(lambda: ready() == 1)
+    settle(mgr)  # one ready, one in error (the backoff counted it)
+    assert ready() == 1
     mgr.sync(CTXT)
     wait_for(lambda: not [v for v in simulator.list_volumes()
                           if v['status'] == 'error'])
+    frozen_time(4)  # past the backoff: 2 s, jitter up to 2 s
     fill(mgr)
 
 
@@ -358,14 +360,17 @@ def test_sync_forgets_own_rows_whose_create_never_happened(make_manager):
 
 
 def test_stuck_creating_volume_is_reaped_and_replaced(make_manager,
-                                                      simulator):
+                                                      simulator,
+                                                      frozen_time):
     simulator.creation_delay = 60
     mgr = make_manager({'debian': 1}, creating_timeout=1)
     mgr.replenish(CTXT)
     wait_for(lambda: db_api.get_rows(None) and
              db_api.get_rows(None)[0].volume_id)
     stuck = db_api.get_rows(None)[0].volume_id
-    time.sleep(1.2)
+    mgr.sync(CTXT)
+    assert simulator.get_volume(stuck)['status'] == 'creating'  # in time
+    frozen_time(1.2)  # past creating_timeout
     mgr.sync(CTXT)
     wait_for(lambda: simulator.get_volume(stuck) is None)
     simulator.creation_delay = 0
@@ -438,55 +443,69 @@ def test_pool_status_reports_counts_and_claims(make_manager):
 def test_graceful_stop_waits_for_inflight_claims(make_manager, simulator):
     mgr = make_manager({'debian': 1})
     fill(mgr)
-    simulator.inject_fault(status=None, delay=0.5, method='PUT',
-                           path='^/volumes/', count=1)
-    worker = threading.Thread(target=call, args=(mgr.claim, 'debian'))
-    worker.start()
-    time.sleep(0.1)
-    mgr.prepare_for_shutdown()
-    with pytest.raises(exception.ServiceShuttingDown):
-        call(mgr.claim, 'debian')
-    assert mgr.drain(timeout=5)
-    worker.join()
+    rename = simulator.inject_fault(status=None, method='PUT',
+                                    path='^/volumes/', hold=True)
+    with concurrent.futures.ThreadPoolExecutor(1) as executor:
+        inflight = executor.submit(call, mgr.claim, 'debian')
+        rename.wait_arrived()  # the claim is in Cinder now
+        mgr.prepare_for_shutdown()
+        with pytest.raises(exception.ServiceShuttingDown):
+            call(mgr.claim, 'debian')
+        assert not mgr.drain(timeout=0.1)  # held by the claim in flight
+        rename.release()
+        assert mgr.drain(timeout=5)
+        assert inflight.result(timeout=5)['source'] == 'pool'
     assert db_api.get_rows(None) == []
 
 
 # -- backoff -----------------------------------------------------------------
 
-def test_quota_storm_backs_off_instead_of_hammering(make_manager, simulator):
+def settle(mgr):
+    """Wait until every create the last replenish queued was answered (a
+    failure is counted by the backoff before its create is done)."""
+    queued = [r.request_id for r in
+              db_api.get_rows(None, status=models.CREATING)]
+    wait_for(lambda: not any(mgr.replenisher.is_pending(request_id)
+                             for request_id in queued),
+             what='the queued creates answered')
+
+
+def test_quota_storm_backs_off_instead_of_hammering(make_manager, simulator,
+                                                    frozen_time):
     mgr = make_manager({'debian': 5}, backoff_initial=0.5, backoff_max=2)
     simulator.inject_fault(status=413, method='POST', path='^/volumes$',
                            count=1000)
     simulator.reset_counts()
-    deadline = time.monotonic() + 2.0
-    while time.monotonic() < deadline:  # replenish as often as it can
+    for _ in range(40):  # two seconds of replenish runs, 50 ms apart
         mgr.replenish(CTXT)
-        time.sleep(0.05)
+        settle(mgr)
+        frozen_time(0.05)
     posts = simulator.request_counts[('POST', '/volumes')]
-    # Without backoff: 5 creates a run, ~40 runs.  With it: a handful.
+    # Without backoff: 5 creates a run, 200 in all.  With it: a handful.
     assert 1 <= posts <= 20, posts
     status = call(mgr.pool_status)[0]
     assert status['reason'].startswith(('backing off', 'paused'))
     assert 'VolumeLimitExceeded' in status['backoff']['last_error'] or \
         'Injected' in status['backoff']['last_error']
     simulator.clear_faults()
-    time.sleep(2.5)
+    frozen_time(2.5)  # past backoff_max
     fill(mgr)  # full speed after the first success
     assert call(mgr.pool_status)[0]['backoff'] is None
 
 
 def test_pool_pauses_after_errors_in_a_row_and_resumes_on_reload(
-        make_manager, simulator):
+        make_manager, simulator, frozen_time):
     mgr = make_manager({'debian': 2}, backoff_initial=0.1, backoff_max=1,
                        max_consecutive_errors=3)
     simulator.fail_next_creates(100)
     for _ in range(40):
         mgr.replenish(CTXT)
+        settle(mgr)
         mgr.sync(CTXT)
         if mgr.backoff.state('debian') and \
                 mgr.backoff.state('debian')['paused']:
             break
-        time.sleep(0.1)
+        frozen_time(1)  # past any backoff delay
     status = call(mgr.pool_status)[0]
     # Creates already in flight when the pool pauses still count.
     failures = re.match(r'paused after (\d+) failed creates',
@@ -494,8 +513,9 @@ def test_pool_pauses_after_errors_in_a_row_and_resumes_on_reload(
     assert failures and int(failures.group(1)) >= 3, status['reason']
     errors_made = len([v for v in simulator.list_volumes()
                        if v['status'] == 'error'])
+    frozen_time(60)  # paused is not backing off: time does not resume it
     mgr.replenish(CTXT)
-    time.sleep(0.3)
+    assert counts().get(models.CREATING, 0) == 0  # no create queued
     assert len([v for v in simulator.list_volumes()
                 if v['status'] == 'error']) == errors_made  # no new ones
     simulator.clear_faults()

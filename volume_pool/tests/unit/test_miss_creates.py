@@ -3,16 +3,18 @@ at once per pool, so a burst of misses cannot use up the Cinder quota."""
 
 import concurrent.futures
 import threading
-import time
 
 import pytest
+import sqlalchemy as sa
 
 from volume_pool import cinder as vp_cinder
 from volume_pool import exception
 from volume_pool import pool_spec
 from volume_pool.db import api as db_api
+from volume_pool.db import clock
 from volume_pool.db import models
 from volume_pool.db import receipts as db_receipts
+from volume_pool.tests import helpers
 from volume_pool.tests.conftest import cinder_section
 from volume_pool.tests.unit.test_manager import call
 from volume_pool.tests.unit.test_manager import fill
@@ -143,18 +145,39 @@ def test_failed_create_frees_its_slot(make_manager, simulator, status,
     assert len(held_receipts()) == len(left_to_sync)
 
 
+def held_past_its_deadline():
+    """True once the held row's claim deadline is past on the database's
+    clock, the one that decides whether the claim may still finish."""
+    table = models.PoolVolume
+    with db_api.reader() as session:
+        return session.execute(
+            sa.select(sa.func.count()).select_from(table).where(
+                table.status == models.CLAIMING,
+                table.claim_deadline < clock.utcnow())).scalar() == 1
+
+
 def test_timed_out_create_frees_its_slot(make_manager, simulator,
                                          monkeypatch):
     mgr = empty_pool(make_manager, cap=1)
     create = mgr.claimer._cinder.create_volume
+    entered, answer = threading.Event(), threading.Event()
 
     def late(**kwargs):
-        time.sleep(1.5)  # past the claim's deadline
+        entered.set()
+        assert answer.wait(WAIT), 'the test never let the create answer'
         return create(**kwargs)
 
     monkeypatch.setattr(mgr.claimer._cinder, 'create_volume', late)
-    with pytest.raises(exception.ClaimTimedOut):
-        call(mgr.claim, 'debian', name='vnf-late', time_left=1.0)
+    with concurrent.futures.ThreadPoolExecutor(1) as executor:
+        claim = executor.submit(call, mgr.claim, 'debian', name='vnf-late',
+                                time_left=1.0)
+        assert entered.wait(WAIT)
+        # Cinder answers only once the claim's time is up.
+        helpers.wait_for(held_past_its_deadline, timeout=WAIT,
+                         what="the claim's deadline passed")
+        answer.set()
+        with pytest.raises(exception.ClaimTimedOut):
+            claim.result(WAIT)
     assert running(mgr) == 0
     monkeypatch.setattr(mgr.claimer._cinder, 'create_volume', create)
     # The late volume went back to the pool: the next claim takes it, the

@@ -1,6 +1,7 @@
-"""Events: real notifications through RabbitMQ (a vhost of our own), read
-back by an oslo.messaging notification listener, as a consumer such as
-Ceilometer would read them."""
+"""Events: notifications through oslo.messaging (the fake:// transport
+here, RabbitMQ on a vhost of our own when the functional layer
+re-collects these tests), read back by a notification listener, as a
+consumer such as Ceilometer would read them."""
 
 import dataclasses
 import threading
@@ -15,7 +16,6 @@ from volume_pool import rpc
 from volume_pool import shrink
 from volume_pool.db import api as db_api
 from volume_pool.tests import helpers
-from volume_pool.tests import services
 from volume_pool.tests.conftest import cinder_section
 from volume_pool.tests.unit.test_manager import call
 from volume_pool.tests.unit.test_manager import fill
@@ -62,14 +62,10 @@ def _manager(write_config, simulator, conf, transport_url, driver):
 
 
 @pytest.fixture
-def vhost():
-    with services.rabbit_vhost() as url:
-        yield url
-
-
-@pytest.fixture
-def notifying_manager(write_config, database, simulator, conf, vhost):
-    mgr = _manager(write_config, simulator, conf, vhost, 'messagingv2')
+def notifying_manager(write_config, database, simulator, conf,
+                      transport_url):
+    mgr = _manager(write_config, simulator, conf, transport_url,
+                   'messagingv2')
     collector = _Collector()
     transport = messaging.get_notification_transport(conf)
     listener = messaging.get_notification_listener(

@@ -8,16 +8,15 @@ import pytest
 from volume_pool import context as vp_context
 from volume_pool import exception
 from volume_pool import rpcapi
+from volume_pool.tests import helpers
 
 
 def _wait_ready(api, ctxt, count, timeout=20):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def filled():
         status = api.pool_status(ctxt)
-        if status and status[0]['ready'] >= count:
-            return status
-        time.sleep(0.1)
-    raise AssertionError('pool did not fill')
+        return status if status and status[0]['ready'] >= count else None
+    return helpers.wait_for(filled, timeout=timeout, interval=0.05,
+                            what='%d ready volumes' % count)
 
 
 def test_claim_over_rpc_returns_the_contract_fields(running_service,

@@ -1,7 +1,5 @@
 """The Cinder simulator answers python-cinderclient as Cinder does."""
 
-import time
-
 from cinderclient import exceptions as cinder_exc
 import pytest
 import requests
@@ -17,12 +15,16 @@ def client(simulator):
 
 def test_create_from_snapshot_goes_creating_then_available(simulator,
                                                           client):
+    now = [1000.0]
+    simulator.clock = lambda: now[0]
     simulator.creation_delay = 0.3
     snapshot = simulator.add_snapshot(size=2)
     volume = client.volumes.create(None, snapshot_id=snapshot, name='v',
                                    metadata={'k': 'v'})
     assert (volume.status, volume.size) == ('creating', 2)
-    time.sleep(0.4)
+    now[0] += 0.29
+    assert client.volumes.get(volume.id).status == 'creating'
+    now[0] += 0.01
     volume = client.volumes.get(volume.id)
     assert volume.status == 'available'
     assert volume.metadata == {'k': 'v'}

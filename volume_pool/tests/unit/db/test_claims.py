@@ -248,7 +248,7 @@ def test_released_volume_let_go_ends_used(any_database):
 def test_confirm_then_no_lease_return(any_database):
     _add()
     take, held = _take(key='k1')
-    _finish(held, take.claim_id, lease=0.001)
+    _finish(held, take.claim_id, lease=-1)  # ran out a second ago
     assert [r.claim_key for r in db_receipts.expired_leases(None)] == ['k1']
     assert db_receipts.confirm(None, 'p1', 'k1').state == models.R_USED
     assert db_receipts.expired_leases(None) == []
@@ -260,7 +260,7 @@ def test_confirm_then_no_lease_return(any_database):
 def test_expired_lease_is_returned(any_database):
     _add()
     take, held = _take(key='k1')
-    _finish(held, take.claim_id, lease=0.001)
+    _finish(held, take.claim_id, lease=-1)  # ran out a second ago
     receipt, hold = db_receipts.begin_lease_return(take.claim_id, 'h1',
                                                    INCARNATION, 60)
     assert receipt.state == models.R_RETURNING and hold is not None

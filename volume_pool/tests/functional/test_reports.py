@@ -6,19 +6,14 @@ own, with the Cinder simulator.
 """
 
 import signal
-import subprocess
-import types
 
 from oslo_utils import uuidutils
 
 from volume_pool import context as vp_context
-from volume_pool import exception
 from volume_pool import rpcapi
-from volume_pool.cmd import manager as manager_cmd
 from volume_pool.tests import helpers
 from volume_pool.tests import services
-from volume_pool.tests.unit import test_process
-from volume_pool.tests.unit.test_process import console_script
+from volume_pool.tests.functional import test_process
 
 REPORT_SECTIONS = ('Threads', 'Configuration', 'Pool State')
 
@@ -80,44 +75,3 @@ def _claim(conf, conf_path, proc, request_id):
         assert api.claim(ctxt, 'debian')['source'] == 'pool'
     finally:
         transport.cleanup()
-
-
-def test_a_missing_report_trigger_file_is_one_clear_line(tmp_path,
-                                                        simulator):
-    snapshot = simulator.add_snapshot(size=1)
-    conf_path = tmp_path / 'volume-pool.conf'
-    conf_path.write_text(
-        test_process._config(tmp_path, simulator, 'fake:///', snapshot,
-                             target=1) +
-        '[oslo_reports]\nfile_event_handler = %s\n'
-        % (tmp_path / 'no-such-file'))
-    result = subprocess.run([console_script('volume-pool-manager'),
-                             '--config-file', str(conf_path)],
-                            capture_output=True, text=True, timeout=60)
-    assert result.returncode == 2
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert '[oslo_reports] file_event_handler' in lines[0]
-
-
-
-def _pool_state(error):
-    def pool_status(ctxt):
-        raise error
-    server = types.SimpleNamespace(
-        manager=types.SimpleNamespace(pool_status=pool_status))
-    return manager_cmd.pool_state_section(server)().data
-
-
-def test_pool_state_says_why_it_is_unavailable(caplog):
-    state = _pool_state(exception.DatabaseUnavailable(reason='gone'))
-    assert state == {'source': 'unavailable', 'error':
-                     'The volume pool database is unavailable: gone'}
-    assert caplog.records == []
-
-
-def test_a_bug_in_the_pool_state_is_logged_with_its_traceback(caplog):
-    assert _pool_state(TypeError('a bug')) == {
-        'source': 'unavailable', 'error': 'a bug'}
-    [record] = caplog.records
-    assert record.exc_info[0] is TypeError

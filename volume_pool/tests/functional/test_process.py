@@ -2,7 +2,6 @@
 RabbitMQ, SIGHUP and SIGTERM.  The Cinder is the simulator."""
 
 import contextlib
-import os
 import signal
 import subprocess
 import sys
@@ -14,15 +13,7 @@ from volume_pool import context as vp_context
 from volume_pool import rpcapi
 from volume_pool.tests import services
 from volume_pool.tests.conftest import cinder_section
-
-BIN = os.path.dirname(sys.executable)
-
-
-def console_script(name):
-    path = os.path.join(BIN, name)
-    assert os.path.exists(path), '%s is not installed next to %s' % (
-        name, sys.executable)
-    return path
+from volume_pool.tests.console import console_script
 
 
 @contextlib.contextmanager
@@ -138,114 +129,3 @@ def _wait_pool(api, ctxt, proc, ready, timeout=30):
             return status
         time.sleep(0.2)
     raise AssertionError('pool did not reach %d ready volumes' % ready)
-
-
-@pytest.mark.parametrize('body, needle', [
-    ('[volume_pool]\nenabled_pools = debian\n[pool:debian]\ntarget = 1\n'
-     '[cinder]\nauth_type = noauth\n',
-     '[pool:debian] snapshot_id is required'),
-    ('[volume_pool]\nenabled_pools = debian\n[pool:debian]\n'
-     'snapshot_id = 6f1c1a3e-0d8e-4c54-9a43-8f0a3a2f7e11\n',
-     '[cinder] auth_type is required'),
-    ('[volume_pool]\nenabled_pools = debian\n[pool:debian]\n'
-     'snapshot_id = 6f1c1a3e-0d8e-4c54-9a43-8f0a3a2f7e11\n'
-     '[cinder]\nauth_type = noauth\n',
-     '[cinder] Auth plugin requires parameters which were not given'),
-    ('[volume_pool]\nenabled_pools = debian\n[pool:debian]\n'
-     'snapshot_id = 6f1c1a3e-0d8e-4c54-9a43-8f0a3a2f7e11\n'
-     '[cinder]\nauth_type = noauth\nendpoint = http://127.0.0.1:9/v3\n'
-     'project_id = p\nuser_id = u\nconnection_pool_size = 0\n',
-     'connection_pool_size'),
-])
-def test_bad_config_stops_start_up_with_one_line(tmp_path, body, needle):
-    path = tmp_path / 'bad.conf'
-    path.write_text('[database]\nconnection = sqlite:///%s/x.sqlite\n%s'
-                    % (tmp_path, body))
-    result = subprocess.run([console_script('volume-pool-manager'),
-                             '--config-file', str(path)],
-                            capture_output=True, text=True, timeout=60)
-    assert result.returncode == 2
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert needle in lines[0]
-
-
-def test_missing_config_file_is_one_line(tmp_path):
-    missing = str(tmp_path / 'nowhere.conf')
-    result = subprocess.run([console_script('volume-pool-manager'),
-                             '--config-file', missing],
-                            capture_output=True, text=True, timeout=60)
-    assert result.returncode == 2
-    assert result.stderr.strip().splitlines() == [
-        'volume-pool-manager: Configuration error: Failed to find some '
-        'config files: %s' % missing]
-
-
-GOOD_START = ('[volume_pool]\nenabled_pools = debian\n[pool:debian]\n'
-              'snapshot_id = 6f1c1a3e-0d8e-4c54-9a43-8f0a3a2f7e11\n'
-              '[cinder]\nauth_type = noauth\n'
-              'endpoint = http://127.0.0.1:9/v3\nproject_id = p\n'
-              'user_id = u\n')
-
-
-def _run_with(tmp_path, messaging_conf, *command):
-    """Run ``command`` on a config that is good but for ``messaging_conf``
-    (the database is never synced: the URL must fail first)."""
-    path = tmp_path / 'bad-url.conf'
-    path.write_text('%s\n[database]\nconnection = sqlite:///%s/x.sqlite\n%s'
-                    % (messaging_conf, tmp_path, GOOD_START))
-    return subprocess.run([console_script(command[0]), '--config-file',
-                           str(path), *command[1:]],
-                          capture_output=True, text=True, timeout=60)
-
-
-def _one_line(result, needle):
-    assert result.returncode == 2, result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert needle in lines[0]
-    return lines[0]
-
-
-@pytest.mark.parametrize('url, reason', [
-    ('foo://x', 'no oslo.messaging driver for "foo://"'),
-    ('rabbit://h:notaport/', "'notaport'"),
-    ('garbage', 'No scheme specified'),
-    ('rabbit://[::1/', 'Invalid IPv6 URL'),
-    ('rabbit://h/?no_such_option=1', 'no_such_option'),
-])
-def test_bad_transport_url_stops_start_up_with_one_line(tmp_path, url,
-                                                        reason):
-    result = _run_with(tmp_path, '[DEFAULT]\ntransport_url = %s' % url,
-                       'volume-pool-manager')
-    line = _one_line(result, 'volume-pool-manager: Configuration error: '
-                             '[DEFAULT] transport_url: ')
-    assert reason in line
-
-
-def test_bad_notification_url_names_its_own_option(tmp_path):
-    result = _run_with(tmp_path, '[DEFAULT]\ntransport_url = fake://\n'
-                       '[oslo_messaging_notifications]\n'
-                       'transport_url = garbage', 'volume-pool-manager')
-    _one_line(result, '[oslo_messaging_notifications] transport_url: ')
-
-
-def test_bad_transport_url_never_shows_the_password(tmp_path):
-    result = _run_with(tmp_path, '[DEFAULT]\ntransport_url = '
-                       'rabbit://guest:s3cret@h:notaport/',
-                       'volume-pool-manager')
-    line = _one_line(result, '[DEFAULT] transport_url')
-    assert 's3cret' not in line
-
-
-@pytest.mark.parametrize('command', [
-    ('claim', 'take', 'debian'),
-    ('pool', 'refill', 'debian'),
-    ('pool', 'list'),
-])
-@pytest.mark.parametrize('url', ['foo://x', 'rabbit://h:notaport/'])
-def test_manage_bad_transport_url_is_one_line(tmp_path, command, url):
-    result = _run_with(tmp_path, '[DEFAULT]\ntransport_url = %s' % url,
-                       'volume-pool-manage', *command)
-    _one_line(result, 'volume-pool-manage: Configuration error: '
-                      '[DEFAULT] transport_url: ')

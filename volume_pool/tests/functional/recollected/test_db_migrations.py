@@ -1,0 +1,4 @@
+"""The unit tests of ``db.test_migrations``, re-collected on the real
+services: the database on MariaDB and PostgreSQL."""
+
+from volume_pool.tests.unit.db.test_migrations import *  # noqa: F401,F403
