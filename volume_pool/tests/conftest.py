@@ -10,6 +10,7 @@ import volume_pool.cmd  # noqa: F401  (first: no eventlet, threading)
 
 # isort: split
 
+import datetime
 import os
 import textwrap
 
@@ -205,13 +206,32 @@ def running_service(write_config, database, simulator, conf, transport_url):
 
 
 @pytest.fixture
-def frozen_time():
+def frozen_time(monkeypatch):
     """oslo.utils' clock (timeutils.utcnow and what reads it: row times,
     the backoff, the demand estimate, the stuck-create reaper), stopped
-    now; call the fixture's value with seconds to move it on."""
-    timeutils.set_time_override()
-    yield timeutils.advance_time_seconds
-    timeutils.clear_time_override()
+    now; call the fixture's value with seconds to move it on.
+
+    oslo.utils' own override is deprecated in favour of patching
+    ``utcnow``; ``utcnow_ts`` is patched too, as it reads the time
+    without ``utcnow``.
+    """
+    now = [timeutils.utcnow()]
+
+    def utcnow(with_timezone=False):
+        if with_timezone:
+            return now[0].replace(tzinfo=datetime.timezone.utc)
+        return now[0]
+
+    def utcnow_ts(microsecond=False):
+        stamp = now[0].replace(tzinfo=datetime.timezone.utc).timestamp()
+        return stamp if microsecond else int(stamp)
+
+    def advance(seconds):
+        now[0] += datetime.timedelta(seconds=seconds)
+
+    monkeypatch.setattr(timeutils, 'utcnow', utcnow)
+    monkeypatch.setattr(timeutils, 'utcnow_ts', utcnow_ts)
+    return advance
 
 
 @pytest.fixture(autouse=True)

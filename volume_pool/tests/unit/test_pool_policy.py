@@ -4,9 +4,7 @@ Time is driven by patching oslo.utils' clock (the clock of the database
 rows and of the demand estimate), never with sleeps.
 """
 
-import datetime
 
-from oslo_utils import timeutils
 import pytest
 
 from volume_pool import exception
@@ -18,33 +16,6 @@ from volume_pool.tests.unit.test_manager import CTXT
 from volume_pool.tests.unit.test_manager import ready
 from volume_pool.tests.unit.test_manager import tagged
 from volume_pool.tests.unit.test_manager import wait_for
-
-
-@pytest.fixture
-def clock(monkeypatch):
-    """Freeze timeutils; returns a function that moves it forward.
-
-    oslo.utils' own override is deprecated in favour of patching
-    ``utcnow``; ``utcnow_ts`` (the demand estimate's clock) is patched
-    too, as it reads the time without ``utcnow``.
-    """
-    now = [datetime.datetime(2026, 11, 25, 5, 0, 0)]
-
-    def utcnow(with_timezone=False):
-        if with_timezone:
-            return now[0].replace(tzinfo=datetime.timezone.utc)
-        return now[0]
-
-    def utcnow_ts(microsecond=False):
-        stamp = now[0].replace(tzinfo=datetime.timezone.utc).timestamp()
-        return stamp if microsecond else int(stamp)
-
-    def advance(seconds):
-        now[0] += datetime.timedelta(seconds=seconds)
-
-    monkeypatch.setattr(timeutils, 'utcnow', utcnow)
-    monkeypatch.setattr(timeutils, 'utcnow_ts', utcnow_ts)
-    return advance
 
 
 def settle(mgr, pools=('debian',)):
@@ -117,16 +88,16 @@ def test_max_total_gb_caps_the_pools_of_the_cluster(make_manager,
 # -- idle shrink --------------------------------------------------------------
 
 def test_idle_pool_shrinks_oldest_first_to_min_ready_and_recovers(
-        make_manager, simulator, clock):
+        make_manager, simulator, frozen_time):
     mgr = make_manager({'debian': {'target': 4, 'min_ready': 2,
                                    'idle_ttl': 600}})
     settle(mgr)                         # T0: A, B, C, D ready
-    clock(100)
+    frozen_time(100)
     call(mgr.claim, 'debian')           # T0+100: takes A, the oldest
-    clock(300)
+    frozen_time(300)
     settle(mgr)                         # T0+400: E replaces it
     b, c, d, e = ready_ids()
-    clock(300)                          # T0+700: no claim for 600 s
+    frozen_time(300)                          # T0+700: no claim for 600 s
     mgr.sync(CTXT)
     # The two oldest go; D stays for min_ready, E is too young anyway.
     wait_for(lambda: simulator.get_volume(b) is None and
@@ -142,7 +113,7 @@ def test_idle_pool_shrinks_oldest_first_to_min_ready_and_recovers(
     # nothing more.
     mgr.replenish(CTXT)
     assert counts() == {models.AVAILABLE: 2}
-    clock(3600)
+    frozen_time(3600)
     mgr.sync(CTXT)
     mgr.replenish(CTXT)
     assert ready_ids() == [d, e]
@@ -155,13 +126,13 @@ def test_idle_pool_shrinks_oldest_first_to_min_ready_and_recovers(
 
 
 def test_pool_never_claimed_is_idle_after_ttl_from_first_service(
-        make_manager, simulator, clock):
+        make_manager, simulator, frozen_time):
     mgr = make_manager({'debian': {'target': 3, 'idle_ttl': 600}})
     settle(mgr)
-    clock(599)
+    frozen_time(599)
     mgr.sync(CTXT)
     assert ready() == 3
-    clock(1)
+    frozen_time(1)
     mgr.sync(CTXT)
     wait_for(lambda: not tagged(simulator), what='all deleted')
     mgr.sync(CTXT)
@@ -173,7 +144,7 @@ def test_pool_never_claimed_is_idle_after_ttl_from_first_service(
 # -- target = auto ------------------------------------------------------------
 
 def test_auto_target_follows_the_claim_rate_up_and_down(
-        make_manager, simulator, clock):
+        make_manager, simulator, frozen_time):
     mgr = make_manager({'debian': {'target': 'auto', 'min_ready': 1,
                                    'max_ready': 6}},
                        auto_target_window=100, auto_target_headroom=1.0,
@@ -184,7 +155,7 @@ def test_auto_target_follows_the_claim_rate_up_and_down(
     # Measure a refill of 20 s: the clock moves while Cinder creates.
     simulator.creation_delay = 1.0
     mgr.replenish(CTXT)
-    clock(20)
+    frozen_time(20)
     wait_for(lambda: ready() == 1)
     simulator.creation_delay = 0
     auto = status_of(mgr)['auto']
@@ -193,7 +164,7 @@ def test_auto_target_follows_the_claim_rate_up_and_down(
 
     def claim_every(seconds, duration):
         for _ in range(int(duration / seconds)):
-            clock(seconds)
+            frozen_time(seconds)
             try:
                 call(mgr.claim, 'debian', create_on_miss=False)
             except exception.PoolEmpty:
@@ -209,7 +180,7 @@ def test_auto_target_follows_the_claim_rate_up_and_down(
     # Replenish aims at it (refills measured at 20 s again).
     simulator.creation_delay = 1.0
     assert call(mgr.refill, 'debian') == 6 - ready()
-    clock(20)
+    frozen_time(20)
     wait_for(lambda: ready() == 6)
     assert status_of(mgr)['auto']['refill_time_s'] == 20.0
     # One claim per 10 s: about 2 during a refill.
@@ -217,7 +188,7 @@ def test_auto_target_follows_the_claim_rate_up_and_down(
     middle = status_of(mgr)['auto']['computed_target']
     assert 1 < middle < 6
     # Nobody claims: back to min_ready, and replenish creates nothing.
-    clock(1000)
+    frozen_time(1000)
     status = status_of(mgr)
     assert (status['auto']['computed_target'], status['target']) == (1, 1)
     assert status['configured_target'] == 'auto'
