@@ -2,8 +2,8 @@
 
 Runs against this machine's real RabbitMQ, MariaDB, PostgreSQL and SQLite
 and the project's Cinder API simulator (and, with --with-real-cinder, a
-real Cinder started by tools/cinder-local.sh), prints a table, checks the
-figures against their targets and writes them as JSON.
+real Cinder started by volume_pool/fixtures/cinder-local.sh), prints a
+table, checks the figures against their targets and writes them as JSON.
 """
 
 import volume_pool.cmd  # noqa: F401  (first: no eventlet, threading)
@@ -131,7 +131,7 @@ def parse_cli(argv):
              'max_pool_size=40 (repeatable; default: the project\'s).')
     add('--with-real-cinder', action='store_true',
         help='Also run the claim path and the path without a pool against '
-             'a real Cinder (tools/cinder-local.sh; MariaDB).')
+             'a real Cinder (volume_pool/fixtures/cinder-local.sh; MariaDB).')
     add('--real-cinder-calls', type=int, default=40,
         help='Calls per measurement against the real Cinder (default: '
              '%(default)s).')
@@ -184,7 +184,7 @@ def run(args, workdir):
     from volume_pool.bench import services
     from volume_pool.bench import sync
     from volume_pool.fixtures import cinder_handles
-    from volume_pool.simulator import cinder_api
+    from volume_pool.fixtures.simulator import cinder_api
 
     concurrency = args.concurrency or conf.volume_pool.create_concurrency
     results = {'command': report.command_line(), 'machine': report.machine(),

@@ -1,6 +1,6 @@
 """The claim path once more against a real Cinder (fake driver, no
-Keystone), started by ``tools/cinder-local.sh`` through the functional
-suite's LocalCinder: same manager process, real RabbitMQ, MariaDB."""
+Keystone) of :class:`volume_pool.fixtures.local_cinder.LocalCinder`: same
+manager process, real RabbitMQ, MariaDB."""
 
 import time
 

@@ -22,7 +22,7 @@ from volume_pool import rpcapi
 from volume_pool import service
 from volume_pool.db import api as db_api
 from volume_pool.db import migration
-from volume_pool.simulator import cinder_api
+from volume_pool.fixtures.simulator import cinder_api
 
 CONF = config.CONF
 LOG = logging.getLogger(__name__)

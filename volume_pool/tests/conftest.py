@@ -132,7 +132,7 @@ def any_database(db_backend, tmp_path, monkeypatch):
 
 @pytest.fixture
 def simulator():
-    from volume_pool.simulator import cinder_api
+    from volume_pool.fixtures.simulator import cinder_api
     with cinder_api.CinderSimulator() as sim:
         yield sim
 

@@ -20,7 +20,7 @@ restarted, and Cinder requests delayed, failed (5xx, 413), or dropped
 before or after Cinder saw them.  Then the faults stop, the managers
 settle, and the exactly-once invariant is checked against Cinder and the
 database.  Needs MariaDB or PostgreSQL, RabbitMQ, redis-server and the
-local Cinder of tools/cinder-local.sh (installed on first use).
+local Cinder of volume_pool/fixtures/cinder-local.sh (installed on first use).
 
 Exit status: 0 the invariant held, 1 it did not, 2 the soak could not run.
 """

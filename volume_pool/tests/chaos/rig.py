@@ -1,8 +1,8 @@
 """The services of one soak, brought up and torn down together.
 
 A private redis-server (never the machine's shared one), a throw-away
-database, a RabbitMQ vhost, a real Cinder from the functional harness with
-the fault proxy in front of it, and the managers of one cluster.
+database, a RabbitMQ vhost, a real Cinder (volume_pool.fixtures.local_cinder)
+with the fault proxy in front of it, and the managers of one cluster.
 """
 
 import contextlib
@@ -16,9 +16,13 @@ import psutil
 import sqlalchemy as sa
 
 from volume_pool.conf import volume_pool as vp_conf
-from volume_pool.tests import services
+from volume_pool.fixtures import databases
+from volume_pool.fixtures import local_cinder
+from volume_pool.fixtures import manager_process
+from volume_pool.fixtures import rabbit
+from volume_pool.fixtures import redis
+from volume_pool.fixtures import services
 from volume_pool.tests.chaos import faultproxy
-from volume_pool.tests.functional import harness
 
 CLUSTER = 'chaos'
 LOG_LEVELS = ('amqp=WARN,amqplib=WARN,oslo.messaging=WARN,'
@@ -91,14 +95,14 @@ class Rig:
 
     def _start(self):
         started = time.monotonic()
-        self.redis = services.PrivateRedis(self.workdir,
-                                             missing=_missing).start()
+        self.redis = redis.PrivateRedis(self.workdir,
+                                        missing=_missing).start()
         self._stack.callback(self.redis.stop)
         self.transport_url = self._stack.enter_context(
-            services.rabbit_vhost(missing=_missing,
-                                  prefix='volume-pool-chaos'))
+            rabbit.rabbit_vhost(missing=_missing,
+                                prefix='volume-pool-chaos'))
         self.vhost = self.transport_url.rsplit('/', 1)[1]
-        url = self._stack.enter_context(services.provisioned_database(
+        url = self._stack.enter_context(databases.provisioned_database(
             self.backend, pathlib.Path(self.workdir), missing=_missing,
             prefix='vp_chaos'))
         self.db_url = (url if isinstance(url, str)
@@ -109,12 +113,12 @@ class Rig:
         # Confirmed volumes stay: room for a long soak.
         os.environ.setdefault('CINDER_QUOTA_VOLUMES', '20000')
         os.environ.setdefault('CINDER_QUOTA_GIGABYTES', '200000')
-        self.cinder = harness.LocalCinder()
+        self.cinder = local_cinder.LocalCinder()
         # Registered first: stop finds whatever an interrupted start began.
         self._stack.callback(self.cinder.stop)
         try:
             self.cinder.start()
-        except harness.CinderFailed as exc:
+        except local_cinder.CinderFailed as exc:
             raise RigFailed(str(exc))
         self._stack.callback(self.resume_cinder)  # runs before the stop
         self.snapshot_id = self.cinder.make_snapshot(size=1)
@@ -128,7 +132,7 @@ class Rig:
                     time.monotonic() - started))
         self._stack.callback(self._stop_managers)
         for number in range(1, self.manager_count + 1):
-            process = harness.ManagerProcess(
+            process = manager_process.ManagerProcess(
                 self.workdir, 'chaos-%d' % number,
                 self._config('chaos-%d' % number))
             if not self.managers:
@@ -157,7 +161,7 @@ class Rig:
                 process.kill()
 
     def cinder_api_pids(self):
-        """cinder-api and its workers, from the harness's pid file."""
+        """cinder-api and its workers, from the local Cinder's pid file."""
         path = os.path.join(self.cinder.state_dir, 'cinder-api.pid')
         try:
             with open(path) as pid_file:

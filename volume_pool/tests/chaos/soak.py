@@ -15,7 +15,7 @@ import time
 from oslo_config import cfg
 
 from volume_pool import rpcapi
-from volume_pool.tests import helpers
+from volume_pool.fixtures import waiting
 from volume_pool.tests.chaos import check
 from volume_pool.tests.chaos import claimer as vp_claimer
 from volume_pool.tests.chaos import faults as vp_faults
@@ -70,7 +70,7 @@ def wait_full(rig, timeout):
                    for pool, target in rig.pools.items())
 
     try:
-        helpers.wait_for(full, timeout=timeout, interval=1.0,
+        waiting.wait_for(full, timeout=timeout, interval=1.0,
                          what='pools at target before the faults')
     except AssertionError as exc:
         raise vp_rig.RigFailed(str(exc))

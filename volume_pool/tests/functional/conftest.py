@@ -18,9 +18,10 @@ from oslo_config import cfg
 import pytest
 
 from volume_pool import rpcapi
+from volume_pool.fixtures import local_cinder
+from volume_pool.fixtures import manager_process
 from volume_pool.tests import console as vp_console
 from volume_pool.tests import services
-from volume_pool.tests.functional import harness
 
 CLAIMER = os.path.join(os.path.dirname(__file__), 'claimer.py')
 
@@ -32,10 +33,10 @@ def cinder():
             and not services.in_ci()):
         pytest.skip('functional tests start a real Cinder: run them with '
                     '"tox -e functional" (VOLUME_POOL_FUNCTIONAL=1)')
-    local = harness.LocalCinder()
+    local = local_cinder.LocalCinder()
     try:
         local.start()
-    except harness.CinderFailed as exc:
+    except local_cinder.CinderFailed as exc:
         # Never a skip: the suite asked for a real Cinder and did not get one.
         pytest.fail(str(exc))
     yield local
@@ -70,7 +71,14 @@ def coordination_url():
         redis.Redis.from_url(services.REDIS_URL, socket_timeout=2).ping()
     except redis.RedisError as exc:
         services.unavailable('Redis', exc)
-    return services.REDIS_URL
+    return private_namespace(services.REDIS_URL)
+
+
+def private_namespace(redis_url):
+    """The machine's Redis under a key namespace of the test's own: tests
+    running at once (pytest-xdist workers) never see each other's
+    groups, members or locks."""
+    return '%s?namespace=vp-test-%s' % (redis_url, uuid.uuid4().hex[:12])
 
 
 @pytest.fixture
@@ -122,6 +130,7 @@ def pool_name():
 def managers(tmp_path, cinder, transport_url, db_url):
     """Factory of manager processes sharing this test's DB and broker."""
     started = []
+    shared_redis = private_namespace(services.REDIS_URL)
 
     def _start(pools, host='mgr-1', coordination=False, sync_interval=3,
                extra='', project_id=None, cluster=None):
@@ -130,7 +139,7 @@ def managers(tmp_path, cinder, transport_url, db_url):
         sections = ''.join(
             '[pool:%s]\nsnapshot_id = %s\ntarget = %d\n' % p for p in pools)
         if coordination is True:
-            coordination = services.REDIS_URL
+            coordination = shared_redis
         coordination_section = (
             '[coordination]\nbackend_url = %s\nmembership_timeout = 5\n'
             'refresh_interval = 2\n' % coordination if coordination else '')
@@ -147,7 +156,7 @@ def managers(tmp_path, cinder, transport_url, db_url):
                    cinder.cinder_section(project_id), sections,
                    coordination_section,
                    extra))
-        process = harness.ManagerProcess(str(tmp_path), host, text)
+        process = manager_process.ManagerProcess(str(tmp_path), host, text)
         if not started:
             process.db_sync()
         started.append(process.start())

@@ -16,8 +16,9 @@ import pytest
 from volume_pool import cinder as vp_cinder
 from volume_pool import context as vp_context
 from volume_pool import exception
+from volume_pool.fixtures import manager_process
+from volume_pool.fixtures import waiting
 from volume_pool.tests import services
-from volume_pool.tests.functional import harness
 from volume_pool.tests.functional.conftest import CLAIMER
 
 CTXT = vp_context.RequestContext()
@@ -39,7 +40,7 @@ def status_of(api, pool, cluster):
 
 
 def wait_ready(api, pool, cluster, count, timeout=90):
-    return harness.wait_for(
+    return waiting.wait_for(
         lambda: (status_of(api, pool, cluster) or {}).get('ready', 0)
         >= count, timeout=timeout,
         what='%s@%s ready >= %d' % (pool, cluster, count))
@@ -120,7 +121,7 @@ def test_a_dead_manager_pools_are_taken_over(managers, api, cinder,
 
     def live_hosts():
         listing = subprocess.run(
-            [os.path.join(harness.BIN, 'volume-pool-manage'),
+            [os.path.join(manager_process.BIN, 'volume-pool-manage'),
              '--config-file', first.conf_path, 'cluster', 'list',
              '--cluster', 'east', '--format', 'json'],
             capture_output=True, text=True, timeout=60)
@@ -129,7 +130,7 @@ def test_a_dead_manager_pools_are_taken_over(managers, api, cinder,
 
     # The dead manager leaves the list once its heartbeat is older than
     # the membership timeout (5 s): the refill can be quicker than that.
-    harness.wait_for(lambda: live_hosts() == ['east-a'],
+    waiting.wait_for(lambda: live_hosts() == ['east-a'],
                      timeout=5 + 15, what='east-b gone from cluster list')
 
 
@@ -157,7 +158,7 @@ def test_redis_outage_keeps_claims_and_resumes_replenish(
         time.sleep(3)
         # Documented bound: no overshoot while the membership is stable.
         assert len(tagged(cinder, pool_name, 'east')) == 3
-        hosts = harness.wait_for(
+        hosts = waiting.wait_for(
             lambda: api.get_usable_hosts(CTXT, 'east') == ['east-a',
                                                             'east-b'],
             timeout=30, what='both managers back in the group')

@@ -13,7 +13,7 @@ from volume_pool.tests import services
 TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__)))))
 SCRIPTS = ['devstack/plugin.sh', 'devstack/settings',
-           'tools/cinder-local.sh', 'tools/ensure-services.sh',
+           'volume_pool/fixtures/cinder-local.sh', 'tools/ensure-services.sh',
            'tools/render-diagrams.sh', '.ci/run']
 
 

@@ -15,7 +15,7 @@ from volume_pool import cinder as vp_cinder
 from volume_pool import context as vp_context
 from volume_pool import exception
 from volume_pool import rpcapi
-from volume_pool.tests.functional import harness
+from volume_pool.fixtures import waiting
 from volume_pool.tests.functional.test_real_peers import table
 from volume_pool.tests.functional.test_real_peers import tagged
 from volume_pool.tests.functional.test_real_peers import wait_full
@@ -96,7 +96,7 @@ def test_hung_cinder_api_hands_nothing_twice_and_loses_nothing(
         assert isinstance(result, exception.ClaimTimedOut), result
         assert result.claim_key == key
     # Their late renames land now; sync puts everything back.
-    harness.wait_for(
+    waiting.wait_for(
         lambda: not accounted(cinder, managers.db_url, pool_name, {}),
         timeout=90, what='pool settled after the hang')
     wait_full(api, pool_name, 4)
@@ -105,7 +105,7 @@ def test_hung_cinder_api_hands_nothing_twice_and_loses_nothing(
     answers = {k: r['volume_id'] for k, r in again.items()
                if isinstance(r, dict)}
     assert len(answers) == 4, again
-    harness.wait_for(
+    waiting.wait_for(
         lambda: not accounted(cinder, managers.db_url, pool_name, answers),
         timeout=90, what='every volume accounted for')
     print('hung API: %d claims timed out in %.1fs, %d retried after'
@@ -139,7 +139,7 @@ def test_a_late_answer_is_retried_with_the_same_key(
     # Asked again later: the same answer, still one volume.
     assert api.claim(CTXT, pool_name, claim_key=key)['volume_id'] == \
         answer['volume_id']
-    harness.wait_for(
+    waiting.wait_for(
         lambda: not accounted(cinder, managers.db_url, pool_name,
                               {key: answer['volume_id']}),
         timeout=60, what='every volume accounted for')
@@ -171,7 +171,7 @@ def test_leases_confirm_release_and_attach_on_real_cinder(
         held = receipts(managers.db_url, pool_name)
         return (held[abandoned['claim_key']].state == 'returned' and
                 held[attached['claim_key']].state == 'used')
-    harness.wait_for(settled, timeout=60, what='lease returned, attach '
+    waiting.wait_for(settled, timeout=60, what='lease returned, attach '
                                                'latched')
     with pytest.raises(exception.ClaimLeaseExpired):
         api.confirm(CTXT, abandoned['claim_key'])
@@ -182,7 +182,7 @@ def test_leases_confirm_release_and_attach_on_real_cinder(
     # Returned volumes made the pool overfull: it is trimmed to target.
     answers = {c['claim_key']: c['volume_id']
                for c in (confirmed, attached)}
-    harness.wait_for(
+    waiting.wait_for(
         lambda: (not accounted(cinder, managers.db_url, pool_name, answers)
                  and len(table(managers.db_url, pool_name)) == 4),
         timeout=60, what='trimmed to target, all accounted for')
@@ -197,7 +197,7 @@ def test_an_old_client_claims_without_a_key(managers, cinder, snapshot,
     transport = rpcapi.get_transport(cfg.CONF, url=managers.transport_url)
     try:
         old = rpcapi.VolumePoolAPI(transport, timeout=60, version_cap='1.3')
-        harness.wait_for(lambda: len(tagged(cinder, pool_name)) == 1,
+        waiting.wait_for(lambda: len(tagged(cinder, pool_name)) == 1,
                          timeout=60, what='pool filled')
         answer = old.claim(CTXT, pool_name)
     finally:

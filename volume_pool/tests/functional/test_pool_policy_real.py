@@ -10,7 +10,7 @@ import pytest
 from volume_pool import cinder as vp_cinder
 from volume_pool import context as vp_context
 from volume_pool import exception
-from volume_pool.tests import helpers
+from volume_pool.fixtures import cinder_handles
 from volume_pool.tests.functional.test_real_peers import table
 from volume_pool.tests.functional.test_real_peers import tagged
 from volume_pool.tests.functional.test_real_peers import wait_full
@@ -21,7 +21,7 @@ TENANT = 'os-vol-tenant-attr:tenant_id'
 
 def as_project(cinder, project_id):
     """A client of ``project_id`` (noauth: the project is in the URL)."""
-    return helpers.noauth_cinder_client(cinder.endpoint, project_id,
+    return cinder_handles.noauth_cinder_client(cinder.endpoint, project_id,
                                         user_id='receiver')
 
 

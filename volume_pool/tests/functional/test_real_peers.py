@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from volume_pool import cinder as vp_cinder
 from volume_pool import context as vp_context
 from volume_pool import exception
-from volume_pool.tests.functional import harness
+from volume_pool.fixtures import waiting
 from volume_pool.tests.functional.conftest import CLAIMER
 
 CTXT = vp_context.RequestContext()
@@ -45,7 +45,7 @@ def wait_full(api, pool, target, timeout=90):
             return False
         status = {p['name']: p for p in listing}
         return status[pool]['ready'] >= target and status[pool]
-    return harness.wait_for(full, timeout=timeout,
+    return waiting.wait_for(full, timeout=timeout,
                             what='%s full at %d' % (pool, target))
 
 
@@ -105,7 +105,7 @@ def test_three_managers_200_claims_from_20_callers(managers, api, cinder,
         rows = table(managers.db_url, pool_name)
         return (in_cinder == set(rows) and not in_cinder & set(ids) and
                 all(s in ('available', 'creating') for s in rows.values()))
-    harness.wait_for(agree, timeout=60, what='Cinder and table agree')
+    waiting.wait_for(agree, timeout=60, what='Cinder and table agree')
 
 
 def test_sync_follows_cinder(managers, api, cinder, snapshot, pool_name):
@@ -127,8 +127,8 @@ def test_sync_follows_cinder(managers, api, cinder, snapshot, pool_name):
         return (gone not in rows and broken not in rows and
                 attached not in rows and kept in rows and orphan.id in rows
                 and len(rows) >= 4)
-    harness.wait_for(settled, timeout=60, what='sync settled')
-    harness.wait_for(lambda: _gone(client, broken), timeout=60,
+    waiting.wait_for(settled, timeout=60, what='sync settled')
+    waiting.wait_for(lambda: _gone(client, broken), timeout=60,
                      what='errored volume deleted')
     assert vp_cinder.TAG_POOL not in client.volumes.get(attached).metadata
     wait_full(api, pool_name, 4)
@@ -147,7 +147,7 @@ def _gone(client, volume_id):
 def test_kill_9_loses_and_leaks_nothing(managers, api, cinder, snapshot,
                                         pool_name):
     first = managers([(pool_name, snapshot, 6)], host='mgr-a')
-    harness.wait_for(lambda: len(tagged(cinder, pool_name)) >= 2,
+    waiting.wait_for(lambda: len(tagged(cinder, pool_name)) >= 2,
                      timeout=60, what='creates under way')
     first.kill()  # mid-replenish: rows and volumes in every state
     managers([(pool_name, snapshot, 6)], host='mgr-b')
@@ -157,7 +157,7 @@ def test_kill_9_loses_and_leaks_nothing(managers, api, cinder, snapshot,
         in_cinder = {v.id for v in tagged(cinder, pool_name)}
         rows = table(managers.db_url, pool_name)
         return in_cinder == set(rows) and len(rows) == 6
-    harness.wait_for(consistent, timeout=60, what='no loss, no leak')
+    waiting.wait_for(consistent, timeout=60, what='no loss, no leak')
 
 
 def test_faults_fail_fast_and_recover(managers, api, cinder, snapshot,
@@ -180,12 +180,12 @@ def test_faults_fail_fast_and_recover(managers, api, cinder, snapshot,
 
     # Broker connections closed under the manager: it reconnects.
     _close_rabbit_connections(managers.transport_url)
-    harness.wait_for(lambda: _claim_ok(api, pool_name), timeout=60,
+    waiting.wait_for(lambda: _claim_ok(api, pool_name), timeout=60,
                      what='claim after broker reconnect')
 
     # Database connections killed: oslo.db reconnects.
     _kill_db_connections(managers.db_url)
-    harness.wait_for(lambda: _claim_ok(api, pool_name), timeout=60,
+    waiting.wait_for(lambda: _claim_ok(api, pool_name), timeout=60,
                      what='claim after database reconnect')
     assert process.alive()
     assert process.terminate() == 0

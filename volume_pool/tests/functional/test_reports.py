@@ -11,7 +11,7 @@ from oslo_utils import uuidutils
 
 from volume_pool import context as vp_context
 from volume_pool import rpcapi
-from volume_pool.tests import helpers
+from volume_pool.fixtures import waiting
 from volume_pool.tests import services
 from volume_pool.tests.functional import test_process
 
@@ -40,10 +40,10 @@ def test_reports_and_request_ids_of_a_running_manager(tmp_path, simulator,
             _claim(conf, conf_path, proc, request_id)
 
             trigger.touch()  # the file trigger
-            helpers.wait_for(lambda: _reports(log_path) >= 1, timeout=20,
+            waiting.wait_for(lambda: _reports(log_path) >= 1, timeout=20,
                              what='a report after touching the file')
             proc.send_signal(signal.SIGUSR2)  # and the signal
-            helpers.wait_for(lambda: _reports(log_path) >= 2, timeout=20,
+            waiting.wait_for(lambda: _reports(log_path) >= 2, timeout=20,
                              what='a report after SIGUSR2')
             proc.send_signal(signal.SIGTERM)
             proc.wait(timeout=30)

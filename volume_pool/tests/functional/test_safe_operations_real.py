@@ -17,8 +17,8 @@ from volume_pool import cinder as vp_cinder
 from volume_pool import context as vp_context
 from volume_pool import exception
 from volume_pool import rpc
+from volume_pool.fixtures import waiting
 from volume_pool.tests import services
-from volume_pool.tests.functional import harness
 from volume_pool.tests.functional.test_pool_policy_real import as_project
 from volume_pool.tests.functional.test_real_peers import table
 from volume_pool.tests.functional.test_real_peers import tagged
@@ -135,7 +135,7 @@ def test_redis_down_at_start_serves_claims_then_joins(
     try:
         process = managers([(pool_name, snapshot, 2)],
                            coordination=redis.url)
-        status = harness.wait_for(lambda: status_of(api, pool_name),
+        status = waiting.wait_for(lambda: status_of(api, pool_name),
                                   timeout=60, what='manager answers')
         assert status['reason'].startswith(
             'coordination backend unreachable'), status['reason']
@@ -153,7 +153,7 @@ def test_redis_down_at_start_serves_claims_then_joins(
             api.claim(CTXT, pool_name, create_on_miss=False)
         # Still the outage, several membership refreshes later.
         offset = len(process.log())
-        harness.wait_for(lambda: syncs(process, offset) >= 2, timeout=30,
+        waiting.wait_for(lambda: syncs(process, offset) >= 2, timeout=30,
                          what='two more sync runs')
         status = status_of(api, pool_name)
         assert status['reason'].startswith(
@@ -165,7 +165,7 @@ def test_redis_down_at_start_serves_claims_then_joins(
         wait_full(api, pool_name, 2, timeout=90)
         print('joined and filled %.1fs after Redis started'
               % (time.monotonic() - back))
-        harness.wait_for(
+        waiting.wait_for(
             lambda: settled(cinder, managers.db_url, pool_name, 2),
             timeout=60, what='Cinder and table agree on 2')
         assert status_of(api, pool_name)['reason'] == 'full'
@@ -203,7 +203,7 @@ def _filled(managers, api, cinder, snapshot, pool_name):
     pool's volumes in Cinder and its rows."""
     process = managers([(pool_name, snapshot, 2)], sync_interval=1)
     wait_full(api, pool_name, 2)
-    harness.wait_for(lambda: settled(cinder, managers.db_url, pool_name, 2),
+    waiting.wait_for(lambda: settled(cinder, managers.db_url, pool_name, 2),
                      timeout=60, what='Cinder and table agree on 2')
     return (process, in_cinder(cinder, pool_name),
             rows(managers.db_url, pool_name))
@@ -230,7 +230,7 @@ def test_pool_removed_from_config_keeps_its_volumes(
 
     # Removed from enabled_pools, its section left behind.
     process, offset = _restart(managers, process, [], extra=section)
-    harness.wait_for(lambda: syncs(process, offset) >= 4, timeout=60,
+    waiting.wait_for(lambda: syncs(process, offset) >= 4, timeout=60,
                      what='four sync runs without the pool')
     assert in_cinder(cinder, pool_name) == volumes
     assert rows(managers.db_url, pool_name) == kept
@@ -243,7 +243,7 @@ def test_pool_removed_from_config_keeps_its_volumes(
     # A typo in both the list and the section: another pool is served.
     process, offset = _restart(managers, process, [(typo, snapshot, 1)])
     wait_full(api, typo, 1)
-    harness.wait_for(lambda: syncs(process, offset) >= 4, timeout=60,
+    waiting.wait_for(lambda: syncs(process, offset) >= 4, timeout=60,
                      what='four sync runs with the misspelt pool')
     assert in_cinder(cinder, pool_name) == volumes
     assert rows(managers.db_url, pool_name) == kept
@@ -258,7 +258,7 @@ def test_pool_removed_from_config_keeps_its_volumes(
     assert 'Pool %s: 2 volumes deleted, 0 deletes failed' % pool_name in \
         drained.stdout
     client = cinder.client()
-    harness.wait_for(
+    waiting.wait_for(
         lambda: (all(_gone(client, v) for v in volumes) and
                  not rows(managers.db_url, pool_name)),
         timeout=60, what='drained volumes and rows gone')
@@ -306,7 +306,7 @@ def test_manager_internals_are_not_callable_over_rpc(
     managers([(pool_name, snapshot, 2)], sync_interval=-1,
              extra='[volume_pool]\nreplenish_interval = -1\n'
                    'heartbeat_interval = 600\nservice_down_time = 1200\n')
-    harness.wait_for(lambda: status_of(api, pool_name), timeout=60,
+    waiting.wait_for(lambda: status_of(api, pool_name), timeout=60,
                      what='manager answers')
     assert api.refill(CTXT, pool_name) == 2
     wait_full(api, pool_name, 2)
@@ -335,7 +335,7 @@ def test_manager_internals_are_not_callable_over_rpc(
     # Its workers still run (no cleanup_host got through): a refill
     # through the API creates the volume the table lacks.
     assert api.refill(CTXT, pool_name) == 1
-    harness.wait_for(lambda: len(table(managers.db_url, pool_name)) == 2 and
+    waiting.wait_for(lambda: len(table(managers.db_url, pool_name)) == 2 and
                      set(table(managers.db_url, pool_name).values()) ==
                      {'available'}, timeout=60, what='refilled')
     client.volumes.delete(broken)
@@ -350,7 +350,7 @@ def test_claim_into_an_unlisted_project_moves_nothing(
     managers([(pool_name, snapshot, 2)],
              extra='[volume_pool]\nclaim_projects = %s\n' % allowed)
     wait_full(api, pool_name, 2)
-    harness.wait_for(lambda: settled(cinder, managers.db_url, pool_name, 2),
+    waiting.wait_for(lambda: settled(cinder, managers.db_url, pool_name, 2),
                      timeout=60, what='Cinder and table agree on 2')
     before = (in_cinder(cinder, pool_name), rows(managers.db_url, pool_name),
               receipts(managers.db_url, pool_name))
@@ -388,7 +388,7 @@ def test_bad_input_is_refused_short_and_changes_nothing(
     volume_pool.rpcapi); the answer quotes a short prefix only."""
     process = managers([(pool_name, snapshot, 2)])
     wait_full(api, pool_name, 2)
-    harness.wait_for(lambda: settled(cinder, managers.db_url, pool_name, 2),
+    waiting.wait_for(lambda: settled(cinder, managers.db_url, pool_name, 2),
                      timeout=60, what='Cinder and table agree on 2')
     before = (in_cinder(cinder, pool_name), rows(managers.db_url, pool_name),
               receipts(managers.db_url, pool_name))

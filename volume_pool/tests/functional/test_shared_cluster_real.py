@@ -7,7 +7,7 @@ import threading
 import pytest
 
 from volume_pool import exception
-from volume_pool.tests.functional import harness
+from volume_pool.fixtures import waiting
 from volume_pool.tests.functional.test_real_peers import CTXT
 from volume_pool.tests.functional.test_real_peers import table
 from volume_pool.tests.functional.test_real_peers import tagged
@@ -64,7 +64,7 @@ def test_three_managers_without_coordination_never_overfill(
                 assert len(rows) <= target, rows
                 return (len(rows) == target and
                         set(rows.values()) == {'available'})
-            harness.wait_for(full_and_never_above, timeout=120,
+            waiting.wait_for(full_and_never_above, timeout=120,
                              what='%s full at %d' % (name, target))
             assert len(_live(cinder, name)) == target
         for name, _snapshot, target in pools:
@@ -101,11 +101,11 @@ def test_a_rotation_waits_for_every_manager(managers, api, cinder, snapshot,
     second.terminate()
     before = len(second.log())
     second = managers([(pool_name, new, 2)], host='mgr-2', sync_interval=2)
-    harness.wait_for(lambda: snapshots().count(new) == 2, timeout=120,
+    waiting.wait_for(lambda: snapshots().count(new) == 2, timeout=120,
                      what='volumes of the new snapshot')
     # Several syncs of both: neither deletes the other's volumes.
     mark = len(first.log())
-    harness.wait_for(lambda: first.log()[mark:].count('Sync:') >= 3 and
+    waiting.wait_for(lambda: first.log()[mark:].count('Sync:') >= 3 and
                      second.log()[before:].count('Sync:') >= 3,
                      timeout=60, what='syncs of both managers')
     assert snapshots() == sorted([snapshot, snapshot, new, new])
@@ -114,8 +114,8 @@ def test_a_rotation_waits_for_every_manager(managers, api, cinder, snapshot,
     # mgr-1 takes the new config too: the old volumes go.
     first.terminate()
     managers([(pool_name, new, 2)], host='mgr-1', sync_interval=2)
-    harness.wait_for(lambda: snapshots() == [new, new], timeout=120,
+    waiting.wait_for(lambda: snapshots() == [new, new], timeout=120,
                      what='old-snapshot volumes drained')
-    harness.wait_for(lambda: set(table(managers.db_url, pool_name)) == {
+    waiting.wait_for(lambda: set(table(managers.db_url, pool_name)) == {
         v.id for v in _live(cinder, pool_name)}, timeout=60,
         what='rows of the drained volumes dropped')

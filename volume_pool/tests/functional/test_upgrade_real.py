@@ -22,8 +22,9 @@ import sqlalchemy as sa
 from volume_pool import cinder as vp_cinder
 from volume_pool import context as vp_context
 from volume_pool.db import migration
+from volume_pool.fixtures import manager_process
+from volume_pool.fixtures import waiting
 from volume_pool.tests import services
-from volume_pool.tests.functional import harness
 from volume_pool.tests.functional.test_exactly_once_real import accounted
 from volume_pool.tests.functional.test_exactly_once_real import receipts
 from volume_pool.tests.functional.test_real_peers import table
@@ -65,9 +66,9 @@ def previous_release(tmp_path):
     dest = tmp_path / 'previous'
     dest.mkdir()
     try:
-        harness.export_package(repo.stdout.strip(), PREVIOUS_RELEASE,
+        manager_process.export_package(repo.stdout.strip(), PREVIOUS_RELEASE,
                                str(dest))
-    except harness.ReleaseMissing as exc:
+    except manager_process.ReleaseMissing as exc:
         pytest.fail(str(exc))  # never a skip: CI has the full history
     return str(dest)
 
@@ -79,7 +80,7 @@ def old_managers(managers, previous_release, tmp_path):
     started = []
 
     def _start(config_text, host):
-        process = harness.SourceManagerProcess(
+        process = manager_process.SourceManagerProcess(
             str(tmp_path), host, config_text, previous_release)
         started.append(process.start())
         return process
@@ -154,7 +155,7 @@ def settle(problems_of, what, timeout=90):
         last[:] = problems_of()
         return not last
     try:
-        harness.wait_for(clear, timeout=timeout, what=what)
+        waiting.wait_for(clear, timeout=timeout, what=what)
     except AssertionError:
         pytest.fail('%s, not within %ss: %s' % (what, timeout, last))
 
@@ -192,7 +193,7 @@ def test_previous_release_beside_the_current_on_the_new_schema(
     with open(new.conf_path) as conf:
         text = conf.read().replace('host = mgr-new\n', 'host = mgr-old\n')
     old = old_managers(text, 'mgr-old')
-    harness.wait_for(lambda: 'registered as incarnation' in old.log()
+    waiting.wait_for(lambda: 'registered as incarnation' in old.log()
                      or not old.alive(), timeout=60,
                      what='the previous release started')
     assert old.alive(), 'exit %s:\n%s' % (old.proc.returncode,
@@ -208,7 +209,7 @@ def test_previous_release_beside_the_current_on_the_new_schema(
 
     # Syncs of the old manager on a full pool: it drops nothing it does
     # not know, and deletes none of the volumes with the cluster tag.
-    harness.wait_for(lambda: len(syncs(old)) >= 3, timeout=60,
+    waiting.wait_for(lambda: len(syncs(old)) >= 3, timeout=60,
                      what='three syncs of the previous release')
     assert all(s == (0, 0) for s in syncs(old)), syncs(old)
     now = {v.id: v.metadata for v in tagged(cinder, pool_name)}
@@ -249,7 +250,7 @@ def test_previous_release_beside_the_current_on_the_new_schema(
     # volume) or with one caller, the lease kept, the new rows kept.
     for process in (old, new):
         count = len(syncs(process))
-        harness.wait_for(lambda p=process, c=count: len(syncs(p)) >= c + 2,
+        waiting.wait_for(lambda p=process, c=count: len(syncs(p)) >= c + 2,
                          timeout=60, what='two syncs of %s' % process.name)
     answers[key] = leased['volume_id']
     settle(lambda: (accounted(cinder, db_url, pool_name, answers) +

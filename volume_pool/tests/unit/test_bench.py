@@ -13,7 +13,7 @@ from volume_pool.bench import report
 from volume_pool.bench import sync
 from volume_pool.db import api as db_api
 from volume_pool.fixtures import cinder_handles
-from volume_pool.simulator import server as sim_server
+from volume_pool.fixtures.simulator import server as sim_server
 
 
 def test_uniqueness_check_names_every_duplicate():

@@ -12,7 +12,7 @@ from tooz import coordination as tooz_coordination
 
 from volume_pool import conf as vp_conf
 from volume_pool import coordination
-from volume_pool.tests import helpers
+from volume_pool.fixtures import waiting
 
 POOLS = ['pool-%d' % n for n in range(24)]
 # The least the option allows: a member that stops beating is out soonest.
@@ -134,7 +134,7 @@ def test_a_member_that_stops_beating_is_out(members, coordination_url):
         return one.get_usable_hosts() == ['mgr-1']
     # The backend drops the member once its last beat is older than the
     # membership timeout: a wait on the backend's clock, with a margin.
-    helpers.wait_for(only_one_left, timeout=MEMBERSHIP_TIMEOUT + 8,
+    waiting.wait_for(only_one_left, timeout=MEMBERSHIP_TIMEOUT + 8,
                      interval=0.1, what='mgr-2 out of the group')
     listed = coordination.list_clusters(cli, [members.cluster])
     assert [m['host'] for m in listed[members.cluster]] == ['mgr-1']
@@ -162,7 +162,7 @@ def test_a_manager_started_while_the_backend_is_down_joins_later(
         def joined():
             coord.refresh()
             return coord.members() == {'late-joiner'}
-        helpers.wait_for(joined, timeout=90, interval=0.05,
+        waiting.wait_for(joined, timeout=90, interval=0.05,
                          what='joined once the backend is back')
         assert not coord.degraded
         assert all(coord.owns(pool) for pool in POOLS)

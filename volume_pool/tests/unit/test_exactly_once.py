@@ -23,7 +23,7 @@ from volume_pool.db import claims as db_claims
 from volume_pool.db import managers as db_managers
 from volume_pool.db import models
 from volume_pool.db import receipts as db_receipts
-from volume_pool.tests import helpers
+from volume_pool.fixtures import waiting
 from volume_pool.tests.unit.test_manager import call
 from volume_pool.tests.unit.test_manager import counts
 from volume_pool.tests.unit.test_manager import fill
@@ -232,7 +232,7 @@ def test_late_rename_undoes_the_claim_and_never_hands_the_volume_twice(
         call(mgr.claim, 'debian', name='vnf-late', claim_key='late',
              time_left=1.5)
     # The rename lands once the claim's time is up.
-    helpers.wait_for(held_past_its_deadline, timeout=15,
+    waiting.wait_for(held_past_its_deadline, timeout=15,
                      what="the first claim's deadline passed")
     rename.release()
     with pytest.raises(exception.ClaimTimedOut) as caught:
@@ -265,7 +265,7 @@ def _late_rename_with_sync_running(mgr, simulator, second_claim=True):
     first = in_thread(call, mgr.claim, 'debian', name='vnf-first',
                       claim_key='first', time_left=1.5)
     rename.wait_arrived()
-    helpers.wait_for(held_past_its_deadline, timeout=15,
+    waiting.wait_for(held_past_its_deadline, timeout=15,
                      what="the first claim's deadline passed")
     mgr.sync(CTXT)
     # Not given back while a rename of the claim may still land.
@@ -335,11 +335,11 @@ def test_late_rename_of_a_volume_back_in_the_pool_is_retagged(
     def given_back():
         mgr.sync(CTXT)
         return counts() == {models.AVAILABLE: 1}
-    helpers.wait_for(given_back, timeout=15, interval=0.1,
+    waiting.wait_for(given_back, timeout=15, interval=0.1,
                      what='sync giving the volume back')
     rename.release()
     # The late rename lands on a pool volume.
-    helpers.wait_for(lambda: simulator.get_volume(volume_id)['name'] ==
+    waiting.wait_for(lambda: simulator.get_volume(volume_id)['name'] ==
                      'vnf-first', what='the held rename landed')
     assert simulator.get_volume(volume_id)['metadata'] == LEASE_TAGS
     mgr.sync(CTXT)
@@ -653,7 +653,7 @@ def test_unconfirmed_lease_runs_out_and_the_pool_is_trimmed_to_target(
     # is deleted, never more: the pool is at its target.
     assert_in_pool(simulator, result['volume_id'])
     assert counts() == {models.AVAILABLE: 2, models.DELETING: 1}
-    helpers.wait_for(lambda: len(simulator.list_volumes()) == 2,
+    waiting.wait_for(lambda: len(simulator.list_volumes()) == 2,
                      what='the surplus volume deleted')
     mgr.sync(CTXT)
     assert_settled(mgr, simulator)
@@ -686,7 +686,7 @@ def test_short_lease_runs_out_on_the_database_clock(make_manager,
         mgr.sync(CTXT)
         return receipt('s1').state == models.R_RETURNED
 
-    helpers.wait_for(returned, timeout=10, interval=0.2,
+    waiting.wait_for(returned, timeout=10, interval=0.2,
                      what='the one-second lease returned')
     assert_settled(mgr, simulator)
     assert list(rows_by_volume()) == [result['volume_id']]
@@ -768,7 +768,7 @@ def test_keyed_miss_whose_lease_put_fails_leaves_the_volume_in_the_pool(
     assert simulator.request_counts[POST] == 0  # no replacement
     mgr.syncer._late_request_grace = 0.0  # past the late-request grace
     mgr.sync(CTXT)
-    helpers.wait_for(lambda: (mgr.sync(CTXT), ready() == 1)[1],
+    waiting.wait_for(lambda: (mgr.sync(CTXT), ready() == 1)[1],
                      what='the created volume ready in the pool')
     assert_settled(mgr, simulator)
     assert list(rows_by_volume()) == [volume['id']]
@@ -918,7 +918,7 @@ def test_same_key_twice_in_one_batch_fails_neither_the_batch_nor_the_key(
                                 claim_key='twin') for _ in range(2)]
         other = executor.submit(call, mgr.claim, 'debian', name='other',
                                 claim_key='other')
-        helpers.wait_for(lambda: len(mgr.claimer._steps(
+        waiting.wait_for(lambda: len(mgr.claimer._steps(
             mgr.specs['debian'])._committer._queue) == 3,
             what='three claims queued behind the first batch')
         gate.set()
@@ -977,12 +977,12 @@ def test_sync_never_retags_a_volume_a_running_claim_renamed(
                            path=r'^/volumes/detail$', count=1)
     listed = simulator.request_counts[('GET', '/volumes/detail')]
     syncing = in_thread(mgr.sync, CTXT)
-    helpers.wait_for(lambda: simulator.request_counts[
+    waiting.wait_for(lambda: simulator.request_counts[
         ('GET', '/volumes/detail')] > listed, what='sync listing Cinder')
     # ... while a claim takes the row and renames the volume.
     claiming = in_thread(call, mgr.claim, 'debian', name='vnf-k',
                          claim_key='k')
-    helpers.wait_for(
+    waiting.wait_for(
         lambda: simulator.get_volume(volume_id)['name'] == 'vnf-k',
         what='the claim renaming the volume')
     syncing.result(timeout=15)
@@ -1003,7 +1003,7 @@ def test_sync_never_deletes_the_volume_a_miss_is_creating(
                            path=ONE_VOLUME, count=1)
     claiming = in_thread(call, mgr.claim, 'debian', name='vnf-miss',
                          claim_key='miss')
-    helpers.wait_for(lambda: counts().get(models.CLAIMING) == 1,
+    waiting.wait_for(lambda: counts().get(models.CLAIMING) == 1,
                      what='the miss holding its intent row')
     # ... sync reads the rows now, lists Cinder once the volume exists
     # (still tagged for the pool), and its delete is slow too.

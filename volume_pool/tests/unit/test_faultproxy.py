@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from volume_pool.tests import helpers
+from volume_pool.fixtures import waiting
 from volume_pool.tests.chaos import faultproxy
 
 PROJECT_PATH = '/v3/a1b2c3d4e5f60718293a4b5c6d7e8f90'
@@ -119,7 +119,7 @@ def _exchange(conn, method, path, body):
 
 
 def wait_stalled(faults, count):
-    helpers.wait_for(lambda: faults.stalled >= count, timeout=10,
+    waiting.wait_for(lambda: faults.stalled >= count, timeout=10,
                      interval=0.01, what='%d request(s) stalled' % count)
 
 
@@ -240,7 +240,7 @@ def test_slow_upstream_is_504_within_the_timeout(make_proxy, upstream):
 
 
 def test_upstream_down_is_502():
-    port = helpers.free_port()
+    port = waiting.free_port()
     proxy = faultproxy.FaultProxy('http://127.0.0.1:%d/v3/p' % port).start()
     try:
         assert request(proxy)[0].status == 502

@@ -19,8 +19,8 @@ from volume_pool.db import api as db_api
 from volume_pool.db import managers as db_managers
 from volume_pool.db import migration
 from volume_pool.db import models
+from volume_pool.fixtures import waiting
 from volume_pool.tests import conftest
-from volume_pool.tests import helpers
 from volume_pool.tests.conftest import cinder_section
 from volume_pool.tests.conftest import own_conf
 
@@ -312,7 +312,7 @@ def _listing(live, fmt='json'):
 
 
 def test_claim_refill_and_live_pool_list_over_rpc(live, simulator):
-    helpers.wait_for(lambda: _listing(live)[0]['ready'] == 2, timeout=30,
+    waiting.wait_for(lambda: _listing(live)[0]['ready'] == 2, timeout=30,
                      what='pool full')
     listing = _listing(live)
     assert listing[0]['reason'] not in (manage_rpc.NO_ANSWER,
@@ -332,7 +332,7 @@ def test_claim_refill_and_live_pool_list_over_rpc(live, simulator):
     assert refilled.returncode == 0, refilled.stderr
     assert refilled.stdout.strip() == \
         'Pool debian: 1 volume creates queued.'
-    helpers.wait_for(lambda: _listing(live)[0]['ready'] == 2, timeout=30,
+    waiting.wait_for(lambda: _listing(live)[0]['ready'] == 2, timeout=30,
                      what='pool refilled')
 
     as_yaml = live('claim', 'take', 'debian', '--no-create-on-miss',

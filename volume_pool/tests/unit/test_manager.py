@@ -15,7 +15,7 @@ from volume_pool.db import api as db_api
 from volume_pool.db import claims as db_claims
 from volume_pool.db import managers as db_managers
 from volume_pool.db import models
-from volume_pool.tests import helpers
+from volume_pool.fixtures import waiting
 
 CTXT = vp_context.get_admin_context()
 
@@ -29,7 +29,7 @@ def call(endpoint_method, *args, ctxt=CTXT, **kwargs):
         raise wrapped.exc_info[1]
 
 
-wait_for = helpers.wait_for
+wait_for = waiting.wait_for
 
 
 def counts(pool='debian'):

@@ -14,7 +14,7 @@ from volume_pool.db import api as db_api
 from volume_pool.db import clock
 from volume_pool.db import models
 from volume_pool.db import receipts as db_receipts
-from volume_pool.tests import helpers
+from volume_pool.fixtures import waiting
 from volume_pool.tests.conftest import cinder_section
 from volume_pool.tests.unit.test_manager import call
 from volume_pool.tests.unit.test_manager import fill
@@ -173,7 +173,7 @@ def test_timed_out_create_frees_its_slot(make_manager, simulator,
                                 time_left=1.0)
         assert entered.wait(WAIT)
         # Cinder answers only once the claim's time is up.
-        helpers.wait_for(held_past_its_deadline, timeout=WAIT,
+        waiting.wait_for(held_past_its_deadline, timeout=WAIT,
                          what="the claim's deadline passed")
         answer.set()
         with pytest.raises(exception.ClaimTimedOut):

@@ -15,7 +15,7 @@ from volume_pool import notifications
 from volume_pool import rpc
 from volume_pool import shrink
 from volume_pool.db import api as db_api
-from volume_pool.tests import helpers
+from volume_pool.fixtures import waiting
 from volume_pool.tests.conftest import cinder_section
 from volume_pool.tests.unit.test_manager import call
 from volume_pool.tests.unit.test_manager import fill
@@ -42,7 +42,7 @@ class _Collector:
                     and all(p.get(k) == v for k, v in match.items())]
 
     def wait(self, event_type, count=1, **match):
-        return helpers.wait_for(
+        return waiting.wait_for(
             lambda: (len(self.of(event_type, **match)) >= count and
                      self.of(event_type, **match)),
             timeout=10, what='%d %s %s' % (count, event_type, match))

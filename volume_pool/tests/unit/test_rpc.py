@@ -8,14 +8,14 @@ import pytest
 from volume_pool import context as vp_context
 from volume_pool import exception
 from volume_pool import rpcapi
-from volume_pool.tests import helpers
+from volume_pool.fixtures import waiting
 
 
 def _wait_ready(api, ctxt, count, timeout=20):
     def filled():
         status = api.pool_status(ctxt)
         return status if status and status[0]['ready'] >= count else None
-    return helpers.wait_for(filled, timeout=timeout, interval=0.05,
+    return waiting.wait_for(filled, timeout=timeout, interval=0.05,
                             what='%d ready volumes' % count)
 
 

@@ -19,7 +19,7 @@ from volume_pool import validation
 from volume_pool.db import api as db_api
 from volume_pool.db import models
 from volume_pool.db import receipts as db_receipts
-from volume_pool.tests import helpers
+from volume_pool.fixtures import waiting
 
 ONE_VOLUME = r'^/volumes/[0-9a-f]{8}-[0-9a-f-]+$'
 PUT = ('PUT', '/volumes/{id}')
@@ -51,7 +51,7 @@ def tagged(simulator):
 
 
 def wait_full():
-    helpers.wait_for(lambda: counts() == {models.AVAILABLE: TARGET},
+    waiting.wait_for(lambda: counts() == {models.AVAILABLE: TARGET},
                      timeout=20, what='the pool full')
 
 
@@ -186,7 +186,7 @@ def test_claim_out_of_time_raises_claim_timed_out_with_its_key(
         for entry in claims)
     # The manager undoes it once the late rename is back: nothing left
     # the pool, no receipt holds the key.
-    helpers.wait_for(lambda: pool_intact(simulator), timeout=10,
+    waiting.wait_for(lambda: pool_intact(simulator), timeout=10,
                      what='the undone claim back in the pool')
     assert db_receipts.get(None, '', 'late-key') is None
     # The key may be used again.

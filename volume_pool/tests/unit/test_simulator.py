@@ -4,12 +4,12 @@ from cinderclient import exceptions as cinder_exc
 import pytest
 import requests
 
-from volume_pool.tests import helpers
+from volume_pool.fixtures import cinder_handles
 
 
 @pytest.fixture
 def client(simulator):
-    return helpers.noauth_cinder_client(simulator.endpoint,
+    return cinder_handles.noauth_cinder_client(simulator.endpoint,
                                         simulator.project_id)
 
 
@@ -145,7 +145,8 @@ def test_microversion_is_echoed_and_bounded(simulator):
 def test_transfer_gives_the_volume_to_the_accepting_project(simulator,
                                                             client):
     other_project = 'f' * 32
-    other = helpers.noauth_cinder_client(simulator.endpoint, other_project)
+    other = cinder_handles.noauth_cinder_client(simulator.endpoint,
+                                                other_project)
     volume_id = simulator.add_volume(name='t')
     transfer = client.transfers.create(volume_id, name='hand-over')
     assert transfer.auth_key and transfer.volume_id == volume_id

@@ -12,8 +12,8 @@ from volume_pool.cmd import status as status_cmd
 from volume_pool.db import api as db_api
 from volume_pool.db import managers as db_managers
 from volume_pool.db import migration
+from volume_pool.fixtures import waiting
 from volume_pool.tests import conftest
-from volume_pool.tests import helpers
 from volume_pool.tests import services
 from volume_pool.tests.conftest import cinder_section
 
@@ -144,7 +144,7 @@ def test_unreachable_cinder_fails(status):
     status.write(cinder='[cinder]\nauth_type = noauth\n'
                         'endpoint = http://127.0.0.1:%d/v3\n'
                         'project_id = p\nuser_id = u\ntimeout = 5\n'
-                 % helpers.free_port())
+                 % waiting.free_port())
     code, checks = status()
     assert code == FAILURE
     assert checks['Cinder credentials']['result'] == FAILURE
@@ -153,7 +153,7 @@ def test_unreachable_cinder_fails(status):
 
 def test_unreachable_coordination_fails(status):
     status.sync()
-    status.write(backend_url='redis://127.0.0.1:%d' % helpers.free_port())
+    status.write(backend_url='redis://127.0.0.1:%d' % waiting.free_port())
     code, checks = status()
     assert code == FAILURE
     check = checks['Coordination backend']

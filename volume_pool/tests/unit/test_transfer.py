@@ -14,7 +14,7 @@ from volume_pool.conf import cinder as cinder_conf
 from volume_pool.db import api as db_api
 from volume_pool.db import claims as db_claims
 from volume_pool.db import models
-from volume_pool.tests import helpers
+from volume_pool.fixtures import cinder_handles
 from volume_pool.tests.unit.test_manager import call
 from volume_pool.tests.unit.test_manager import fill
 from volume_pool.tests.unit.test_manager import ready
@@ -36,7 +36,7 @@ def owner(simulator, volume_id):
 
 
 def transfers(simulator):
-    client = helpers.noauth_cinder_client(simulator.endpoint,
+    client = cinder_handles.noauth_cinder_client(simulator.endpoint,
                                           simulator.project_id)
     return client.transfers.list()
 
@@ -121,9 +121,9 @@ def test_sync_settles_claims_stopped_mid_transfer(make_manager,
     sync returns the first to the pool and lets the second go."""
     mgr = make_manager({'debian': 2})
     fill(mgr)
-    client = helpers.noauth_cinder_client(simulator.endpoint,
+    client = cinder_handles.noauth_cinder_client(simulator.endpoint,
                                           simulator.project_id)
-    receiver = helpers.noauth_cinder_client(simulator.endpoint, PROJECT)
+    receiver = cinder_handles.noauth_cinder_client(simulator.endpoint, PROJECT)
     stopped = []
     for claim_id in ('c1', 'c2'):
         # Held by a manager process that is gone (never registered).
