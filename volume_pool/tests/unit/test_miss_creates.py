@@ -5,19 +5,18 @@ import concurrent.futures
 import threading
 
 import pytest
-import sqlalchemy as sa
 
 from volume_pool import cinder as vp_cinder
 from volume_pool import exception
 from volume_pool import pool_spec
 from volume_pool.db import api as db_api
-from volume_pool.db import clock
 from volume_pool.db import models
 from volume_pool.db import receipts as db_receipts
 from volume_pool.fixtures import waiting
 from volume_pool.tests.conftest import cinder_section
-from volume_pool.tests.unit.test_manager import call
-from volume_pool.tests.unit.test_manager import fill
+from volume_pool.tests.unit.manager_steps import call
+from volume_pool.tests.unit.manager_steps import fill
+from volume_pool.tests.unit.manager_steps import held_past_its_deadline
 
 SNAP = '6f1c1a3e-0d8e-4c54-9a43-8f0a3a2f7e11'
 # Seconds a test waits for claims that must already have answered.
@@ -143,17 +142,6 @@ def test_failed_create_frees_its_slot(make_manager, simulator, status,
         result['volume_id']]
     assert [r.status for r in db_api.get_rows(None)] == left_to_sync
     assert len(held_receipts()) == len(left_to_sync)
-
-
-def held_past_its_deadline():
-    """True once the held row's claim deadline is past on the database's
-    clock, the one that decides whether the claim may still finish."""
-    table = models.PoolVolume
-    with db_api.reader() as session:
-        return session.execute(
-            sa.select(sa.func.count()).select_from(table).where(
-                table.status == models.CLAIMING,
-                table.claim_deadline < clock.utcnow())).scalar() == 1
 
 
 def test_timed_out_create_frees_its_slot(make_manager, simulator,

@@ -6,7 +6,7 @@ from oslo_utils import uuidutils
 from volume_pool import cinder as vp_cinder
 from volume_pool.db import api as db_api
 from volume_pool.db import models
-from volume_pool.tests.unit import test_manager as tm
+from volume_pool.tests.unit import manager_steps as tm
 
 
 def _tagged_volume(simulator, mgr, pool='debian'):

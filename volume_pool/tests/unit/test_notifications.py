@@ -17,8 +17,8 @@ from volume_pool import shrink
 from volume_pool.db import api as db_api
 from volume_pool.fixtures import waiting
 from volume_pool.tests.conftest import cinder_section
-from volume_pool.tests.unit.test_manager import call
-from volume_pool.tests.unit.test_manager import fill
+from volume_pool.tests.unit.manager_steps import call
+from volume_pool.tests.unit.manager_steps import fill
 
 HOST = 'notif-host'
 PROJECT = 'fedcba9876543210fedcba9876543210'

@@ -10,12 +10,12 @@ import pytest
 from volume_pool import exception
 from volume_pool.db import api as db_api
 from volume_pool.db import models
-from volume_pool.tests.unit.test_manager import call
-from volume_pool.tests.unit.test_manager import counts
-from volume_pool.tests.unit.test_manager import CTXT
-from volume_pool.tests.unit.test_manager import ready
-from volume_pool.tests.unit.test_manager import tagged
-from volume_pool.tests.unit.test_manager import wait_for
+from volume_pool.tests.unit.manager_steps import call
+from volume_pool.tests.unit.manager_steps import counts
+from volume_pool.tests.unit.manager_steps import CTXT
+from volume_pool.tests.unit.manager_steps import ready
+from volume_pool.tests.unit.manager_steps import tagged
+from volume_pool.tests.unit.manager_steps import wait_for
 
 
 def settle(mgr, pools=('debian',)):

@@ -8,22 +8,14 @@ import pytest
 from volume_pool import context as vp_context
 from volume_pool import exception
 from volume_pool import rpcapi
-from volume_pool.fixtures import waiting
-
-
-def _wait_ready(api, ctxt, count, timeout=20):
-    def filled():
-        status = api.pool_status(ctxt)
-        return status if status and status[0]['ready'] >= count else None
-    return waiting.wait_for(filled, timeout=timeout, interval=0.05,
-                            what='%d ready volumes' % count)
+from volume_pool.tests.unit.manager_steps import wait_ready_over_rpc
 
 
 def test_claim_over_rpc_returns_the_contract_fields(running_service,
                                                     simulator):
     api = rpcapi.VolumePoolAPI(timeout=30)
     ctxt = vp_context.RequestContext(request_id='req-abc')
-    status = _wait_ready(api, ctxt, 2)
+    status = wait_ready_over_rpc(api, ctxt, 2)
     assert status[0]['name'] == 'debian'
     result = api.claim(ctxt, 'debian', name='vnf-7-root')
     assert set(result) >= {'volume_id', 'name', 'snapshot_type',
@@ -62,17 +54,17 @@ def test_a_1_0_client_still_works(running_service):
     """A controller pinned to 1.0 (rolling upgrade) claims as before."""
     api = rpcapi.VolumePoolAPI(timeout=30, version_cap='1.0')
     ctxt = vp_context.RequestContext()
-    _wait_ready(api, ctxt, 1)
+    wait_ready_over_rpc(api, ctxt, 1)
     assert api.claim(ctxt, 'debian')['source'] == 'pool'
 
 
 def test_refill_over_rpc_queues_the_deficit(running_service, simulator):
     api = rpcapi.VolumePoolAPI(timeout=30)
     ctxt = vp_context.RequestContext()
-    _wait_ready(api, ctxt, 2)
+    wait_ready_over_rpc(api, ctxt, 2)
     api.claim(ctxt, 'debian')
     assert api.refill(ctxt, 'debian') == 1  # the claimed one, queued now
-    _wait_ready(api, ctxt, 2)
+    wait_ready_over_rpc(api, ctxt, 2)
     with pytest.raises(exception.PoolNotFound):
         api.refill(ctxt, 'no-such-pool')
 

@@ -1,11 +1,8 @@
 """The 1.4 client's retries with the same key, over oslo.messaging (the
 in-process fake driver and a RabbitMQ vhost of our own), against the whole
-service on the Cinder simulator; and the client's own rules on a local
-fake RPC client."""
+service on the Cinder simulator."""
 
-import logging
 import time
-import types
 
 import oslo_messaging as messaging
 import pytest
@@ -15,7 +12,6 @@ from volume_pool import cinder as vp_cinder
 from volume_pool import context as vp_context
 from volume_pool import exception
 from volume_pool import rpcapi
-from volume_pool import validation
 from volume_pool.db import api as db_api
 from volume_pool.db import models
 from volume_pool.db import receipts as db_receipts
@@ -301,125 +297,3 @@ def test_release_over_rpc_gives_the_volume_back_typed_errors(
     assert used['volume_id'] not in rows_by_volume()
     assert simulator.get_volume(used['volume_id'])['name'] == 'vnf-a'
     assert counts() == {models.AVAILABLE: TARGET - 1}
-
-
-# -- the client's rules, on a local fake ------------------------------------
-
-
-class _FakeCall:
-    def __init__(self, client, timeout):
-        self._client = client
-        self.timeout = timeout
-
-    def call(self, ctxt, method, **kwargs):
-        self._client.sent.append((method, self.timeout, dict(kwargs)))
-        outcome = self._client.script.pop(0)
-        if callable(outcome):
-            outcome = outcome(kwargs)
-        if isinstance(outcome, Exception):
-            raise outcome
-        return outcome
-
-
-class _FakeClient:
-    """What VolumePoolAPI uses of an oslo.messaging RPCClient."""
-
-    def __init__(self, script, timeout=None):
-        self.script = list(script)
-        self.sent = []
-        self.timeout = timeout
-        self.version_cap = None
-
-    def can_send_version(self, version):
-        return True
-
-    def prepare(self, version=None, server=None, timeout=None):
-        return _FakeCall(self, timeout)
-
-
-def _fake_api(monkeypatch, script, timeout=None):
-    monkeypatch.setattr(rpcapi.rpc, 'get_client',
-                        lambda *args, **kwargs: _FakeClient(script, timeout))
-    return rpcapi.VolumePoolAPI()
-
-
-def _as_the_manager(kwargs):
-    """The manager's own check of the arguments, then a late answer."""
-    validation.check_time_left(kwargs['time_left'])
-    return messaging.MessagingTimeout('late')
-
-
-def test_client_asks_again_while_in_progress_then_answers(monkeypatch):
-    answer = {'volume_id': 'v1', 'claim_key': 'k'}
-    api = _fake_api(monkeypatch, [
-        messaging.MessagingTimeout('late'),
-        exception.ClaimInProgress(claim_key='k'),
-        answer])
-    api.IN_PROGRESS_PAUSE = 0.01
-    assert api.claim(None, 'debian', claim_key='k', timeout=10) == answer
-    sent = api.client.sent
-    assert [method for method, _t, _k in sent] == ['claim'] * 3
-    assert {kwargs['claim_key'] for _m, _t, kwargs in sent} == {'k'}
-    assert sent[0][1] == pytest.approx(5.0, abs=0.1)  # half of 10 s
-
-
-def test_client_asks_again_while_the_manager_stops_and_says_so(monkeypatch,
-                                                                caplog):
-    caplog.set_level(logging.INFO, logger=rpcapi.__name__)
-    answer = {'volume_id': 'v1', 'claim_key': 'k'}
-    api = _fake_api(monkeypatch, [
-        exception.ServiceShuttingDown(host='mgr-1'), answer])
-    api.IN_PROGRESS_PAUSE = 0.01
-    assert api.claim(None, 'debian', claim_key='k', timeout=10) == answer
-    assert len(api.client.sent) == 2
-    assert ('claim k: asking again with the same key after: '
-            'volume-pool-manager mgr-1 is shutting down.') in caplog.messages
-
-
-def test_a_failed_membership_probe_is_logged_and_the_claim_goes_on(
-        monkeypatch, caplog):
-    answer = {'volume_id': 'v1', 'claim_key': 'k'}
-    api = _fake_api(monkeypatch, [
-        messaging.RemoteError('TypeError', 'a bug\nTraceback...'), answer])
-    assert api.claim(None, 'debian', cluster='east', claim_key='k',
-                     timeout=10) == answer
-    assert [method for method, _t, _k in api.client.sent] == [
-        'get_usable_hosts', 'claim']
-    [record] = caplog.records
-    assert record.levelno == logging.WARNING
-    assert record.getMessage().startswith(
-        'Membership probe of cluster east failed, the claim goes on: '
-        'Remote error: TypeError a bug')
-
-
-def test_manager_timed_out_becomes_the_clients_claim_timed_out(monkeypatch):
-    api = _fake_api(monkeypatch, [exception.ClaimTimedOut(claim_key='k')])
-    with pytest.raises(rpcapi.ClaimTimedOut) as caught:
-        api.claim(None, 'debian', claim_key='k', timeout=10)
-    assert isinstance(caught.value, messaging.MessagingTimeout)
-    assert caught.value.claim_key == 'k'
-    assert len(api.client.sent) == 1  # the manager gave up: no retry
-
-
-def test_other_errors_are_not_retried(monkeypatch):
-    api = _fake_api(monkeypatch, [exception.PoolEmpty(pool='debian')])
-    with pytest.raises(exception.PoolEmpty):
-        api.claim(None, 'debian', claim_key='k', timeout=10)
-    assert len(api.client.sent) == 1
-
-
-def test_last_instant_of_the_budget_is_never_an_invalid_request(
-        monkeypatch):
-    api = _fake_api(monkeypatch, [_as_the_manager, _as_the_manager])
-    api.MIN_ATTEMPT_SECONDS = 0.001
-    # The clock: the start, the first attempt, then 0.4 ms before the end
-    # (as a late answer may come back), then past the end.
-    ticks = [100.0, 100.0, 100.9996, 100.9996]
-
-    def monotonic():
-        return ticks.pop(0) if ticks else 101.5
-
-    monkeypatch.setattr(rpcapi, 'time', types.SimpleNamespace(
-        monotonic=monotonic, sleep=lambda seconds: None))
-    with pytest.raises(rpcapi.ClaimTimedOut):
-        api.claim(None, 'debian', claim_key='k', timeout=1)

@@ -7,7 +7,7 @@ import dataclasses
 from volume_pool import cinder as vp_cinder
 from volume_pool.db import api as db_api
 from volume_pool.db import managers as db_managers
-from volume_pool.tests.unit import test_manager as tm
+from volume_pool.tests.unit import manager_steps as tm
 
 
 def _rotate(mgr, simulator, pool='debian'):

@@ -15,11 +15,11 @@ from volume_pool.db import api as db_api
 from volume_pool.db import claims as db_claims
 from volume_pool.db import models
 from volume_pool.fixtures import cinder_handles
-from volume_pool.tests.unit.test_manager import call
-from volume_pool.tests.unit.test_manager import fill
-from volume_pool.tests.unit.test_manager import ready
-from volume_pool.tests.unit.test_manager import tagged
-from volume_pool.tests.unit.test_rpc import _wait_ready
+from volume_pool.tests.unit.manager_steps import call
+from volume_pool.tests.unit.manager_steps import fill
+from volume_pool.tests.unit.manager_steps import ready
+from volume_pool.tests.unit.manager_steps import tagged
+from volume_pool.tests.unit.manager_steps import wait_ready_over_rpc
 
 PROJECT = '0123456789abcdef0123456789abcdef'
 
@@ -187,7 +187,7 @@ def test_rpc_1_3_claim_into_a_project(running_service,
                                       simulator):
     api = rpcapi.VolumePoolAPI(timeout=30)
     ctxt = vp_context.RequestContext()
-    _wait_ready(api, ctxt, 2)
+    wait_ready_over_rpc(api, ctxt, 2)
     result = api.claim(ctxt, 'debian', project_id=PROJECT)
     assert result['project_id'] == PROJECT
     assert owner(simulator, result['volume_id']) == PROJECT
@@ -221,7 +221,7 @@ def test_a_1_0_client_cannot_claim_into_a_project(
     a claim into a project fails at once, before anything is sent."""
     api = rpcapi.VolumePoolAPI(timeout=30, version_cap='1.0')
     ctxt = vp_context.RequestContext()
-    _wait_ready(api, ctxt, 1)
+    wait_ready_over_rpc(api, ctxt, 1)
     simulator.reset_counts()
     with pytest.raises(exception.ClaimIntoProjectUnsupported,
                        match='version_cap 1.0'):

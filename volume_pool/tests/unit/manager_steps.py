@@ -1,0 +1,90 @@
+"""Steps the manager tests share: call an RPC endpoint as the dispatcher
+would, fill a pool, count its rows, wait for what a test needs.
+
+Not a test module: test modules import their helpers from here, never
+from one another, so each stays free to be split or renamed.
+"""
+
+import oslo_messaging as messaging
+import sqlalchemy as sa
+
+from volume_pool import cinder as vp_cinder
+from volume_pool import context as vp_context
+from volume_pool.db import api as db_api
+from volume_pool.db import clock
+from volume_pool.db import models
+from volume_pool.fixtures import waiting
+
+CTXT = vp_context.get_admin_context()
+
+
+def call(endpoint_method, *args, ctxt=CTXT, **kwargs):
+    """Call an RPC endpoint method as the dispatcher would, unwrapping the
+    ExpectedException that marks a typed error for the caller."""
+    try:
+        return endpoint_method(ctxt, *args, **kwargs)
+    except messaging.ExpectedException as wrapped:
+        raise wrapped.exc_info[1]
+
+
+wait_for = waiting.wait_for
+
+
+def counts(pool='debian'):
+    result = {}
+    for by_status in db_api.count_by_pool(None).get(pool, {}).values():
+        for status, count in by_status.items():
+            result[status] = result.get(status, 0) + count
+    return result
+
+
+def ready(pool='debian'):
+    return counts(pool).get(models.AVAILABLE, 0)
+
+
+def fill(mgr, pool='debian', timeout=10.0):
+    """Run replenish until the pool is full: one run creates at most
+    ``max_creating`` volumes, and a pool backing off skips runs."""
+    target = mgr.specs[pool].target
+
+    def full():
+        mgr.replenish(CTXT)
+        return ready(pool) == target
+
+    wait_for(full, timeout=timeout)
+
+
+def tagged(simulator, pool='debian'):
+    return [v for v in simulator.list_volumes()
+            if v['metadata'].get(vp_cinder.TAG_POOL) == pool]
+
+
+def settle(mgr):
+    """Wait until every create the last replenish queued was answered (a
+    failure is counted by the backoff before its create is done)."""
+    queued = [r.request_id for r in
+              db_api.get_rows(None, status=models.CREATING)]
+    wait_for(lambda: not any(mgr.replenisher.is_pending(request_id)
+                             for request_id in queued),
+             what='the queued creates answered')
+
+
+def held_past_its_deadline():
+    """True once the held row's claim deadline is past on the database's
+    clock, the one that decides whether the claim may still finish."""
+    table = models.PoolVolume
+    with db_api.reader() as session:
+        return session.execute(
+            sa.select(sa.func.count()).select_from(table).where(
+                table.status == models.CLAIMING,
+                table.claim_deadline < clock.utcnow())).scalar() == 1
+
+
+def wait_ready_over_rpc(api, ctxt, count, timeout=20):
+    """Wait until pool_status, asked over RPC, reports ``count`` ready
+    volumes in the first pool; returns that status."""
+    def filled():
+        status = api.pool_status(ctxt)
+        return status if status and status[0]['ready'] >= count else None
+    return waiting.wait_for(filled, timeout=timeout, interval=0.05,
+                            what='%d ready volumes' % count)
