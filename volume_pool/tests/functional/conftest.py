@@ -180,3 +180,12 @@ def api(managers):
     transport = rpcapi.get_transport(cfg.CONF, url=managers.transport_url)
     yield rpcapi.VolumePoolAPI(transport, timeout=60)
     transport.cleanup()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """tox runs the suite twice, split by the ``serial`` marker: a run
+    asked for one test leaves nothing to the other half, which is not a
+    failure."""
+    if (exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED and
+            session.config.getoption('markexpr')):
+        session.exitstatus = pytest.ExitCode.OK

@@ -43,6 +43,7 @@ def test_claim_bench_checks_every_claim_on_a_real_manager(
     assert result['rows_left'] == claim.claims_needed([1, 2], 3) - claimed
 
 
+@pytest.mark.serial
 def test_cpu_meter_charges_each_process_its_own_cpu():
     # A "manager" that burns CPU while this process mostly sleeps, then
     # this process burning CPU while the child sleeps.

@@ -51,6 +51,7 @@ def tagged(cinder, pool, cluster):
         vp_cinder.TAG_POOL: pool, vp_cinder.TAG_CLUSTER: cluster}})
 
 
+@pytest.mark.serial
 def test_two_clusters_two_managers_each(managers, api, cinder, snapshot,
                                         pool_name):
     west_snapshot = cinder.make_snapshot(size=1)

@@ -25,6 +25,7 @@ def as_project(cinder, project_id):
                                         user_id='receiver')
 
 
+@pytest.mark.serial
 def test_claim_into_another_project(managers, api, cinder, snapshot,
                                     pool_name):
     receiver, full = uuid.uuid4().hex, uuid.uuid4().hex

@@ -76,6 +76,7 @@ def test_fill_claim_and_refill(managers, api, cinder, snapshot, pool_name):
         'vnf-fn-miss'
 
 
+@pytest.mark.serial
 def test_three_managers_200_claims_from_20_callers(managers, api, cinder,
                                                    snapshot, pool_name):
     # Every caller may miss at once: no miss is refused for the cap.
@@ -108,6 +109,7 @@ def test_three_managers_200_claims_from_20_callers(managers, api, cinder,
     waiting.wait_for(agree, timeout=60, what='Cinder and table agree')
 
 
+@pytest.mark.serial
 def test_sync_follows_cinder(managers, api, cinder, snapshot, pool_name):
     managers([(pool_name, snapshot, 4)])
     wait_full(api, pool_name, 4)
