@@ -5,12 +5,9 @@ import os
 import subprocess
 import sys
 
-import volume_pool
-
-TOP = os.path.dirname(os.path.dirname(volume_pool.__file__))
-GENERATOR_CONF = os.path.join(TOP, 'etc', 'volume-pool',
-                              'volume-pool-config-generator.conf')
-SAMPLE = os.path.join(TOP, 'etc', 'volume-pool', 'volume-pool.conf.sample')
+from volume_pool.tests.unit.test_sample_config import GENERATOR_CONF
+from volume_pool.tests.unit.test_sample_config import SAMPLE
+from volume_pool.tests.unit.test_sample_config import TOP
 
 
 def test_sample_config_matches_the_options(tmp_path):
