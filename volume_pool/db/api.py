@@ -80,6 +80,12 @@ def writer():
     return context_manager.writer.using(_ctx())
 
 
+def write_connection():
+    """A write transaction on a bare connection (a context manager
+    yielding it): no ORM session, for Core statements on a hot path."""
+    return context_manager.writer.connection.using(_ctx())
+
+
 def reader():
     """A read transaction (a context manager yielding the session)."""
     return context_manager.reader.using(_ctx())

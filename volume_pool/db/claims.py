@@ -11,6 +11,7 @@ row's.
 import dataclasses
 import json
 import time
+import types
 
 from oslo_db import exception as db_exc
 import sqlalchemy as sa
@@ -142,18 +143,65 @@ def _own_takes(takes):
     return {claim_id: held.get(claim_id) for claim_id in committed}
 
 
+# The claim's statements are built once: a claim only binds its values,
+# and SQLAlchemy runs the compiled form it cached, without building,
+# walking and hashing a new statement each time.
+_ROW = _ROWS.c
+_READY = (_ROW.cluster == sa.bindparam('b_cluster'),
+          _ROW.pool == sa.bindparam('b_pool'),
+          _ROW.status == models.AVAILABLE)
+_OLDEST_FIRST = (_ROW.created_at, _ROW.id)
+# Lock the oldest ready rows, skipping rows that concurrent claims (of
+# any manager) hold; the database's time rides along.  By snapshot, and
+# for any snapshot.
+_PICK = {
+    by_snapshot: sa.select(_ROWS, clock.utcnow().label('db_now'))
+    .where(*_READY, *((_ROW.snapshot_id == sa.bindparam('b_snapshot'),)
+                      if by_snapshot else ()))
+    .order_by(*_OLDEST_FIRST).limit(sa.bindparam('b_count'))
+    .with_for_update(skip_locked=True, of=_ROWS)
+    for by_snapshot in (True, False)}
+_HOLD = (sa.update(_ROWS).where(_ROW.id == sa.bindparam('b_id'))
+         .values(status=models.CLAIMING, incarnation=sa.bindparam('b_inc'),
+                 claimed_at=sa.bindparam('b_now'),
+                 updated_at=sa.bindparam('b_now'),
+                 claim_id=sa.bindparam('b_claim'),
+                 claim_deadline=sa.bindparam('b_deadline')))
+_WRITE_RECEIPTS = sa.insert(_RECEIPTS)
+# Only the holder, only before its deadline.
+_STILL_HELD = (_ROW.id == sa.bindparam('b_id'),
+               _ROW.claim_id == sa.bindparam('b_claim'),
+               _ROW.status == models.CLAIMING,
+               _ROW.claim_deadline > clock.utcnow())
+_DELETE_HELD = sa.delete(_ROWS).where(*_STILL_HELD)
+_DELETE_HELD_RETURNING = _DELETE_HELD.returning(clock.utcnow())
+_RECORD_ANSWER = (
+    sa.update(_RECEIPTS)
+    .where(_RECEIPTS.c.claim_id == sa.bindparam('b_claim'),
+           _RECEIPTS.c.state == models.R_CLAIMING)
+    .values(state=sa.bindparam('b_state'),
+            lease_expires_at=sa.bindparam('b_lease_at'), deadline=None,
+            updated_at=sa.bindparam('b_now'),
+            result=sa.bindparam('b_result'),
+            volume_id=sa.bindparam('b_volume')))
+
+
+class HeldRow(types.SimpleNamespace):
+    """A pool row as its claim now holds it: the columns, detached."""
+
+
 @db_api.retry
 def _commit(pool, cluster, snapshot_id, incarnation, takes, finishes):
     # The database's time rides on the statements that need it (the
     # take's SELECT, the finish's RETURNING): no round trip of its own on
     # the way of a claim.
-    with db_api.writer() as session:
-        finished = _finish(session, finishes)
+    with db_api.write_connection() as connection:
+        finished = _finish(connection, finishes)
         taken = []
         if takes:
-            taken, now = _take(session, pool, cluster, snapshot_id,
+            taken, now = _take(connection, pool, cluster, snapshot_id,
                                incarnation, takes)
-            session.execute(sa.insert(_RECEIPTS), [
+            connection.execute(_WRITE_RECEIPTS, [
                 _receipt(take, row, pool, cluster, snapshot_id, now)
                 for take, row in zip(takes, taken, strict=True)])
     return taken, finished
@@ -174,131 +222,98 @@ def _receipt(take, row, pool, cluster, snapshot_id, now):
         deadline=clock.later(now, take.left))
 
 
-def _take(session, pool, cluster, snapshot_id, incarnation, takes):
+def _take(connection, pool, cluster, snapshot_id, incarnation, takes):
     """Hold the oldest ready rows, one per take, None past the last.
 
     Returns (rows, the database's time of the take).
     """
-    row = models.PoolVolume
-    conditions = [row.cluster == db_api.cluster_key(cluster),
-                  row.pool == pool, row.status == models.AVAILABLE]
-    if snapshot_id is not None:
-        conditions.append(row.snapshot_id == snapshot_id)
-    if session.bind.dialect.name in db_api.SKIP_LOCKED_DIALECTS:
-        # Lock the oldest ready rows, skipping rows that concurrent claims
-        # (of any manager) hold.
-        found = session.execute(
-            sa.select(row, clock.utcnow()).where(*conditions)
-            .order_by(row.created_at, row.id).limit(len(takes))
-            .with_for_update(skip_locked=True, of=row)).all()
-        picked = [taken for taken, _now in found]
-        now = found[0][1] if found else clock.now(session)
+    values = dict(b_cluster=db_api.cluster_key(cluster), b_pool=pool,
+                  b_snapshot=snapshot_id, b_count=len(takes))
+    if connection.dialect.name in db_api.SKIP_LOCKED_DIALECTS:
+        found = connection.execute(_PICK[snapshot_id is not None],
+                                   values).all()
+        now = found[0].db_now if found else clock.now(connection)
+        picked = [HeldRow(**row._asdict()) for row in found]
     else:
-        # SQLite: the first write takes the database lock, so the read
-        # that follows it cannot race.
-        picked = _pick_sqlite(session, conditions, len(takes))
-        now = clock.now(session)
+        picked = _pick_sqlite(connection, values, len(takes))
+        now = clock.now(connection)
     if not picked:
         return [None] * len(takes), now
-    holders = dict(zip([r.id for r in picked], takes, strict=False))
-    claim_of = {row_id: take.claim_id for row_id, take in holders.items()}
-    deadline_of = {row_id: clock.later(now, take.left)
-                   for row_id, take in holders.items()}
-    rows = _ROWS.c
-    session.execute(
-        sa.update(_ROWS).where(rows.id.in_(claim_of))
-        .values(status=models.CLAIMING, incarnation=incarnation,
-                claimed_at=now, updated_at=now,
-                claim_id=sa.case(claim_of, value=rows.id),
-                claim_deadline=sa.case(deadline_of, value=rows.id)))
-    # The rows leave the session as they now are in the table.
-    session.expunge_all()
-    for taken in picked:
-        taken.status = models.CLAIMING
-        taken.claim_id = claim_of[taken.id]
-        taken.claim_deadline = deadline_of[taken.id]
-        taken.incarnation = incarnation
+    for row, take in zip(picked, takes, strict=False):
+        row.__dict__.pop('db_now', None)
+        row.status = models.CLAIMING
+        row.claim_id = take.claim_id
+        row.claim_deadline = clock.later(now, take.left)
+        row.incarnation = incarnation
+        row.claimed_at = row.updated_at = now
+    connection.execute(_HOLD, [
+        dict(b_id=row.id, b_inc=incarnation, b_now=now,
+             b_claim=row.claim_id, b_deadline=row.claim_deadline)
+        for row in picked])
     return picked + [None] * (len(takes) - len(picked)), now
 
 
-def _pick_sqlite(session, conditions, count):
-    row = models.PoolVolume
+def _pick_sqlite(connection, values, count):
+    """SQLite: the first write takes the database lock, so the reads that
+    follow it cannot race."""
+    conditions = [_ROW.cluster == values['b_cluster'],
+                  _ROW.pool == values['b_pool'],
+                  _ROW.status == models.AVAILABLE]
+    if values['b_snapshot'] is not None:
+        conditions.append(_ROW.snapshot_id == values['b_snapshot'])
     ids = []
     for _ in range(count):
-        pick = (sa.select(row.id).where(*conditions,
-                                        row.id.not_in(ids or [-1]))
-                .order_by(row.created_at, row.id).limit(1)
-                .scalar_subquery())
+        pick = (sa.select(_ROW.id).where(*conditions,
+                                         _ROW.id.not_in(ids or [-1]))
+                .order_by(*_OLDEST_FIRST).limit(1).scalar_subquery())
         # A no-op write of the pick: takes SQLite's write lock at once.
-        row_id = session.execute(
-            sa.update(row).where(row.id == pick)
+        row_id = connection.execute(
+            sa.update(_ROWS).where(_ROW.id == pick)
             .values(status=models.AVAILABLE)
-            .returning(row.id)
-            .execution_options(synchronize_session=False)).scalar()
+            .returning(_ROW.id)).scalar()
         if row_id is None:
             break
         ids.append(row_id)
-    if not ids:
-        return []
-    found = {r.id: r for r in session.execute(
-        sa.select(row).where(row.id.in_(ids))).scalars()}
-    return [found[row_id] for row_id in ids]
+    found = {row.id: row for row in connection.execute(
+        sa.select(_ROWS).where(_ROW.id.in_(ids or [-1])))}
+    return [HeldRow(**found[row_id]._asdict()) for row_id in ids]
 
 
-def _finish(session, finishes):
+def _finish(connection, finishes):
     """Delete the rows still held by their claims within the deadline,
     and write their receipts; returns per finish the answer or None."""
-    if not finishes:
-        return []
-    row = _ROWS.c
-    claim_of = {finish.row_id: finish.claim_id for finish in finishes}
-    conditions = (row.status == models.CLAIMING,
-                  row.claim_deadline > clock.utcnow())
+    gone = []
     now = None
-    if session.bind.dialect.delete_returning:
-        # By primary key, so that only these rows are locked: a row-value
-        # IN makes MariaDB scan and lock the whole table, and concurrent
-        # claims, which skip locked rows, would find the pool empty.
-        deleted = session.execute(
-            sa.delete(_ROWS)
-            .where(row.id.in_(claim_of), *conditions,
-                   row.claim_id == sa.case(claim_of, value=row.id))
-            .returning(row.id, clock.utcnow())).all()
-        gone = {row_id for row_id, _now in deleted}
-        now = deleted[0][1] if deleted else None
-    else:
-        gone = {finish.row_id for finish in finishes
-                if session.execute(
-                    sa.delete(_ROWS).where(row.id == finish.row_id,
-                                         row.claim_id == finish.claim_id,
-                                         *conditions)).rowcount == 1}
-    if gone and now is None:
-        now = clock.now(session)
-    answers = {}
-    groups = {}
+    returning = connection.dialect.delete_returning
     for finish in finishes:
-        if finish.row_id not in gone:
-            continue
+        # By primary key, one statement per row, so that only these rows
+        # are locked: concurrent claims skip locked rows, and a wider
+        # lock would have them find the pool empty.
+        held = dict(b_id=finish.row_id, b_claim=finish.claim_id)
+        if returning:
+            deleted = connection.execute(_DELETE_HELD_RETURNING,
+                                         held).scalar()
+            now = deleted or now
+        else:
+            deleted = connection.execute(_DELETE_HELD, held).rowcount == 1
+        if deleted:
+            gone.append(finish)
+    if not gone:
+        return [None] * len(finishes)
+    if now is None:
+        now = clock.now(connection)
+    answers, recorded = {}, []
+    for finish in gone:
         lease_at = (clock.later(now, finish.lease)
                     if finish.state == models.R_LEASED and finish.lease
                     else None)
         answer = dict(finish.result, lease_expires_at=iso(lease_at))
         answers[finish.claim_id] = answer
-        groups.setdefault((finish.state, lease_at), []).append(
-            (finish, answer))
-    receipt = _RECEIPTS.c
-    for (state, lease_at), members in groups.items():
-        results = {f.claim_id: json.dumps(answer) for f, answer in members}
-        volumes = {f.claim_id: f.volume_id or answer['volume_id']
-                   for f, answer in members}
-        session.execute(
-            sa.update(_RECEIPTS)
-            .where(receipt.claim_id.in_(results),
-                   receipt.state == models.R_CLAIMING)
-            .values(state=state, lease_expires_at=lease_at, deadline=None,
-                    updated_at=now,
-                    result=sa.case(results, value=receipt.claim_id),
-                    volume_id=sa.case(volumes, value=receipt.claim_id)))
+        recorded.append(dict(
+            b_claim=finish.claim_id, b_state=finish.state,
+            b_lease_at=lease_at, b_now=now, b_result=json.dumps(answer),
+            b_volume=finish.volume_id or answer['volume_id']))
+    connection.execute(_RECORD_ANSWER, recorded)
     return [answers.get(finish.claim_id) for finish in finishes]
 
 
