@@ -37,3 +37,47 @@ def test_concurrent_requests_keep_up_to_connection_pool_size(
     # The next burst reuses the connections the handle kept, and opens
     # new ones only beyond them.
     assert _renames_at_once(simulator, handle, volumes) == CONCURRENT - kept
+
+
+def _handle_in(monkeypatch, tmp_path, environment, **options):
+    """A Cinder handle made under ``environment`` (and a home dir of its
+    own, so the machine's ~/.netrc does not count)."""
+    for name in ('http_proxy', 'https_proxy', 'no_proxy', 'HTTP_PROXY',
+                 'HTTPS_PROXY', 'NO_PROXY', 'ALL_PROXY', 'all_proxy',
+                 'NETRC', 'REQUESTS_CA_BUNDLE', 'CURL_CA_BUNDLE'):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv('HOME', str(tmp_path))
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    return cinder_handles.make_cinder('http://127.0.0.1:1/v3', 'project',
+                                      **options)._session
+
+
+def test_environment_is_read_once_when_it_names_no_proxy(monkeypatch,
+                                                          tmp_path):
+    session = _handle_in(monkeypatch, tmp_path,
+                         {'REQUESTS_CA_BUNDLE': '/etc/bundle.pem'})
+    assert session.session.trust_env is False
+    # The bundle requests would have read on each request is the
+    # session's own now.
+    assert session.verify == '/etc/bundle.pem'
+    # [cinder] cafile wins over the environment, as in requests.
+    session = _handle_in(monkeypatch, tmp_path,
+                         {'REQUESTS_CA_BUNDLE': '/etc/bundle.pem'},
+                         cafile='/etc/cinder-ca.pem')
+    assert session.verify == '/etc/cinder-ca.pem'
+    assert _handle_in(monkeypatch, tmp_path, {}).verify is True
+
+
+@pytest.mark.parametrize('environment', [
+    {'https_proxy': 'http://proxy:3128'}, {'HTTP_PROXY': 'http://p:1'}])
+def test_a_proxy_keeps_requests_reading_the_environment(
+        monkeypatch, tmp_path, environment):
+    session = _handle_in(monkeypatch, tmp_path, environment)
+    assert session.session.trust_env is True
+
+
+def test_a_netrc_file_keeps_requests_reading_the_environment(monkeypatch,
+                                                             tmp_path):
+    (tmp_path / '.netrc').write_text('machine cinder login a password b\n')
+    assert _handle_in(monkeypatch, tmp_path, {}).session.trust_env is True
