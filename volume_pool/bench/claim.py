@@ -36,16 +36,22 @@ POOL = 'bench'
 DATABASE_OPTIONS = {}
 
 
-def claims_needed(levels, calls):
-    """Rows to seed: every measured and warm-up claim must be a hit."""
-    return sum(calls + 2 * callers for callers in levels) + 10
+def claims_needed(levels, calls, profiled=False):
+    """Rows to seed: every measured, profiled and warm-up claim must be
+    a hit."""
+    runs = 2 if profiled else 1
+    return sum(runs * calls + 2 * callers for callers in levels) + 10
 
 
-def measure_level(api, ctxt, cinder, rename_ids, calls, callers, meter):
+def measure_level(api, ctxt, cinder, rename_ids, calls, callers, meter,
+                  profiler=None, name=''):
     """Floor, rename and claim at one concurrency; returns (figures, ids).
 
     ``meter`` (a :class:`volume_pool.bench.cpu.CpuMeter`) also gives each
-    run's CPU per operation, process by process.
+    run's CPU per operation, process by process.  With ``profiler`` (a
+    :class:`volume_pool.bench.profile.Profiler`), as many claims again run
+    under it, apart from the measured ones, and the manager's CPU per
+    claim is split by phase.
     """
     for _ in range(2):  # warm connections and threads of both sides
         measure.run_concurrently(lambda i: api.get_usable_hosts(ctxt),
@@ -78,20 +84,34 @@ def measure_level(api, ctxt, cinder, rename_ids, calls, callers, meter):
         'floor_ms': round(floor, 3),
         'p50_over_floor': measure.ratio(claim['p50_ms'], floor),
         'p99_over_floor': measure.ratio(claim['p99_ms'], floor),
-        'claims_per_rpc_calls': measure.ratio(claim['per_s'], rpc['per_s']),
+        'cpu_over_rpc': measure.ratio(claim_cpu['manager'],
+                                      rpc_cpu['manager']),
         'cpu_ms_per_op': {'empty_rpc': rpc_cpu, 'claim': claim_cpu,
                           'rename': rename_cpu},
     }
+    if profiler is not None:
+        profiled, phases, graph = profiler.record(
+            meter.manager_pid, '%s-%d' % (name, callers),
+            lambda: measure.run_concurrently(
+                lambda i: api.claim(ctxt, POOL), calls, callers)[1])
+        results += profiled
+        manager_ms = claim_cpu['manager']
+        figures['manager_cpu_ms_by_phase'] = {
+            phase: round(share * manager_ms, 3)
+            for phase, share in phases.items()}
+        figures['flame_graph'] = graph
     return figures, [r['volume_id'] for r in results]
 
 
-def run_levels(api, ctxt, cinder, rename_ids, levels, calls, manager):
+def run_levels(api, ctxt, cinder, rename_ids, levels, calls, manager,
+               profiler=None, name=''):
     """Every concurrency level against one running ``manager``."""
     meter = cpu.CpuMeter(manager.proc.pid)
     figures, claimed = [], []
     for callers in levels:
         level, ids = measure_level(api, ctxt, cinder, rename_ids,
-                                   max(calls, callers), callers, meter)
+                                   max(calls, callers), callers, meter,
+                                   profiler=profiler, name=name)
         figures.append(level)
         claimed.extend(ids)
     return figures, claimed
@@ -133,10 +153,10 @@ def wait_serving(manager, api, ctxt):
 
 
 def run_backend(backend, url, transport, transport_url, sim, workdir,
-                levels, calls):
+                levels, calls, profiler=None):
     """The claim figures of one database backend, simulated Cinder."""
     snapshot_id = sim.add_snapshot(size=1, name='golden-%s' % backend)
-    seeded = claims_needed(levels, calls)
+    seeded = claims_needed(levels, calls, profiled=profiler is not None)
     rename_ids = [sim.add_volume(size=1, snapshot_id=snapshot_id)
                   for _ in range(max(levels))]
     manager = serve(
@@ -151,7 +171,8 @@ def run_backend(backend, url, transport, transport_url, sim, workdir,
     try:
         wait_serving(manager, api, ctxt)
         figures, claimed = run_levels(api, ctxt, cinder, rename_ids, levels,
-                                      calls, manager)
+                                      calls, manager, profiler=profiler,
+                                      name='claim-%s' % backend)
     finally:
         manager.stop()
     unique = measure.check_unique(claimed)

@@ -19,6 +19,7 @@ import sys
 import tempfile
 import time
 
+from volume_pool.bench import profile as bench_profile
 from volume_pool.bench import services as bench_services
 
 LOG = logging.getLogger(__name__)
@@ -135,6 +136,11 @@ def parse_cli(argv):
     add('--real-cinder-calls', type=int, default=40,
         help='Calls per measurement against the real Cinder (default: '
              '%(default)s).')
+    add('--profile', metavar='DIR', default=None,
+        help='Also run each claim measurement once more under py-spy: '
+             'the manager\'s CPU per claim split by phase, and a flame '
+             'graph (SVG) and the collapsed stacks per backend and '
+             'callers in DIR.')
     add('--json', metavar='PATH', default=None,
         help='Where the JSON goes [default: bench-results/bench-<UTC '
              'time>.json].')
@@ -252,6 +258,8 @@ def run(args, workdir):
 def _claims(args, results, sim, cinder, transport, transport_url, workdir,
             claim, services):
     results['claim'] = []
+    profiler = (bench_profile.Profiler(args.profile) if args.profile
+                else None)
     claim.DATABASE_OPTIONS = dict(item.split('=', 1)
                                   for item in args.database_option)
     for backend in args.backends:
@@ -260,7 +268,7 @@ def _claims(args, results, sim, cinder, transport, transport_url, workdir,
         with services.database(backend, workdir) as url:
             results['claim'].append(claim.run_backend(
                 backend, url, transport, transport_url, sim, workdir,
-                args.callers, args.calls))
+                args.callers, args.calls, profiler=profiler))
     _say('the path without a pool (L=%ss)' % args.creation_delay)
     snapshot_id = sim.add_snapshot(size=1)
     no_pool = claim.no_pool_path(cinder, snapshot_id, args.no_pool_samples,

@@ -25,6 +25,7 @@ class CpuMeter:
     """CPU seconds per role, read off /proc for the processes of each."""
 
     def __init__(self, manager_pid):
+        self.manager_pid = manager_pid
         self._fixed = {manager_pid: 'manager', os.getpid(): 'client'}
 
     def _processes(self):

@@ -9,6 +9,7 @@ import pytest
 
 from volume_pool.bench import cli
 from volume_pool.bench import measure
+from volume_pool.bench import profile
 from volume_pool.bench import report
 from volume_pool.bench import sync
 from volume_pool.db import api as db_api
@@ -84,3 +85,51 @@ def test_cli_quick_sets_short_sizes_and_rejects_bad_input(capsys):
     with pytest.raises(SystemExit):
         cli.parse_cli(['--backends', 'oracle'])
     assert 'choose from' in capsys.readouterr().err
+
+
+def _frames(*paths):
+    return ['thread (12)'] + ['f (%s:1)' % path for path in paths]
+
+
+def test_profile_splits_samples_by_the_first_library_under_the_claim():
+    endpoint = 'volume_pool/api_endpoint.py'
+    collapsed = [
+        # Receiving and replying: outside the endpoint, whatever it calls.
+        ';'.join(_frames('oslo_messaging/rpc/server.py',
+                         'sqlalchemy/engine/base.py')) + ' 4',
+        # The claim's transaction, entered through volume_pool code.
+        ';'.join(_frames('oslo_messaging/rpc/server.py', endpoint,
+                         'volume_pool/claims.py', 'volume_pool/db/claims.py',
+                         'sqlalchemy/engine/base.py')) + ' 3',
+        # The rename: cinderclient first, so requests' logging is Cinder's.
+        ';'.join(_frames(endpoint, 'volume_pool/claims.py',
+                         '/venv/lib/site-packages/cinderclient/client.py',
+                         'logging/__init__.py')) + ' 2',
+        ';'.join(_frames(endpoint, 'logging/__init__.py')) + ' 1',
+        'a line that is no sample',
+    ]
+    assert profile.shares(collapsed) == {
+        'rpc dispatch': 0.4, 'database': 0.3, 'cinder call': 0.2,
+        'bookkeeping': 0.1}
+    assert set(profile.shares([]).values()) == {0.0}
+
+
+def _level(callers, p50, p99, cpu_over_rpc):
+    return {'callers': callers, 'p50_over_floor': p50,
+            'p99_over_floor': p99, 'cpu_over_rpc': cpu_over_rpc}
+
+
+def test_claim_targets_judge_latency_alone_and_at_most_callers_and_cpu():
+    results = {'claim': [{
+        'backend': 'mysql', 'label': 'MariaDB',
+        'levels': [_level(1, 1.4, 9.0, 2.4), _level(8, 9.0, 9.0, 9.0),
+                   _level(32, 2.1, 2.9, 2.6)]}]}
+    met = {c['target']: c['met'] for c in report.targets(results)}
+    assert met == {
+        'claim p50 / (RPC floor + rename), MariaDB, 1 caller': True,
+        'claim p50 / (RPC floor + rename), MariaDB, 32 callers': False,
+        'claim p99 / (RPC floor + rename), MariaDB, 32 callers': True,
+        'manager CPU per claim / per empty RPC, MariaDB, 1 caller': True,
+        'manager CPU per claim / per empty RPC, MariaDB, 8 callers': False,
+        'manager CPU per claim / per empty RPC, MariaDB, 32 callers': False,
+    }
