@@ -187,6 +187,7 @@ def run(args, workdir):
     from volume_pool.bench import real_cinder
     from volume_pool.bench import refill
     from volume_pool.bench import report
+    from volume_pool.bench import rpc_wait
     from volume_pool.bench import services
     from volume_pool.bench import sync
     from volume_pool.fixtures import cinder_handles
@@ -212,7 +213,8 @@ def run(args, workdir):
             try:
                 if 'claim' in args.only:
                     _claims(args, results, sim, cinder, transport,
-                            transport_url, workdir, claim, services)
+                            transport_url, workdir, claim, services,
+                            rpc_wait)
                 if 'sync' in args.only:
                     _say('sync at %s volumes' % args.sync_sizes)
                     results['sync'] = sync.run(
@@ -256,7 +258,7 @@ def run(args, workdir):
 
 
 def _claims(args, results, sim, cinder, transport, transport_url, workdir,
-            claim, services):
+            claim, services, rpc_wait):
     results['claim'] = []
     profiler = (bench_profile.Profiler(args.profile) if args.profile
                 else None)
@@ -269,6 +271,9 @@ def _claims(args, results, sim, cinder, transport, transport_url, workdir,
             results['claim'].append(claim.run_backend(
                 backend, url, transport, transport_url, sim, workdir,
                 args.callers, args.calls, profiler=profiler))
+    _say('an RPC whose method only waits, 0-20 ms')
+    results['rpc_wait'] = rpc_wait.run(transport, transport_url,
+                                       calls=min(args.calls, 200))
     _say('the path without a pool (L=%ss)' % args.creation_delay)
     snapshot_id = sim.add_snapshot(size=1)
     no_pool = claim.no_pool_path(cinder, snapshot_id, args.no_pool_samples,

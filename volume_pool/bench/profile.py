@@ -91,6 +91,9 @@ class Profiler:
                 sampler.send_signal(signal.SIGINT)
             for sampler in samplers:
                 sampler.wait(timeout=60)
+        if not os.path.exists(raw):
+            # py-spy writes nothing when it took no sample.
+            return result, shares([]), None
         with open(raw) as lines:
             return result, shares(lines), svg
 

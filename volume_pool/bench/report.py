@@ -189,6 +189,14 @@ def render(results):
             'Manager CPU per claim by phase, ms (a py-spy profile of as '
             'many claims again; shares of the measured CPU)',
             ['backend', 'callers', *PHASES, 'flame graph'], phase_rows))
+    waits = results.get('rpc_wait')
+    if waits:
+        out.append(_table(
+            'RPC server CPU per call when its method only waits (one '
+            'caller; oslo.messaging\'s listener wakes after 1, 2, 4 ms...)',
+            ['wait (ms)', 'call (ms)', 'server CPU (ms)'],
+            [[w['wait_ms'], w['call_ms'], w['server_cpu_ms']]
+             for w in waits]))
     no_pool = results.get('no_pool')
     if no_pool:
         rows = [['simulator, L=%ss' % results['settings']['creation_delay'],

@@ -12,6 +12,8 @@ import pytest
 from volume_pool import rpcapi
 from volume_pool.bench import claim
 from volume_pool.bench import cpu as cpu_meter
+from volume_pool.bench import profile
+from volume_pool.bench import rpc_wait
 from volume_pool.bench import services
 
 
@@ -41,6 +43,48 @@ def test_claim_bench_checks_every_claim_on_a_real_manager(
     claimed = 3 * 2 + 2 * (1 + 2)  # measured and warm-up claims
     assert result['claims_checked_unique'] == claimed
     assert result['rows_left'] == claim.claims_needed([1, 2], 3) - claimed
+
+
+def test_profiled_claims_split_the_manager_cpu_by_phase(
+        tmp_path, conf, simulator, transport_url):
+    conf([], project='volume-pool')
+    transport = rpcapi.get_transport(conf, url=transport_url)
+    profiler = profile.Profiler(str(tmp_path / 'profiles'))
+    try:
+        with services.database('sqlite', str(tmp_path)) as url:
+            result = claim.run_backend(
+                'sqlite', url, transport, transport_url, simulator,
+                str(tmp_path), levels=[1], calls=60, profiler=profiler)
+    finally:
+        transport.cleanup()
+    level = result['levels'][0]
+    phases = level['manager_cpu_ms_by_phase']
+    assert set(phases) == set(profile.PHASES)
+    # The phases share out the measured CPU; the claim's database work
+    # is sampled in its own phase.
+    assert sum(phases.values()) == pytest.approx(
+        level['cpu_ms_per_op']['claim']['manager'], abs=0.01)
+    assert phases['database'] > 0
+    with open(level['flame_graph']) as graph:
+        assert '<svg' in graph.read(4096)
+    # The profiled claims are checked like the measured ones.
+    claimed = 60 * 2 + 2 * 1
+    assert result['claims_checked_unique'] == claimed
+    assert result['rows_left'] == claim.claims_needed(
+        [1], 60, profiled=True) - claimed
+
+
+def test_rpc_server_cpu_per_call_grows_with_the_wait(conf, transport_url):
+    conf([], project='volume-pool')
+    transport = rpcapi.get_transport(conf, url=transport_url)
+    try:
+        figures = rpc_wait.run(transport, transport_url, waits_ms=(0, 20),
+                               calls=20)
+    finally:
+        transport.cleanup()
+    assert [f['wait_ms'] for f in figures] == [0, 20]
+    assert figures[1]['call_ms'] >= 20
+    assert all(f['server_cpu_ms'] >= 0 for f in figures)
 
 
 @pytest.mark.serial

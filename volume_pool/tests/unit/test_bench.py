@@ -133,3 +133,22 @@ def test_claim_targets_judge_latency_alone_and_at_most_callers_and_cpu():
         'manager CPU per claim / per empty RPC, MariaDB, 8 callers': False,
         'manager CPU per claim / per empty RPC, MariaDB, 32 callers': False,
     }
+
+
+def test_report_shows_the_waiting_rpc_and_the_phases():
+    results = {
+        'rpc_wait': [{'wait_ms': 0, 'calls': 5, 'call_ms': 1.2,
+                      'server_cpu_ms': 0.6},
+                     {'wait_ms': 10, 'calls': 5, 'call_ms': 11.5,
+                      'server_cpu_ms': 1.3}],
+        'claim': [{'backend': 'mysql', 'label': 'MariaDB', 'levels': [{
+            'callers': 1, 'p50_over_floor': 2.0, 'p99_over_floor': 2.0,
+            'cpu_over_rpc': 3.0, 'flame_graph': 'p/claim-mysql-1.svg',
+            'manager_cpu_ms_by_phase': {
+                'rpc dispatch': 0.9, 'database': 1.4, 'cinder call': 0.5,
+                'bookkeeping': 0.2}}]}]}
+    lines = report.render({'rpc_wait': results['rpc_wait']}).splitlines()
+    assert lines[-1].split() == ['10', '11.5', '1.30']
+    phases = report._phase_rows(results)
+    assert phases == [['MariaDB', 1, 0.9, 1.4, 0.5, 0.2,
+                       'p/claim-mysql-1.svg']]
