@@ -273,7 +273,7 @@ def _claims(args, results, sim, cinder, transport, transport_url, workdir,
                 args.callers, args.calls, profiler=profiler))
     _say('an RPC whose method only waits, 0-20 ms')
     results['rpc_wait'] = rpc_wait.run(transport, transport_url,
-                                       calls=min(args.calls, 200))
+                                       calls=min(args.calls, 400))
     _say('the path without a pool (L=%ss)' % args.creation_delay)
     snapshot_id = sim.add_snapshot(size=1)
     no_pool = claim.no_pool_path(cinder, snapshot_id, args.no_pool_samples,

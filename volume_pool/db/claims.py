@@ -151,11 +151,16 @@ _READY = (_ROW.cluster == sa.bindparam('b_cluster'),
           _ROW.pool == sa.bindparam('b_pool'),
           _ROW.status == models.AVAILABLE)
 _OLDEST_FIRST = (_ROW.created_at, _ROW.id)
+# What the rest of a claim reads of its row (the hand-over, its undo, the
+# events); the claim's own columns are set from what the take writes.
+_HELD_COLUMNS = (_ROW.id, _ROW.request_id, _ROW.volume_id, _ROW.name,
+                 _ROW.pool, _ROW.cluster, _ROW.snapshot_id, _ROW.size,
+                 _ROW.created_at, _ROW.ready_at)
 # Lock the oldest ready rows, skipping rows that concurrent claims (of
 # any manager) hold; the database's time rides along.  By snapshot, and
 # for any snapshot.
 _PICK = {
-    by_snapshot: sa.select(_ROWS, clock.utcnow().label('db_now'))
+    by_snapshot: sa.select(*_HELD_COLUMNS, clock.utcnow().label('db_now'))
     .where(*_READY, *((_ROW.snapshot_id == sa.bindparam('b_snapshot'),)
                       if by_snapshot else ()))
     .order_by(*_OLDEST_FIRST).limit(sa.bindparam('b_count'))
@@ -275,7 +280,7 @@ def _pick_sqlite(connection, values, count):
             break
         ids.append(row_id)
     found = {row.id: row for row in connection.execute(
-        sa.select(_ROWS).where(_ROW.id.in_(ids or [-1])))}
+        sa.select(*_HELD_COLUMNS).where(_ROW.id.in_(ids or [-1])))}
     return [HeldRow(**found[row_id]._asdict()) for row_id in ids]
 
 
