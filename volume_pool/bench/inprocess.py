@@ -5,12 +5,16 @@ for the periodic task.  Refill and hit-rate benchmarks use it."""
 import threading
 
 from volume_pool import backoff
+from volume_pool import claim_request
 from volume_pool import claims
 from volume_pool import pool_spec
 from volume_pool import replenish
 from volume_pool import sizing
 from volume_pool import stats
 from volume_pool.db import api as db_api
+
+# Seconds a claim may hold its row: [volume_pool] claim_timeout's default.
+CLAIM_HOLD = 120.0
 
 
 class InProcessPool:
@@ -26,7 +30,8 @@ class InProcessPool:
             cinder, 'bench', concurrency=concurrency,
             poll_interval=poll_interval, creating_timeout=3600,
             backoff=backoff.Backoff(2.0, 60.0, 0))
-        self.claimer = claims.Claimer(cinder, stats.ClaimStats())
+        self.claimer = claims.Claimer(cinder, stats.ClaimStats(),
+                                      host='bench')
         self._stop = threading.Event()
         self._thread = None
 
@@ -46,7 +51,8 @@ class InProcessPool:
                                   self.spec)[0]
 
     def claim(self, name=None):
-        return self.claimer.claim(self.spec, name=name)
+        return self.claimer.claim(claim_request.ClaimRequest(
+            self.spec, name=name, hold=CLAIM_HOLD))
 
     def stop(self):
         self._stop.set()

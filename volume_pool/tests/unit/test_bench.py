@@ -8,6 +8,7 @@ import json
 import pytest
 
 from volume_pool.bench import cli
+from volume_pool.bench import hitrate
 from volume_pool.bench import measure
 from volume_pool.bench import profile
 from volume_pool.bench import report
@@ -54,6 +55,18 @@ def test_sync_counts_requests_beside_one_get_per_volume(database,
     # The latency is taken off again afterwards.
     assert simulator._faults == []
     assert len(db_api.get_rows(None, pool='sync-10')) == 10
+
+
+def test_hit_rate_trace_claims_through_the_claimer(database, simulator):
+    cinder = cinder_handles.make_cinder(simulator.endpoint,
+                                        simulator.project_id)
+    [figures] = hitrate.run(simulator, cinder, [2], concurrency=2,
+                            poll_interval=0.01, interval=0.05, bursts=1,
+                            burst=3, gap=0.05)
+    assert figures['claims'] == 3
+    # The trace starts from a full pool of 2.
+    assert figures['hits'] >= 2
+    assert figures['avg_ready'] > 0
 
 
 def test_report_checks_targets_and_writes_json(tmp_path):
