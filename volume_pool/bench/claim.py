@@ -96,7 +96,7 @@ def measure_level(api, ctxt, cinder, rename_ids, calls, callers, meter,
                 lambda i: api.claim(ctxt, POOL), calls, callers)[1])
         results += profiled
         manager_ms = claim_cpu['manager']
-        figures['manager_cpu_ms_by_phase'] = {
+        figures['manager_cpu_ms_by_phase'] = None if phases is None else {
             phase: round(share * manager_ms, 3)
             for phase, share in phases.items()}
         figures['flame_graph'] = graph

@@ -57,7 +57,8 @@ def phase_of(frames):
 
 
 def shares(collapsed_lines):
-    """{phase: fraction of the samples} of py-spy's raw output."""
+    """{phase: fraction of the samples} of py-spy's raw output, or None
+    when it holds no sample."""
     counts = collections.Counter()
     for line in collapsed_lines:
         stack, _, count = line.rstrip('\n').rpartition(' ')
@@ -66,8 +67,9 @@ def shares(collapsed_lines):
         # The first frame is the thread ("process 12:..." / "thread ...").
         counts[phase_of(stack.split(';'))] += int(count)
     total = sum(counts.values())
-    return {phase: (counts[phase] / total if total else 0.0)
-            for phase in PHASES}
+    if not total:
+        return None
+    return {phase: counts[phase] / total for phase in PHASES}
 
 
 class Profiler:
@@ -79,11 +81,15 @@ class Profiler:
 
     def record(self, pid, name, operation):
         """Run ``operation()`` under py-spy; returns (its result, the
-        phase shares, the flame graph's path)."""
+        phase shares or None without samples, the flame graph's path or
+        None)."""
         svg = os.path.join(self.directory, name + '.svg')
         raw = os.path.join(self.directory, name + '.txt')
-        samplers = [self._start(pid, 'flamegraph', svg),
-                    self._start(pid, 'raw', raw)]
+        # Only one process can pause another at a time: the stacks that
+        # are counted pause the manager, the picture's sampler reads it
+        # running (a rare torn stack in a picture is harmless).
+        samplers = [self._start(pid, 'raw', raw),
+                    self._start(pid, 'flamegraph', svg, pause=False)]
         try:
             result = operation()
         finally:
@@ -93,13 +99,15 @@ class Profiler:
                 sampler.wait(timeout=60)
         if not os.path.exists(raw):
             # py-spy writes nothing when it took no sample.
-            return result, shares([]), None
+            return result, None, None
         with open(raw) as lines:
-            return result, shares(lines), svg
+            return result, shares(lines), (svg if os.path.exists(svg)
+                                           else None)
 
     @staticmethod
-    def _start(pid, fmt, path):
+    def _start(pid, fmt, path, pause=True):
         return subprocess.Popen(
             [_py_spy(), 'record', '--pid', str(pid), '--rate', str(RATE),
-             '--gil', '--format', fmt, '--output', path],
+             '--gil', '--format', fmt, '--output', path] +
+            ([] if pause else ['--nonblocking']),
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
