@@ -22,7 +22,7 @@ from volume_pool import group_commit
 LOG = logging.getLogger(__name__)
 
 # The server side of the API versions of volume_pool.rpcapi.
-RPC_API_VERSION = '1.4'
+RPC_API_VERSION = '1.5'
 
 
 def api_method(func):
@@ -43,8 +43,8 @@ def api_method(func):
 
 
 class PoolAPIEndpoint:
-    """``claim``, ``confirm``, ``release``, ``pool_status``, ``refill``
-    and ``get_usable_hosts`` of one manager."""
+    """``claim``, ``confirm``, ``release``, ``pool_status``, ``refill``,
+    ``get_usable_hosts`` and ``ping`` of one manager."""
 
     target = messaging.Target(version=RPC_API_VERSION)
 
@@ -68,3 +68,19 @@ class PoolAPIEndpoint:
 
     def get_usable_hosts(self, context, **kwargs):
         return self._manager.get_usable_hosts(context, **kwargs)
+
+    def ping(self, context, **kwargs):
+        return self._manager.ping(context, **kwargs)
+
+
+class HostEndpoint:
+    """``ping`` only: what a clustered manager serves on its own host's
+    server, so that one manager of a cluster can be probed by name."""
+
+    target = messaging.Target(version=RPC_API_VERSION)
+
+    def __init__(self, manager):
+        self._manager = manager
+
+    def ping(self, context, **kwargs):
+        return self._manager.ping(context, **kwargs)

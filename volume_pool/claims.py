@@ -43,6 +43,7 @@ from volume_pool import claim_request
 from volume_pool import exception
 from volume_pool import group_commit
 from volume_pool import handback
+from volume_pool import metrics
 from volume_pool import miss_creates
 from volume_pool import notifications
 from volume_pool.db import claims as db_claims
@@ -96,13 +97,18 @@ class Claimer:
             if result is None and row is None:
                 result = self._miss(request, receiver, started, context)
         except _Replayed as replayed:
+            metrics.claim_replayed(spec.cluster, spec.name)
             return replayed.answer
         except Exception:
-            self._stats.record(spec.name, 'error',
-                               time.monotonic() - started)
+            duration = time.monotonic() - started
+            self._stats.record(spec.name, 'error', duration)
+            metrics.claim_answered(spec.cluster, spec.name, 'error',
+                                   duration)
             raise
         duration = time.monotonic() - started
         self._stats.record(spec.name, result['source'], duration)
+        metrics.claim_answered(spec.cluster, spec.name, result['source'],
+                               duration)
         LOG.info('Claimed volume %(volume)s from pool %(pool)s '
                  '(source=%(source)s, claim %(claim)s, %(ms).1f ms)',
                  {'volume': result['volume_id'], 'pool': spec.name,

@@ -164,6 +164,14 @@ class ClaimKeyUnsupported(VolumePoolException):
     code = 400
 
 
+class PingUnsupported(VolumePoolException):
+    """A ping to one named manager needs RPC API 1.5."""
+
+    msg_fmt = ("Pinging a manager needs RPC API 1.5, which %(who)s does "
+               "not allow.")
+    code = 400
+
+
 class ClaimError(VolumePoolException):
     """Base of the errors about one claim; ``claim_key`` names it."""
 

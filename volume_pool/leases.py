@@ -14,6 +14,7 @@ from oslo_log import log as logging
 from volume_pool import cinder as vp_cinder
 from volume_pool import exception
 from volume_pool import handback
+from volume_pool import metrics
 from volume_pool import notifications
 from volume_pool.db import models
 from volume_pool.db import receipts as db_receipts
@@ -81,6 +82,8 @@ def release(cinder, cluster, project_id, claim_key, host, incarnation):
              '%(pool)s.', {'key': claim_key, 'id': receipt.volume_id,
                            'pool': receipt.pool})
     notifications.claim_returned(host, receipt, notifications.RETURN_RELEASE)
+    metrics.claim_returned(receipt.cluster, receipt.pool,
+                           notifications.RETURN_RELEASE)
     return db_receipts.view(db_receipts.get(cluster, project_id, claim_key))
 
 
@@ -146,4 +149,6 @@ class LeaseKeeper:
                   'pool': receipt.pool})
         notifications.claim_returned(self._host, receipt,
                                      notifications.RETURN_LEASE)
+        metrics.claim_returned(receipt.cluster, receipt.pool,
+                               notifications.RETURN_LEASE)
         return True

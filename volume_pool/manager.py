@@ -9,6 +9,8 @@ Import this module only after the configuration is parsed: as in nova,
 so the intervals of the config file are the ones the tasks run with.
 """
 
+import time
+
 from oslo_db import exception as db_exc
 from oslo_log import log as logging
 import oslo_messaging as messaging
@@ -25,6 +27,7 @@ from volume_pool import coordination
 from volume_pool import demand
 from volume_pool import exception
 from volume_pool import graceful
+from volume_pool import health
 from volume_pool import leases
 from volume_pool import pool_spec
 from volume_pool import pool_status
@@ -96,6 +99,11 @@ class Manager(periodic_task.PeriodicTasks):
                                                self.incarnation)
         self._stop = graceful.GracefulStop()
         self._peers_without_coordination = []
+        # For the health checks: whether the service's RPC server runs,
+        # and when each periodic task last finished (Unix time).
+        self.rpc_serving = False
+        self.started_at = time.time()
+        self.last_runs = {}
 
     # -- life cycle ----------------------------------------------------
 
@@ -208,6 +216,22 @@ class Manager(periodic_task.PeriodicTasks):
                                   _project_of(context), claim_key,
                                   self.host, self.incarnation)
 
+    def ping(self, context):
+        """This manager's health record (RPC 1.5); answering at all
+        means its RPC server runs."""
+        return self.health()
+
+    def health(self):
+        """See :mod:`volume_pool.health`."""
+        options = self.conf.volume_pool
+        return health.check(
+            host=self.host, cluster=self.cluster,
+            rpc_serving=self.rpc_serving, coordination=self.coordination,
+            last_runs=dict(self.last_runs),
+            intervals={'replenish': options.replenish_interval,
+                       'sync': options.sync_interval},
+            started_at=self.started_at)
+
     @api_endpoint.api_method
     def pool_status(self, context, cluster=None):
         """One dict per pool, configured or still draining."""
@@ -316,6 +340,7 @@ class Manager(periodic_task.PeriodicTasks):
                       'pools': ', '.join('%s=%d' % item
                                          for item in sorted(queued.items())
                                          if item[1])})
+        self.last_runs['replenish'] = time.time()
 
     @periodic_task.periodic_task(spacing=CONF.volume_pool.sync_interval,
                                  run_immediately=True)
@@ -350,6 +375,7 @@ class Manager(periodic_task.PeriodicTasks):
                           options.claim_receipt_ttl)
         LOG.info('Sync: %s', ', '.join(
             '%s=%d' % item for item in report.as_dict().items()))
+        self.last_runs['sync'] = time.time()
 
     def _check_peers_without_coordination(self):
         """Say so when other managers share the cluster and no backend

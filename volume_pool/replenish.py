@@ -18,6 +18,7 @@ from oslo_utils import uuidutils
 
 from volume_pool import cinder as vp_cinder
 from volume_pool import exception
+from volume_pool import metrics
 from volume_pool import notifications
 from volume_pool import sizing
 from volume_pool.db import api as db_api
@@ -170,6 +171,7 @@ class Replenisher:
                 availability_zone=spec.availability_zone)
         except exception.CinderException as exc:
             self.backoff.failure(spec.name, exc)
+            metrics.create_failed(spec.cluster, spec.name)
             if not isinstance(exc, exception.CinderUnavailable):
                 # Surely not created: forget the row now.  After a 5xx or a
                 # timeout Cinder may have created it: sync decides.
@@ -205,6 +207,7 @@ class Replenisher:
                     self.backoff.failure(
                         row.pool, 'volume %s ended in %s'
                         % (volume_id, volume.status))
+                    metrics.create_failed(row.cluster, row.pool)
                 return
             if timeutils.utcnow() > deadline:
                 return  # the stuck-creating reaper in sync takes over

@@ -55,12 +55,14 @@ class VolumePoolAPI:
                 (the caller's remaining seconds); add confirm() and
                 release().  A keyed claim is held under a lease until it
                 is confirmed.
+        * 1.5 - Add ping(): the health of one named manager; every manager
+                also listens on a server of its own host.
 
     ``version_cap`` pins the newest version sent, for a rolling upgrade in
     which some managers still speak an older one.
     """
 
-    RPC_API_VERSION = '1.4'
+    RPC_API_VERSION = '1.5'
     # How long a cluster's membership answer is trusted by this client.
     MEMBERSHIP_CACHE_SECONDS = 5.0
     MEMBERSHIP_PROBE_TIMEOUT = 5
@@ -237,6 +239,18 @@ class VolumePoolAPI:
         validation.check_cluster_arg(cluster)
         cctxt = self._prepare('1.2', cluster=cluster, timeout=timeout)
         return cctxt.call(ctxt, 'refill', pool=pool, cluster=cluster)
+
+    def ping(self, ctxt, host, timeout=None):
+        """The health record of manager ``host`` (1.5): its status
+        (``ok``, ``degraded`` or ``failed``) and each check."""
+        validation.check_host_arg(host)
+        if not self.client.can_send_version('1.5'):
+            raise exception.PingUnsupported(
+                who='this client (version_cap %s)' % self.client.version_cap)
+        kwargs = {'version': '1.5', 'server': host}
+        if timeout is not None:
+            kwargs['timeout'] = timeout
+        return self.client.prepare(**kwargs).call(ctxt, 'ping')
 
     def get_usable_hosts(self, ctxt, cluster=None, timeout=None):
         """Live managers of ``cluster``, as any manager sees them (1.1)."""

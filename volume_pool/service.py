@@ -19,6 +19,7 @@ from volume_pool import cinder as vp_cinder
 from volume_pool import context as vp_context
 from volume_pool import coordination
 from volume_pool import exception
+from volume_pool import metrics_server
 from volume_pool import rpc
 from volume_pool import version
 from volume_pool.db import migration
@@ -65,6 +66,8 @@ class Service(service.Service):
         self.manager_class = manager_class
         self.manager = None
         self.rpcserver = None
+        self.host_rpcserver = None
+        self.metrics_server = None
         self.coordination = None
 
     def start(self):
@@ -89,6 +92,15 @@ class Service(service.Service):
         self.rpcserver = rpc.get_server(
             target, [api_endpoint.PoolAPIEndpoint(self.manager)])
         self.rpcserver.start()
+        if self.conf.cluster:
+            # Its cluster's managers share one server name: this one also
+            # answers ping on its own, so that it can be probed by name.
+            self.host_rpcserver = rpc.get_server(
+                messaging.Target(topic=rpc.TOPIC, server=self.conf.host),
+                [api_endpoint.HostEndpoint(self.manager)])
+            self.host_rpcserver.start()
+        self.manager.rpc_serving = True
+        self._start_metrics()
         fuzzy = self.conf.volume_pool.periodic_fuzzy_delay
         self.tg.add_dynamic_timer(
             self.periodic_tasks,
@@ -97,6 +109,28 @@ class Service(service.Service):
         LOG.info('volume-pool-manager serving pools %s on topic %s',
                  ', '.join(sorted(self.manager.specs)) or '(none)',
                  rpc.TOPIC)
+
+    def _start_metrics(self):
+        """The /metrics and /healthcheck listener, if configured.  A port
+        taken is logged and the manager serves on without it: claims
+        matter more than their figures."""
+        options = self.conf.metrics
+        if options.port is None:
+            return
+        server = metrics_server.MetricsServer(
+            options.host, options.port, self.manager,
+            vp_context.get_admin_context())
+        try:
+            server.start()
+        except OSError as exc:
+            LOG.error('Cannot listen on [metrics] host %(host)s port '
+                      '%(port)s (%(err)s): no /metrics or /healthcheck '
+                      'until that is fixed and the manager restarted; '
+                      'claims are served.',
+                      {'host': options.host, 'port': options.port,
+                       'err': exc})
+            return
+        self.metrics_server = server
 
     def periodic_tasks(self, raise_on_error=False):
         """Run the due tasks; returns the seconds until the next one is due.
@@ -130,18 +164,23 @@ class Service(service.Service):
         LOG.info('Stopping volume-pool-manager on %s', self.conf.host)
         if self.manager is not None:
             self.manager.prepare_for_shutdown()
-        if self.rpcserver is not None:
+            self.manager.rpc_serving = False
+        servers = [s for s in (self.rpcserver, self.host_rpcserver)
+                   if s is not None]
+        for server in servers:
             try:
-                self.rpcserver.stop()
+                server.stop()
             except Exception:
-                LOG.exception('Stopping the RPC server failed')
+                LOG.exception('Stopping an RPC server failed')
         if self.manager is not None:
             self.manager.drain(self.conf.graceful_shutdown_timeout or None)
-        if self.rpcserver is not None:
+        for server in servers:
             try:
-                self.rpcserver.wait()
+                server.wait()
             except Exception:
-                LOG.exception('Waiting for the RPC server failed')
+                LOG.exception('Waiting for an RPC server failed')
+        if self.metrics_server is not None:
+            self.metrics_server.stop()
         # Timers first, so no periodic task starts while workers wind down.
         super().stop(graceful=False)
         if self.manager is not None:

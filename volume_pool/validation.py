@@ -65,6 +65,14 @@ def check_cluster_arg(cluster):
                    'got %s' % (MAX_NAME_LENGTH, quote(cluster)))
 
 
+def check_host_arg(host):
+    """The name of one manager (its ``host`` option)."""
+    if not _is_text(host):
+        raise exception.Invalid(
+            reason='host must be printable text of 1 to %d characters, '
+                   'got %s' % (MAX_NAME_LENGTH, quote(host)))
+
+
 def check_project_arg(project_id):
     """``project_id`` of a claim into another project: None or an id."""
     if project_id is None:

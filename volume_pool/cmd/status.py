@@ -1,4 +1,6 @@
-"""volume-pool-status: ``upgrade check``, as nova-status and cinder-status.
+"""volume-pool-status: ``upgrade check`` and ``health``.
+
+``upgrade check``, as nova-status and cinder-status:
 
 Run it before restarting the managers on new code, or after a change of
 configuration: it says whether the database schema, the pools' snapshots,
@@ -7,22 +9,32 @@ code needs, and warns of volumes nobody syncs (a cluster renamed) and of
 managers that share a cluster without a coordination backend.  Exit codes
 are oslo.upgradecheck's: 0 success, 1 warning, 2 failure, 255 the check
 itself crashed.
+
+``health [--host HOST]`` asks one manager (this machine's ``host`` by
+default) over RPC how it is, for a systemd timer or a Kubernetes exec
+probe: exit 0 when it is ``ok`` or ``degraded``, 1 when it is ``failed``
+or does not answer.
 """
 
+import json
 import logging
 import sys
 import threading
+import time
 
 from oslo_config import cfg
+import oslo_messaging as messaging
 from oslo_upgradecheck import upgradecheck
 from tooz import coordination as tooz_coordination
 
 from volume_pool import cinder as vp_cinder
 from volume_pool import clusters
 from volume_pool import config
+from volume_pool import context as vp_context
 from volume_pool import coordination
 from volume_pool import exception
 from volume_pool import pool_spec
+from volume_pool import rpcapi
 from volume_pool.db import api as db_api
 from volume_pool.db import migration
 
@@ -250,9 +262,87 @@ def _probe(url, member):
             LOG.debug('Leaving the coordination backend failed: %s', exc)
 
 
+# Seconds ``health`` waits for the manager's answer by default.
+HEALTH_TIMEOUT = 10
+EXIT_HEALTHY, EXIT_UNHEALTHY = 0, 1
+
+
+def health():
+    """Ping one manager; print its health record; 0 if it serves."""
+    options = CONF.command
+    host = options.manager or CONF.host
+    transport = rpcapi.get_transport(CONF)
+    try:
+        record = rpcapi.VolumePoolAPI(transport).ping(
+            vp_context.get_admin_context(), host, timeout=options.timeout)
+    except messaging.MessagingTimeout:
+        print('Manager %s did not answer within %s s: it is down, not '
+              'serving, or not reachable over the message queue.'
+              % (host, options.timeout))
+        return EXIT_UNHEALTHY
+    except (messaging.MessagingException,
+            exception.VolumePoolException) as exc:
+        print('Cannot ask manager %s: %s' % (host, _one_line(exc)))
+        return EXIT_UNHEALTHY
+    finally:
+        transport.cleanup()
+    if options.json:
+        print(json.dumps(record, indent=2, sort_keys=True))
+    else:
+        _print_health(record)
+    return (EXIT_UNHEALTHY if record['status'] == 'failed'
+            else EXIT_HEALTHY)
+
+
+def _print_health(record):
+    print('Manager %s (cluster %s): %s' % (
+        record['host'], record['cluster'] or '-', record['status']))
+    checks = record['checks']
+    for name in ('rpc', 'database', 'coordination'):
+        check = checks[name]
+        print('  %-13s %s%s' % (name, 'ok' if check['ok'] else 'FAILED',
+                                ': %s' % check['error']
+                                if check.get('error') else ''))
+    for task, check in sorted(checks['periodic'].items()):
+        print('  %-13s %s (last finished: %s)' % (
+            task, 'ok' if check['ok'] else 'LATE',
+            _when(check['last_run_at'])))
+
+
+def _when(timestamp):
+    if timestamp is None:
+        return 'not yet'
+    return time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(timestamp))
+
+
+def _add_commands(subparsers):
+    # oslo.upgradecheck's own "upgrade check [--json]", then "health".
+    checks = Checks()
+    upgrade = subparsers.add_parser('upgrade', help='Check that this '
+                                    'deployment can run this release.')
+    upgrade.add_argument('check')
+    upgrade.set_defaults(action_fn=checks.check)
+    upgrade.add_argument('--json', action='store_true',
+                         help='Print the results as JSON.')
+    probe = subparsers.add_parser(
+        'health', help='Ask one manager over RPC whether it is healthy; '
+                       'exit 0 when ok or degraded, 1 when failed or '
+                       'silent.')
+    probe.add_argument('--host', dest='manager', default=None,
+                       help='The manager to ask (its [DEFAULT] host); '
+                            'default: this machine\'s host option.')
+    probe.add_argument('--timeout', type=int, default=HEALTH_TIMEOUT,
+                       help='Seconds to wait for the answer (default: '
+                            '%(default)s).')
+    probe.add_argument('--json', action='store_true',
+                       help='Print the health record as JSON.')
+    probe.set_defaults(action_fn=health)
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
-    upgradecheck.register_cli_options(CONF, Checks())
+    CONF.register_cli_opt(cfg.SubCommandOpt('command',
+                                            handler=_add_commands))
     try:
         config.parse_args(argv, description=__doc__.splitlines()[0])
     except cfg.Error as exc:

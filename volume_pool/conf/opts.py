@@ -7,10 +7,11 @@ from volume_pool.conf import cinder
 from volume_pool.conf import coordination
 from volume_pool.conf import database
 from volume_pool.conf import default
+from volume_pool.conf import metrics
 from volume_pool.conf import pool
 from volume_pool.conf import volume_pool
 
-_MODULES = (default, volume_pool, pool, cinder, coordination)
+_MODULES = (default, volume_pool, pool, cinder, coordination, metrics)
 
 _EXTRA_DEFAULT_LOG_LEVELS = [
     'keystoneauth=WARN',

@@ -70,6 +70,12 @@ def with_timeouts(url, parameters, seconds):
     return urllib.parse.urlencode(query, doseq=True) or None
 
 
+def ping():
+    """One round trip to the database (health checks)."""
+    with reader() as session:
+        session.execute(sa.text('SELECT 1'))
+
+
 def get_engine():
     return context_manager.writer.get_engine()
 

@@ -31,6 +31,7 @@ from volume_pool.conf import cinder as cinder_conf
 from volume_pool.conf import coordination as coordination_conf
 from volume_pool.conf import database as database_conf
 from volume_pool.conf import default as default_conf
+from volume_pool.conf import metrics as metrics_conf
 from volume_pool.conf import volume_pool as volume_pool_conf
 from volume_pool.db import api as db_api
 from volume_pool.db import migration
@@ -83,7 +84,7 @@ def own_conf(path):
     run in that process, which parses the global CONF anew."""
     conf = cfg.ConfigOpts()
     for module in (default_conf, volume_pool_conf, cinder_conf,
-                   database_conf, coordination_conf):
+                   database_conf, coordination_conf, metrics_conf):
         module.register_opts(conf)
     service_opts.register_service_opts(conf)
     # oslo.messaging registers [oslo_messaging_tracing] on the global CONF

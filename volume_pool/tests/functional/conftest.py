@@ -133,9 +133,10 @@ def managers(tmp_path, cinder, transport_url, db_url):
     shared_redis = private_namespace(services.REDIS_URL)
 
     def _start(pools, host='mgr-1', coordination=False, sync_interval=3,
-               extra='', project_id=None, cluster=None):
+               extra='', project_id=None, cluster=None, connection=None):
         """``pools``: (name, snapshot_id, target) triples; ``coordination``
-        True for the machine's Redis, or a tooz URL."""
+        True for the machine's Redis, or a tooz URL; ``connection`` the
+        database URL the manager uses, if not the test's own."""
         sections = ''.join(
             '[pool:%s]\nsnapshot_id = %s\ntarget = %d\n' % p for p in pools)
         if coordination is True:
@@ -151,7 +152,8 @@ def managers(tmp_path, cinder, transport_url, db_url):
                 'create_poll_interval = 0.2\nperiodic_fuzzy_delay = 0\n'
                 'claim_timeout = 20\n%s%s%s%s'
                 % (host, transport_url,
-                   'cluster = %s\n' % cluster if cluster else '', db_url,
+                   'cluster = %s\n' % cluster if cluster else '',
+                   connection or db_url,
                    ','.join(p[0] for p in pools), sync_interval,
                    cinder.cinder_section(project_id), sections,
                    coordination_section,

@@ -1,0 +1,147 @@
+"""Prometheus metrics and the HTTP listener of a manager: counters moved
+by claims, the pool gauges read from the table at scrape time, and
+/metrics, /healthcheck and anything else over real HTTP."""
+
+import json
+import os
+import re
+import urllib.error
+import urllib.request
+
+import pytest
+
+from volume_pool import context as vp_context
+from volume_pool import exception
+from volume_pool import metrics
+from volume_pool import metrics_server
+from volume_pool.tests.unit.manager_steps import call
+from volume_pool.tests.unit.manager_steps import fill
+
+
+def _sample(name, **labels):
+    return metrics.REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+def test_claims_move_the_counters_and_the_histogram(make_manager):
+    mgr = make_manager({'debian': 2})
+    fill(mgr)
+    hits = _sample('volume_pool_claims_total', cluster='', pool='debian',
+                   outcome='pool')
+    errors = _sample('volume_pool_claims_total', cluster='', pool='debian',
+                     outcome='error')
+    timed = _sample('volume_pool_claim_duration_seconds_count', cluster='')
+    call(mgr.claim, 'debian')
+    call(mgr.claim, 'debian')
+    with pytest.raises(exception.PoolEmpty):
+        call(mgr.claim, 'debian', create_on_miss=False)
+    assert _sample('volume_pool_claims_total', cluster='', pool='debian',
+                   outcome='pool') == hits + 2
+    assert _sample('volume_pool_claims_total', cluster='', pool='debian',
+                   outcome='error') == errors + 1
+    # Errors are counted, not timed.
+    assert _sample('volume_pool_claim_duration_seconds_count',
+                   cluster='') == timed + 2
+
+
+def _collector(mgr, owns=lambda pool: True):
+    ctxt = vp_context.get_admin_context()
+    return metrics.PoolCollector(status=lambda: mgr.pool_status(ctxt),
+                                 owns=owns, health=mgr.health)
+
+
+def _families(collector):
+    return {family.name: {tuple(s.labels.values()): s.value
+                          for s in family.samples}
+            for family in collector.collect()}
+
+
+def test_pool_gauges_come_from_the_table_for_owned_pools(make_manager):
+    mgr = make_manager({'debian': 3, 'ubuntu': 1})
+    fill(mgr, 'debian')
+    fill(mgr, 'ubuntu')
+    call(mgr.claim, 'debian')
+    families = _families(_collector(mgr))
+    volumes = families['volume_pool_volumes']
+    assert volumes[('', 'debian', 'ready')] == 2
+    assert volumes[('', 'ubuntu', 'ready')] == 1
+    assert families['volume_pool_target'][('', 'debian')] == 3
+    assert families['volume_pool_backoff'][('', 'debian')] == 0
+    assert families['volume_pool_database_up'][()] == 1
+    # A pool another manager owns is that manager's to export.
+    families = _families(_collector(mgr, owns=lambda pool: pool == 'ubuntu'))
+    assert {labels[1] for labels in families['volume_pool_volumes']} == {
+        'ubuntu'}
+
+
+def _get(url):
+    try:
+        # A loopback http:// URL built here.
+        with urllib.request.urlopen(url, timeout=10) as answer:  # noqa: S310
+            return answer.status, answer.read().decode('utf-8')
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode('utf-8')
+
+
+def test_listener_serves_metrics_health_and_nothing_else(make_manager):
+    mgr = make_manager({'debian': 2})
+    fill(mgr)
+    mgr.rpc_serving = True
+    server = metrics_server.MetricsServer('127.0.0.1', 0, mgr,
+                                          vp_context.get_admin_context())
+    server.start()
+    base = 'http://127.0.0.1:%d' % server.port
+    try:
+        status, text = _get(base + '/metrics')
+        assert status == 200
+        assert ('volume_pool_volumes{cluster="",pool="debian",'
+                'state="ready"} 2.0') in text
+        assert 'process_resident_memory_bytes' in text
+        status, text = _get(base + '/healthcheck')
+        assert status == 200
+        record = json.loads(text)
+        assert (record['host'], record['status']) == ('test-host', 'ok')
+        assert record['checks']['database'] == {'ok': True}
+        # Not serving RPC: failed, and the probe says so with a 503.
+        mgr.rpc_serving = False
+        status, text = _get(base + '/healthcheck')
+        assert status == 503
+        assert json.loads(text)['checks']['rpc'] == {'ok': False}
+        assert _get(base + '/other')[0] == 404
+    finally:
+        server.stop()
+    with pytest.raises(urllib.error.URLError):
+        _get(base + '/metrics')
+    # The pool gauges left the registry with the listener.
+    assert metrics.REGISTRY.get_sample_value(
+        'volume_pool_volumes',
+        {'cluster': '', 'pool': 'debian', 'state': 'ready'}) is None
+
+
+def test_dashboard_queries_only_metrics_the_manager_exports(make_manager):
+    mgr = make_manager({'debian': 1})
+    fill(mgr)
+    mgr.rpc_serving = True
+    call(mgr.claim, 'debian')
+    server = metrics_server.MetricsServer('127.0.0.1', 0, mgr,
+                                          vp_context.get_admin_context())
+    server.start()
+    try:
+        _status, text = _get('http://127.0.0.1:%d/metrics' % server.port)
+    finally:
+        server.stop()
+    exported = {line.split('{')[0].split(' ')[0]
+                for line in text.splitlines() if not line.startswith('#')}
+    # Families with no sample yet are declared by their HELP line.
+    exported |= {line.split()[2] + suffix
+                 for line in text.splitlines() if line.startswith('# HELP')
+                 for suffix in ('', '_total', '_bucket')}
+    path = os.path.join(os.path.dirname(__file__), '..', '..', '..', 'etc',
+                        'grafana', 'volume-pool-dashboard.json')
+    with open(path) as source:
+        dashboard = json.load(source)
+    queried = {name for panel in dashboard['panels']
+               for target in panel['targets']
+               for name in re.findall(r'\b((?:volume_pool|process)_\w+)',
+                                      target['expr'])}
+    assert len(queried) >= 10
+    assert queried <= exported, sorted(queried - exported)
