@@ -144,3 +144,12 @@ def test_package_ships_the_deploy_files_the_guide_copies():
     guide = _text(INSTALL_GUIDE)
     for installed in shipped:
         assert os.path.join(_venv(), installed) in guide, installed
+
+
+def test_install_guide_names_every_console_script():
+    """One definition per installed command, and none that is not."""
+    described = {line.strip('`') for line in
+                 _text(INSTALL_GUIDE).splitlines()
+                 if line.startswith('``volume-pool-') and
+                 line.endswith('``')}
+    assert described == set(console_scripts())
