@@ -1,9 +1,11 @@
-"""The files an operator deploys with: the systemd unit and the user and
-directory it needs, and what the install guide says of them (the shell
-tools and the DevStack plugin are run by bash in the functional layer)."""
+"""The files an operator deploys with, read as text: the systemd unit and
+the user and directory it needs, what the install guide says of them, and
+the DevStack plugin's Redis (bash runs the shell tools and the plugin in
+the functional layer)."""
 
 import configparser
 import os
+import re
 import shlex
 
 from volume_pool.conf import default as default_conf
@@ -14,6 +16,7 @@ UNIT = os.path.join('etc', 'systemd', 'volume-pool-manager.service')
 SYSUSERS = os.path.join('etc', 'sysusers.d', 'volume-pool.conf')
 TMPFILES = os.path.join('etc', 'tmpfiles.d', 'volume-pool.conf')
 INSTALL_GUIDE = os.path.join('doc', 'source', 'install.rst')
+DEVSTACK_PLUGIN = os.path.join('devstack', 'plugin.sh')
 
 
 def _text(path):
@@ -153,3 +156,44 @@ def test_install_guide_names_every_console_script():
                  if line.startswith('``volume-pool-') and
                  line.endswith('``')}
     assert described == set(console_scripts())
+
+
+def _shell_functions(text):
+    """``{name: body}`` of the functions of a script."""
+    return dict(re.findall(r'^function (\w+) \{\n(.*?)^\}', text,
+                           re.M | re.S))
+
+
+def _phase(plugin, phase):
+    """The branch of the plugin's dispatch that runs at ``stack PHASE``."""
+    branch = plugin.split('"$2" == "%s" ]]; then' % phase, 1)[1]
+    return branch.split('elif', 1)[0]
+
+
+def test_devstack_installs_the_redis_whose_url_it_writes():
+    """DevStack runs no Redis: whatever redis:// URL the plugin writes to
+    [coordination] backend_url, it installs and starts Redis first."""
+    plugin = _text(DEVSTACK_PLUGIN)
+    functions = _shell_functions(plugin)
+    writers = [name for name, body in functions.items()
+               if 'coordination backend_url' in body]
+    installers = [name for name, body in functions.items()
+                  if re.search(r'^\s*install_package redis', body, re.M)]
+    assert len(writers) == 1 and len(installers) == 1
+    writer, installer = functions[writers[0]], functions[installers[0]]
+    # The writer writes the URL whenever it is set; the installer skips
+    # only URLs that are not redis://.
+    assert 'if [[ -n "$VOLUME_POOL_COORDINATION_URL" ]]; then' in writer
+    assert re.search(r'^    if \[\[ "\$VOLUME_POOL_COORDINATION_URL" != '
+                     r'redis://\* \]\]; then\n        return 0\n    fi\n',
+                     installer, re.M)
+    for distro, package in (('if is_ubuntu; then', 'redis-server'),
+                            ('else', 'redis')):
+        block = installer.split('    %s\n' % distro, 1)[1]
+        assert block.split('\n')[:2] == [
+            '        install_package %s' % package,
+            '        restart_service %s' % package]
+    # Installed at "stack install", before the configuration is written
+    # at "stack post-config".
+    assert installers[0] in _phase(plugin, 'install')
+    assert writers[0] in _phase(plugin, 'post-config')
