@@ -197,3 +197,60 @@ def test_devstack_installs_the_redis_whose_url_it_writes():
     # at "stack post-config".
     assert installers[0] in _phase(plugin, 'install')
     assert writers[0] in _phase(plugin, 'post-config')
+
+
+def _production_modules():
+    """Paths of the package's modules, relative to it, but the tests and
+    the packages' __init__."""
+    package = os.path.join(TOP, 'volume_pool')
+    for root, dirs, files in os.walk(package):
+        dirs[:] = [d for d in dirs if d not in ('tests', '__pycache__')]
+        for name in files:
+            if name.endswith('.py') and name != '__init__.py':
+                yield os.path.relpath(os.path.join(root, name), package)
+
+
+def _readme_layout():
+    """``{entry: its text}`` of the entries under ``volume_pool/`` in the
+    README's layout block: ``name.py`` or ``name/``, continuation lines
+    joined."""
+    block = _text('README.rst').split('\nLayout\n======\n', 1)[1]
+    lines = block.split('\n    volume_pool/\n', 1)[1].splitlines()
+    entries, current = {}, None
+    for line in lines:
+        if line.startswith(' ' * 7) and current:
+            entries[current] += ' ' + line.strip()
+        elif line.startswith(' ' * 6):
+            current, _, text = line.strip().partition(' ')
+            entries[current] = text.strip()
+        else:
+            break
+    return entries
+
+
+def test_readme_names_every_production_module():
+    """A top-level module is an entry of its own; a subpackage's module
+    is named in its package's entry as ``name (its job)``, a nested
+    package as ``name/ (...)``."""
+    entries = _readme_layout()
+    missing = []
+    for path in sorted(_production_modules()):
+        parts = path.split(os.sep)
+        if len(parts) == 1:
+            if parts[0] not in entries or not entries[parts[0]]:
+                missing.append(path)
+            continue
+        text = entries.get(parts[0] + '/', '')
+        name = parts[1][:-3] if len(parts) == 2 else parts[1] + '/'
+        if not re.search(r'(?<![\w/])%s \(' % re.escape(name), text):
+            missing.append(path)
+    assert missing == []
+
+
+def test_readme_layout_names_no_module_that_is_gone():
+    package = os.path.join(TOP, 'volume_pool')
+    for entry in _readme_layout():
+        if entry.endswith('/'):
+            assert os.path.isdir(os.path.join(package, entry)), entry
+        else:
+            assert os.path.isfile(os.path.join(package, entry)), entry
