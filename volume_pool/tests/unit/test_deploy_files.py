@@ -254,3 +254,19 @@ def test_readme_layout_names_no_module_that_is_gone():
             assert os.path.isdir(os.path.join(package, entry)), entry
         else:
             assert os.path.isfile(os.path.join(package, entry)), entry
+
+
+def test_requirements_list_the_oslo_libraries_the_package_imports():
+    """No oslo library installed for nothing, none imported unlisted
+    (what they pull in themselves is theirs to list)."""
+    required = set()
+    for line in _text('requirements.txt').splitlines():
+        match = re.match(r'(oslo\.[\w]+)', line)
+        if match:
+            required.add(match.group(1))
+    imported = set()
+    for path in _production_modules():
+        text = _text(os.path.join('volume_pool', path))
+        imported.update('oslo.' + name for name in re.findall(
+            r'^\s*(?:from|import) oslo_(\w+)', text, re.M))
+    assert required == imported
