@@ -12,6 +12,22 @@ function install_volume_pool {
     setup_develop "$VOLUME_POOL_DIR"
 }
 
+# DevStack runs no Redis of its own: a redis:// coordination URL gets one
+# on this node (its Python client comes with the project's requirements).
+# Another tooz backend must be running already.
+function install_volume_pool_coordination {
+    if [[ "$VOLUME_POOL_COORDINATION_URL" != redis://* ]]; then
+        return 0
+    fi
+    if is_ubuntu; then
+        install_package redis-server
+        restart_service redis-server
+    else
+        install_package redis
+        restart_service redis
+    fi
+}
+
 function configure_volume_pool {
     sudo install -d -o "$STACK_USER" "$VOLUME_POOL_CONF_DIR"
     rm -f "$VOLUME_POOL_CONF"
@@ -100,6 +116,7 @@ if is_service_enabled volume-pool-manager; then
     if [[ "$1" == "stack" && "$2" == "install" ]]; then
         echo_summary "Installing volume-pool"
         install_volume_pool
+        install_volume_pool_coordination
     elif [[ "$1" == "stack" && "$2" == "post-config" ]]; then
         echo_summary "Configuring volume-pool"
         configure_volume_pool

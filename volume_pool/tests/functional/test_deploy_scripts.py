@@ -53,6 +53,9 @@ _STUBS = textwrap.dedent('''
     run_process() { rec run_process "$@"; }
     stop_process() { rec stop_process "$@"; }
     sudo() { rec sudo "$@"; }
+    is_ubuntu() { [[ "$STUB_DISTRO" == ubuntu ]]; }
+    install_package() { rec install_package "$@"; }
+    restart_service() { rec restart_service "$@"; }
     die() { rec die "$@"; exit 1; }
     openstack() {
         rec openstack "$@"
@@ -67,7 +70,7 @@ _STUBS = textwrap.dedent('''
     ''')
 
 
-def _run_phase(tmp_path, *phase):
+def _run_phase(tmp_path, *phase, env=None):
     log = tmp_path / 'calls.log'
     stub_bin = tmp_path / 'bin'
     stub_bin.mkdir(exist_ok=True)
@@ -77,16 +80,21 @@ def _run_phase(tmp_path, *phase):
     script = _STUBS + 'source devstack/plugin.sh %s\n' % ' '.join(phase)
     subprocess.run(['bash', '-c', script], cwd=TOP, check=True,
                    env={'LOG': str(log), 'PATH': os.environ['PATH'],
-                        'STUB_BIN': str(stub_bin)})
+                        'STUB_BIN': str(stub_bin), 'STUB_DISTRO': 'ubuntu',
+                        **(env or {})})
     return log.read_text().splitlines() if log.exists() else []
 
 
 def test_devstack_phases(tmp_path):
     calls = _run_phase(tmp_path, 'stack', 'install')
     assert 'setup_develop /opt/stack/volume-pool' in calls
+    # No coordination URL, no Redis.
+    assert not [c for c in calls if c.startswith(('install_package',
+                                                  'restart_service'))]
 
     calls = _run_phase(tmp_path, 'stack', 'post-config')
     conf = '/etc/volume-pool/volume-pool.conf'
+    assert not [c for c in calls if ' coordination ' in c]
     assert 'iniset_rpc_backend volume-pool %s DEFAULT' % conf in calls
     assert ('iniset %s database connection '
             'mysql+pymysql://root@db/volume_pool' % conf) in calls
@@ -103,3 +111,27 @@ def test_devstack_phases(tmp_path):
 
     assert 'stop_process volume-pool-manager' in _run_phase(tmp_path,
                                                             'unstack')
+
+
+@pytest.mark.parametrize('distro, package', [('ubuntu', 'redis-server'),
+                                             ('fedora', 'redis')])
+def test_devstack_installs_the_redis_it_configures(tmp_path, distro,
+                                                   package):
+    env = {'VOLUME_POOL_COORDINATION_URL': 'redis://127.0.0.1:6379',
+           'STUB_DISTRO': distro}
+    calls = _run_phase(tmp_path, 'stack', 'install', env=env)
+    assert calls.index('install_package %s' % package) < calls.index(
+        'restart_service %s' % package)
+
+    calls = _run_phase(tmp_path, 'stack', 'post-config', env=env)
+    assert ('iniset /etc/volume-pool/volume-pool.conf coordination '
+            'backend_url redis://127.0.0.1:6379') in calls
+
+
+def test_devstack_leaves_other_coordination_backends_alone(tmp_path):
+    env = {'VOLUME_POOL_COORDINATION_URL': 'etcd3+http://127.0.0.1:2379'}
+    calls = _run_phase(tmp_path, 'stack', 'install', env=env)
+    assert not [c for c in calls if c.startswith('install_package')]
+    calls = _run_phase(tmp_path, 'stack', 'post-config', env=env)
+    assert ('iniset /etc/volume-pool/volume-pool.conf coordination '
+            'backend_url etcd3+http://127.0.0.1:2379') in calls
