@@ -20,6 +20,7 @@ from volume_pool import coordination
 from volume_pool import exception
 from volume_pool.cmd import manage_claims
 from volume_pool.cmd import manage_clusters
+from volume_pool.cmd import manage_output
 from volume_pool.cmd import manage_pools
 from volume_pool.cmd import manage_rpc
 from volume_pool.cmd.manage_output import EXIT_FAILED
@@ -40,13 +41,6 @@ SERVICE_ERRORS = (db_api.DATABASE_ERRORS + coordination.BACKEND_ERRORS +
 
 
 # -- parser --------------------------------------------------------------
-
-def _add_format(parser):
-    parser.add_argument(
-        '--format', choices=('table', 'json', 'yaml'), default='table',
-        help='Output format: a table to read, JSON or YAML to script '
-             '(default: table).')
-
 
 def _add_timeout(parser, default):
     parser.add_argument(
@@ -93,14 +87,16 @@ def add_command_parsers(subparsers):
         'RPC) and "reason" says why a pool is short; otherwise, or if no '
         'manager answers, the counts come from the database and reason '
         'says so.')
-    _add_format(lst)
+    manage_output.add_output_options(lst, manage_pools.POOL_FIELDS,
+                                     manage_pools.POOL_COLUMNS)
     _add_timeout(lst, manage_rpc.STATUS_TIMEOUT)
     lst.set_defaults(func=manage_pools.pool_list)
     show = _parser(pool_actions, 'show', 'The volumes of one pool.',
                    'Use it to find a volume stuck in creating or deleting, '
                    'and its age.')
     show.add_argument('pool_name', metavar='NAME', help='Pool name.')
-    _add_format(show)
+    manage_output.add_output_options(show, manage_pools.VOLUME_COLUMNS,
+                                     manage_pools.VOLUME_COLUMNS)
     show.set_defaults(func=manage_pools.pool_show)
     refill = _parser(
         pool_actions, 'refill',
@@ -139,7 +135,9 @@ def add_command_parsers(subparsers):
         'not replenish its share of the pools.')
     members.add_argument('--cluster', dest='only', metavar='CLUSTER',
                          help='Only this cluster.')
-    _add_format(members)
+    manage_output.add_output_options(members,
+                                     manage_clusters.CLUSTER_COLUMNS,
+                                     manage_clusters.CLUSTER_COLUMNS)
     members.set_defaults(func=manage_clusters.cluster_list)
     _add_rename_parsers(cluster_actions)
 
@@ -215,7 +213,7 @@ def _add_claim_parsers(subparsers):
                       help='Fail with PoolEmpty instead of creating a '
                            'volume when the pool has none ready.')
     _add_caller_project(take)
-    _add_format(take)
+    manage_output.add_output_options(take, manage_claims.CLAIMED_FIELDS)
     _add_timeout(take, 60)
     take.set_defaults(func=manage_claims.claim_take)
 
@@ -229,14 +227,15 @@ def _add_claim_parsers(subparsers):
     lst.add_argument('--pool', metavar='POOL', help='Only this pool.')
     lst.add_argument('--limit', type=int, default=100, metavar='N',
                      help='At most N claims (default: %(default)s).')
-    _add_format(lst)
+    manage_output.add_output_options(lst, manage_claims.RECEIPT_FIELDS,
+                                     manage_claims.CLAIM_COLUMNS)
     lst.set_defaults(func=manage_claims.claim_list)
 
     show = _parser(actions, 'show', 'One claim\'s receipt and answer.',
                    'What the caller was answered, and where the volume is.')
     show.add_argument('claim_key', metavar='KEY', help='Claim key.')
     _add_caller_project(show)
-    _add_format(show)
+    manage_output.add_output_options(show, manage_claims.SHOWN_FIELDS)
     show.set_defaults(func=manage_claims.claim_show)
 
     for name, func, text, more in (
@@ -255,7 +254,8 @@ def _add_claim_parsers(subparsers):
                             help='The claim\'s cluster (default: any '
                                  'manager\'s own).')
         _add_caller_project(action)
-        _add_format(action)
+        manage_output.add_output_options(action,
+                                         manage_claims.RECEIPT_FIELDS)
         _add_timeout(action, 60)
         action.set_defaults(func=func)
 
@@ -277,6 +277,11 @@ def main(argv=None):
         config.parse_args(argv, description=__doc__.splitlines()[0])
     except cfg.Error as exc:
         sys.stderr.write('volume-pool-manage: %s\n' % exc)
+        return EXIT_USAGE
+    try:
+        manage_output.check_columns(CONF.command)
+    except manage_output.UnknownColumn as exc:
+        _error(exc)
         return EXIT_USAGE
     try:
         db_api.configure(CONF)

@@ -36,7 +36,7 @@ def cluster_list():
                 'cluster': cluster, 'host': member['host'],
                 'last_seen': _iso(member.get('last_seen')),
                 'started_at': _iso(member.get('started_at'))})
-    emit(CLUSTER_COLUMNS, rows, CONF.command.format)
+    emit(rows, CONF.command)
     return EXIT_OK
 
 

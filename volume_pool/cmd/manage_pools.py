@@ -33,6 +33,11 @@ def db_version():
 
 POOL_COLUMNS = ['name', 'cluster', 'target', 'ready', 'creating',
                 'claiming', 'deleting', 'reason', 'snapshot_id']
+# What only the managers' pool_status answer carries: -c accepts them,
+# and they are empty when the counts come from the database.
+LIVE_POOL_FIELDS = ['configured_target', 'uncertain', 'stale', 'configured',
+                    'backoff', 'claims', 'auto', 'idle', 'capped']
+POOL_FIELDS = POOL_COLUMNS + LIVE_POOL_FIELDS
 VOLUME_COLUMNS = ['volume_id', 'name', 'status', 'snapshot_id', 'size',
                   'host', 'created_at']
 
@@ -82,7 +87,7 @@ def pool_list():
         reason = (manage_rpc.NO_ANSWER if manage_rpc.transport_url()
                   else manage_rpc.NO_TRANSPORT)
         rows = _pool_rows(specs, reason)
-    emit(POOL_COLUMNS, rows, CONF.command.format)
+    emit(rows, CONF.command)
     _cluster_notes()
     return EXIT_OK
 
@@ -127,7 +132,7 @@ def pool_show():
     _known_pool(name)
     rows = [{c: getattr(row, c) for c in VOLUME_COLUMNS}
             for row in db_api.get_rows(CONF.cluster or None, pool=name)]
-    emit(VOLUME_COLUMNS, rows, CONF.command.format)
+    emit(rows, CONF.command)
     return EXIT_OK
 
 

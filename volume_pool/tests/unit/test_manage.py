@@ -12,6 +12,8 @@ import yaml
 from volume_pool import cinder as vp_cinder
 from volume_pool import rpc
 from volume_pool import service
+from volume_pool.cmd import manage_claims
+from volume_pool.cmd import manage_clusters
 from volume_pool.cmd import manage_output
 from volume_pool.cmd import manage_pools
 from volume_pool.cmd import manage_rpc
@@ -167,6 +169,105 @@ def test_cluster_list_formats_parse(manage, coordination_url):
     as_yaml = manage('cluster', 'list', '--cluster', 'nowhere', '--format',
                      'yaml')
     assert yaml.safe_load(as_yaml.stdout) == []
+    for fmt, printed in (('table', '(none)\n'), ('value', ''),
+                         ('csv', '"cluster","host","last_seen",'
+                                 '"started_at"\n')):
+        empty = manage('cluster', 'list', '--cluster', 'nowhere', '-f', fmt)
+        assert (empty.returncode, empty.stdout) == (0, printed), empty
+
+
+# -- -f and -c ---------------------------------------------------------------
+
+# The commands that print data (listings, then show commands).
+PRINTING = [('pool', 'list'), ('pool', 'show', 'debian'), ('cluster', 'list'),
+            ('claim', 'list'), ('claim', 'take', 'debian'),
+            ('claim', 'show', 'k'), ('claim', 'release', 'k'),
+            ('claim', 'confirm', 'k')]
+
+
+@pytest.mark.parametrize('words', PRINTING)
+def test_every_printing_command_takes_format_and_column(manage, words):
+    result = manage(*words[:2], '--help', config=False)
+    assert result.returncode == 0, result.stderr
+    text = ' '.join(result.stdout.split())
+    assert '-f {table,json,yaml,value,csv}, --format' in text
+    assert '-c COLUMN, --column COLUMN' in text
+
+
+def _fields_of(words):
+    """What -c accepts on a command, as it declares them."""
+    return {
+        ('pool', 'list'): manage_pools.POOL_FIELDS,
+        ('pool', 'show'): manage_pools.VOLUME_COLUMNS,
+        ('cluster', 'list'): manage_clusters.CLUSTER_COLUMNS,
+        ('claim', 'list'): manage_claims.RECEIPT_FIELDS,
+        ('claim', 'take'): manage_claims.CLAIMED_FIELDS,
+        ('claim', 'show'): manage_claims.SHOWN_FIELDS,
+        ('claim', 'release'): manage_claims.RECEIPT_FIELDS,
+        ('claim', 'confirm'): manage_claims.RECEIPT_FIELDS,
+    }[words[:2]]
+
+
+@pytest.mark.parametrize('words', PRINTING)
+def test_an_unknown_column_is_one_usage_line(manage, words):
+    """Checked first: before the database, the config a command needs
+    (transport_url, backend_url) or an RPC call is touched."""
+    result = manage(*words, '-c', _fields_of(words)[0], '-c', 'nope', '-f',
+                    'value')
+    assert result.returncode == manage_output.EXIT_USAGE, result
+    assert result.stdout == ''
+    assert result.stderr == (
+        "volume-pool-manage: unknown column 'nope'; valid columns: %s\n"
+        % ', '.join(_fields_of(words)))
+
+
+def test_pool_list_and_show_in_each_format(manage, simulator, monkeypatch):
+    _database_of(manage, monkeypatch)
+    for fmt, printed in (('table', '(none)\n'), ('value', ''),
+                         ('csv', '"volume_id","status"\n')):
+        empty = manage('pool', 'show', 'debian', '-f', fmt,
+                       '-c', 'volume_id', '-c', 'status')
+        assert (empty.returncode, empty.stdout) == (0, printed), empty
+    volume_id = _pool_volume(simulator, manage, None)
+
+    def out(*args):
+        result = manage(*args)
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    assert out('pool', 'list', '-f', 'value') == (
+        'debian - 2 1 0 0 0 %s %s\n' % (manage_rpc.NO_TRANSPORT,
+                                       manage.snapshot))
+    assert out('pool', 'list', '-f', 'value', '-c', 'name', '-c',
+               'ready') == 'debian 1\n'
+    assert out('pool', 'list', '-f', 'value', '-c', 'ready', '-c',
+               'name') == '1 debian\n'
+    assert out('pool', 'list', '-f', 'csv', '-c', 'name', '-c', 'target',
+               '-c', 'reason') == (
+        '"name","target","reason"\n"debian",2,"%s"\n'
+        % manage_rpc.NO_TRANSPORT)
+    assert out('pool', 'list', '-c', 'ready', '-c', 'name') == (
+        '+-------+--------+\n'
+        '| ready | name   |\n'
+        '+-------+--------+\n'
+        '|     1 | debian |\n'
+        '+-------+--------+\n')
+    header = out('pool', 'list').splitlines()[1]
+    assert [c.strip() for c in header.strip('|').split('|')] == \
+        manage_pools.POOL_COLUMNS
+    # A field only the managers know: empty from the database, in -c order.
+    as_json = out('pool', 'list', '-f', 'json', '-c', 'backoff', '-c',
+                  'name')
+    assert as_json == ('[\n  {\n    "backoff": null,\n'
+                       '    "name": "debian"\n  }\n]\n')
+    assert out('pool', 'list', '-f', 'yaml', '-c', 'name') == \
+        '- name: debian\n'
+
+    assert out('pool', 'show', 'debian', '-f', 'value', '-c', 'volume_id',
+               '-c', 'status', '-c', 'size') == '%s available 1\n' % volume_id
+    assert out('pool', 'show', 'debian', '-f', 'csv', '-c', 'status', '-c',
+               'volume_id') == '"status","volume_id"\n"available","%s"\n' % (
+        volume_id)
 
 
 # -- a renamed cluster --------------------------------------------------------
@@ -356,6 +457,49 @@ def test_claim_refill_and_live_pool_list_over_rpc(live, simulator):
     assert json.loads(released.stdout)['state'] == 'released'
     returned = simulator.get_volume(volume['volume_id'])
     assert returned['metadata'][vp_cinder.TAG_POOL] == 'debian'
+
+
+def test_claim_commands_print_the_chosen_fields(live):
+    refused = live('claim', 'take', 'debian', '--key', 'k1', '-c', 'nope')
+    assert refused.returncode == manage_output.EXIT_USAGE, refused
+    assert "unknown column 'nope'" in refused.stderr
+    assert live('claim', 'list', '-f', 'value', '-c',
+                'claim_key').stdout == ''  # nothing was claimed
+
+    taken = live('claim', 'take', 'debian', '--key', 'k1', '--name',
+                 'by-hand', '-f', 'value', '-c', 'claim_key', '-c', 'name',
+                 '-c', 'volume_id')
+    assert taken.returncode == 0, taken.stderr
+    key, name, volume_id = taken.stdout.split('\n')[:3]
+    assert (key, name) == ('k1', 'by-hand')
+    assert taken.stdout == 'k1\nby-hand\n%s\n' % volume_id
+
+    def out(*args):
+        result = live(*args)
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    assert out('claim', 'list', '-f', 'value', '-c', 'state', '-c',
+               'claim_key') == 'leased k1\n'
+    assert out('claim', 'list', '-f', 'csv', '-c', 'claim_key', '-c',
+               'pool') == '"claim_key","pool"\n"k1","debian"\n'
+    assert out('claim', 'show', 'k1', '-f', 'value', '-c', 'volume_id',
+               '-c', 'state') == '%s\nleased\n' % volume_id
+    assert out('claim', 'show', 'k1', '-f', 'csv', '-c', 'claim_key', '-c',
+               'state') == '"claim_key","state"\n"k1","leased"\n'
+    assert out('claim', 'show', 'k1', '-c', 'state', '-c', 'claim_key') == (
+        '+-----------+--------+\n'
+        '| field     | value  |\n'
+        '+-----------+--------+\n'
+        '| state     | leased |\n'
+        '| claim_key | k1     |\n'
+        '+-----------+--------+\n')
+    answer = json.loads(out('claim', 'show', 'k1', '-f', 'json', '-c',
+                            'answer'))
+    assert list(answer) == ['answer']
+    assert answer['answer']['volume_id'] == volume_id
+    assert out('claim', 'release', 'k1', '-f', 'value', '-c', 'state') == \
+        'released\n'
 
 
 def test_rpc_errors_are_one_line(live):
