@@ -16,6 +16,9 @@ Served only when ``[metrics] port`` is set (see
 import prometheus_client as prom
 from prometheus_client import core
 
+from volume_pool import exception
+from volume_pool.db import api as db_api
+
 REGISTRY = prom.CollectorRegistry()
 prom.ProcessCollector(registry=REGISTRY)
 prom.PlatformCollector(registry=REGISTRY)
@@ -112,7 +115,12 @@ class PoolCollector:
                       for task, run in sorted(checks['periodic'].items())])
         if not checks['database']['ok']:
             return
-        records = [r for r in self._status() if self._owns(r['name'])]
+        try:
+            records = [r for r in self._status() if self._owns(r['name'])]
+        except (exception.VolumePoolException,) + db_api.DATABASE_ERRORS:
+            # The database went away since the health check: the scrape
+            # still answers, with the health gauges above.
+            return
         yield _gauge('volume_pool_volumes',
                      'Volumes in the pool table, by state (pools this '
                      'manager owns).', ['cluster', 'pool', 'state'],

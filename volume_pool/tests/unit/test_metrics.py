@@ -145,3 +145,15 @@ def test_dashboard_queries_only_metrics_the_manager_exports(make_manager):
                                       target['expr'])}
     assert len(queried) >= 10
     assert queried <= exported, sorted(queried - exported)
+
+
+def test_a_scrape_answers_when_the_table_fails_after_the_check(make_manager):
+    mgr = make_manager({'debian': 1})
+
+    def status():
+        raise exception.DatabaseUnavailable(reason='OperationalError')
+    collector = metrics.PoolCollector(status=status, owns=lambda p: True,
+                                      health=mgr.health)
+    families = _families(collector)
+    assert 'volume_pool_volumes' not in families
+    assert families['volume_pool_database_up'][()] == 1
