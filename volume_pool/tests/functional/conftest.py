@@ -182,6 +182,9 @@ def api(managers):
     transport = rpcapi.get_transport(cfg.CONF, url=managers.transport_url)
     yield rpcapi.VolumePoolAPI(transport, timeout=60)
     transport.cleanup()
+    # Parsed, CONF would refuse the command-line options that the next
+    # test's first parse registers (oslo.log's, once per process).
+    cfg.CONF.reset()
 
 
 def pytest_sessionfinish(session, exitstatus):
