@@ -10,6 +10,7 @@ import volume_pool.cmd  # noqa: F401  (first: no eventlet, threading)
 
 # isort: split
 
+import contextlib
 import datetime
 import os
 import textwrap
@@ -189,21 +190,42 @@ def make_manager(write_config, database, simulator, conf):
         mgr.cleanup_host()
 
 
-@pytest.fixture
-def running_service(write_config, database, simulator, conf, transport_url):
-    """The whole service (RPC server, periodic tasks) in this process."""
+def service_config(simulator, transport_url, host='rpc-test', cluster=None,
+                   target=2, database=None):
+    """The config of a service with one pool, ``debian``, on a new
+    snapshot of the simulator; ``database``: a ``[database] connection``
+    (for a service on a config of its own, see :func:`own_conf`)."""
     snapshot = simulator.add_snapshot(size=1)
-    write_config('[DEFAULT]\nhost = rpc-test\ntransport_url = %s\n'
-                 '[volume_pool]\nenabled_pools = debian\n'
-                 'create_poll_interval = 0.05\nperiodic_fuzzy_delay = 0\n'
-                 '%s[pool:debian]\nsnapshot_id = %s\ntarget = 2\n'
-                 % (transport_url, cinder_section(simulator), snapshot))
+    return ('[DEFAULT]\nhost = %s\n%stransport_url = %s\n%s'
+            '[volume_pool]\nenabled_pools = debian\n'
+            'create_poll_interval = 0.05\nperiodic_fuzzy_delay = 0\n'
+            '%s[pool:debian]\nsnapshot_id = %s\ntarget = %d\n'
+            % (host, 'cluster = %s\n' % cluster if cluster else '',
+               transport_url,
+               '[database]\nconnection = %s\n' % database if database
+               else '', cinder_section(simulator), snapshot, target))
+
+
+@contextlib.contextmanager
+def serving(conf):
+    """The whole service (RPC server, periodic tasks) on ``conf`` in this
+    process, stopped afterwards."""
     rpc.init(conf)
     server = service.Service(conf)
     server.start()
-    yield server
-    server.stop()
-    rpc.cleanup()
+    try:
+        yield server
+    finally:
+        server.stop()
+        rpc.cleanup()
+
+
+@pytest.fixture
+def running_service(write_config, database, simulator, conf, transport_url):
+    """The whole service on the test's CONF."""
+    write_config(service_config(simulator, transport_url))
+    with serving(conf) as server:
+        yield server
 
 
 @pytest.fixture

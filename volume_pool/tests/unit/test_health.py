@@ -11,11 +11,10 @@ import pytest
 from volume_pool import context as vp_context
 from volume_pool import exception
 from volume_pool import health
-from volume_pool import rpc
 from volume_pool import rpcapi
-from volume_pool import service
-from volume_pool.tests.conftest import cinder_section
 from volume_pool.tests.conftest import own_conf
+from volume_pool.tests.conftest import service_config
+from volume_pool.tests.conftest import serving
 
 CTXT = vp_context.RequestContext()
 
@@ -48,19 +47,10 @@ def test_ping_to_a_host_nobody_serves_times_out(running_service):
 @pytest.fixture
 def clustered_service(write_config, database, simulator, conf,
                       transport_url):
-    snapshot = simulator.add_snapshot(size=1)
-    write_config('[DEFAULT]\nhost = east-1\ncluster = east\n'
-                 'transport_url = %s\n'
-                 '[volume_pool]\nenabled_pools = debian\n'
-                 'periodic_fuzzy_delay = 0\n'
-                 '%s[pool:debian]\nsnapshot_id = %s\ntarget = 1\n'
-                 % (transport_url, cinder_section(simulator), snapshot))
-    rpc.init(conf)
-    server = service.Service(conf)
-    server.start()
-    yield server
-    server.stop()
-    rpc.cleanup()
+    write_config(service_config(simulator, transport_url, host='east-1',
+                                cluster='east', target=1))
+    with serving(conf) as server:
+        yield server
 
 
 def test_a_clustered_manager_answers_ping_on_its_own_host(
@@ -121,23 +111,12 @@ def served_config(tmp_path, database, simulator, transport_url):
     """A manager serving RPC in this process on a config of its own (a
     console script run in this process parses the global one); yields
     the config file's path for the CLI."""
-    snapshot = simulator.add_snapshot(size=1)
     path = tmp_path / 'health.conf'
-    path.write_text(
-        '[DEFAULT]\nhost = health-test\ntransport_url = %s\n'
-        '[database]\nconnection = %s\n'
-        '[volume_pool]\nenabled_pools = debian\nperiodic_fuzzy_delay = 0\n'
-        '%s[pool:debian]\nsnapshot_id = %s\ntarget = 1\n'
-        % (transport_url, database, cinder_section(simulator), snapshot))
-    server_conf = own_conf(path)
-    rpc.init(server_conf)
-    server = service.Service(server_conf)
-    server.start()
-    try:
+    path.write_text(service_config(simulator, transport_url,
+                                   host='health-test', target=1,
+                                   database=database))
+    with serving(own_conf(path)):
         yield str(path)
-    finally:
-        server.stop()
-        rpc.cleanup()
 
 
 def test_status_health_cli_exits_by_the_manager_health(served_config,

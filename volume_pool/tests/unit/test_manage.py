@@ -10,8 +10,6 @@ import pytest
 import yaml
 
 from volume_pool import cinder as vp_cinder
-from volume_pool import rpc
-from volume_pool import service
 from volume_pool.cmd import manage_claims
 from volume_pool.cmd import manage_clusters
 from volume_pool.cmd import manage_output
@@ -25,6 +23,8 @@ from volume_pool.fixtures import waiting
 from volume_pool.tests import conftest
 from volume_pool.tests.conftest import cinder_section
 from volume_pool.tests.conftest import own_conf
+from volume_pool.tests.conftest import service_config
+from volume_pool.tests.conftest import serving
 
 SNAP = '6f1c1a3e-0d8e-4c54-9a43-8f0a3a2f7e11'
 
@@ -381,29 +381,16 @@ def live(tmp_path, database, simulator, transport_url, console):
     """A manager serving RPC in this process, on a config of its own (a
     console script run in this process parses the global one), and the
     CLI on the same config file."""
-    snapshot = simulator.add_snapshot(size=1)
     path = tmp_path / 'live.conf'
-    path.write_text(
-        '[DEFAULT]\nhost = manage-test\ntransport_url = %s\n'
-        '[database]\nconnection = %s\n'
-        '[volume_pool]\nenabled_pools = debian\n'
-        'create_poll_interval = 0.05\nperiodic_fuzzy_delay = 0\n'
-        '%s[pool:debian]\nsnapshot_id = %s\ntarget = 2\n'
-        % (transport_url, database, cinder_section(simulator), snapshot))
-    server_conf = own_conf(path)
-    rpc.init(server_conf)
-    server = service.Service(server_conf)
-    server.start()
+    path.write_text(service_config(simulator, transport_url,
+                                   host='manage-test', database=database))
 
     def _run(*args):
         return console('volume-pool-manage', '--config-file', str(path),
                        *args, timeout=90)
     _run.conf_path = path
-    try:
+    with serving(own_conf(path)):
         yield _run
-    finally:
-        server.stop()
-        rpc.cleanup()
 
 
 def _listing(live, fmt='json'):
