@@ -57,6 +57,9 @@ def _prepare(argv):
         LOG.warning('[%s] is not in [volume_pool] enabled_pools; it is '
                     'ignored.', section)
     vp_cinder.Cinder(CONF)  # loads [cinder] auth: a typo fails here
+    # Read now: a bad [metrics] value is one line here, not a traceback
+    # in the service.
+    dict(CONF.metrics.items())
     trigger = CONF.oslo_reports.file_event_handler
     if trigger and not os.path.exists(trigger):
         raise exception.ConfigError(

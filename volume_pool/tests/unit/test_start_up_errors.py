@@ -22,6 +22,11 @@ from volume_pool.tests.conftest import cinder_section
      '[cinder]\nauth_type = noauth\nendpoint = http://127.0.0.1:9/v3\n'
      'project_id = p\nuser_id = u\nconnection_pool_size = 0\n',
      'connection_pool_size'),
+    ('[volume_pool]\nenabled_pools = debian\n[pool:debian]\n'
+     'snapshot_id = 6f1c1a3e-0d8e-4c54-9a43-8f0a3a2f7e11\n'
+     '[cinder]\nauth_type = noauth\nendpoint = http://127.0.0.1:9/v3\n'
+     'project_id = p\nuser_id = u\n[metrics]\nport = 99999\n',
+     'port'),
 ])
 def test_bad_config_stops_start_up_with_one_line(tmp_path, console, body,
                                                  needle):
