@@ -6,6 +6,7 @@ import sys
 
 import pytest
 
+from volume_pool import manager
 from volume_pool import plot
 from volume_pool.bench import charts
 from volume_pool.bench import cli
@@ -106,3 +107,27 @@ def test_bench_charts_go_beside_the_json_unless_told(capsys):
     args = cli.parse_cli(['--quick', '--charts', 'pictures'])
     assert (args.charts, args.no_charts) == ('pictures', False)
     assert cli.parse_cli(['--no-charts']).no_charts is True
+
+
+def test_demo_chart_shows_the_pools_over_the_run(console, monkeypatch,
+                                                 tmp_path):
+    # The manager's periodic spacing is read when its module is imported:
+    # in this process, before the demo's config (replenish every 1 s).
+    monkeypatch.setitem(manager.Manager._periodic_spacing, 'replenish', 1)
+    path = tmp_path / 'out' / 'demo.png'
+    result = console('volume-pool-demo', '--creation-delay', '0.1',
+                     '--claims', '1', '--state-dir', str(tmp_path / 'state'),
+                     '--chart', str(path), own_manager=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert 'Chart of the pool levels: %s' % path in result.stdout
+    _assert_png(path)
+
+
+def test_demo_chart_without_matplotlib_stops_before_the_run(
+        console, monkeypatch, tmp_path):
+    _without_matplotlib(monkeypatch)
+    result = console('volume-pool-demo', '--chart', str(tmp_path / 'd.png'))
+    assert result.returncode == 2
+    assert result.stderr.splitlines()[-1].endswith(
+        "charts need matplotlib: pip install 'volume-pool[charts]'")
+    assert result.stdout == ''
