@@ -2,14 +2,18 @@
 by hand (and from a short demo run): each is a PNG, and a part that did
 not run draws none."""
 
+import json
 import sys
 
+from oslo_db.sqlalchemy import enginefacade
 import pytest
 
 from volume_pool import manager
 from volume_pool import plot
 from volume_pool.bench import charts
 from volume_pool.bench import cli
+from volume_pool.bench import report
+from volume_pool.db import api as db_api
 
 
 def _level(callers, p50, p99, floor):
@@ -107,6 +111,45 @@ def test_bench_charts_go_beside_the_json_unless_told(capsys):
     args = cli.parse_cli(['--quick', '--charts', 'pictures'])
     assert (args.charts, args.no_charts) == ('pictures', False)
     assert cli.parse_cli(['--no-charts']).no_charts is True
+
+
+# The parts of the benchmark that need no RabbitMQ, at tiny sizes.
+TINY = ['--only', 'refill,hitrate', '--creation-delay', '0.05',
+        '--poll-interval', '0.01', '--replenish-interval', '0.05',
+        '--refill-size', '2', '--concurrency', '2', '--hit-targets', '2',
+        '--bursts', '1', '--burst', '2', '--gap', '0.05']
+
+
+@pytest.fixture
+def bench_process(conf, monkeypatch):
+    """What volume-pool-bench would have as a process of its own: an
+    engine (it configures it on its SQLite file) and no RabbitMQ to ask
+    for its version."""
+    monkeypatch.setattr(db_api, 'context_manager',
+                        enginefacade.transaction_context())
+    monkeypatch.setattr(report, 'machine', lambda: {'nproc': 2})
+    yield
+    db_api.context_manager.dispose_pool()
+
+
+def test_bench_draws_its_charts_beside_its_json(bench_process, tmp_path):
+    path = tmp_path / 'results' / 'tiny.json'
+    assert cli.main(TINY + ['--json', str(path)]) == 0
+    with open(path) as written:
+        results = json.load(written)
+    assert results['refill']['level_trace'][-1][1] == 2
+    drawn = tmp_path / 'results' / 'tiny-charts'
+    assert sorted(p.name for p in drawn.iterdir()) == [
+        'hit-rate.png', 'refill.png']  # no claims ran: no claim chart
+    for png in drawn.iterdir():
+        _assert_png(png)
+
+
+def test_bench_without_charts_draws_none(bench_process, tmp_path):
+    path = tmp_path / 'tiny.json'
+    assert cli.main(['--only', 'refill', *TINY[2:], '--json', str(path),
+                     '--no-charts']) == 0
+    assert [p.name for p in tmp_path.iterdir()] == ['tiny.json']
 
 
 def test_demo_chart_shows_the_pools_over_the_run(console, monkeypatch,
