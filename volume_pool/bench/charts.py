@@ -4,11 +4,15 @@ Three pictures a reader would rather look at than read off a table: claim
 latency against its floor as callers grow, the refill against its ideal,
 and the hit rate against the pool's target.  A part that did not run has
 no chart.  matplotlib is imported (through :mod:`volume_pool.plot`) only
-here, when a chart is drawn.
+here, when a chart is drawn.  ``python -m volume_pool.bench.charts JSON``
+draws them again from a run's JSON (the docs' figures come from that).
 """
 
+import argparse
+import json
 import math
 import os
+import sys
 
 from volume_pool import plot
 
@@ -21,6 +25,11 @@ def draw(results, directory):
         if fig is not None:
             paths.append(plot.save(fig, os.path.join(directory, name)))
     return paths
+
+
+def directory_beside(json_path):
+    """The charts' default place: beside the JSON, named after it."""
+    return os.path.splitext(json_path)[0] + '-charts'
 
 
 def claim_latency(results):
@@ -159,3 +168,27 @@ def hit_rate(results):
 
 CHARTS = (('claim-latency.png', claim_latency), ('refill.png', refill),
           ('hit-rate.png', hit_rate))
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(
+        prog='python -m volume_pool.bench.charts',
+        description='Draw the charts of a volume-pool-bench JSON again.')
+    parser.add_argument('json', help='The JSON a run wrote.')
+    parser.add_argument('directory', nargs='?',
+                        help='Where the PNGs go [default: beside the '
+                             'JSON, in <its name>-charts/].')
+    args = parser.parse_args(argv)
+    with open(args.json) as results:
+        results = json.load(results)
+    try:
+        paths = draw(results, args.directory or directory_beside(args.json))
+    except plot.Unavailable as exc:
+        parser.exit(1, '%s\n' % exc)
+    for path in paths:
+        print(path)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -264,7 +264,7 @@ def run(args, workdir):
                              report.default_json_path())
     _say('figures written to %s' % path)
     if not args.no_charts:
-        _draw_charts(results, args.charts or charts_directory(path))
+        _draw_charts(results, path, args.charts)
     missed = [c for c in results['targets'] if c['met'] is False]
     if results.get('real_cinder_error'):
         return 1
@@ -329,13 +329,9 @@ def _background(args, results, sim, cinder, transport_url, workdir,
             args.footprint_window)
 
 
-def charts_directory(json_path):
-    """The charts' default place: beside the JSON, named after it."""
-    return os.path.splitext(json_path)[0] + '-charts'
-
-
-def _draw_charts(results, directory):
+def _draw_charts(results, json_path, directory=None):
     from volume_pool.bench import charts
+    directory = directory or charts.directory_beside(json_path)
     paths = charts.draw(results, directory)
     if paths:
         _say('charts written to %s: %s' % (

@@ -82,6 +82,15 @@ def test_a_part_that_did_not_run_draws_no_chart(tmp_path, missing):
     assert drawn == sorted(p.rsplit('/', 1)[-1] for p in paths)
 
 
+def test_charts_are_drawn_again_from_a_json(tmp_path, capsys):
+    path = tmp_path / 'run.json'
+    path.write_text(json.dumps({'hit_rate': _results()['hit_rate']}))
+    assert charts.main([str(path)]) == 0
+    drawn = tmp_path / 'run-charts' / 'hit-rate.png'
+    assert capsys.readouterr().out.split() == [str(drawn)]
+    _assert_png(drawn)
+
+
 def test_no_part_no_chart_and_no_directory(tmp_path):
     assert charts.draw({'settings': {}}, str(tmp_path / 'none')) == []
     assert not (tmp_path / 'none').exists()
@@ -106,7 +115,7 @@ def test_without_matplotlib_one_line_says_how_to_get_it(monkeypatch,
 
 
 def test_bench_charts_go_beside_the_json_unless_told(capsys):
-    assert cli.charts_directory('bench-results/bench-1.json') == (
+    assert charts.directory_beside('bench-results/bench-1.json') == (
         'bench-results/bench-1-charts')
     args = cli.parse_cli(['--quick', '--charts', 'pictures'])
     assert (args.charts, args.no_charts) == ('pictures', False)
