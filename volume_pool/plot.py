@@ -28,7 +28,7 @@ def available():
         return False
 
 
-def figure(extra='bench', **subplots):
+def figure(extra='bench'):
     """A new figure (8 x 4.5 in) and its axes, on the Agg canvas."""
     try:
         from matplotlib import figure as mpl_figure
@@ -37,7 +37,7 @@ def figure(extra='bench', **subplots):
         raise Unavailable(missing(extra)) from None
     fig = mpl_figure.Figure(figsize=(WIDTH, HEIGHT), layout='constrained')
     backend_agg.FigureCanvasAgg(fig)
-    return fig, fig.subplots(**subplots)
+    return fig, fig.subplots()
 
 
 def save(fig, path):
