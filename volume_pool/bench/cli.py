@@ -3,7 +3,8 @@
 Runs against this machine's real RabbitMQ, MariaDB, PostgreSQL and SQLite
 and the project's Cinder API simulator (and, with --with-real-cinder, a
 real Cinder started by volume_pool/fixtures/cinder-local.sh), prints a
-table, checks the figures against their targets and writes them as JSON.
+table, checks the figures against their targets and writes them as JSON,
+and draws them as PNG charts beside it.
 """
 
 import volume_pool.cmd  # noqa: F401  (first: no eventlet, threading)
@@ -14,6 +15,7 @@ import argparse
 import concurrent.futures
 import contextlib
 import logging
+import os
 import shutil
 import sys
 import tempfile
@@ -30,7 +32,7 @@ DESCRIPTION = ('Benchmark volume-pool against the real RabbitMQ, MariaDB, '
                'floor, sync cost beside one GET per volume, refill beside '
                'serial creation, hit rate on a bursty trace, idle '
                'footprint. Prints a table, checks the targets, writes '
-               'JSON.')
+               'JSON and draws PNG charts.')
 
 QUICK = {'calls': 64, 'sync_sizes': [100, 1000], 'refill_size': 20,
          'hit_targets': [5, 10], 'bursts': 2, 'gap': 3.0,
@@ -144,6 +146,11 @@ def parse_cli(argv):
     add('--json', metavar='PATH', default=None,
         help='Where the JSON goes [default: bench-results/bench-<UTC '
              'time>.json].')
+    add('--charts', metavar='DIR', default=None,
+        help='Where the PNG charts go (claim latency, refill, hit rate) '
+             '[default: beside the JSON, in <its name>-charts/].')
+    add('--no-charts', action='store_true',
+        help='Draw no charts (they need matplotlib, in the bench extra).')
     add('--strict', action='store_true',
         help='Exit 1 when a target is missed.')
     args = parser.parse_args(argv)
@@ -179,6 +186,11 @@ def _setup(workdir):
 
 
 def run(args, workdir):
+    from volume_pool import plot
+    if not args.no_charts and not plot.available():
+        # Said now, not after the run: the figures still go to the JSON.
+        _say('%s; no charts this run' % plot.missing())
+        args.no_charts = True
     conf = _setup(workdir)
     from volume_pool import rpcapi
     from volume_pool.bench import claim
@@ -251,6 +263,8 @@ def run(args, workdir):
     path = report.write_json(results, args.json or
                              report.default_json_path())
     _say('figures written to %s' % path)
+    if not args.no_charts:
+        _draw_charts(results, path, args.charts)
     missed = [c for c in results['targets'] if c['met'] is False]
     if results.get('real_cinder_error'):
         return 1
@@ -313,6 +327,15 @@ def _background(args, results, sim, cinder, transport_url, workdir,
         results['footprint'] = footprint.run(
             sim, transport_url, workdir, args.footprint_pools,
             args.footprint_window)
+
+
+def _draw_charts(results, json_path, directory=None):
+    from volume_pool.bench import charts
+    directory = directory or charts.directory_beside(json_path)
+    paths = charts.draw(results, directory)
+    if paths:
+        _say('charts written to %s: %s' % (
+            directory, ', '.join(os.path.basename(p) for p in paths)))
 
 
 def _say(text):

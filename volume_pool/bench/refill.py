@@ -1,7 +1,8 @@
 """Refill: time from an empty pool to a full one at creation delay L with
 the configured create concurrency, beside serial creation (concurrency 1),
 both through the manager's own Replenisher; the ideal is
-ceil(size / concurrency) x L."""
+ceil(size / concurrency) x L.  The pool's level is recorded as it rises,
+for the chart of the refill."""
 
 import concurrent.futures
 import math
@@ -12,16 +13,26 @@ from volume_pool.bench import measure
 
 
 def time_to_full(pool, size, timeout):
+    """Seconds until ``size`` volumes are ready, and the level on the way:
+    ``[seconds, ready]`` each time the count the wait polls anyway
+    changes."""
     started = time.perf_counter()
     pool.start()
     try:
         deadline = time.monotonic() + timeout
-        while pool.ready() < size:
+        trace = []
+        while True:
+            ready = pool.ready()
+            if not trace or ready != trace[-1][1]:
+                trace.append([round(time.perf_counter() - started, 2),
+                              ready])
+            if ready >= size:
+                break
             if time.monotonic() > deadline:
                 raise RuntimeError('pool %s: %d/%d ready after %ss' % (
-                    pool.spec.name, pool.ready(), size, timeout))
+                    pool.spec.name, ready, size, timeout))
             time.sleep(0.05)
-        return time.perf_counter() - started
+        return time.perf_counter() - started, trace
     finally:
         pool.stop()
 
@@ -44,8 +55,8 @@ def run(sim, cinder, size, concurrency, delay, poll_interval, interval,
                                             concurrency), size, timeout)
         slow = (ex.submit(time_to_full, pool('refill-serial', 1), size,
                           timeout) if serial else None)
-        wall = fast.result()
-        serial_wall = slow.result() if slow else None
+        wall, trace = fast.result()
+        serial_wall, serial_trace = slow.result() if slow else (None, None)
     return {'size': size, 'concurrency': concurrency,
             'creation_delay_s': delay, 'poll_interval_s': poll_interval,
             'replenish_interval_s': interval,
@@ -54,4 +65,5 @@ def run(sim, cinder, size, concurrency, delay, poll_interval, interval,
             'serial_wall_s': (round(serial_wall, 2) if serial_wall
                               else None),
             'serial_ideal_s': round(size * delay, 2),
-            'speedup_vs_serial': measure.ratio(serial_wall, wall, 1)}
+            'speedup_vs_serial': measure.ratio(serial_wall, wall, 1),
+            'level_trace': trace, 'serial_level_trace': serial_trace}

@@ -4,7 +4,8 @@ One process runs the real manager Service on a SQLite file, oslo.messaging's
 in-process ``fake://`` transport and the project's Cinder API simulator
 (real HTTP on loopback).  It lets two pools fill, serves a few claims
 through :mod:`volume_pool.rpcapi` (the controller's client), shows the pools
-refilling, and exits 0 once they are full again.
+refilling, and exits 0 once they are full again.  With ``--chart`` it
+also draws the pools' levels over the run (matplotlib, the charts extra).
 """
 
 import argparse
@@ -17,9 +18,11 @@ from oslo_log import log as logging
 
 from volume_pool import config
 from volume_pool import context as vp_context
+from volume_pool import plot
 from volume_pool import rpc
 from volume_pool import rpcapi
 from volume_pool import service
+from volume_pool.cmd import demo_chart
 from volume_pool.db import api as db_api
 from volume_pool.db import migration
 from volume_pool.fixtures.simulator import cinder_api
@@ -76,10 +79,16 @@ def parse_cli(argv):
                              'a new temporary directory).')
     parser.add_argument('--verbose', action='store_true',
                         help="Show the manager's INFO log lines too.")
+    parser.add_argument('--chart', metavar='PATH.png',
+                        help="Also write a PNG chart of each pool's ready "
+                             'volumes over the run to this path (needs '
+                             'matplotlib: the charts extra).')
     args = parser.parse_args(argv)
     if args.claims < 0 or args.creation_delay < 0 or args.timeout <= 0:
         parser.error('--claims and --creation-delay must be >= 0, '
                      '--timeout > 0')
+    if args.chart and not plot.available():
+        parser.error(plot.missing('charts'))
     return args
 
 
@@ -106,11 +115,12 @@ def show(status, label):
     print('[%s] %s' % (label, ' | '.join(cells)), flush=True)
 
 
-def wait_full(api, ctxt, label, timeout):
+def wait_full(api, ctxt, label, timeout, timeline):
     deadline = time.monotonic() + timeout
     last = None
     while time.monotonic() < deadline:
         status = api.pool_status(ctxt)
+        timeline.add(status)
         shown = [(p['ready'], p['creating']) for p in status]
         if shown != last:
             show(status, label)
@@ -138,20 +148,26 @@ def run(args, state_dir):
         migration.upgrade()
         rpc.init(CONF)
         server = service.Service(CONF)
+        timeline = demo_chart.Timeline()
         server.start()
         try:
-            return demo_claims(args, simulator)
+            code = demo_claims(args, simulator, timeline)
         finally:
             server.stop()
             rpc.cleanup()
+    if args.chart:
+        print('Chart of the pool levels: %s'
+              % demo_chart.draw(timeline, args.chart))
+    return code
 
 
-def demo_claims(args, simulator):
+def demo_claims(args, simulator, timeline):
     api = rpcapi.VolumePoolAPI(timeout=30)
     ctxt = vp_context.RequestContext(request_id=None)
-    if not wait_full(api, ctxt, 'filling', args.timeout):
+    if not wait_full(api, ctxt, 'filling', args.timeout, timeline):
         print('The pools did not fill within %ss.' % args.timeout)
         return 1
+    timeline.mark('claims')
     for number in range(1, args.claims + 1):
         started = time.monotonic()
         volume = api.claim(ctxt, 'debian', name='vnf-%d-root' % number)
@@ -162,7 +178,7 @@ def demo_claims(args, simulator):
     volume = api.claim(ctxt, 'windows')
     print('claim windows: %s from %s' % (volume['volume_id'],
                                          volume['source']))
-    if not wait_full(api, ctxt, 'refilling', args.timeout):
+    if not wait_full(api, ctxt, 'refilling', args.timeout, timeline):
         print('The pools did not refill within %ss.' % args.timeout)
         return 1
     tagged = [v for v in simulator.list_volumes()

@@ -54,20 +54,23 @@ class InProcess:
     the database engine (``db_api.configure`` configures a new one; see
     :class:`_ScriptsOwnEngine`), the logging that oslo.log's setup
     rewires, and ``sys.argv``.  ``conf`` is the test's CONF fixture,
-    ``capsys`` captures what the script prints.
+    ``capsys`` captures what the script prints.  A script that serves its
+    own manager in this process (the demo) is called with
+    ``own_manager=True``: its engine is then every thread's, as the
+    manager's threads are its own.
     """
 
     def __init__(self, conf, capsys):
         self._conf = conf
         self._capsys = capsys
 
-    def __call__(self, script, *args, timeout=None):
+    def __call__(self, script, *args, timeout=None, own_manager=False):
         main = entry_point(script)
         self._capsys.readouterr()  # only this call's output
         self._conf.reset()
         saved_engine, saved_argv = db_api.context_manager, sys.argv
         engine = _ScriptsOwnEngine(saved_engine)
-        db_api.context_manager = engine
+        db_api.context_manager = engine.own if own_manager else engine
         sys.argv = [script, *args]  # argparse's program name
         try:
             with _logging_restored():

@@ -1,20 +1,25 @@
 """volume-pool-bench on real processes at tiny sizes: the claim bench
-against a volume-pool-manager process on RabbitMQ, and the CPU meter that
-charges each process its own CPU.  Structure and sanity of the figures,
-never their timings."""
+against a volume-pool-manager process on RabbitMQ, the CPU meter that
+charges each process its own CPU, and the whole run with its charts.
+Structure and sanity of the figures, never their timings."""
 
+import json
 import subprocess
 import sys
 import time
 
+from oslo_db.sqlalchemy import enginefacade
 import pytest
 
 from volume_pool import rpcapi
+from volume_pool.bench import charts
 from volume_pool.bench import claim
+from volume_pool.bench import cli
 from volume_pool.bench import cpu as cpu_meter
 from volume_pool.bench import profile
 from volume_pool.bench import rpc_wait
 from volume_pool.bench import services
+from volume_pool.db import api as db_api
 
 
 def test_claim_bench_checks_every_claim_on_a_real_manager(
@@ -72,6 +77,36 @@ def test_profiled_claims_split_the_manager_cpu_by_phase(
     assert result['claims_checked_unique'] == claimed
     assert result['rows_left'] == claim.claims_needed(
         [1], 60, profiled=True) - claimed
+
+
+def test_bench_run_draws_every_chart_as_a_png(tmp_path, conf, monkeypatch,
+                                              transport_url):
+    # transport_url: RabbitMQ is up; the run makes a vhost of its own.
+    # The run configures the engine on its own SQLite file, as its own
+    # process would: a fresh one, not this process's.
+    monkeypatch.setattr(db_api, 'context_manager',
+                        enginefacade.transaction_context())
+    path = tmp_path / 'bench.json'
+    try:
+        code = cli.main([
+            '--only', 'claim,refill,hitrate', '--backends', 'sqlite',
+            '--callers', '1,2', '--calls', '3', '--no-pool-samples', '2',
+            '--creation-delay', '0.05', '--poll-interval', '0.01',
+            '--replenish-interval', '0.05', '--refill-size', '2',
+            '--concurrency', '2', '--hit-targets', '2', '--bursts', '1',
+            '--burst', '2', '--gap', '0.05', '--json', str(path)])
+    finally:
+        db_api.context_manager.dispose_pool()
+    assert code == 0
+    with open(path) as written:
+        results = json.load(written)
+    assert [b['backend'] for b in results['claim']] == ['sqlite']
+    drawn = tmp_path / 'bench-charts'
+    assert sorted(p.name for p in drawn.iterdir()) == sorted(
+        name for name, _ in charts.CHARTS)
+    for png in drawn.iterdir():
+        data = png.read_bytes()
+        assert data.startswith(b'\x89PNG') and len(data) > 1000
 
 
 def test_rpc_server_cpu_per_call_grows_with_the_wait(conf, transport_url):

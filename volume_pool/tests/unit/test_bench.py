@@ -11,6 +11,7 @@ from volume_pool.bench import cli
 from volume_pool.bench import hitrate
 from volume_pool.bench import measure
 from volume_pool.bench import profile
+from volume_pool.bench import refill
 from volume_pool.bench import report
 from volume_pool.bench import sync
 from volume_pool.db import api as db_api
@@ -67,6 +68,21 @@ def test_hit_rate_trace_claims_through_the_claimer(database, simulator):
     # The trace starts from a full pool of 2.
     assert figures['hits'] >= 2
     assert figures['avg_ready'] > 0
+
+
+def test_refill_records_the_level_as_it_rises(database, simulator):
+    cinder = cinder_handles.make_cinder(simulator.endpoint,
+                                        simulator.project_id)
+    figures = refill.run(simulator, cinder, 3, concurrency=2, delay=0.0,
+                         poll_interval=0.01, interval=0.05)
+    for key in ('level_trace', 'serial_level_trace'):
+        times = [t for t, _ in figures[key]]
+        levels = [level for _, level in figures[key]]
+        assert times == sorted(times)
+        # Nothing claims: one point per rise of the level, up to full.
+        assert levels == sorted(set(levels))
+        assert levels[-1] == 3
+    assert figures['level_trace'][-1][0] <= figures['wall_s'] + 0.01
 
 
 def test_report_checks_targets_and_writes_json(tmp_path):
