@@ -43,8 +43,8 @@ def api_method(func):
 
 
 class PoolAPIEndpoint:
-    """``claim``, ``confirm``, ``release``, ``pool_status``, ``refill``,
-    ``get_usable_hosts`` and ``ping`` of one manager."""
+    """``claim``, ``confirm``, ``release``, ``pool_status``, ``refill``
+    and ``get_usable_hosts`` of one manager."""
 
     target = messaging.Target(version=RPC_API_VERSION)
 
@@ -69,13 +69,10 @@ class PoolAPIEndpoint:
     def get_usable_hosts(self, context, **kwargs):
         return self._manager.get_usable_hosts(context, **kwargs)
 
-    def ping(self, context, **kwargs):
-        return self._manager.ping(context, **kwargs)
-
 
 class HostEndpoint:
-    """``ping`` only: what a clustered manager serves on its own host's
-    server, so that one manager of a cluster can be probed by name."""
+    """``ping`` only, on the host topic under the manager's own host name:
+    one manager of a cluster can be probed by name."""
 
     target = messaging.Target(version=RPC_API_VERSION)
 

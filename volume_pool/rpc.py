@@ -14,6 +14,10 @@ from volume_pool import context as vp_context
 from volume_pool import exception
 
 TOPIC = 'volume-pool'
+# Each manager also answers ping on this topic, under its own host name.
+# A topic of its own: a server listens on its topic's shared queue too,
+# and one that only pings must never take the API calls sent there.
+HOST_TOPIC = 'volume-pool-host'
 # Remote errors from these modules are re-raised as their own class.
 ALLOWED_EXMODS = ['volume_pool.exception']
 

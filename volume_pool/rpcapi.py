@@ -55,8 +55,8 @@ class VolumePoolAPI:
                 (the caller's remaining seconds); add confirm() and
                 release().  A keyed claim is held under a lease until it
                 is confirmed.
-        * 1.5 - Add ping(): the health of one named manager; every manager
-                also listens on a server of its own host.
+        * 1.5 - Add ping(): the health of one named manager, on the topic
+                volume-pool-host under its host name.
 
     ``version_cap`` pins the newest version sent, for a rolling upgrade in
     which some managers still speak an older one.
@@ -247,7 +247,7 @@ class VolumePoolAPI:
         if not self.client.can_send_version('1.5'):
             raise exception.PingUnsupported(
                 who='this client (version_cap %s)' % self.client.version_cap)
-        kwargs = {'version': '1.5', 'server': host}
+        kwargs = {'version': '1.5', 'topic': rpc.HOST_TOPIC, 'server': host}
         if timeout is not None:
             kwargs['timeout'] = timeout
         return self.client.prepare(**kwargs).call(ctxt, 'ping')

@@ -92,13 +92,12 @@ class Service(service.Service):
         self.rpcserver = rpc.get_server(
             target, [api_endpoint.PoolAPIEndpoint(self.manager)])
         self.rpcserver.start()
-        if self.conf.cluster:
-            # Its cluster's managers share one server name: this one also
-            # answers ping on its own, so that it can be probed by name.
-            self.host_rpcserver = rpc.get_server(
-                messaging.Target(topic=rpc.TOPIC, server=self.conf.host),
-                [api_endpoint.HostEndpoint(self.manager)])
-            self.host_rpcserver.start()
+        # Managers of a cluster share one server name: each also answers
+        # ping under its own, so that it can be probed by name.
+        self.host_rpcserver = rpc.get_server(
+            messaging.Target(topic=rpc.HOST_TOPIC, server=self.conf.host),
+            [api_endpoint.HostEndpoint(self.manager)])
+        self.host_rpcserver.start()
         self.manager.rpc_serving = True
         self._start_metrics()
         fuzzy = self.conf.volume_pool.periodic_fuzzy_delay

@@ -11,6 +11,7 @@ import pytest
 from volume_pool import context as vp_context
 from volume_pool import exception
 from volume_pool import health
+from volume_pool import rpc
 from volume_pool import rpcapi
 from volume_pool.tests.conftest import own_conf
 from volume_pool.tests.conftest import service_config
@@ -60,11 +61,14 @@ def test_a_clustered_manager_answers_ping_on_its_own_host(
     assert (record['host'], record['cluster']) == ('east-1', 'east')
     # Its host's server answers ping and nothing else.
     with pytest.raises(Exception) as caught:
-        api.client.prepare(version='1.0', server='east-1').call(
-            CTXT, 'pool_status')
+        api.client.prepare(version='1.0', topic=rpc.HOST_TOPIC,
+                           server='east-1').call(CTXT, 'pool_status')
     assert 'NoSuchMethod' in repr(caught.value)
-    # The cluster's server serves the API as before.
+    # The API goes to the cluster's server, and a call to any manager
+    # on the API's topic never lands on the ping-only server.
     assert api.pool_status(CTXT, cluster='east')[0]['name'] == 'debian'
+    for _ in range(6):
+        assert api.get_usable_hosts(CTXT, 'east') == ['east-1']
 
 
 def _coordination(enabled, degraded=False):

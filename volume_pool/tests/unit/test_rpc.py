@@ -73,7 +73,7 @@ def test_refill_over_rpc_queues_the_deficit(running_service, simulator):
 # RPC, whatever the arguments.
 INTERNALS = ['sync', 'replenish', 'run_periodic_tasks', 'refresh_membership',
              'drain', 'init_host', 'heartbeat', 'reset', 'cleanup_host',
-             'prepare_for_shutdown', '_spec', 'health']
+             'prepare_for_shutdown', '_spec', 'health', 'ping']
 
 
 @pytest.mark.parametrize('method', INTERNALS)
