@@ -35,6 +35,7 @@ from volume_pool import coordination
 from volume_pool import exception
 from volume_pool import pool_spec
 from volume_pool import rpcapi
+from volume_pool.cmd import manage_rpc
 from volume_pool.db import api as db_api
 from volume_pool.db import migration
 
@@ -264,13 +265,21 @@ def _probe(url, member):
 
 # Seconds ``health`` waits for the manager's answer by default.
 HEALTH_TIMEOUT = 10
-EXIT_HEALTHY, EXIT_UNHEALTHY = 0, 1
+EXIT_HEALTHY, EXIT_UNHEALTHY, EXIT_CONFIG = 0, 1, 2
 
 
 def health():
     """Ping one manager; print its health record; 0 if it serves."""
     options = CONF.command
     host = options.manager or CONF.host
+    try:
+        if not manage_rpc.transport_url():
+            raise exception.ConfigError(
+                reason='[DEFAULT] transport_url is not set: health asks '
+                       'the manager over RPC')
+    except exception.ConfigError as exc:
+        sys.stderr.write('volume-pool-status: %s\n' % exc)
+        return EXIT_CONFIG
     transport = rpcapi.get_transport(CONF)
     try:
         record = rpcapi.VolumePoolAPI(transport).ping(

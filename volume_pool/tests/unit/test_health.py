@@ -138,3 +138,19 @@ def test_status_health_cli_exits_by_the_manager_health(served_config,
     result = health_cli('--host', 'nobody-here', '--timeout', '1')
     assert result.returncode == 1
     assert 'nobody-here did not answer within 1 s' in result.stdout
+
+
+@pytest.mark.parametrize('transport, needle', [
+    ('', 'transport_url is not set'),
+    ('transport_url = foo://x\n', '[DEFAULT] transport_url'),
+])
+def test_status_health_without_a_usable_transport_is_one_line(
+        tmp_path, console, transport, needle):
+    path = tmp_path / 'no-rpc.conf'
+    path.write_text('[DEFAULT]\nhost = h\n%s' % transport)
+    result = console('volume-pool-status', '--config-file', str(path),
+                     'health')
+    assert result.returncode == 2, result.stdout + result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and needle in lines[0], result.stderr
+    assert result.stdout == ''
