@@ -12,6 +12,7 @@ no ``[coordination] backend_url`` a manager owns every pool of its cluster.
 """
 
 import contextlib
+import functools
 import threading
 import time
 
@@ -69,6 +70,7 @@ class Coordination:
         self._started = False        # tooz started: the backend answered
         self._connecting = False     # a connection attempt runs
         self._started_at = time.time()
+        self._ring_cache = None      # (members, HashRing)
 
     # -- life cycle ------------------------------------------------------
 
@@ -263,16 +265,30 @@ class Coordination:
         return sorted(hosts)
 
     def owns(self, pool_name):
-        """True if this manager does the background work of the pool."""
+        """True if this manager does the background work of the pool.
+
+        One call to the backend; a task that asks for many pools takes
+        :meth:`ownership` once instead.
+        """
+        return self.ownership()(pool_name)
+
+    def ownership(self):
+        """``owns(pool_name)`` by one view of the group: one call to the
+        backend and one hash ring, however many pools are asked about."""
         if not self.enabled:
-            return True
-        members = self.members()
+            return _own_everything
+        members = frozenset(self.members())
         if not members:
-            return False  # never had a view: do nothing rather than twice
-        ring = hashring.HashRing(members)
-        owners = ring.get_nodes(pool_name.encode())
-        return self.host in {o.decode() if isinstance(o, bytes) else o
-                             for o in owners}
+            return _own_nothing  # never had a view: nothing, not twice
+        return functools.partial(_is_owner, self._ring(members), self.host)
+
+    def _ring(self, members):
+        """The hash ring of ``members``, rebuilt only when they change."""
+        cached = self._ring_cache
+        if cached is None or cached[0] != members:
+            cached = (members, hashring.HashRing(members))
+            self._ring_cache = cached
+        return cached[1]
 
     @contextlib.contextmanager
     def pool_lock(self, pool_name):
@@ -298,6 +314,20 @@ class Coordination:
                 except BACKEND_ERRORS as exc:
                     LOG.warning('Releasing the lock of pool %s failed: %s',
                                 pool_name, exc)
+
+
+def _own_everything(pool_name):
+    return True
+
+
+def _own_nothing(pool_name):
+    return False
+
+
+def _is_owner(ring, host, pool_name):
+    owners = ring.get_nodes(pool_name.encode())
+    return host in {o.decode() if isinstance(o, bytes) else o
+                    for o in owners}
 
 
 def list_clusters(conf, clusters):

@@ -102,6 +102,12 @@ class Estimator:
                 state.refill_time += REFILL_ALPHA * (seconds -
                                                      state.refill_time)
 
+    def recorded(self, pool):
+        """A copy of the pool's state as last recorded, not decayed: it
+        changes only with a claim or a refill measured."""
+        with self._lock:
+            return dataclasses.replace(self._states.get(pool, State()))
+
     def state(self, pool):
         """A copy of the pool's state with its score decayed to now."""
         now = self.clock()

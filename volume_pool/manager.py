@@ -9,6 +9,7 @@ Import this module only after the configuration is parsed: as in nova,
 so the intervals of the config file are the ones the tasks run with.
 """
 
+import functools
 import time
 
 from oslo_db import exception as db_exc
@@ -239,7 +240,10 @@ class Manager(periodic_task.PeriodicTasks):
         self._check_cluster(cluster)
         counts = db_api.count_by_pool(self.cluster)
         names = sorted(set(self.specs) | set(counts))
-        return [self._status_of(name, self.specs.get(name), counts)
+        figures = self._demand_figures(self.specs)
+        usage_of = self._usage_once()
+        return [self._status_of(name, self.specs.get(name), counts,
+                                figures, usage_of)
                 for name in names]
 
     @messaging.expected_exceptions(exception.VolumePoolException)
@@ -277,26 +281,39 @@ class Manager(periodic_task.PeriodicTasks):
                  {'pool': pool, 'n': queued})
         return queued
 
-    def _status_of(self, name, spec, counts):
-        target = self._target_of(spec)
+    def _status_of(self, name, spec, counts, figures, usage_of):
+        target = self._target_of(spec, figures)
         return pool_status.record(
             name, self.cluster, spec, counts, target,
-            capped=(self.replenisher.plan(spec, target.value, counts).capped
+            capped=(self.replenisher.plan(spec, target.value, counts,
+                                          usage_of).capped
                     if spec else None),
             held=self.backoff.state(name), claims=self.stats.figures(name),
             coordination=self.coordination)
 
-    def _target_of(self, spec):
-        """The pool's target of the moment, by the cluster's demand."""
+    def _target_of(self, spec, figures=None):
+        """The pool's target of the moment, by the cluster's demand
+        (``figures``: the demand read once for a whole run)."""
         if spec is None or not sizing.uses_demand(spec):
             return sizing.target_now(spec)
         return sizing.target_now(spec,
                                  self.conf.volume_pool.auto_target_headroom,
-                                 self.shared_demand.of(spec))
+                                 self.shared_demand.of(spec, figures))
 
-    def _owned_specs(self):
+    def _owned_specs(self, owns):
         return {name: spec for name, spec in self.specs.items()
-                if self.coordination.owns(name)}
+                if owns(name)}
+
+    def _usage_once(self):
+        """The cluster's GiB by pool, read at most once for a run (only a
+        pool under a GiB cap asks)."""
+        return functools.cache(lambda: db_api.gb_by_pool(self.cluster))
+
+    def _demand_figures(self, specs):
+        """The cluster's demand, read once for a run, if a pool needs it."""
+        if any(sizing.uses_demand(spec) for spec in specs.values()):
+            return self.shared_demand.figures()
+        return {}
 
     def _spec(self, pool, cluster):
         self._check_cluster(cluster)
@@ -326,9 +343,13 @@ class Manager(periodic_task.PeriodicTasks):
         # taking its lock (a claim since is seen next run).  A pool short
         # by it reads its counts again under the lock.
         counts = db_api.count_by_pool(self.cluster)
-        for name, spec in self._owned_specs().items():
-            target = self._target_of(spec).value
-            if not self.replenisher.plan(spec, target, counts).deficit:
+        owned = self._owned_specs(self.coordination.ownership())
+        figures = self._demand_figures(owned)
+        usage_of = self._usage_once()
+        for name, spec in owned.items():
+            target = self._target_of(spec, figures).value
+            if not self.replenisher.plan(spec, target, counts,
+                                         usage_of).deficit:
                 continue
             with self.coordination.pool_lock(name) as may_run:
                 if may_run:
@@ -348,11 +369,12 @@ class Manager(periodic_task.PeriodicTasks):
         """Bring the pool table in step with Cinder."""
         if self._stop.stopping:
             return
-        report = self.syncer.run(self.specs, self.cluster,
-                                     owns=self.coordination.owns)
+        # One view of the ring for the whole run: the pools this manager
+        # settles are the ones it trims and shrinks.
+        owns = self.coordination.ownership()
+        report = self.syncer.run(self.specs, self.cluster, owns=owns)
         try:
-            leased = self.lease_keeper.run(self.cluster,
-                                           owns=self.coordination.owns)
+            leased = self.lease_keeper.run(self.cluster, owns=owns)
         except exception.CinderException as exc:
             LOG.warning('Lease pass skipped: %s', exc)
         else:
@@ -360,15 +382,7 @@ class Manager(periodic_task.PeriodicTasks):
             report.errors += leased['errors']
         self.shared_demand.publish(self.specs)
         self._check_peers_without_coordination()
-        for spec in self._owned_specs().values():
-            if spec.idle_ttl:
-                pool_demand = self.shared_demand.of(spec)
-                report.add(shrink.shrink_pool(
-                    self._cinder, spec, pool_demand.last_activity,
-                    pool_demand.now, host=self.host))
-            report.add(shrink.trim_pool(self._cinder, spec,
-                                        sizing.ceiling(spec),
-                                        host=self.host))
+        report.add(self._give_back_surplus(self._owned_specs(owns)))
         options = self.conf.volume_pool
         db_receipts.purge(self.cluster, options.claim_receipt_ttl)
         db_managers.purge(options.service_down_time,
@@ -376,6 +390,29 @@ class Manager(periodic_task.PeriodicTasks):
         LOG.info('Sync: %s', ', '.join(
             '%s=%d' % item for item in report.as_dict().items()))
         self.last_runs['sync'] = time.time()
+
+    def _give_back_surplus(self, specs):
+        """Shrink the idle pools and trim the ones above their ceiling.
+
+        One count of the cluster's rows says which pools to look at, so
+        the pools with nothing to give back cost nothing more.
+        """
+        report = sync.SyncReport()
+        counts = db_api.count_by_pool(self.cluster)
+        idle = {name: spec for name, spec in specs.items() if spec.idle_ttl}
+        figures = self._demand_figures(idle)
+        for name, spec in specs.items():
+            ready, _creating = sizing.pool_counts(counts, spec)
+            if name in idle and ready > spec.min_ready:
+                pool_demand = self.shared_demand.of(spec, figures)
+                report.add(shrink.shrink_pool(
+                    self._cinder, spec, pool_demand.last_activity,
+                    pool_demand.now, host=self.host))
+            if ready > sizing.ceiling(spec):
+                report.add(shrink.trim_pool(self._cinder, spec,
+                                            sizing.ceiling(spec),
+                                            host=self.host))
+        return report
 
     def _check_peers_without_coordination(self):
         """Say so when other managers share the cluster and no backend

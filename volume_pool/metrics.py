@@ -80,14 +80,15 @@ class PoolCollector:
     """The gauges of a manager's state, read at scrape time.
 
     ``status()`` returns the manager's pool records (as ``pool_status``
-    answers) or raises when the database cannot be read; ``owns(pool)``
-    says whether this manager exports the pool; ``health()`` returns the
+    answers) or raises when the database cannot be read; ``ownership()``
+    returns ``owns(pool)``, whether this manager exports the pool (one
+    view of the ring per scrape); ``health()`` returns the
     health record (:mod:`volume_pool.health`).
     """
 
-    def __init__(self, status, owns, health):
+    def __init__(self, status, ownership, health):
         self._status = status
-        self._owns = owns
+        self._ownership = ownership
         self._health = health
 
     def describe(self):
@@ -116,7 +117,8 @@ class PoolCollector:
         if not checks['database']['ok']:
             return
         try:
-            records = [r for r in self._status() if self._owns(r['name'])]
+            owns = self._ownership()
+            records = [r for r in self._status() if owns(r['name'])]
         except (exception.VolumePoolException,) + db_api.DATABASE_ERRORS:
             # The database went away since the health check: the scrape
             # still answers, with the health gauges above.

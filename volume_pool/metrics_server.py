@@ -62,7 +62,7 @@ class MetricsServer:
         self._manager = manager
         self._collector = metrics.PoolCollector(
             status=lambda: manager.pool_status(context),
-            owns=manager.coordination.owns, health=manager.health)
+            ownership=manager.coordination.ownership, health=manager.health)
         self._server = None
         self._thread = None
 

@@ -88,11 +88,15 @@ class Replenisher:
         finally:
             lock.release()
 
-    def plan(self, spec, target, counts):
+    def plan(self, spec, target, counts, usage_of=None):
         """The pool's :class:`~volume_pool.sizing.Plan` by ``counts``
-        (``db_api.count_by_pool``'s); also what pool_status explains."""
-        return self._plan_of(spec, target, counts,
-                             lambda: db_api.gb_by_pool(spec.cluster))
+        (``db_api.count_by_pool``'s); also what pool_status explains.
+
+        ``usage_of()``: the cluster's ``db_api.gb_by_pool``, which a run
+        over many pools reads once (read now without).
+        """
+        return self._plan_of(spec, target, counts, usage_of or (
+            lambda: db_api.gb_by_pool(spec.cluster)))
 
     def _plan_of(self, spec, target, counts, usage_of):
         ready, creating = sizing.pool_counts(counts, spec,

@@ -18,22 +18,43 @@ class SharedDemand:
         self._cluster = cluster
         self._host = host
         self._conf = conf   # auto_target_refill_time is read on each use
+        # {pool: the estimator's state last written}: a state nobody
+        # changed since is not written again (readers decay the score from
+        # its own time, so a rewrite would say the same).
+        self._published = {}
 
     def publish(self, specs):
-        """Write this manager's figures of the pools that use them."""
+        """Write this manager's figures of the pools that use them and
+        changed since they were last written (the first time, every one:
+        the row also says when this manager first served the pool)."""
         for name, spec in specs.items():
-            if sizing.uses_demand(spec):
-                state = self.estimator.state(name)
-                db_api.publish_demand(
-                    self._cluster, name, self._host, score=state.score,
-                    score_at=demand.utc_datetime(state.at),
-                    last_claim_at=demand.utc_datetime(state.last_claim_at),
-                    refill_time=state.refill_time)
+            if not sizing.uses_demand(spec):
+                continue
+            recorded = self.estimator.recorded(name)
+            if self._published.get(name) == recorded:
+                continue
+            state = self.estimator.state(name)
+            db_api.publish_demand(
+                self._cluster, name, self._host, score=state.score,
+                score_at=demand.utc_datetime(state.at),
+                last_claim_at=demand.utc_datetime(state.last_claim_at),
+                refill_time=state.refill_time)
+            self._published[name] = recorded
 
-    def of(self, spec):
+    def figures(self):
+        """Every manager's published figures of the cluster, in one read:
+        what :meth:`of` takes, once per periodic run."""
+        return db_api.get_demand(self._cluster)
+
+    def of(self, spec, figures=None):
         """The pool's :class:`~volume_pool.sizing.PoolDemand`: its last
-        activity is the latest claim, or when a manager first served it."""
-        rows = db_api.get_demand(self._cluster).get(spec.name, [])
+        activity is the latest claim, or when a manager first served it.
+
+        ``figures``: :meth:`figures` of this run (read now without).
+        """
+        if figures is None:
+            figures = self.figures()
+        rows = figures.get(spec.name, [])
         others = [demand.State(score=row.score,
                                at=demand.epoch(row.score_at),
                                last_claim_at=demand.epoch(row.last_claim_at),

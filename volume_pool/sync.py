@@ -1,7 +1,9 @@
 """Sync: make the pool table agree with Cinder, Cinder being the truth.
 
-Per pool, one paged list call with Cinder's server-side metadata filter
-(not one GET per volume), then every row and every tagged volume is settled:
+Per cluster, one read of the pool table and one paged list call with
+Cinder's server-side metadata filter on the cluster tag (not one request
+per pool, nor one GET per volume), then every row and every tagged volume
+of each pool is settled:
 
 =========================================  ==================================
 Cinder says                                 the pool does
@@ -90,32 +92,72 @@ class Sync:
     def run(self, specs, cluster, owns=None):
         """Sync the configured pools and the ones that still have rows.
 
-        A pool that has rows but is no longer configured keeps them (an
-        operator drains it) and is still kept in step with Cinder.  With
-        ``owns``, only the pools it accepts (this manager's share).
+        One read of the cluster's rows and one paged listing of its
+        volumes (by the cluster tag), however many pools it has; a second
+        read only for the pools where the listing shows volumes no row
+        records.  A pool that has rows but is no longer configured keeps
+        them (an operator drains it) and is still kept in step with
+        Cinder.  With ``owns``, only the pools it accepts (this manager's
+        share).
         """
         self._peers.new_run()
-        names = set(specs) | db_api.pool_names(cluster)
+        rows = _by_pool(db_api.get_rows(cluster), lambda row: row.pool)
+        total = SyncReport()
+        try:
+            volumes = _by_pool(self._list_cluster(cluster),
+                               lambda volume: volume.pool)
+        except exception.CinderException as exc:
+            total.errors += 1
+            LOG.warning('Sync skipped: listing the volumes of cluster '
+                        '%(cluster)s failed: %(err)s',
+                        {'cluster': cluster or '(none)', 'err': exc})
+            return total
+        names = set(specs) | set(rows)
         if owns is not None:
             names = {name for name in names if owns(name)}
-        total = SyncReport()
+        orphans = {}
         for name in sorted(names):
             try:
-                total.add(self.sync_pool(name, specs.get(name), cluster))
+                found = self._settle_rows(name, specs.get(name), cluster,
+                                          rows.get(name, []),
+                                          volumes.get(name, []), total)
             except exception.CinderException as exc:
                 total.errors += 1
                 LOG.warning('Sync of pool %(pool)s skipped: %(err)s',
                             {'pool': name, 'err': exc})
+                continue
+            if found:
+                orphans[name] = found
+        if orphans:
+            self._settle_orphans(orphans, specs, cluster, total)
         return total
 
     def sync_pool(self, pool, spec, cluster):
+        """Sync one pool alone: a read of its rows, a listing of its
+        volumes (``run`` does every pool of a cluster for the price of
+        one)."""
         report = SyncReport()
         rows = db_api.get_rows(cluster, pool=pool)
-        # Pool volumes carry the cluster tag in every mode; one made by a
-        # release that tagged none is a listed row's, re-tagged below.
         volumes = self._cinder.list_volumes({
             vp_cinder.TAG_POOL: pool,
             vp_cinder.TAG_CLUSTER: vp_cinder.cluster_tag(cluster)})
+        orphans = self._settle_rows(pool, spec, cluster, rows, volumes,
+                                    report)
+        if orphans:
+            self._settle_orphans({pool: orphans}, {pool: spec}, cluster,
+                                 report)
+        return report
+
+    def _list_cluster(self, cluster):
+        """Every pool volume of the cluster.  They carry the cluster tag
+        in every mode; one made by a release that tagged none is a listed
+        row's, re-tagged by :meth:`_confirm_gone`."""
+        return self._cinder.list_volumes({
+            vp_cinder.TAG_CLUSTER: vp_cinder.cluster_tag(cluster)})
+
+    def _settle_rows(self, pool, spec, cluster, rows, volumes, report):
+        """Settle every row of a pool by its listed ``volumes``; returns
+        the listed volumes that no row owns (candidate orphans)."""
         by_id = {v.id: v for v in volumes}
         by_request = {v.request_id: v for v in volumes if v.request_id}
         owned = set()
@@ -144,35 +186,49 @@ class Sync:
                 owned.add(volume.id)
             elif row.volume_id:
                 owned.add(row.volume_id)
-        orphans = [v for v in volumes if v.id not in owned]
-        if not orphans:
-            return report  # the usual case: no second read of the table
+        return [v for v in volumes if v.id not in owned]
+
+    def _settle_orphans(self, orphans, specs, cluster, report):
+        """Adopt or delete the listed volumes no row owns, ``{pool:
+        volumes}``, after one more read of those pools' rows."""
         # Read the table again, after the listing: a claim or a create
         # that started since the first read holds a row by now (written
         # before Cinder is asked), or a receipt once it finished.
-        fresh = db_api.get_rows(cluster, pool=pool)
+        fresh = db_api.get_rows(cluster, pools=sorted(orphans))
         requests = {r.request_id for r in fresh}
         recorded = {r.volume_id for r in fresh}
-        orphans = [v for v in orphans if v.id not in recorded and
-                   v.request_id not in requests]
-        held = db_receipts.holding([v.id for v in orphans])
-        for volume in orphans:
-            receipt = held.get(volume.id)
-            if receipt is not None and receipt.state in models.HELD:
-                # A caller's: a late request put the pool's tags back.
-                LOG.warning('Volume %(id)s carries pool tags but belongs '
-                            'to claim %(claim)s; dropping the tags.',
-                            {'id': volume.id, 'claim': receipt.claim_id})
-                self._restore_claimed(volume, receipt)
-        orphans = [v for v in orphans if v.id not in held]
-        # Count what is left once the rows are settled: an orphan may fill
-        # the place of a volume this very sync dropped.
-        live = sum(1 for r in fresh
-                   if r.status in (models.AVAILABLE, models.CREATING) and
-                   (spec is None or r.snapshot_id == spec.snapshot_id))
-        for volume in orphans:
-            live += self._sync_orphan(volume, spec, cluster, live, report)
-        return report
+        left = {pool: [v for v in volumes if v.id not in recorded and
+                       v.request_id not in requests]
+                for pool, volumes in orphans.items()}
+        held = db_receipts.holding(
+            [v.id for volumes in left.values() for v in volumes])
+        fresh = _by_pool(fresh, lambda row: row.pool)
+        for pool, volumes in sorted(left.items()):
+            for volume in volumes:
+                receipt = held.get(volume.id)
+                if receipt is not None and receipt.state in models.HELD:
+                    # A caller's: a late request put the pool's tags back.
+                    LOG.warning('Volume %(id)s carries pool tags but '
+                                'belongs to claim %(claim)s; dropping the '
+                                'tags.', {'id': volume.id,
+                                          'claim': receipt.claim_id})
+                    self._restore_claimed(volume, receipt)
+            spec = specs.get(pool)
+            # Count what is left once the rows are settled: an orphan may
+            # fill the place of a volume this very sync dropped.
+            live = sum(1 for r in fresh.get(pool, ())
+                       if r.status in (models.AVAILABLE, models.CREATING)
+                       and (spec is None or
+                            r.snapshot_id == spec.snapshot_id))
+            try:
+                for volume in volumes:
+                    if volume.id not in held:
+                        live += self._sync_orphan(volume, spec, cluster,
+                                                  live, report)
+            except exception.CinderException as exc:
+                report.errors += 1
+                LOG.warning('Sync of pool %(pool)s skipped: %(err)s',
+                            {'pool': pool, 'err': exc})
 
     # -- rows --------------------------------------------------------------
 
@@ -398,6 +454,16 @@ class Sync:
             LOG.warning('Deleting volume %(id)s failed, will retry: %(err)s',
                         {'id': volume.id, 'err': exc})
         return 0
+
+
+def _by_pool(items, pool_of):
+    """``{pool: [items]}`` in the order given; items of no pool left out."""
+    grouped = {}
+    for item in items:
+        pool = pool_of(item)
+        if pool is not None:
+            grouped.setdefault(pool, []).append(item)
+    return grouped
 
 
 def _earlier_form(volume, tags):

@@ -46,7 +46,8 @@ def test_claims_move_the_counters_and_the_histogram(make_manager):
 def _collector(mgr, owns=lambda pool: True):
     ctxt = vp_context.get_admin_context()
     return metrics.PoolCollector(status=lambda: mgr.pool_status(ctxt),
-                                 owns=owns, health=mgr.health)
+                                 ownership=lambda: owns,
+                                 health=mgr.health)
 
 
 def _families(collector):
@@ -152,7 +153,8 @@ def test_a_scrape_answers_when_the_table_fails_after_the_check(make_manager):
 
     def status():
         raise exception.DatabaseUnavailable(reason='OperationalError')
-    collector = metrics.PoolCollector(status=status, owns=lambda p: True,
+    collector = metrics.PoolCollector(status=status,
+                                      ownership=lambda: lambda p: True,
                                       health=mgr.health)
     families = _families(collector)
     assert 'volume_pool_volumes' not in families
