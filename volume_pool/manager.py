@@ -340,16 +340,22 @@ class Manager(periodic_task.PeriodicTasks):
         self.shared_demand.publish(self.specs)
         queued = {}
         # One read for every pool; a pool full by it is left alone without
-        # taking its lock (a claim since is seen next run).  A pool short
-        # by it reads its counts again under the lock.
+        # asking the ring or taking its lock (a claim since is seen next
+        # run).  A pool short by it reads its counts again under the lock.
         counts = db_api.count_by_pool(self.cluster)
-        owned = self._owned_specs(self.coordination.ownership())
-        figures = self._demand_figures(owned)
+        figures = self._demand_figures(self.specs)
         usage_of = self._usage_once()
-        for name, spec in owned.items():
+        short = {}
+        for name, spec in self.specs.items():
             target = self._target_of(spec, figures).value
-            if not self.replenisher.plan(spec, target, counts,
-                                         usage_of).deficit:
+            if self.replenisher.plan(spec, target, counts,
+                                     usage_of).deficit:
+                short[name] = (spec, target)
+        # The ring is asked only when a pool is short: a run that finds
+        # every pool full costs one read and no call to the backend.
+        owns = self.coordination.ownership() if short else None
+        for name, (spec, target) in short.items():
+            if not owns(name):
                 continue
             with self.coordination.pool_lock(name) as may_run:
                 if may_run:
