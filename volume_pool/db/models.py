@@ -48,8 +48,13 @@ class PoolVolume(Base, models.TimestampMixin):
 
     __tablename__ = 'pool_volumes'
     __table_args__ = (
+        # The claim's pick: the oldest ready rows of a pool's snapshot,
+        # in the index's order (id last: ORDER BY created_at, id needs no
+        # sort); and replenish's count of a cluster's rows per pool,
+        # snapshot and status, from the index alone.
         sa.Index('pool_volumes_pool_status_idx',
-                 'cluster', 'pool', 'status', 'created_at'),
+                 'cluster', 'pool', 'snapshot_id', 'status', 'created_at',
+                 'id'),
         sa.UniqueConstraint('volume_id', name='uniq_pool_volumes0volume_id'),
         sa.UniqueConstraint('request_id',
                             name='uniq_pool_volumes0request_id'),

@@ -64,6 +64,9 @@ def by_keys(cluster, keys):
         found = session.execute(
             sa.select(table).where(
                 table.cluster == db_api.cluster_key(cluster),
+                # Both parts of the key: the unique index finds them
+                # (by the key alone, MariaDB read the whole table).
+                table.project_id.in_({project for project, _key in keys}),
                 table.claim_key.in_({key for _project, key in keys})))
         return {(r.project_id, r.claim_key): r for r in found.scalars()
                 if (r.project_id, r.claim_key) in keys}
