@@ -142,7 +142,9 @@ class Manager(Base, models.TimestampMixin):
     # JSON {pool: snapshot_id} of the process's configuration: a snapshot
     # rotation deletes old volumes only once every live manager has the
     # new snapshot.  NULL for a manager that does not say (older code).
-    pools = sa.Column(sa.Text, nullable=True)
+    # MEDIUMTEXT on MariaDB: a thousand pools overflow TEXT's 64 KiB.
+    pools = sa.Column(sa.Text().with_variant(mysql.MEDIUMTEXT(), 'mysql'),
+                      nullable=True)
 
 
 class PoolLock(Base, models.TimestampMixin):

@@ -7,6 +7,7 @@ from oslo_utils import uuidutils
 import pytest
 
 from volume_pool.db import api as db_api
+from volume_pool.db import managers as db_managers
 from volume_pool.db import models
 
 
@@ -77,3 +78,13 @@ def test_demand_rows_are_per_host_and_updated_in_place(any_database):
                                ('h2', 1.0, at, at, 12.5)]
     assert all(r.created_at is not None for r in rows)
     assert [r.score for r in db_api.get_demand('east')['debian']] == [9.0]
+
+
+def test_a_manager_of_a_thousand_long_named_pools_registers(any_database):
+    # About 100 KiB of {pool: snapshot_id}: more than MariaDB's TEXT holds.
+    pools = {'%s-%04d' % ('p' * 58, n): uuidutils.generate_uuid()
+             for n in range(1000)}
+    db_managers.register('big', 'scale', 'big-1', pools=pools)
+    assert db_managers.heartbeat('big-1', pools)
+    [(_host, _incarnation, seen)] = db_managers.pool_views('scale', 60)
+    assert seen == pools
