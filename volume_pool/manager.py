@@ -104,26 +104,36 @@ class Manager(periodic_task.PeriodicTasks):
         # and when each periodic task last finished (Unix time).
         self.rpc_serving = False
         self.started_at = time.time()
+        self._snapshots_written = None  # the map the managers row holds
         self.last_runs = {}
 
     # -- life cycle ----------------------------------------------------
 
     def init_host(self):
         """Register this process before it serves anything."""
+        self._snapshots_written = self._snapshots()
         db_managers.register(self.host, self.cluster, self.incarnation,
-                             pools=self._snapshots())
+                             pools=self._snapshots_written)
         LOG.info('Manager %(host)s registered as incarnation %(inc)s.',
                  {'host': self.host, 'inc': self.incarnation})
 
     def heartbeat(self):
-        """Tell the other managers this process and its claims live."""
-        if not db_managers.heartbeat(self.incarnation, self._snapshots()):
+        """Tell the other managers this process and its claims live.
+
+        The ``{pool: snapshot_id}`` map goes with it only when a reload
+        changed it (a thousand pools are a hundred KiB).
+        """
+        snapshots = self._snapshots()
+        changed = snapshots != self._snapshots_written
+        if not db_managers.heartbeat(self.incarnation,
+                                     snapshots if changed else None):
             # Forgotten after a long outage: claims it held were settled
             # by sync meanwhile, and can no longer finish.
             LOG.warning('Incarnation %s was forgotten; registering again.',
                         self.incarnation)
             db_managers.register(self.host, self.cluster, self.incarnation,
-                                 pools=self._snapshots())
+                                 pools=snapshots)
+        self._snapshots_written = snapshots
 
     def _snapshots(self):
         """``{pool: snapshot_id}``: what the other managers must agree on

@@ -7,6 +7,7 @@ import dataclasses
 from volume_pool import cinder as vp_cinder
 from volume_pool.db import api as db_api
 from volume_pool.db import managers as db_managers
+from volume_pool.fixtures import costs
 from volume_pool.tests.unit import manager_steps as tm
 
 
@@ -147,3 +148,20 @@ def test_a_create_of_an_earlier_release_is_found_by_its_request(
         (volume_id, 'req-old')]
     assert simulator.get_volume(volume_id)['metadata'][
         vp_cinder.TAG_CLUSTER] == 'default'
+
+
+def test_the_heartbeat_writes_the_pools_only_when_they_changed(
+        make_manager, simulator):
+    mgr = make_manager({'debian': 2})
+    with costs.statements() as quiet:
+        mgr.heartbeat()
+    new = simulator.add_snapshot(size=1)
+    mgr.specs = dict(mgr.specs)
+    mgr.specs['debian'] = dataclasses.replace(mgr.specs['debian'],
+                                              snapshot_id=new)
+    with costs.statements() as changed:
+        mgr.heartbeat()
+    assert ['pools' in s for s in quiet] == [False]
+    assert ['pools' in s for s in changed] == [True]
+    [(_host, _inc, pools)] = db_managers.pool_views(None, 60)
+    assert pools == {'debian': new}
