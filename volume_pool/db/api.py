@@ -240,22 +240,36 @@ def delete_row(row_id, status=None):
 # Reads
 
 
+class RowRecord(types.SimpleNamespace):
+    """A pool_volumes row as read: its columns as plain attributes.
+
+    Not an ORM object: a sync reads every row of a cluster, tens of
+    thousands, and the ORM's identity map and instance state cost more
+    than the database did.  Writes go through this module by id.
+    """
+
+
+_ROWS_TABLE = models.PoolVolume.__table__
+
+
 @retry
 def get_rows(cluster, pool=None, status=None, pools=None):
-    """Rows of a cluster, optionally of one pool, a set of pools, a status."""
-    query = sa.select(models.PoolVolume).where(
-        models.PoolVolume.cluster == cluster_key(cluster))
+    """Rows of a cluster, optionally of one pool, a set of pools, a status
+    (:class:`RowRecord` each, oldest first per pool)."""
+    row = _ROWS_TABLE.c
+    query = sa.select(_ROWS_TABLE).where(row.cluster == cluster_key(cluster))
     if pool is not None:
-        query = query.where(models.PoolVolume.pool == pool)
+        query = query.where(row.pool == pool)
     if pools is not None:
-        query = query.where(models.PoolVolume.pool.in_(list(pools)))
+        query = query.where(row.pool.in_(list(pools)))
     if status is not None:
-        query = query.where(models.PoolVolume.status == status)
-    query = query.order_by(models.PoolVolume.pool,
-                           models.PoolVolume.created_at,
-                           models.PoolVolume.id)
+        query = query.where(row.status == status)
+    query = query.order_by(row.pool, row.created_at, row.id)
     with reader() as session:
-        return list(session.execute(query).scalars())
+        result = session.execute(query)
+        columns = list(result.keys())
+        return [RowRecord(**dict(zip(columns, found, strict=True)))
+                for found in result]
 
 
 @retry
