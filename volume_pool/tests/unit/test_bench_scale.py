@@ -49,6 +49,33 @@ def test_counted_sees_only_the_calling_threads_statements(database,
     assert figures['wall_s'] >= 0 and figures['cpu_s'] >= 0
 
 
+def test_counted_counts_redis_packets_of_tasks_the_caller_submitted(
+        database, monkeypatch):
+    from redis import connection
+    from tooz import utils as tooz_utils
+    monkeypatch.setattr(connection.AbstractConnection,
+                        'send_packed_command', lambda self, *a, **k: None)
+
+    def send():
+        connection.AbstractConnection.send_packed_command(None, b'PING')
+    original = tooz_utils.ProxyExecutor.__dict__['submit']
+    executor = tooz_utils.ProxyExecutor.build('redis', {})
+    executor.start()
+    try:
+        with scale.counted() as figures:
+            send()
+            executor.submit(send).result()   # tooz's way: for the caller
+            executor.submit(send).result()
+            heart = threading.Thread(target=send)   # a heartbeat: not
+            heart.start()
+            heart.join()
+        send()   # afterwards: not counted either
+    finally:
+        executor.stop()
+    assert figures['coordination_round_trips'] == 3
+    assert tooz_utils.ProxyExecutor.__dict__['submit'] is original
+
+
 def test_a_grid_point_seeds_every_volume_and_counts_what_cinder_saw(
         database, simulator, tmp_path):
     point = scale.measure_point(simulator, str(tmp_path), pools=3,
