@@ -149,7 +149,7 @@ def test_cli_runs_scale_only_when_named():
         cli.parse_cli(['--scale-pools', '100', '--scale-volumes', '10'])
 
 
-def _point(pools, managers, clusters=1, backend='mysql', run_db=4,
+def grid_point(pools, managers, clusters=1, backend='mysql', run_db=4,
            run_cinder=20, twice=0, per_pool=None):
     def task(db, coord, cinder):
         return {'db_statements': db, 'coordination_round_trips': coord,
@@ -168,8 +168,8 @@ def _point(pools, managers, clusters=1, backend='mysql', run_db=4,
 
 def test_scale_targets_and_tables():
     results = {'scale': {
-        'grid': [_point(10, 1), _point(10, 3, twice=1),
-                 _point(100, 1, run_db=40), _point(100, 3)],
+        'grid': [grid_point(10, 1), grid_point(10, 3, twice=1),
+                 grid_point(100, 1, run_db=40), grid_point(100, 3)],
         'claims': [{'backend': 'mysql', 'label': 'MariaDB',
                     'rows_small': 100, 'rows_large': 100000,
                     'p50_small_ms': 2.0, 'p50_large_ms': 2.2,
@@ -195,3 +195,4 @@ def test_scale_targets_and_tables():
     text = report.render(dict(results, targets=list(checks.values())))
     assert 'cluster-wide vs per-pool' in text
     assert '100000' in text
+
