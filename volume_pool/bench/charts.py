@@ -1,11 +1,13 @@
 """The benchmark's figures as PNG charts, drawn from the results dict.
 
-Three pictures a reader would rather look at than read off a table: claim
+Pictures a reader would rather look at than read off a table: claim
 latency against its floor as callers grow, the refill against its ideal,
-and the hit rate against the pool's target.  A part that did not run has
-no chart.  matplotlib is imported (through :mod:`volume_pool.plot`) only
-here, when a chart is drawn.  ``python -m volume_pool.bench.charts JSON``
-draws them again from a run's JSON (the docs' figures come from that).
+the hit rate against the pool's target, and (the scale part) a sync's
+statements and requests by pool count, cluster-wide and per pool.  A part
+that did not run has no chart.  matplotlib is imported (through
+:mod:`volume_pool.plot`) only here, when a chart is drawn.
+``python -m volume_pool.bench.charts JSON`` draws them again from a run's
+JSON (the docs' figures come from that).
 """
 
 import argparse
@@ -20,7 +22,7 @@ from volume_pool import plot
 def draw(results, directory):
     """Write the chart of every part in ``results``; returns the paths."""
     paths = []
-    for name, chart in CHARTS:
+    for name, chart in CHARTS + EXTRA_CHARTS:
         fig = chart(results)
         if fig is not None:
             paths.append(plot.save(fig, os.path.join(directory, name)))
@@ -166,8 +168,48 @@ def hit_rate(results):
     return fig
 
 
+def scale_sync(results):
+    """DB statements and Cinder requests of one sync by pool count: the
+    cluster-wide Sync.run beside one Sync.sync_pool per pool (one
+    cluster, one manager, the first backend of the run)."""
+    grid = (results.get('scale') or {}).get('grid')
+    points = [p for p in grid or () if p['clusters'] == 1 and
+              p['managers_per_cluster'] == 1 and p.get('per_pool')]
+    if not points:
+        return None
+    backend = points[0]['backend']
+    points = sorted((p for p in points if p['backend'] == backend),
+                    key=lambda p: p['pools'])
+    fig, ax = plot.figure()
+    pools = [p['pools'] for p in points]
+    for field, label, color in (('db_statements', 'DB statements', 'C0'),
+                                ('cinder_requests', 'Cinder requests',
+                                 'C1')):
+        ax.plot(pools, [max(1, p['worst']['sync_run'][field])
+                        for p in points],
+                color=color, marker='o', label=label + ', cluster-wide')
+        ax.plot(pools, [max(1, p['per_pool'][field]) for p in points],
+                color=color, marker='s', linestyle='--',
+                label=label + ', per pool')
+    ax.set_xscale('log')
+    ax.set_yscale('log')
+    ax.set_xticks(pools, labels=[str(n) for n in pools])
+    ax.set_xticks([], minor=True)
+    ax.yaxis.set_major_formatter('{x:g}')
+    ax.set_xlabel('pools in the cluster (%d volumes in all)'
+                  % points[0]['volumes'])
+    ax.set_ylabel('per sync (log scale)')
+    ax.set_title('Sync of every pool, %s: Sync.run beside one '
+                 'Sync.sync_pool per pool' % points[0]['label'])
+    ax.grid(True, alpha=0.3)
+    ax.legend(loc='upper left')
+    return fig
+
+
 CHARTS = (('claim-latency.png', claim_latency), ('refill.png', refill),
           ('hit-rate.png', hit_rate))
+# Charts of the parts run only when named (--only scale).
+EXTRA_CHARTS = (('scale-sync.png', scale_sync),)
 
 
 def main(argv=None):

@@ -39,6 +39,8 @@ QUICK = {'calls': 64, 'sync_sizes': [100, 1000], 'refill_size': 20,
          'footprint_pools': [1, 10], 'footprint_window': 5.0,
          'no_pool_samples': 3}
 PARTS = ('claim', 'sync', 'refill', 'hitrate', 'footprint')
+# Parts run only when --only names them: long, and not in CI.
+EXTRA_PARTS = ('scale',)
 
 
 def _ints(text):
@@ -71,9 +73,10 @@ def parse_cli(argv):
     add('--quick', action='store_true',
         help='A short run: %s (explicit options still win).'
              % ', '.join('%s=%s' % item for item in QUICK.items()))
-    add('--only', type=_names(PARTS), default=list(PARTS),
-        help='Comma-separated parts to run (default: all of %s).'
-             % ','.join(PARTS))
+    add('--only', type=_names(PARTS + EXTRA_PARTS), default=list(PARTS),
+        help='Comma-separated parts to run (default: %s; "scale", the '
+             'periodic tasks\' cost with many pools and managers, runs '
+             'only when named: --only scale).' % ','.join(PARTS))
     add('--creation-delay', '-L', type=float, default=1.0, metavar='L',
         help='Seconds the simulated Cinder takes to create a volume (the '
              'path without a pool, refill and hit rate; default: '
@@ -128,6 +131,24 @@ def parse_cli(argv):
     add('--no-pool-samples', type=int, default=None,
         help='Creates timed (at once) for the path without a pool '
              '[default: 5].')
+    add('--scale-pools', type=_ints, default=[1, 100, 1000],
+        help='scale: pool counts of the grid (default: 1,100,1000; 4 '
+             'clusters only at the largest).')
+    add('--scale-volumes', type=int, default=20000,
+        help='scale: volumes at each grid point, spread evenly over its '
+             'pools (default: %(default)s).')
+    add('--scale-backends', type=_names(bench_services.BACKENDS),
+        default=['mysql', 'postgresql'],
+        help='scale: databases of the grid and of the claim p50 at 100 '
+             'and 100,000 rows (default: mysql,postgresql).')
+    add('--scale-idle-window', type=float, default=150.0, metavar='S',
+        help='scale: seconds the idle manager (1000 pools x 20 volumes, '
+             'default intervals) is sampled after its first sync; 0 '
+             'skips it (default: %(default)s).')
+    add('--scale-coordination-url', default=bench_services.REDIS_URL,
+        metavar='URL',
+        help='scale: the tooz backend of the managers (default: '
+             '%(default)s; "" runs them without coordination).')
     add('--database-option', action='append', default=[],
         metavar='KEY=VALUE',
         help='A [database] option of the claim benchmark\'s managers, e.g. '
@@ -166,6 +187,9 @@ def parse_cli(argv):
             setattr(args, key, value)
     if any('=' not in item for item in args.database_option):
         parser.error('--database-option takes KEY=VALUE')
+    if args.scale_volumes < max(args.scale_pools):
+        parser.error('--scale-volumes must be at least the largest '
+                     '--scale-pools (a pool holds one volume or more)')
     if args.creation_delay < 0 or args.api_latency < 0:
         parser.error('--creation-delay and --api-latency must be >= 0')
     return args
@@ -217,7 +241,8 @@ def run(args, workdir):
         sync.set_latency(sim, args.api_latency)
         cinder = cinder_handles.make_cinder(sim.endpoint, sim.project_id,
                                       page_size=args.page_size)
-        needs_rabbit = {'claim', 'footprint'} & set(args.only)
+        needs_rabbit = {'claim', 'footprint'} & set(args.only) or (
+            'scale' in args.only and args.scale_idle_window > 0)
         with (services.rabbit_vhost() if needs_rabbit
               else contextlib.nullcontext()) as transport_url:
             transport = (rpcapi.get_transport(conf, url=transport_url)
@@ -237,6 +262,9 @@ def run(args, workdir):
                 _background(args, results, sim, cinder, transport_url,
                             workdir, concurrency, refill, hitrate,
                             footprint)
+                if 'scale' in args.only:
+                    _scale(args, results, sim, cinder, transport_url,
+                           workdir)
                 if args.with_real_cinder and 'claim' in args.only:
                     _say('claims against a real Cinder')
                     try:
@@ -327,6 +355,19 @@ def _background(args, results, sim, cinder, transport_url, workdir,
         results['footprint'] = footprint.run(
             sim, transport_url, workdir, args.footprint_pools,
             args.footprint_window)
+
+
+def _scale(args, results, sim, cinder, transport_url, workdir):
+    from volume_pool.bench import scale
+    _say('scale: pools %s, %d volumes, on %s, API latency %s ms'
+         % (args.scale_pools, args.scale_volumes,
+            ','.join(args.scale_backends), args.api_latency))
+    results['scale'] = scale.run(
+        sim, cinder, transport_url, workdir, pool_counts=args.scale_pools,
+        volumes=args.scale_volumes, backends=args.scale_backends,
+        idle_window=args.scale_idle_window,
+        coordination_url=args.scale_coordination_url or None, say=_say)
+    results['scale']['api_latency_ms'] = args.api_latency
 
 
 def _draw_charts(results, json_path, directory=None):

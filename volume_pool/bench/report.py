@@ -28,6 +28,18 @@ REFILL_MAX_OVER_IDEAL = 1.3
 IDLE_MAX_RSS_MB = 120.0
 IDLE_MAX_CORE_PERCENT = 1.0
 TARGET_BACKENDS = ('mysql', 'postgresql')
+# The scale part (--only scale): a replenish run that finds nothing short,
+# per manager, whatever the pool count; one Sync.run of the largest pool
+# count in one cluster (1000 pools x 20 volumes at full size); the idle
+# manager with those pools at the default intervals; a claim's p50 with
+# 100,000 rows in the table over its p50 with 100.
+SCALE_REPLENISH_MAX_STATEMENTS = 3
+SCALE_REPLENISH_MAX_ROUND_TRIPS = 2
+SCALE_SYNC_MAX_REQUESTS = 30
+SCALE_SYNC_MAX_STATEMENTS = 5
+SCALE_IDLE_MAX_CORE_PERCENT = 1.0
+SCALE_IDLE_MAX_RSS_MB = 150.0
+SCALE_CLAIM_MAX_RATIO = 1.2
 
 
 def machine():
@@ -98,7 +110,73 @@ def targets(results):
                                  % manager['pools'],
                                  manager['core_percent'],
                                  IDLE_MAX_CORE_PERCENT))
+    if results.get('scale'):
+        checks.extend(_scale_checks(results['scale']))
     return checks
+
+
+def _scale_checks(scale):
+    checks = []
+    grid = scale.get('grid', [])
+    for backend in dict.fromkeys(p['backend'] for p in grid):
+        points = [p for p in grid if p['backend'] == backend]
+        label = points[0]['label']
+        for field, limit, what in (
+                ('db_statements', SCALE_REPLENISH_MAX_STATEMENTS,
+                 'DB statements'),
+                ('coordination_round_trips',
+                 SCALE_REPLENISH_MAX_ROUND_TRIPS,
+                 'coordination round trips')):
+            worst = max(points,
+                        key=lambda p: p['worst']['replenish'][field])
+            checks.append(_check(
+                'scale: replenish, nothing short, %s per manager (worst: '
+                '%s, %s)' % (what, label, _where(worst)),
+                worst['worst']['replenish'][field], limit))
+        single = [p for p in points if p['clusters'] == 1 and
+                  p['managers_per_cluster'] == 1]
+        if single:
+            big = max(single, key=lambda p: p['pools'])
+            where = '%d pools x %d volumes, one cluster, %s' % (
+                big['pools'], big['volumes'] // big['pools'], label)
+            run = big['worst']['sync_run']
+            checks.append(_check('scale: Sync.run of %s: Cinder requests'
+                                 % where, run['cinder_requests'],
+                                 SCALE_SYNC_MAX_REQUESTS))
+            checks.append(_check('scale: Sync.run of %s: DB statements'
+                                 % where, run['db_statements'],
+                                 SCALE_SYNC_MAX_STATEMENTS))
+    shared = [p for p in grid if p['managers_per_cluster'] > 1]
+    if shared:
+        checks.append(_check(
+            'scale: pools done twice in one interval (worst grid point, '
+            'replenish or sync)',
+            max(max(p['pools_done_twice'].values()) for p in shared), 0))
+    if grid:
+        checks.append(_check(
+            'scale: grid points whose managers left a pool undone',
+            sum(1 for p in grid if not all(p['all_pools_covered'].values())),
+            0))
+    for claim in scale.get('claims', []):
+        checks.append(_check(
+            'scale: claim p50 at %d rows / at %d rows, %s'
+            % (claim['rows_large'], claim['rows_small'], claim['label']),
+            claim['ratio'], SCALE_CLAIM_MAX_RATIO))
+    idle = scale.get('idle')
+    if idle:
+        where = '%d pools x %d volumes, %s' % (
+            idle['pools'], idle['volumes'] // idle['pools'], idle['label'])
+        checks.append(_check('scale: idle manager, %s: %% of a core'
+                             % where, idle['core_percent'],
+                             SCALE_IDLE_MAX_CORE_PERCENT))
+        checks.append(_check('scale: idle manager, %s: max RSS MB' % where,
+                             idle['rss_mb_max'], SCALE_IDLE_MAX_RSS_MB))
+    return checks
+
+
+def _where(point):
+    return '%d pools, %d cluster(s), %d manager(s) each' % (
+        point['pools'], point['clusters'], point['managers_per_cluster'])
 
 
 def _claim_checks(backend):
@@ -246,6 +324,8 @@ def render(results):
             ['pools', 'RSS MB', 'threads', 'CPU s/min', '% of a core'],
             [[m['pools'], m['rss_mb'], m['threads'], m['cpu_s_per_min'],
               m['core_percent']] for m in footprint['managers']]))
+    if results.get('scale'):
+        out.extend(_scale_tables(results['scale']))
     if results.get('real_cinder_error'):
         out.append('\nThe real Cinder part failed: %s'
                    % results['real_cinder_error'])
@@ -256,6 +336,61 @@ def render(results):
                             {True: 'yes', False: 'NO', None: '-'}[c['met']]]
                            for c in checks]))
     return '\n'.join(out) + '\n'
+
+
+def _scale_tables(scale):
+    out = []
+    rows = []
+    for p in scale.get('grid', []):
+        worst, base = p['worst'], p.get('per_pool') or {}
+        rows.append([
+            p['label'], p['pools'], p['volumes'], p['clusters'],
+            p['managers_per_cluster'],
+            worst['replenish']['db_statements'],
+            worst['replenish']['coordination_round_trips'],
+            worst['sync_run']['db_statements'],
+            worst['sync_run']['cinder_requests'],
+            worst['sync_run']['wall_s'],
+            worst['sync_task']['db_statements'],
+            worst['sync_task']['coordination_round_trips'],
+            worst['sync_task']['cinder_requests'],
+            worst['sync_task']['wall_s'],
+            base.get('db_statements'), base.get('cinder_requests'),
+            base.get('wall_s'),
+            max(p['pools_done_twice'].values()),
+            'yes' if all(p['all_pools_covered'].values()) else 'NO'])
+    if rows:
+        out.append(_table(
+            'Scale: one interval per manager, the worst manager of each '
+            'grid point (cluster-wide vs per-pool sync: run = Sync.run, '
+            'task = the whole Manager.sync, per-pool = one '
+            'Sync.sync_pool per pool)',
+            ['backend', 'pools', 'volumes', 'clusters', 'mgrs',
+             'repl db', 'repl coord', 'run db', 'run cinder', 'run wall',
+             'task db', 'task coord', 'task cinder', 'task wall',
+             'per-pool db', 'per-pool cinder', 'per-pool wall', 'twice',
+             'covered'], rows))
+    claims = scale.get('claims')
+    if claims:
+        out.append(_table(
+            'Scale: claim p50 (ms, in process) by rows in the table',
+            ['backend', 'rows', 'p50', 'rows', 'p50', 'ratio'],
+            [[c['label'], c['rows_small'], c['p50_small_ms'],
+              c['rows_large'], c['p50_large_ms'], c['ratio']]
+             for c in claims]))
+    idle = scale.get('idle')
+    if idle:
+        out.append(_table(
+            'Scale: idle manager process at the default intervals '
+            '(replenish %ss, sync %ss), after its first sync'
+            % (idle['replenish_interval'], idle['sync_interval']),
+            ['backend', 'pools', 'volumes', 'warm-up s', 'window s',
+             'CPU s', '% of a core', 'max RSS MB', 'syncs logged'],
+            [[idle['label'], idle['pools'], idle['volumes'],
+              idle['warmup_s'], idle['window_s'], idle['cpu_s'],
+              idle['core_percent'], idle['rss_mb_max'],
+              idle['syncs_logged']]]))
+    return out
 
 
 def _cores(results):

@@ -14,8 +14,11 @@ from volume_pool import cinder as vp_cinder
 from volume_pool.db import models
 from volume_pool.fixtures import databases
 from volume_pool.fixtures import rabbit
+from volume_pool.fixtures import services as fixture_services
 
 BACKENDS = ('mysql', 'postgresql', 'sqlite')
+# The machine's Redis: the scale part's managers share pools through it.
+REDIS_URL = fixture_services.REDIS_URL
 BACKEND_LABELS = {'mysql': 'MariaDB', 'postgresql': 'PostgreSQL',
                   'sqlite': 'SQLite'}
 

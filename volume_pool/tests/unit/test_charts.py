@@ -14,6 +14,7 @@ from volume_pool.bench import charts
 from volume_pool.bench import cli
 from volume_pool.bench import report
 from volume_pool.db import api as db_api
+from volume_pool.tests.unit import test_bench_scale as scale_tests
 
 
 def _level(callers, p50, p99, floor):
@@ -183,3 +184,19 @@ def test_demo_chart_without_matplotlib_stops_before_the_run(
     assert result.stderr.splitlines()[-1].endswith(
         "charts need matplotlib: pip install 'volume-pool[charts]'")
     assert result.stdout == ''
+
+
+def test_scale_chart_is_drawn_from_the_one_manager_points(tmp_path):
+    point = scale_tests.grid_point
+    results = {'scale': {'grid': [point(10, 1), point(10, 3),
+                                  point(100, 1)]}}
+    fig = charts.scale_sync(results)
+    ax = fig.axes[0]
+    # Two figures x two paths, each at the two pool counts with one
+    # manager.
+    assert [list(line.get_xdata()) for line in ax.lines] == [[10, 100]] * 4
+    assert list(ax.lines[1].get_ydata()) == [20, 200]   # per-pool DB
+    assert ax.get_yscale() == 'log'
+    paths = charts.draw(results, str(tmp_path))
+    assert [p.rsplit('/', 1)[1] for p in paths] == ['scale-sync.png']
+    assert charts.scale_sync({'sync': []}) is None
