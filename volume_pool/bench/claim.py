@@ -30,6 +30,7 @@ from volume_pool.bench import manager_proc
 from volume_pool.bench import measure
 from volume_pool.bench import services
 from volume_pool.fixtures import cinder_handles
+from volume_pool.fixtures import seeding
 
 POOL = 'bench'
 # [database] options of the claim managers (none: the project defaults).
@@ -163,8 +164,9 @@ def run_backend(backend, url, transport, transport_url, sim, workdir,
         workdir, 'claim-%s' % backend, transport_url, url,
         cinder_handles.cinder_section(sim.endpoint, sim.project_id),
         snapshot_id,
-        lambda engine: services.seed_simulated_pool(
-            sim, engine, POOL, snapshot_id, seeded))
+        lambda engine: seeding.seed_pool(
+            sim, POOL, snapshot_id, seeded, connectable=engine,
+            host='bench'))
     cinder = cinder_handles.make_cinder(sim.endpoint, sim.project_id)
     api = rpcapi.VolumePoolAPI(transport, timeout=60)
     ctxt = vp_context.RequestContext()

@@ -11,13 +11,15 @@ from volume_pool.bench import claim
 from volume_pool.bench import measure
 from volume_pool.bench import services
 from volume_pool.fixtures import cinder_handles
+from volume_pool.fixtures import seeding
 
 
 def _create_tagged(cinder, snapshot_id, count, timeout=300):
     """``count`` pool volumes made the way replenish makes them."""
     rows = []
     for _ in range(count):
-        row = services.row_values(claim.POOL, None, snapshot_id)
+        row = seeding.row_values(claim.POOL, None, snapshot_id,
+                                  host='bench')
         volume = cinder.create_volume(
             snapshot_id=snapshot_id, name=row['name'], size=1,
             metadata=vp_cinder.pool_tags(claim.POOL, None,
@@ -54,7 +56,7 @@ def run(transport, transport_url, workdir, levels, calls, samples, poll):
             manager = claim.serve(
                 workdir, 'claim-real-cinder', transport_url, url,
                 local.cinder_section(), snapshot_id,
-                lambda engine: services.insert_rows(engine, pool_rows))
+                lambda engine: seeding.insert_rows(pool_rows, engine))
             api = rpcapi.VolumePoolAPI(transport, timeout=120)
             ctxt = vp_context.RequestContext()
             try:

@@ -29,7 +29,6 @@ it seeds 20,000 volumes per grid point and runs for a while.
 import contextlib
 import os
 import statistics
-import threading
 import time
 import uuid
 
@@ -48,8 +47,9 @@ from volume_pool.db import api as db_api
 from volume_pool.db import migration
 from volume_pool.db import models
 from volume_pool.fixtures import cinder_handles
+from volume_pool.fixtures import costs
+from volume_pool.fixtures import seeding
 
-TRANSACTION_CONTROL = ('BEGIN', 'COMMIT', 'ROLLBACK')
 DEFAULT_POOLS = (1, 100, 1000)
 DEFAULT_VOLUMES = 20000
 MANAGERS = (1, 3)
@@ -70,88 +70,50 @@ CLAIM_HOLD = 120.0
 def counted(sim=None):
     """Count what the calling thread does meanwhile; yields the dict that
     holds the figures once the block ends: ``db_statements``,
-    ``coordination_round_trips``, ``cinder_requests`` (the simulator's
+    ``coordination_round_trips`` (Redis packets, tooz's executor working
+    for this thread included), ``cinder_requests`` (the simulator's
     count, all threads: measure one call at a time), ``wall_s``,
     ``cpu_s`` (this thread's).
-
-    tooz's Redis driver sends most commands from its executor's thread
-    and waits for the answer: a task the calling thread submitted counts
-    as the calling thread's while it runs.  tooz's heartbeat thread and
-    other managers' threads are not counted.
     """
-    from redis import connection as redis_connection
-    from tooz import utils as tooz_utils
-    thread = threading.get_ident()
-    helpers = set()  # threads running a task the caller submitted
-    figures = {'db_statements': 0, 'coordination_round_trips': 0}
-
-    def statement(conn, cursor, text, *args):
-        if (threading.get_ident() == thread and
-                text.split(None, 1)[0].upper() not in TRANSACTION_CONTROL):
-            figures['db_statements'] += 1
-
-    # Every packet redis-py writes: one command, a pipeline or a script
-    # call, each answered before the caller goes on.
-    cls = redis_connection.AbstractConnection
-    original_send = cls.__dict__['send_packed_command']
-
-    def send_packed_command(self, *args, **kwargs):
-        ident = threading.get_ident()
-        if ident == thread or ident in helpers:
-            figures['coordination_round_trips'] += 1
-        return original_send(self, *args, **kwargs)
-
-    executor = tooz_utils.ProxyExecutor
-    original_submit = executor.__dict__['submit']
-
-    def submit(self, cb, *args, **kwargs):
-        if threading.get_ident() != thread:
-            return original_submit(self, cb, *args, **kwargs)
-
-        def on_behalf(*a, **kw):
-            ident = threading.get_ident()
-            helpers.add(ident)
-            try:
-                return cb(*a, **kw)
-            finally:
-                helpers.discard(ident)
-        return original_submit(self, on_behalf, *args, **kwargs)
-
-    engine = db_api.get_engine()
-    sa.event.listen(engine, 'before_cursor_execute', statement)
-    cls.send_packed_command = send_packed_command
-    executor.submit = submit
+    figures = {}
     if sim is not None:
         sim.reset_counts()
     started, cpu = time.perf_counter(), time.thread_time()
-    try:
-        yield figures
-    finally:
-        figures['wall_s'] = round(time.perf_counter() - started, 4)
-        figures['cpu_s'] = round(time.thread_time() - cpu, 4)
-        executor.submit = original_submit
-        cls.send_packed_command = original_send
-        sa.event.remove(engine, 'before_cursor_execute', statement)
-        if sim is not None:
-            figures['cinder_requests'] = sum(sim.request_counts.values())
+    with costs.statements() as statements, \
+            costs.redis_round_trips() as trips:
+        try:
+            yield figures
+        finally:
+            figures['wall_s'] = round(time.perf_counter() - started, 4)
+            figures['cpu_s'] = round(time.thread_time() - cpu, 4)
+            figures['db_statements'] = len(statements)
+            figures['coordination_round_trips'] = len(trips)
+            if sim is not None:
+                figures['cinder_requests'] = sum(
+                    sim.request_counts.values())
 
 
 @contextlib.contextmanager
 def recording_owns(coordination):
-    """The pool names ``coordination.owns`` said True for meanwhile."""
+    """The pool names the ring gave this manager meanwhile (through
+    ``coordination.ownership()``, once per periodic run)."""
     owned = set()
-    original = coordination.owns
+    original = coordination.ownership
 
-    def owns(name):
-        mine = original(name)
-        if mine:
-            owned.add(name)
-        return mine
-    coordination.owns = owns
+    def ownership():
+        owns = original()
+
+        def recording(name):
+            mine = owns(name)
+            if mine:
+                owned.add(name)
+            return mine
+        return recording
+    coordination.ownership = ownership
     try:
         yield owned
     finally:
-        del coordination.owns
+        del coordination.ownership
 
 
 def done_twice(owned_sets, pools):
@@ -248,7 +210,7 @@ def seed(sim, engine, pools, host='bench-seed', in_simulator=None):
         seeded.clusters[pool] = cluster
         real = in_simulator is None or pool in in_simulator
         for _ in range(count):
-            row = services.row_values(pool, None, snapshot_id,
+            row = seeding.row_values(pool, None, snapshot_id,
                                       cluster=cluster, host=host)
             if real:
                 row['volume_id'] = sim.add_volume(
@@ -259,7 +221,7 @@ def seed(sim, engine, pools, host='bench-seed', in_simulator=None):
             else:
                 row['volume_id'] = str(uuid.uuid4())
             rows.append(row)
-    services.insert_rows(engine, rows)
+    seeding.insert_rows(rows, engine)
     seeded.rows = len(rows)
     return seeded
 
@@ -373,16 +335,19 @@ def measure_interval(sim, started):
                 'pools_configured': len(mgr.specs)} for mgr in started]
     owned = {'replenish': [], 'sync': []}
     for mgr, fig in zip(started, figures, strict=True):
-        with recording_owns(mgr.coordination) as mine, \
-                counted(sim) as fig['replenish']:
+        with counted(sim) as fig['replenish']:
             mgr.replenish(ctxt)
+        # With every pool full the run asks no ring; when pools are short
+        # it takes one view of it, the one asked here.
+        owns = mgr.coordination.ownership()
+        mine = {name for name in mgr.specs if owns(name)}
         fig['replenish']['pools'] = len(mine)
         owned['replenish'].append(mine)
     for mgr, fig in zip(started, figures, strict=True):
         with recording_owns(mgr.coordination) as mine, \
                 counted(sim) as fig['sync_run']:
             report = mgr.syncer.run(mgr.specs, mgr.cluster,
-                                    owns=mgr.coordination.owns)
+                                    owns=mgr.coordination.ownership())
         fig['sync_run']['pools'] = len(mine)
         fig['sync_run']['changed'] = {k: v for k, v in
                                       report.as_dict().items() if v}
@@ -619,11 +584,11 @@ def _count(engine):
 
 def seed_one(sim, engine, pool, snapshot_id):
     """One more available volume and its row in ``pool`` (no cluster)."""
-    row = services.row_values(pool, None, snapshot_id, host='bench-seed')
+    row = seeding.row_values(pool, None, snapshot_id, host='bench-seed')
     row['volume_id'] = sim.add_volume(
         size=1, name=row['name'], snapshot_id=snapshot_id,
         metadata=vp_cinder.pool_tags(pool, None, row['request_id']))
-    services.insert_rows(engine, [row])
+    seeding.insert_rows([row], engine)
     return row['volume_id']
 
 

@@ -5,12 +5,9 @@ databases (oslo.db provisioning), so it never shares queues or rows with
 tests or other runs.
 """
 
-import uuid
 
-from oslo_utils import timeutils
 import sqlalchemy as sa
 
-from volume_pool import cinder as vp_cinder
 from volume_pool.db import models
 from volume_pool.fixtures import databases
 from volume_pool.fixtures import rabbit
@@ -60,40 +57,3 @@ def server_version(url):
         engine.dispose()
 
 
-def row_values(pool, volume_id, snapshot_id, size=1, cluster=None,
-               host='bench', status=models.AVAILABLE):
-    """One pool_volumes row, as replenish would have left it."""
-    now = timeutils.utcnow()
-    request_id = str(uuid.uuid4())
-    return {'request_id': request_id, 'volume_id': volume_id,
-            'name': 'volume-pool-%s-%s' % (pool, request_id[:8]),
-            'pool': pool, 'cluster': cluster or '',
-            'snapshot_id': snapshot_id, 'size': size, 'status': status,
-            'host': host, 'created_at': now, 'updated_at': now,
-            'ready_at': now if status == models.AVAILABLE else None}
-
-
-def insert_rows(connectable, rows, chunk=1000):
-    """Bulk insert (an engine or a session): seeding 10,000 rows one
-    transaction each would time the seeding, not the pool."""
-    table = models.PoolVolume.__table__
-    for start in range(0, len(rows), chunk):
-        part = rows[start:start + chunk]
-        if isinstance(connectable, sa.engine.Engine):
-            with connectable.begin() as connection:
-                connection.execute(table.insert(), part)
-        else:
-            connectable.execute(table.insert(), part)
-
-
-def seed_simulated_pool(sim, engine_or_session, pool, snapshot_id, count):
-    """``count`` tagged, available simulator volumes, each with its row."""
-    rows = []
-    for _ in range(count):
-        row = row_values(pool, None, snapshot_id)
-        row['volume_id'] = sim.add_volume(
-            size=1, name=row['name'], snapshot_id=snapshot_id,
-            metadata=vp_cinder.pool_tags(pool, None, row['request_id']))
-        rows.append(row)
-    insert_rows(engine_or_session, rows)
-    return [r['volume_id'] for r in rows]

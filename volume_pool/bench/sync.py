@@ -12,9 +12,9 @@ from volume_pool import exception
 from volume_pool import pool_spec
 from volume_pool import sync
 from volume_pool.bench import measure
-from volume_pool.bench import services
 from volume_pool.db import api as db_api
 from volume_pool.db import models
+from volume_pool.fixtures import seeding
 
 
 def seeds_000_sync(cinder, pool, cluster=None):
@@ -86,8 +86,8 @@ def run(sim, cinder, sizes, latencies=(0.0,), repeats=3, baseline=True,
             name = 'sync-%d' % size
             snapshot_id = sim.add_snapshot(size=1)
             with db_api.writer() as session:
-                services.seed_simulated_pool(sim, session, name,
-                                             snapshot_id, size)
+                seeding.seed_pool(sim, name, snapshot_id, size,
+                                  connectable=session, host='bench')
             spec = pool_spec.PoolSpec(name=name, cluster=None,
                                   snapshot_id=snapshot_id, target=size)
             syncer = sync.Sync(
