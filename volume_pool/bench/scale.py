@@ -62,6 +62,8 @@ CLAIM_WARMUP = 5
 CLAIM_TABLES = ((1, 100), (1000, 100))
 # Seconds a claim may hold its row: [volume_pool] claim_timeout's default.
 CLAIM_HOLD = 120.0
+# Blocks the claims of each table size alternate in.
+CLAIM_BLOCKS = 4
 
 
 # -- counting ----------------------------------------------------------------
@@ -131,16 +133,37 @@ def done_twice(owned_sets, pools):
 @contextlib.contextmanager
 def using_database(url):
     """Point this process's data layer at ``url`` (migrated) meanwhile."""
-    previous = db_api.context_manager
-    context_manager = enginefacade.transaction_context()
-    context_manager.configure(connection=url)
-    db_api.context_manager = context_manager
-    try:
-        migration.upgrade()
+    with data_layers([url]) as (layer,), in_layer(layer):
         yield url
+
+
+@contextlib.contextmanager
+def data_layers(urls):
+    """A migrated data layer (transaction context) per URL, swapped in
+    with :func:`in_layer`; disposed at the end."""
+    layers = []
+    try:
+        for url in urls:
+            layer = enginefacade.transaction_context()
+            layer.configure(connection=url)
+            layers.append(layer)
+            with in_layer(layer):
+                migration.upgrade()
+        yield layers
+    finally:
+        for layer in layers:
+            layer.writer.get_engine().dispose()
+
+
+@contextlib.contextmanager
+def in_layer(layer):
+    """The data layer ``db_api`` uses meanwhile."""
+    previous = db_api.context_manager
+    db_api.context_manager = layer
+    try:
+        yield layer
     finally:
         db_api.context_manager = previous
-        context_manager.writer.get_engine().dispose()
 
 
 def analyze(engine):
@@ -531,49 +554,92 @@ def idle_manager(sim, transport_url, workdir, url, window, pools=IDLE_POOLS,
 
 # -- 3. claims beside the table's size ---------------------------------------
 
-def claim_p50(sim, cinder, tables=CLAIM_TABLES, claims_each=CLAIMS,
-              warmup=CLAIM_WARMUP):
+def claim_p50(sim, cinder, urls, tables=CLAIM_TABLES, claims_each=CLAIMS,
+              warmup=CLAIM_WARMUP, blocks=CLAIM_BLOCKS):
     """Claim p50 (ms) from one pool with each table size, in process.
 
-    Only the claimed pool's volumes are in the simulator (the claim reads
-    one row and renames one volume); every row is in the table.  After
-    each claim one volume and its row are added back, untimed, so the
-    table keeps its size and every claim is a hit."""
-    engine = db_api.get_engine()
+    Each table size has a database of its own (``urls``, one per entry of
+    ``tables``), seeded first; then the claims alternate between them in
+    ``blocks`` blocks each, so a drift of the machine or the aftermath of
+    the seeding (the database flushing 100,000 new rows) weighs on both
+    sizes alike.  Only the claimed pool's volumes are in the simulator
+    (the claim reads one row and renames one volume); every row is in the
+    table.  After each claim one volume and its row are added back,
+    untimed, so the table keeps its size and every claim is a hit.
+    """
     claimer = claims.Claimer(cinder, stats.ClaimStats(), host='bench-scale')
-    figures = []
-    for pools, per_pool in tables:
-        clear_pool_table(engine)
-        names = ['claim-p%04d' % n for n in range(pools)]
-        claimed = names[0]
-        seeded = seed(sim, engine, dict.fromkeys(names, (None, per_pool)),
-                      in_simulator={claimed})
+    setups, seeded_all = [], []
+    with data_layers(urls) as layers:
         try:
-            analyze(engine)
-            spec = pool_spec.PoolSpec(
-                name=claimed, cluster=None,
-                snapshot_id=seeded.snapshots[claimed], target=per_pool)
-            durations, misses = [], 0
-            for index in range(warmup + claims_each):
-                started = time.perf_counter()
-                answer = claimer.claim(claim_request.ClaimRequest(
-                    spec, name='scale-claim-%d' % index, hold=CLAIM_HOLD))
-                elapsed = time.perf_counter() - started
-                if answer['source'] != 'pool':
-                    misses += 1
-                if index >= warmup:
-                    durations.append(elapsed)
-                more = seed_one(sim, engine, claimed, spec.snapshot_id)
-                seeded.volume_ids.append(more)
-            rows = _count(engine)
-            figures.append({'pools': pools, 'rows': pools * per_pool,
-                            'rows_after': rows, 'claims': claims_each,
-                            'misses': misses,
-                            'p50_ms': round(1000 * statistics.median(
-                                durations), 3)})
+            for layer, (pools, per_pool) in zip(layers, tables, strict=True):
+                with in_layer(layer):
+                    engine = db_api.get_engine()
+                    names = ['claim-p%04d' % n for n in range(pools)]
+                    seeded = seed(sim, engine,
+                                  dict.fromkeys(names, (None, per_pool)),
+                                  in_simulator={names[0]})
+                    seeded_all.append(seeded)
+                    analyze(engine)
+                    checkpoint(engine)
+                    spec = pool_spec.PoolSpec(
+                        name=names[0], cluster=None,
+                        snapshot_id=seeded.snapshots[names[0]],
+                        target=per_pool)
+                    setups.append({'layer': layer, 'spec': spec,
+                                   'pools': pools, 'rows': pools * per_pool,
+                                   'durations': [], 'misses': 0})
+            per_block = max(1, claims_each // blocks)
+            for block in range(blocks):
+                for setup in setups:
+                    with in_layer(setup['layer']):
+                        _claims(sim, claimer, setup, seeded_all,
+                                per_block + (warmup if block == 0 else 0),
+                                warmup if block == 0 else 0)
+            figures = []
+            for setup in setups:
+                with in_layer(setup['layer']):
+                    rows = _count(db_api.get_engine())
+                figures.append({
+                    'pools': setup['pools'], 'rows': setup['rows'],
+                    'rows_after': rows, 'claims': len(setup['durations']),
+                    'misses': setup['misses'],
+                    'p50_ms': round(1000 * statistics.median(
+                        setup['durations']), 3)})
         finally:
-            seeded.remove(sim)
+            for seeded in seeded_all:
+                seeded.remove(sim)
     return figures
+
+
+def _claims(sim, claimer, setup, seeded_all, count, untimed):
+    """``count`` claims of the setup's pool, the first ``untimed`` not
+    timed; each claimed volume is replaced, untimed."""
+    spec = setup['spec']
+    engine = db_api.get_engine()
+    for index in range(count):
+        started = time.perf_counter()
+        answer = claimer.claim(claim_request.ClaimRequest(
+            spec, name='scale-claim-%d' % index, hold=CLAIM_HOLD))
+        elapsed = time.perf_counter() - started
+        if answer['source'] != 'pool':
+            setup['misses'] += 1
+        if index >= untimed:
+            setup['durations'].append(elapsed)
+        seeded_all[0].volume_ids.append(
+            seed_one(sim, engine, spec.name, spec.snapshot_id))
+
+
+def checkpoint(engine):
+    """PostgreSQL: write the seeded rows out now (a CHECKPOINT), not
+    while the claims are timed; a no-op elsewhere or without the right
+    to."""
+    if engine.dialect.name != 'postgresql':
+        return
+    try:
+        with engine.begin() as connection:
+            connection.exec_driver_sql('CHECKPOINT')
+    except sa.exc.DBAPIError:
+        pass
 
 
 def _count(engine):
@@ -623,7 +689,9 @@ def run(sim, cinder, transport_url, workdir, *, pool_counts, volumes,
                 results['grid'].append(point)
             say('scale: claim p50 with %s rows on %s' % (
                 ' and '.join(str(p * v) for p, v in CLAIM_TABLES), label))
-            claim = claim_ratio(claim_p50(sim, cinder))
+            with services.database(backend, workdir) as small, \
+                    services.database(backend, workdir) as large:
+                claim = claim_ratio(claim_p50(sim, cinder, [small, large]))
             claim.update(backend=backend, label=label)
             results['claims'].append(claim)
     if idle_window > 0:

@@ -122,15 +122,18 @@ def test_managers_without_coordination_each_do_every_pool(
     assert point['per_pool'] is None
 
 
-def test_claim_p50_keeps_the_table_size_and_every_claim_hits(database,
-                                                            simulator):
+def test_claim_p50_keeps_the_table_size_and_every_claim_hits(
+        database, simulator, tmp_path):
     cinder = cinder_handles.make_cinder(simulator.endpoint,
                                         simulator.project_id)
-    figures = scale.claim_p50(simulator, cinder, tables=((1, 3), (4, 3)),
-                              claims_each=4, warmup=1)
+    urls = ['sqlite:///%s' % (tmp_path / name) for name in ('s.db', 'l.db')]
+    figures = scale.claim_p50(simulator, cinder, urls,
+                              tables=((1, 3), (4, 3)), claims_each=4,
+                              warmup=1, blocks=2)
     assert [f['rows'] for f in figures] == [3, 12]
     assert [f['rows_after'] for f in figures] == [3, 12]
     assert [f['misses'] for f in figures] == [0, 0]
+    assert [f['claims'] for f in figures] == [4, 4]
     ratio = scale.claim_ratio(figures)
     assert ratio['rows_small'] == 3 and ratio['rows_large'] == 12
     assert ratio['ratio'] == round(figures[1]['p50_ms'] /
