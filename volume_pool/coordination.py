@@ -195,10 +195,14 @@ class Coordination:
             views = {}
             for group in self._coordinator.get_groups().get():
                 name = group.decode()
-                if name.startswith(GROUP_PREFIX):
-                    views[name[len(GROUP_PREFIX):]] = {
-                        m.decode() for m in
-                        self._coordinator.get_members(group).get()}
+                if not name.startswith(GROUP_PREFIX):
+                    continue
+                try:
+                    members = self._coordinator.get_members(group).get()
+                except tooz_coordination.GroupNotCreated:
+                    continue  # deleted since it was listed: no cluster
+                views[name[len(GROUP_PREFIX):]] = {m.decode()
+                                                   for m in members}
             self._views = views
         except BACKEND_ERRORS as exc:
             self._set_degraded(exc)

@@ -103,6 +103,24 @@ def test_other_clusters_are_separate(members, coordination_url):
         unclustered.stop()
 
 
+def test_a_cluster_group_deleted_while_listed_is_no_outage(members):
+    member = members('mgr-1')
+    gone = coordination.group_id('gone-cluster')
+    listed = member._coordinator.get_groups
+
+    class Listing:
+        def get(self):
+            return [*listed().get(), gone]
+    member._coordinator.get_groups = Listing
+    try:
+        member.refresh()
+    finally:
+        del member._coordinator.get_groups
+    assert not member.degraded
+    assert member.get_usable_hosts() == ['mgr-1']
+    assert member.get_usable_hosts('gone-cluster') == []
+
+
 def test_pool_lock_is_exclusive(members):
     one, two = members('mgr-1'), members('mgr-2')
     with one.pool_lock('debian') as got:
