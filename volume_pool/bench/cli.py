@@ -141,9 +141,10 @@ def parse_cli(argv):
         default=['mysql', 'postgresql'],
         help='scale: databases of the grid and of the claim p50 at 100 '
              'and 100,000 rows (default: mysql,postgresql).')
-    add('--scale-idle-window', type=float, default=150.0, metavar='S',
+    add('--scale-idle-window', type=float, default=330.0, metavar='S',
         help='scale: seconds the idle manager (1000 pools x 20 volumes, '
-             'default intervals) is sampled after its first sync; 0 '
+             'default intervals) is sampled after its first sync; the '
+             'default holds the next sync (sync_interval is 300 s); 0 '
              'skips it (default: %(default)s).')
     add('--scale-coordination-url', default=bench_services.REDIS_URL,
         metavar='URL',
