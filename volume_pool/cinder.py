@@ -314,6 +314,9 @@ class Cinder:
                                       search_opts=search_opts,
                                       marker=marker, limit=self._page_size)
         _resp, body = self._client.client.get(url)
+        if not isinstance(body, dict):
+            raise exception.CinderUnavailable(
+                reason='the volume listing answered no JSON object')
         return body.get('volumes') or [], body.get('count')
 
     @_translate_errors

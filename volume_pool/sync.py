@@ -31,6 +31,7 @@ from oslo_db import exception as db_exc
 from oslo_log import log as logging
 from oslo_utils import timeutils
 from oslo_utils import uuidutils
+import tenacity
 
 from volume_pool import cinder as vp_cinder
 from volume_pool import claims
@@ -103,18 +104,20 @@ class Sync:
         self._peers.new_run()
         rows = _by_pool(db_api.get_rows(cluster), lambda row: row.pool)
         total = SyncReport()
+        names = set(specs) | set(rows)
+        if owns is not None:
+            names = {name for name in names if owns(name)}
+        if not names:
+            return total  # nothing of this cluster is ours to settle
         try:
             volumes = _by_pool(self._list_cluster(cluster),
                                lambda volume: volume.pool)
         except exception.CinderException as exc:
             total.errors += 1
             LOG.warning('Sync skipped: listing the volumes of cluster '
-                        '%(cluster)s failed: %(err)s',
+                        '%(cluster)s failed twice: %(err)s',
                         {'cluster': cluster or '(none)', 'err': exc})
             return total
-        names = set(specs) | set(rows)
-        if owns is not None:
-            names = {name for name in names if owns(name)}
         orphans = {}
         for name in sorted(names):
             try:
@@ -148,10 +151,18 @@ class Sync:
                                  report)
         return report
 
+    @tenacity.retry(
+        retry=tenacity.retry_if_exception_type(exception.CinderException),
+        stop=tenacity.stop_after_attempt(2), reraise=True)
     def _list_cluster(self, cluster):
-        """Every pool volume of the cluster.  They carry the cluster tag
-        in every mode; one made by a release that tagged none is a listed
-        row's, re-tagged by :meth:`_confirm_gone`."""
+        """Every pool volume of the cluster, from its first page again
+        after a failed one (a page may fail, or its marker be deleted,
+        midway through a listing of many pages).
+
+        They carry the cluster tag in every mode; one made by a release
+        that tagged none is a listed row's, re-tagged by
+        :meth:`_confirm_gone`.
+        """
         return self._cinder.list_volumes({
             vp_cinder.TAG_CLUSTER: vp_cinder.cluster_tag(cluster)})
 
@@ -208,10 +219,6 @@ class Sync:
                 receipt = held.get(volume.id)
                 if receipt is not None and receipt.state in models.HELD:
                     # A caller's: a late request put the pool's tags back.
-                    LOG.warning('Volume %(id)s carries pool tags but '
-                                'belongs to claim %(claim)s; dropping the '
-                                'tags.', {'id': volume.id,
-                                          'claim': receipt.claim_id})
                     self._restore_claimed(volume, receipt)
             spec = specs.get(pool)
             # Count what is left once the rows are settled: an orphan may
@@ -333,10 +340,21 @@ class Sync:
         return found[0] if found else None
 
     def _restore_claimed(self, volume, receipt):
+        """Drop the pool tags a late request put back on a caller's
+        volume, if it still carries them: the listing may be older than
+        the claim that took the volume since."""
         metadata = (vp_cinder.lease_tags(receipt.cluster)
                     if receipt.state == models.R_LEASED else {})
         try:
+            if vp_cinder.TAG_POOL not in self._cinder.get_volume(
+                    volume.id).metadata:
+                return
+            LOG.warning('Volume %(id)s carries pool tags but belongs to '
+                        'claim %(claim)s; dropping the tags.',
+                        {'id': volume.id, 'claim': receipt.claim_id})
             self._cinder.update_volume(volume.id, metadata=metadata)
+        except exception.VolumeNotFound:
+            return
         except exception.CinderException as exc:
             LOG.warning('Could not drop the pool tags of %(id)s: %(err)s',
                         {'id': volume.id, 'err': exc})

@@ -143,7 +143,8 @@ class Manager(Base, models.TimestampMixin):
     # rotation deletes old volumes only once every live manager has the
     # new snapshot.  NULL for a manager that does not say (older code).
     # MEDIUMTEXT on MariaDB: a thousand pools overflow TEXT's 64 KiB.
-    pools = sa.Column(sa.Text().with_variant(mysql.MEDIUMTEXT(), 'mysql'),
+    pools = sa.Column(sa.Text().with_variant(mysql.MEDIUMTEXT(), 'mysql',
+                                             'mariadb'),
                       nullable=True)
 
 

@@ -7,6 +7,7 @@ import pytest
 
 from volume_pool import cinder as vp_cinder
 from volume_pool import shrink
+from volume_pool import sync
 from volume_pool.db import api as db_api
 from volume_pool.db import claims as db_claims
 from volume_pool.db import managers as db_managers
@@ -235,3 +236,36 @@ def test_sync_drops_an_unbound_create_of_a_manager_that_is_gone(
     left = {r.id for r in db_api.get_rows(None, status=models.CREATING)}
     assert left == {alive.id}
     assert dead.id not in left
+
+
+def _claimed_with_pool_tags_in_the_listing(mgr, simulator, now_in_cinder):
+    """A leased volume that a listing showed with the pool's tags, and
+    what Cinder holds for it now."""
+    fill(mgr)
+    volume_id = call(mgr.claim, 'debian', name='vnf',
+                     claim_key='k')['volume_id']
+    listed = dict(simulator.get_volume(volume_id))
+    listed['metadata'] = vp_cinder.pool_tags('debian', None, 'r-1')
+    with simulator._lock:
+        simulator._store.volume(volume_id)['metadata'] = now_in_cinder
+    stale = vp_cinder.CinderVolume.from_resource(listed)
+    mgr.syncer._settle_orphans({'debian': [stale]}, mgr.specs, None,
+                               sync.SyncReport())
+    return simulator.get_volume(volume_id)['metadata']
+
+
+def test_a_late_request_that_put_the_tags_back_loses_them(make_manager,
+                                                           simulator):
+    mgr = make_manager({'debian': 1})
+    tags_back = dict(vp_cinder.pool_tags('debian', None, 'r-1'))
+    assert _claimed_with_pool_tags_in_the_listing(
+        mgr, simulator, tags_back) == vp_cinder.lease_tags(None)
+
+
+def test_a_listing_older_than_the_claim_changes_nothing(make_manager,
+                                                        simulator):
+    # Listed before the claim took it; the caller has set its own since.
+    mgr = make_manager({'debian': 1})
+    callers = dict(vp_cinder.lease_tags(None), app='vnf-1')
+    assert _claimed_with_pool_tags_in_the_listing(
+        mgr, simulator, callers) == callers

@@ -116,3 +116,20 @@ def test_the_whole_sync_task_costs_what_one_pool_costs(make_manager,
         mgr.sync(CTXT)
     assert len(statements) <= SYNC_TASK_MAX_QUERIES, statements
     assert simulator.request_counts == {LISTING: 2}
+
+
+def test_a_failed_page_costs_a_second_listing_not_the_sync(make_manager,
+                                                           simulator):
+    mgr = _full_pools(make_manager, simulator, 3)
+    simulator.inject_fault(status=500, method='GET', path='/volumes/detail')
+    report = mgr.syncer.run(mgr.specs, mgr.cluster)
+    assert report.errors == 0
+    assert simulator.request_counts == {LISTING: 2}
+
+
+def test_a_manager_that_owns_no_pool_lists_nothing(make_manager, simulator):
+    mgr = _full_pools(make_manager, simulator, 3)
+    with costs.statements() as statements:
+        mgr.syncer.run(mgr.specs, mgr.cluster, owns=lambda pool: False)
+    assert len(statements) == 1
+    assert simulator.request_counts == {}

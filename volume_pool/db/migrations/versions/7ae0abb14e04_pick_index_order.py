@@ -25,7 +25,7 @@ _COLUMNS = ('cluster', 'pool', 'snapshot_id', 'status', 'created_at', 'id')
 def upgrade():
     # The same name, other columns: a manager of the previous release
     # runs the same statements on it during a rolling upgrade.
-    if op.get_context().dialect.name == 'mysql':
+    if op.get_context().dialect.name in ('mysql', 'mariadb'):
         # One ALTER, so the table is never without the index (MariaDB
         # commits each DDL statement on its own).
         op.execute('ALTER TABLE pool_volumes DROP INDEX %s, ADD INDEX %s '

@@ -21,7 +21,7 @@ depends_on = None
 
 
 def upgrade():
-    if op.get_context().dialect.name != 'mysql':
+    if op.get_context().dialect.name not in ('mysql', 'mariadb'):
         return
     op.alter_column('managers', 'pools', existing_type=sa.Text(),
                     type_=mysql.MEDIUMTEXT(), existing_nullable=True)
