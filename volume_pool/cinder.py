@@ -185,6 +185,11 @@ class Cinder:
             endpoint_override=adapter_conf.endpoint_override,
             connect_retries=adapter_conf.connect_retries)
 
+    @property
+    def page_size(self):
+        """Volumes asked for per page of a listing."""
+        return self._page_size
+
     # -- acting as another project (claims into a project) ----------------
 
     def as_project(self, project_id):

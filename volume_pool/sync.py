@@ -1,9 +1,11 @@
 """Sync: make the pool table agree with Cinder, Cinder being the truth.
 
-Per cluster, one read of the pool table and one paged list call with
-Cinder's server-side metadata filter on the cluster tag (not one request
-per pool, nor one GET per volume), then every row and every tagged volume
-of each pool is settled:
+Per cluster, one read of the pool table; then Cinder is listed with its
+server-side metadata filter, paged (never one GET per volume): by the
+cluster tag, in one listing however many pools there are, or pool by
+pool when the pools to settle are few (a listing of the cluster carries
+every pool volume of it, other managers' pools included).  Then every row
+and every tagged volume of each pool is settled:
 
 =========================================  ==================================
 Cinder says                                 the pool does
@@ -46,6 +48,16 @@ from volume_pool.db import models
 from volume_pool.db import receipts as db_receipts
 
 LOG = logging.getLogger(__name__)
+
+# Up to this many pools to settle, a sync lists each pool alone; above,
+# it lists the whole cluster (paged), whatever the number of pools.
+PER_POOL_LISTINGS = 10
+
+# A listing is started again from its first page once after a failure (a
+# page may fail, or its marker be deleted, midway through many pages).
+_retry_listing = tenacity.retry(
+    retry=tenacity.retry_if_exception_type(exception.CinderException),
+    stop=tenacity.stop_after_attempt(2), reraise=True)
 
 
 @dataclasses.dataclass
@@ -109,21 +121,27 @@ class Sync:
             names = {name for name in names if owns(name)}
         if not names:
             return total  # nothing of this cluster is ours to settle
-        try:
-            volumes = _by_pool(self._list_cluster(cluster),
-                               lambda volume: volume.pool)
-        except exception.CinderException as exc:
-            total.errors += 1
-            LOG.warning('Sync skipped: listing the volumes of cluster '
-                        '%(cluster)s failed twice: %(err)s',
-                        {'cluster': cluster or '(none)', 'err': exc})
-            return total
+        if self._lists_per_pool(names, rows):
+            volumes_of = self._list_pool
+        else:
+            try:
+                volumes = _by_pool(self._list_cluster(cluster),
+                                   lambda volume: volume.pool)
+            except exception.CinderException as exc:
+                total.errors += 1
+                LOG.warning('Sync skipped: listing the volumes of cluster '
+                            '%(cluster)s failed twice: %(err)s',
+                            {'cluster': cluster or '(none)', 'err': exc})
+                return total
+
+            def volumes_of(name, _cluster):
+                return volumes.get(name, [])
         orphans = {}
         for name in sorted(names):
             try:
                 found = self._settle_rows(name, specs.get(name), cluster,
                                           rows.get(name, []),
-                                          volumes.get(name, []), total)
+                                          volumes_of(name, cluster), total)
             except exception.CinderException as exc:
                 total.errors += 1
                 LOG.warning('Sync of pool %(pool)s skipped: %(err)s',
@@ -141,9 +159,7 @@ class Sync:
         one)."""
         report = SyncReport()
         rows = db_api.get_rows(cluster, pool=pool)
-        volumes = self._cinder.list_volumes({
-            vp_cinder.TAG_POOL: pool,
-            vp_cinder.TAG_CLUSTER: vp_cinder.cluster_tag(cluster)})
+        volumes = self._list_pool(pool, cluster)
         orphans = self._settle_rows(pool, spec, cluster, rows, volumes,
                                     report)
         if orphans:
@@ -151,13 +167,25 @@ class Sync:
                                  report)
         return report
 
-    @tenacity.retry(
-        retry=tenacity.retry_if_exception_type(exception.CinderException),
-        stop=tenacity.stop_after_attempt(2), reraise=True)
+    def _lists_per_pool(self, names, rows):
+        """True to list each pool alone: when the pools to settle are few
+        (``PER_POOL_LISTINGS``), or no more than the pages a listing of the
+        whole cluster takes.  A listing of the cluster carries every pool
+        volume of it, other managers' pools and pools nobody configures
+        any more included; Cinder builds each one it answers."""
+        pages = -(-sum(len(found) for found in rows.values()) //
+                  self._cinder.page_size)
+        return len(names) <= max(PER_POOL_LISTINGS, pages)
+
+    @_retry_listing
+    def _list_pool(self, pool, cluster):
+        return self._cinder.list_volumes({
+            vp_cinder.TAG_POOL: pool,
+            vp_cinder.TAG_CLUSTER: vp_cinder.cluster_tag(cluster)})
+
+    @_retry_listing
     def _list_cluster(self, cluster):
-        """Every pool volume of the cluster, from its first page again
-        after a failed one (a page may fail, or its marker be deleted,
-        midway through a listing of many pages).
+        """Every pool volume of the cluster.
 
         They carry the cluster tag in every mode; one made by a release
         that tagged none is a listed row's, re-tagged by

@@ -118,12 +118,27 @@ def test_the_whole_sync_task_costs_what_one_pool_costs(make_manager,
     assert simulator.request_counts == {LISTING: 2}
 
 
-def test_a_failed_page_costs_a_second_listing_not_the_sync(make_manager,
-                                                           simulator):
-    mgr = _full_pools(make_manager, simulator, 3)
+@pytest.mark.parametrize('pools, listings', [(3, 4), (30, 2)])
+def test_a_failed_listing_is_started_again_once(make_manager, simulator,
+                                                pools, listings):
+    # Pool by pool (3 pools): the first pool's listing twice; the
+    # cluster's (30 pools): the whole listing twice.
+    mgr = _full_pools(make_manager, simulator, pools)
     simulator.inject_fault(status=500, method='GET', path='/volumes/detail')
     report = mgr.syncer.run(mgr.specs, mgr.cluster)
     assert report.errors == 0
+    assert simulator.request_counts == {LISTING: listings}
+
+
+def test_a_few_pools_are_listed_alone(make_manager, simulator):
+    # 50 volumes of a pool nobody configures, with no row: the cluster's
+    # listing would carry them; the two pools' own listings do not.
+    mgr = _full_pools(make_manager, simulator, 2)
+    seeding.seed_pool(simulator, 'gone', simulator.add_snapshot(), 50)
+    for row in db_api.get_rows(None, pool='gone'):
+        db_api.delete_row(row.id, status=row.status)
+    report = mgr.syncer.run(mgr.specs, mgr.cluster)
+    assert not [k for k, v in report.as_dict().items() if v]
     assert simulator.request_counts == {LISTING: 2}
 
 
