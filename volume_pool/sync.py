@@ -53,10 +53,12 @@ LOG = logging.getLogger(__name__)
 # it lists the whole cluster (paged), whatever the number of pools.
 PER_POOL_LISTINGS = 10
 
-# A listing is started again from its first page once after a failure (a
-# page may fail, or its marker be deleted, midway through many pages).
+# A listing of the cluster is started again from its first page once when
+# Cinder refuses a page (its marker, a volume, was deleted midway through
+# many pages).  Not after a timeout or a 5xx: the sync would wait twice.
 _retry_listing = tenacity.retry(
-    retry=tenacity.retry_if_exception_type(exception.CinderException),
+    retry=tenacity.retry_if_exception_type(
+        exception.CinderRequestRejected),
     stop=tenacity.stop_after_attempt(2), reraise=True)
 
 
@@ -130,7 +132,7 @@ class Sync:
             except exception.CinderException as exc:
                 total.errors += 1
                 LOG.warning('Sync skipped: listing the volumes of cluster '
-                            '%(cluster)s failed twice: %(err)s',
+                            '%(cluster)s failed: %(err)s',
                             {'cluster': cluster or '(none)', 'err': exc})
                 return total
 
@@ -177,7 +179,6 @@ class Sync:
                   self._cinder.page_size)
         return len(names) <= max(PER_POOL_LISTINGS, pages)
 
-    @_retry_listing
     def _list_pool(self, pool, cluster):
         return self._cinder.list_volumes({
             vp_cinder.TAG_POOL: pool,

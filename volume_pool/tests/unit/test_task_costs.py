@@ -118,16 +118,22 @@ def test_the_whole_sync_task_costs_what_one_pool_costs(make_manager,
     assert simulator.request_counts == {LISTING: 2}
 
 
-@pytest.mark.parametrize('pools, listings', [(3, 4), (30, 2)])
-def test_a_failed_listing_is_started_again_once(make_manager, simulator,
-                                                pools, listings):
-    # Pool by pool (3 pools): the first pool's listing twice; the
-    # cluster's (30 pools): the whole listing twice.
-    mgr = _full_pools(make_manager, simulator, pools)
-    simulator.inject_fault(status=500, method='GET', path='/volumes/detail')
+def test_a_refused_page_starts_the_cluster_listing_again(make_manager,
+                                                         simulator):
+    # A page whose marker was deleted meanwhile: Cinder answers 400.
+    mgr = _full_pools(make_manager, simulator, 30)
+    simulator.inject_fault(status=400, method='GET', path='/volumes/detail')
     report = mgr.syncer.run(mgr.specs, mgr.cluster)
     assert report.errors == 0
-    assert simulator.request_counts == {LISTING: listings}
+    assert simulator.request_counts == {LISTING: 2}
+
+
+def test_an_unavailable_cinder_is_not_asked_twice(make_manager, simulator):
+    mgr = _full_pools(make_manager, simulator, 30)
+    simulator.inject_fault(status=503, method='GET', path='/volumes/detail')
+    report = mgr.syncer.run(mgr.specs, mgr.cluster)
+    assert report.errors == 1
+    assert simulator.request_counts == {LISTING: 1}
 
 
 def test_a_few_pools_are_listed_alone(make_manager, simulator):
