@@ -32,13 +32,13 @@ import statistics
 import time
 import uuid
 
-from oslo_config import cfg
 from oslo_db.sqlalchemy import enginefacade
 import sqlalchemy as sa
 
 from volume_pool import cinder as vp_cinder
 from volume_pool import claim_request
 from volume_pool import claims
+from volume_pool import config
 from volume_pool import context as vp_context
 from volume_pool import pool_spec
 from volume_pool import stats
@@ -251,32 +251,6 @@ def seed(sim, engine, pools, host='bench-seed', in_simulator=None):
 
 # -- managers in this process ------------------------------------------------
 
-def manager_conf(path):
-    """A ConfigOpts of its own with the service's options, from ``path``:
-    several managers in one process, each with its host and cluster."""
-    from oslo_service import opts as service_opts
-
-    from volume_pool import config
-    from volume_pool.conf import cinder as cinder_conf
-    from volume_pool.conf import coordination as coordination_conf
-    from volume_pool.conf import database as database_conf
-    from volume_pool.conf import default as default_conf
-    from volume_pool.conf import metrics as metrics_conf
-    from volume_pool.conf import volume_pool as volume_pool_conf
-    conf = cfg.ConfigOpts()
-    for module in (default_conf, volume_pool_conf, cinder_conf,
-                   database_conf, coordination_conf, metrics_conf):
-        module.register_opts(conf)
-    service_opts.register_service_opts(conf)
-    tracing = 'oslo_messaging_tracing'
-    if tracing in config.CONF:
-        conf.register_opts([config.CONF._get_opt_info(name, tracing)['opt']
-                            for name in config.CONF[tracing]], group=tracing)
-    conf(['--config-file', path], project='volume-pool',
-         default_config_files=[])
-    return conf
-
-
 def manager_config_text(sim, host, cluster, pools, snapshots, counts,
                         coordination_url=None):
     lines = ['[DEFAULT]', 'host = %s' % host]
@@ -311,7 +285,7 @@ def start_managers(sim, workdir, clusters, managers, seeded,
                     out.write(manager_config_text(
                         sim, host, cluster, pools, seeded.snapshots,
                         seeded.counts, coordination_url))
-                conf = manager_conf(path)
+                conf = config.own_conf(path)
                 member = coordination.Coordination(conf)
                 member.start()
                 mgr = vp_manager.Manager(vp_cinder.Cinder(conf), conf=conf,
@@ -496,7 +470,6 @@ def idle_manager(sim, transport_url, workdir, url, window, pools=IDLE_POOLS,
     ``window`` seconds once its first sync has finished."""
     import psutil
 
-    from volume_pool import config
     from volume_pool.bench import manager_proc
     cluster = 'scale-idle-%s' % uuid.uuid4().hex[:8]
     engine = sa.create_engine(url)

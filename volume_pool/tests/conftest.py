@@ -16,10 +16,8 @@ import os
 import textwrap
 
 from futurist import _thread as futurist_thread
-from oslo_config import cfg
 from oslo_config import fixture as config_fixture
 from oslo_db.sqlalchemy import enginefacade
-from oslo_service import opts as service_opts
 from oslo_utils import timeutils
 import pytest
 
@@ -28,12 +26,6 @@ from volume_pool import config
 from volume_pool import manager as vp_manager
 from volume_pool import rpc
 from volume_pool import service
-from volume_pool.conf import cinder as cinder_conf
-from volume_pool.conf import coordination as coordination_conf
-from volume_pool.conf import database as database_conf
-from volume_pool.conf import default as default_conf
-from volume_pool.conf import metrics as metrics_conf
-from volume_pool.conf import volume_pool as volume_pool_conf
 from volume_pool.db import api as db_api
 from volume_pool.db import migration
 from volume_pool.tests import services
@@ -79,22 +71,7 @@ def write_config(tmp_path, conf):
     return _write
 
 
-def own_conf(path):
-    """A ConfigOpts of its own with the service's options, parsed from
-    ``path``: for a service in the test's process beside a console script
-    run in that process, which parses the global CONF anew."""
-    conf = cfg.ConfigOpts()
-    for module in (default_conf, volume_pool_conf, cinder_conf,
-                   database_conf, coordination_conf, metrics_conf):
-        module.register_opts(conf)
-    service_opts.register_service_opts(conf)
-    # oslo.messaging registers [oslo_messaging_tracing] on the global CONF
-    # only, and its RPC server reads it from the server's.
-    tracing = 'oslo_messaging_tracing'
-    conf.register_opts([CONF._get_opt_info(name, tracing)['opt']
-                        for name in CONF[tracing]], group=tracing)
-    conf(['--config-file', str(path)], project='volume-pool')
-    return conf
+own_conf = config.own_conf
 
 
 def use_database(url, monkeypatch):
