@@ -111,18 +111,23 @@ def test_three_managers_200_claims_from_20_callers(managers, api, cinder,
 
 @pytest.mark.serial
 def test_sync_follows_cinder(managers, api, cinder, snapshot, pool_name):
-    managers([(pool_name, snapshot, 4)])
+    manager = managers([(pool_name, snapshot, 4)])
     wait_full(api, pool_name, 4)
     client = cinder.client()
     gone, broken, attached, kept = [v.id for v in tagged(cinder, pool_name)]
-    client.volumes.delete(gone)
-    client.volumes.reset_state(broken, 'error')
-    attachment = client.attachments.create(attached, connector=None,
-                                           instance_id=None)
-    # A tagged volume nobody recorded (a crash between create and insert).
-    orphan = client.volumes.create(
-        1, snapshot_id=snapshot, name='orphan',
-        metadata=vp_cinder.pool_tags(pool_name, None, 'lost-request'))
+    # One sync must see all of it: one that saw only the first changes
+    # would let replenish refill the pool, and the orphan below would then
+    # be a surplus volume, rightly deleted rather than adopted.
+    with manager.paused():
+        client.volumes.delete(gone)
+        client.volumes.reset_state(broken, 'error')
+        attachment = client.attachments.create(attached, connector=None,
+                                               instance_id=None)
+        # A tagged volume nobody recorded (a crash between create and
+        # insert).
+        orphan = client.volumes.create(
+            1, snapshot_id=snapshot, name='orphan',
+            metadata=vp_cinder.pool_tags(pool_name, None, 'lost-request'))
 
     def settled():
         rows = table(managers.db_url, pool_name)
