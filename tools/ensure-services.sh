@@ -43,7 +43,7 @@ start RabbitMQ 5672 rabbitmq-server -detached || status=1
 # milliseconds, where rabbitmqctl boots an Erlang VM per command.  Without
 # the plugin the tests fall back to rabbitmqctl.
 if up 5672 && ! up 15672; then
-  if rabbitmq-plugins enable rabbitmq_management >/dev/null 2>&1; then
+  if timeout 120 rabbitmq-plugins enable rabbitmq_management >/dev/null; then
     wait_up "RabbitMQ management API" 15672 || true
   else
     echo "RabbitMQ management plugin not enabled: vhosts via rabbitmqctl"

@@ -1,5 +1,6 @@
 """The per-test RabbitMQ vhost, made either way the fixture knows: the
-management API (as .ci/run sets the broker up) and rabbitmqctl."""
+management API (where tools/ensure-services.sh enabled the plugin) and
+rabbitmqctl."""
 
 import subprocess
 
@@ -8,7 +9,6 @@ import pytest
 
 from volume_pool.fixtures import rabbit
 from volume_pool.fixtures import services
-from volume_pool.tests import services as test_services
 
 
 def vhosts():
@@ -18,16 +18,12 @@ def vhosts():
     return set(out.split())
 
 
-@pytest.fixture(params=['management API', 'rabbitmqctl'])
+@pytest.fixture(params=['chosen', 'rabbitmqctl'])
 def admin(request, monkeypatch):
+    """The way the fixture picks by itself, and rabbitmqctl forced."""
     if request.param == 'rabbitmqctl':
-        monkeypatch.setattr(rabbit, '_admin', rabbit._Rabbitmqctl)
-    elif not rabbit._ManagementAPI(services.RABBIT_MANAGEMENT_URL).answers():
-        test_services.unavailable(
-            'RabbitMQ management API',
-            'nothing answers at %s (tools/ensure-services.sh enables the '
-            'plugin)' % services.RABBIT_MANAGEMENT_URL)
-    return request.param
+        monkeypatch.setattr(rabbit, '_admin', rabbit.Rabbitmqctl)
+    return rabbit._admin().name
 
 
 def test_a_vhost_of_its_own_is_usable_then_gone(admin):
@@ -37,7 +33,14 @@ def test_a_vhost_of_its_own_is_usable_then_gone(admin):
         amqp = 'amqp://' + url.split('://', 1)[1]
         with kombu.Connection(amqp, connect_timeout=10) as conn:
             queue = conn.SimpleQueue('probe')
-            queue.put({'admin': admin})
-            assert queue.get(timeout=10).payload == {'admin': admin}
+            queue.put({'made by': admin})
+            assert queue.get(timeout=10).payload == {'made by': admin}
             queue.close()
     assert vhost not in vhosts()
+
+
+def test_an_api_that_does_not_answer_leaves_it_to_rabbitmqctl(monkeypatch):
+    monkeypatch.setattr(services, 'RABBIT_MANAGEMENT_URL',
+                        'http://guest:guest@127.0.0.1:9/api')
+    assert isinstance(rabbit._admin(), rabbit.Rabbitmqctl)
+

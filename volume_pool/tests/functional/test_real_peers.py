@@ -119,19 +119,21 @@ def test_sync_follows_cinder(managers, api, cinder, snapshot, pool_name):
     wait_full(api, pool_name, 4)
     client = cinder.client()
     gone, broken, attached, kept = [v.id for v in tagged(cinder, pool_name)]
-    # One sync must see all of it: one that saw only the first changes
-    # would let replenish refill the pool, and the orphan below would then
-    # be a surplus volume, rightly deleted rather than adopted.
-    with manager.paused():
-        client.volumes.delete(gone)
-        client.volumes.reset_state(broken, 'error')
-        attachment = client.attachments.create(attached, connector=None,
-                                               instance_id=None)
+    # One sync must see all of it: one that saw only the broken volumes
+    # would let replenish refill the pool, and the orphan would then be a
+    # surplus, rightly deleted rather than adopted.  The orphan comes first:
+    # a listing Cinder still builds as the block starts can only see it
+    # creating, which sync leaves for later.
+    with manager.paused(settle=3):
         # A tagged volume nobody recorded (a crash between create and
         # insert).
         orphan = client.volumes.create(
             1, snapshot_id=snapshot, name='orphan',
             metadata=vp_cinder.pool_tags(pool_name, None, 'lost-request'))
+        client.volumes.delete(gone)
+        client.volumes.reset_state(broken, 'error')
+        attachment = client.attachments.create(attached, connector=None,
+                                               instance_id=None)
 
     def settled():
         rows = table(managers.db_url, pool_name)
