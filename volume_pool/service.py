@@ -6,6 +6,7 @@ in ``__init__`` (the designate rule), and stopped in nova's order.
 """
 
 import random
+import threading
 
 from oslo_db import exception as db_exc
 from oslo_log import log as logging
@@ -152,6 +153,20 @@ class Service(service.Service):
             self.manager.heartbeat()
         except (db_exc.DBError, sa_exc.SQLAlchemyError) as exc:
             LOG.warning('Heartbeat failed: %s', exception.first_line(exc))
+
+    def wait(self):
+        """oslo.service's wait, joined one second at a time.
+
+        Python runs signal handlers (SIGHUP, SIGTERM) in the main thread
+        only, between two bytecodes; a join with no timeout that the
+        signal did not interrupt (it reached another thread) would keep
+        them waiting until the service ends.
+        """
+        waiter = threading.Thread(target=super().wait,
+                                  name='service-wait', daemon=True)
+        waiter.start()
+        while waiter.is_alive():
+            waiter.join(timeout=1.0)
 
     def reset(self):
         """Called after a SIGHUP has re-read the mutable options."""

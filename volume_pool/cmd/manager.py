@@ -142,22 +142,29 @@ def install_reload_handler(server):
     """SIGHUP re-reads mutable options (pool targets) without a restart.
 
     oslo.service's no_fork launcher turns SIGHUP into an exit; this
-    handler replaces it and does the work on a thread, outside the signal
-    handler.
+    handler replaces it.  The handler only sets an event, and a thread
+    started here does the reload: a handler that starts a thread or logs
+    runs inside whatever the main thread was doing, and can wait forever
+    on a lock that code holds.  Signals that come while a reload runs
+    make one more reload.
     """
-    def _reload():
-        LOG.info('SIGHUP: reloading the configuration')
-        try:
-            CONF.mutate_config_files()
-            server.reset()
-        except Exception:
-            LOG.exception('Reload failed; the previous configuration '
-                          'stays in force')
+    requested = threading.Event()
 
-    def _handler(signo, frame):
-        threading.Thread(target=_reload, name='reload', daemon=True).start()
+    def _reload_on_request():
+        while True:
+            requested.wait()
+            requested.clear()
+            LOG.info('SIGHUP: reloading the configuration')
+            try:
+                CONF.mutate_config_files()
+                server.reset()
+            except Exception:
+                LOG.exception('Reload failed; the previous configuration '
+                              'stays in force')
 
-    signal.signal(signal.SIGHUP, _handler)
+    threading.Thread(target=_reload_on_request, name='reload',
+                     daemon=True).start()
+    signal.signal(signal.SIGHUP, lambda signo, frame: requested.set())
 
 
 def main(argv=None):
