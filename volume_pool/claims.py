@@ -188,7 +188,12 @@ class Claimer:
             # Cinder understood and refused: nothing changed there.
             db_holds.give_back(row.id, request.claim_id)
             raise
-        except exception.CinderException:
+        except exception.CinderException as exc:
+            # The caller gets the error; the log says which volume and why.
+            LOG.warning('Claim %(claim)s of volume %(id)s failed at Cinder, '
+                        'undoing it: %(err)s',
+                        {'claim': request.claim_id, 'id': row.volume_id,
+                         'err': exception.first_line(exc)})
             self._undo(row, request.claim_id)
             raise
         if volume.status != 'available' or volume.attached:

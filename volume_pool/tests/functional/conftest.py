@@ -24,6 +24,11 @@ from volume_pool.tests import console as vp_console
 from volume_pool.tests import services
 
 CLAIMER = os.path.join(os.path.dirname(__file__), 'claimer.py')
+# For the tests of a burst of claims, about contention and not deadlines:
+# twenty misses at once on the test Cinder (one API worker) of a loaded
+# 2-core machine can take longer than the suite's 20 s claim_timeout, and
+# a rename waiting behind them longer than its 20 s Cinder timeout.
+BURST_TIMEOUTS = '[volume_pool]\nclaim_timeout = 90\n[cinder]\ntimeout = 60\n'
 
 
 @pytest.fixture(scope='session')

@@ -19,6 +19,7 @@ from volume_pool import exception
 from volume_pool.fixtures import manager_process
 from volume_pool.fixtures import waiting
 from volume_pool.tests import services
+from volume_pool.tests.functional.conftest import BURST_TIMEOUTS
 from volume_pool.tests.functional.conftest import CLAIMER
 
 CTXT = vp_context.RequestContext()
@@ -58,7 +59,7 @@ def test_two_clusters_two_managers_each(managers, api, cinder, snapshot,
     # Every caller may miss at once: no miss is refused for the cap.
     override = ('[pool:%s@west]\nsnapshot_id = %s\ntarget = 3\n'
                 'max_miss_creates = 20\n[pool:%s]\nmax_miss_creates = 20\n'
-                % (pool_name, west_snapshot, pool_name))
+                % (pool_name, west_snapshot, pool_name)) + BURST_TIMEOUTS
     for cluster in ('east', 'west'):
         for n in (1, 2):
             managers([(pool_name, snapshot, 4)], host='%s-%d' % (cluster, n),

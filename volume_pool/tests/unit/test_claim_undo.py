@@ -194,7 +194,7 @@ def test_503_on_the_rename_fails_claims_cleanly_without_overfill(
 
 
 def test_503_on_the_rename_and_the_undo_is_settled_by_sync_no_overfill(
-        make_manager, simulator):
+        make_manager, simulator, caplog):
     """Six 503s: three claims failed and their undo failed too: rows
     ``uncertain``, replenish must not replace them, sync settles them
     from Cinder's truth."""
@@ -209,6 +209,9 @@ def test_503_on_the_rename_and_the_undo_is_settled_by_sync_no_overfill(
             call(mgr.claim, 'debian', name='vnf-%d' % n,
                  claim_key='k%d' % n)
     assert counts() == {models.UNCERTAIN: 3}
+    # Each failure is in the log, with its volume.
+    assert caplog.text.count('failed at Cinder, undoing it') == 3
+    assert all(volume_id in caplog.text for volume_id in volumes)
     # A retry of a claim whose fate is unknown is told to wait.
     with pytest.raises(exception.ClaimInProgress):
         call(mgr.claim, 'debian', name='vnf-0', claim_key='k0')
