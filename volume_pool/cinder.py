@@ -6,6 +6,7 @@ of the service sees :class:`CinderVolume` records and
 :mod:`volume_pool.exception` errors only, never a cinderclient object.
 """
 
+import copy
 import dataclasses
 import functools
 import threading
@@ -29,9 +30,14 @@ LOG = logging.getLogger(__name__)
 TAG_POOL = 'volume_pool'
 TAG_CLUSTER = 'volume_pool_cluster'
 TAG_REQUEST = 'volume_pool_request'
-POOL_TAGS = (TAG_POOL, TAG_CLUSTER, TAG_REQUEST)
-# A claimed volume under lease carries only this key, valued with its
-# cluster, so sync lists every leased volume of a cluster in one request.
+# The deployment that owns the volume (its database's identity): two
+# deployments sharing a Cinder project list, adopt, trim and delete only
+# their own volumes.
+TAG_DEPLOYMENT = 'volume_pool_deployment'
+POOL_TAGS = (TAG_POOL, TAG_CLUSTER, TAG_REQUEST, TAG_DEPLOYMENT)
+# A claimed volume under lease carries this key, valued with its cluster,
+# and the deployment's, so sync lists every leased volume of a cluster in
+# one request.
 TAG_LEASE = 'volume_pool_lease'
 # The cluster tag of a manager with no cluster name (a reserved name).
 NO_CLUSTER = 'default'
@@ -106,23 +112,42 @@ def cluster_tag(cluster):
     return cluster or NO_CLUSTER
 
 
-def pool_tags(pool, cluster, request_id):
+def pool_tags(pool, cluster, request_id, deployment=None):
     """Metadata every pool volume carries (the contract: pool and cluster
-    tags, plus the request id)."""
-    return {TAG_POOL: pool, TAG_CLUSTER: cluster_tag(cluster),
+    tags, the request id, and the deployment's identity, which a
+    deployment's :class:`Cinder` handle adds to what it writes)."""
+    tags = {TAG_POOL: pool, TAG_CLUSTER: cluster_tag(cluster),
             TAG_REQUEST: request_id}
+    if deployment:
+        tags[TAG_DEPLOYMENT] = deployment
+    return tags
 
 
-def lease_tags(cluster):
-    """Metadata of a claimed volume while its lease runs."""
-    return {TAG_LEASE: cluster_tag(cluster)}
+def lease_tags(cluster, deployment=None):
+    """Metadata of a claimed volume while its lease runs (the deployment's
+    identity too, which a deployment's :class:`Cinder` handle adds)."""
+    tags = {TAG_LEASE: cluster_tag(cluster)}
+    if deployment:
+        tags[TAG_DEPLOYMENT] = deployment
+    return tags
 
 
-def is_pool_volume_of(volume, pool, cluster, name):
-    """True when ``volume`` already carries ``pool``'s tags and name."""
+def is_pool_volume_of(volume, pool, cluster, name, deployment=None):
+    """True when ``volume`` already carries ``pool``'s tags and name (and
+    ``deployment``'s identity, when given)."""
     return (volume.metadata.get(TAG_POOL) == pool and
             volume.metadata.get(TAG_CLUSTER) == cluster_tag(cluster) and
+            (not deployment or
+             volume.metadata.get(TAG_DEPLOYMENT) == deployment) and
             TAG_LEASE not in volume.metadata and volume.name == name)
+
+
+def of_deployment(metadata, deployment):
+    """``metadata`` with the deployment's identity added when it carries
+    pool or lease tags (what a deployment's handle writes)."""
+    if deployment and (TAG_POOL in metadata or TAG_LEASE in metadata):
+        return dict(metadata, **{TAG_DEPLOYMENT: deployment})
+    return dict(metadata)
 
 
 def _translate_errors(func):
@@ -161,11 +186,19 @@ _MAX_PROJECT_HANDLES = 64
 
 
 class Cinder:
-    """A thread-safe handle on Cinder (one keystoneauth session)."""
+    """A thread-safe handle on Cinder (one keystoneauth session).
 
-    def __init__(self, conf, project_id=None):
-        """``project_id``: act as that project, not ``[cinder]``'s own."""
+    A handle made :meth:`for_deployment` acts for one deployment: every
+    pool or lease tag set it writes carries the deployment's identity, and
+    every listing it makes is filtered by it, so it never sees, adopts,
+    trims or deletes another deployment's volumes.
+    """
+
+    def __init__(self, conf, project_id=None, deployment=None):
+        """``project_id``: act as that project, not ``[cinder]``'s own;
+        ``deployment``: the identity of the deployment it acts for."""
         self._conf = conf
+        self._deployment = deployment
         self._projects = {}
         self._projects_lock = threading.Lock()
         auth, session = cinder_session.load(conf, project_id)
@@ -186,6 +219,19 @@ class Cinder:
             connect_retries=adapter_conf.connect_retries)
 
     @property
+    def deployment(self):
+        """The identity of the deployment this handle acts for, or None."""
+        return self._deployment
+
+    def for_deployment(self, deployment):
+        """A handle on the same session that acts for ``deployment``."""
+        handle = copy.copy(self)
+        handle._deployment = deployment
+        handle._projects = {}
+        handle._projects_lock = threading.Lock()
+        return handle
+
+    @property
     def page_size(self):
         """Volumes asked for per page of a listing."""
         return self._page_size
@@ -203,7 +249,8 @@ class Cinder:
             if handle is None:
                 if len(self._projects) >= _MAX_PROJECT_HANDLES:
                     self._projects.clear()
-                handle = Cinder(self._conf, project_id=project_id)
+                handle = Cinder(self._conf, project_id=project_id,
+                                deployment=self._deployment)
                 self._projects[project_id] = handle
             return handle
 
@@ -261,7 +308,8 @@ class Cinder:
             size = self.get_snapshot(snapshot_id)['size']
         try:
             volume = self._client.volumes.create(
-                size, snapshot_id=snapshot_id, name=name, metadata=metadata,
+                size, snapshot_id=snapshot_id, name=name,
+                metadata=of_deployment(metadata, self._deployment),
                 volume_type=volume_type,
                 availability_zone=availability_zone)
         except cinder_exc.NotFound:
@@ -277,12 +325,17 @@ class Cinder:
             raise exception.VolumeNotFound(volume_id=volume_id)
 
     @_translate_errors
-    def list_volumes(self, metadata):
+    def list_volumes(self, metadata, any_deployment=False):
         """Every volume whose metadata matches, filtered by Cinder, paged.
 
         One request per ``list_page_size`` volumes: sync of 10,000 volumes is
-        ten requests, not ten thousand.
+        ten requests, not ten thousand.  Only this handle's deployment's
+        volumes, unless ``any_deployment`` (a request id, which names one
+        volume of one row, may be looked up on a volume an earlier release
+        tagged).
         """
+        if self._deployment and not any_deployment:
+            metadata = dict(metadata, **{TAG_DEPLOYMENT: self._deployment})
         search_opts = {'metadata': dict(metadata)}
         if self._client.api_version >= _WITH_COUNT_VERSION:
             # Cinder says how many match, so a count that is a multiple of
@@ -333,7 +386,8 @@ class Cinder:
         rename in its only Cinder call, and sync puts them back the same
         way when it returns an abandoned claim to the pool.
         """
-        fields = {'metadata': dict(metadata or {})}
+        fields = {'metadata': of_deployment(metadata or {},
+                                            self._deployment)}
         if name is not None:
             fields['name'] = name
         try:
@@ -353,12 +407,17 @@ class Cinder:
 
     @_translate_errors
     def remove_lease_tag(self, volume_id):
-        """Drop the lease key (a confirmed or used claim); a volume or a
-        key already gone counts as removed."""
-        try:
-            self._client.volumes.delete_metadata(volume_id, [TAG_LEASE])
-        except cinder_exc.NotFound:
-            pass
+        """Drop the lease key and the deployment's (a confirmed or used
+        claim: nothing of the pool stays on the caller's volume); a volume
+        or a key already gone counts as removed."""
+        for key in (TAG_DEPLOYMENT, TAG_LEASE):
+            # One key a request: Cinder answers 404 for a key that is not
+            # there (a volume an earlier release leased has no deployment
+            # key), and the lease key must still go.
+            try:
+                self._client.volumes.delete_metadata(volume_id, [key])
+            except cinder_exc.NotFound:
+                pass
 
     @_translate_errors
     def delete_volume(self, volume_id):

@@ -61,7 +61,7 @@ def settle(cinder, row, claim_id, volume_id=None, volume=None):
         cinder.delete_volume(volume_id)
         return Outcome(LET_GO, 'it is in %s' % current.status, state)
     if not vp_cinder.is_pool_volume_of(current, row.pool, row.cluster,
-                                       row.name):
+                                       row.name, cinder.deployment):
         cinder.update_volume(volume_id, name=row.name,
                              metadata=vp_cinder.pool_tags(
                                  row.pool, row.cluster, row.request_id))

@@ -41,6 +41,7 @@ from volume_pool import sync
 from volume_pool import validation
 from volume_pool.conf import cinder as cinder_conf
 from volume_pool.db import api as db_api
+from volume_pool.db import deployment as db_deployment
 from volume_pool.db import managers as db_managers
 from volume_pool.db import receipts as db_receipts
 
@@ -59,6 +60,10 @@ class Manager(periodic_task.PeriodicTasks):
 
     def __init__(self, cinder, conf=CONF, coordinator=None):
         super().__init__(conf)
+        # Every pool volume this manager writes or lists is its
+        # deployment's: another deployment's in the same Cinder project is
+        # never seen, adopted, trimmed or deleted.
+        cinder = cinder.for_deployment(db_deployment.identity())
         self.coordination = coordinator or coordination.Coordination(conf)
         self.conf = conf
         self.host = conf.host

@@ -361,11 +361,12 @@ class Sync:
 
     def _find_untagged_create(self, row):
         """The volume of a row never bound, looked up by its request tag
-        alone: an earlier release set no cluster tag, so the cluster's
-        listing misses it.  Asked only before the row is dropped."""
+        alone: an earlier release set no cluster or deployment tag, so the
+        cluster's listing misses it.  Asked only before the row is
+        dropped; the row names the request, so the volume is ours."""
         found = self._cinder.list_volumes({
             vp_cinder.TAG_POOL: row.pool,
-            vp_cinder.TAG_REQUEST: row.request_id})
+            vp_cinder.TAG_REQUEST: row.request_id}, any_deployment=True)
         return found[0] if found else None
 
     def _restore_claimed(self, volume, receipt):
@@ -403,28 +404,28 @@ class Sync:
                 db_receipts.holding([volume.id])):
             # Gone, a caller's, or a claim's that runs since the read.
             return None
-        tags = vp_cinder.pool_tags(row.pool, row.cluster, row.request_id)
-        if _earlier_form(volume, tags):
-            # Made by a release that tagged no cluster: add that tag alone,
-            # by a merge, so a claim that drops the tags meanwhile wins.
-            LOG.info('Pool volume %(id)s of pool %(pool)s gets the cluster '
-                     'tag that its release did not set.',
-                     {'id': volume.id, 'pool': row.pool})
-            self._cinder.add_tags(volume.id, {
-                vp_cinder.TAG_CLUSTER: tags[vp_cinder.TAG_CLUSTER]})
+        tags = vp_cinder.pool_tags(row.pool, row.cluster, row.request_id,
+                                   self._cinder.deployment)
+        missing = _earlier_form(volume, tags)
+        if missing:
+            # Made by a release that tagged no cluster or no deployment:
+            # the row names it, so it is this deployment's.  Add those
+            # tags alone, by a merge, so a claim that drops the tags
+            # meanwhile wins.
+            LOG.info('Pool volume %(id)s of pool %(pool)s gets the tags '
+                     '%(keys)s that its release did not set.',
+                     {'id': volume.id, 'pool': row.pool,
+                      'keys': ', '.join(sorted(missing))})
+            self._cinder.add_tags(volume.id, missing)
             report.retagged += 1
             return dataclasses.replace(volume, metadata=dict(
                 volume.metadata, **tags))
         LOG.warning('Pool volume %(id)s of pool %(pool)s lost its pool '
                     'tags; putting them back.',
                     {'id': volume.id, 'pool': row.pool})
-        self._cinder.update_volume(
-            volume.id, name=row.name,
-            metadata=vp_cinder.pool_tags(row.pool, row.cluster,
-                                         row.request_id))
+        self._cinder.update_volume(volume.id, name=row.name, metadata=tags)
         report.retagged += 1
-        return dataclasses.replace(volume, metadata=vp_cinder.pool_tags(
-            row.pool, row.cluster, row.request_id))
+        return dataclasses.replace(volume, metadata=tags)
 
     def _retry_delete(self, row, volume, report):
         if volume is None:
@@ -513,13 +514,21 @@ def _by_pool(items, pool_of):
     return grouped
 
 
+# The pool tags an earlier release did not set.
+_LATER_TAGS = (vp_cinder.TAG_CLUSTER, vp_cinder.TAG_DEPLOYMENT)
+
+
 def _earlier_form(volume, tags):
-    """True for a volume tagged as an earlier release did: every pool tag
-    but the cluster's."""
-    return (vp_cinder.TAG_CLUSTER not in volume.metadata and
-            all(volume.metadata.get(key) == value
-                for key, value in tags.items()
-                if key != vp_cinder.TAG_CLUSTER))
+    """The tags to add to a volume tagged as an earlier release did (every
+    pool tag but the cluster's or the deployment's, or both), or ``{}``
+    when it is not in such a form."""
+    missing = {key: value for key, value in tags.items()
+               if key in _LATER_TAGS and key not in volume.metadata}
+    if missing and all(volume.metadata.get(key) == value
+                       for key, value in tags.items()
+                       if key not in missing):
+        return missing
+    return {}
 
 
 def _age_of_volume(volume):

@@ -44,6 +44,7 @@ from volume_pool import pool_spec
 from volume_pool import stats
 from volume_pool.bench import services
 from volume_pool.db import api as db_api
+from volume_pool.db import deployment as db_deployment
 from volume_pool.db import migration
 from volume_pool.db import models
 from volume_pool.fixtures import cinder_handles
@@ -226,6 +227,7 @@ def seed(sim, engine, pools, host='bench-seed', in_simulator=None):
     rows only, with made-up volume ids."""
     seeded = Seeded()
     rows = []
+    deployment = db_deployment.identity(engine)
     for pool, (cluster, count) in pools.items():
         snapshot_id = sim.add_snapshot(size=1)
         seeded.snapshots[pool] = snapshot_id
@@ -239,7 +241,8 @@ def seed(sim, engine, pools, host='bench-seed', in_simulator=None):
                 row['volume_id'] = sim.add_volume(
                     size=1, name=row['name'], snapshot_id=snapshot_id,
                     metadata=vp_cinder.pool_tags(pool, cluster,
-                                                 row['request_id']))
+                                                 row['request_id'],
+                                                 deployment))
                 seeded.volume_ids.append(row['volume_id'])
             else:
                 row['volume_id'] = str(uuid.uuid4())
@@ -626,7 +629,8 @@ def seed_one(sim, engine, pool, snapshot_id):
     row = seeding.row_values(pool, None, snapshot_id, host='bench-seed')
     row['volume_id'] = sim.add_volume(
         size=1, name=row['name'], snapshot_id=snapshot_id,
-        metadata=vp_cinder.pool_tags(pool, None, row['request_id']))
+        metadata=vp_cinder.pool_tags(pool, None, row['request_id'],
+                                     db_deployment.identity(engine)))
     seeding.insert_rows([row], engine)
     return row['volume_id']
 

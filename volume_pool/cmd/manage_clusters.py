@@ -12,6 +12,7 @@ from volume_pool import exception
 from volume_pool.cmd.manage_output import emit
 from volume_pool.cmd.manage_output import EXIT_FAILED
 from volume_pool.cmd.manage_output import EXIT_OK
+from volume_pool.db import deployment as db_deployment
 
 CONF = config.CONF
 
@@ -40,9 +41,14 @@ def cluster_list():
     return EXIT_OK
 
 
+def _deployment_cinder():
+    """Cinder as this deployment: only its own volumes are touched."""
+    return vp_cinder.Cinder(CONF, deployment=db_deployment.identity())
+
+
 def cluster_adopt():
     old = clusters.name_of(clusters.key_of(CONF.command.old_cluster))
-    report = clusters.adopt(vp_cinder.Cinder(CONF), old, CONF.cluster,
+    report = clusters.adopt(_deployment_cinder(), old, CONF.cluster,
                             CONF.volume_pool.service_down_time)
     new = clusters.name_of(clusters.key_of(CONF.cluster))
     print('Cluster %s adopted into %s: %d rows moved, %d claim receipts '
@@ -64,7 +70,7 @@ def cluster_adopt():
 def cluster_drain():
     old = clusters.name_of(clusters.key_of(CONF.command.old_cluster))
     timeout = CONF.command.timeout
-    report = clusters.drain(vp_cinder.Cinder(CONF), old, CONF.cluster,
+    report = clusters.drain(_deployment_cinder(), old, CONF.cluster,
                             CONF.volume_pool.service_down_time, timeout)
     print('Cluster %s: %d volumes deleted, %d rows dropped, %d volumes in '
           'use released, %d deletes failed, %d volumes still in Cinder '

@@ -16,19 +16,35 @@ from volume_pool.cmd.manage_output import emit
 from volume_pool.cmd.manage_output import EXIT_FAILED
 from volume_pool.cmd.manage_output import EXIT_OK
 from volume_pool.db import api as db_api
+from volume_pool.db import deployment as db_deployment
 from volume_pool.db import migration
 
 CONF = config.CONF
 
+
+def _deployment_cinder():
+    """Cinder as this deployment: only its own volumes are touched."""
+    return vp_cinder.Cinder(CONF, deployment=db_deployment.identity())
+
 def db_sync():
     migration.upgrade(CONF.command.revision)
     print('Database is at revision %s.' % migration.version())
+    _print_deployment()
     return EXIT_OK
 
 
 def db_version():
     print(migration.version() or 'None (run "volume-pool-manage db sync")')
     return EXIT_OK
+
+
+def _print_deployment():
+    """The identity every pool volume of this deployment carries in
+    Cinder (tag ``volume_pool_deployment``), once ``db sync`` made it."""
+    try:
+        print('Deployment identity: %s' % db_deployment.identity())
+    except exception.ConfigError:
+        pass  # a schema older than the identity: nothing to show
 
 
 POOL_COLUMNS = ['name', 'cluster', 'target', 'ready', 'creating',
@@ -139,7 +155,7 @@ def pool_show():
 def pool_drain():
     name = CONF.command.pool_name
     spec = _known_pool(name)
-    report = shrink.drain_pool(vp_cinder.Cinder(CONF), name,
+    report = shrink.drain_pool(_deployment_cinder(), name,
                                   CONF.cluster or None)
     print('Pool %s: %d volumes deleted, %d deletes failed (retried by the '
           'next sync).' % (name, report.deleted, report.errors))

@@ -148,6 +148,23 @@ class Manager(Base, models.TimestampMixin):
                       nullable=True)
 
 
+class Deployment(Base, models.TimestampMixin):
+    """This deployment's identity: one row, written by ``db sync``.
+
+    Every pool volume carries it in Cinder; a sync adopts, trims and
+    deletes only volumes that carry it, so two deployments sharing a
+    Cinder project never touch each other's volumes.
+    """
+
+    __tablename__ = 'deployment'
+    __table_args__ = ({'mysql_engine': 'InnoDB',
+                       'mysql_charset': 'utf8mb4'},)
+
+    # Always 1: a deployment has one identity.
+    id = sa.Column(sa.Integer, primary_key=True, autoincrement=False)
+    identity = sa.Column(sa.String(36), nullable=False)
+
+
 class PoolLock(Base, models.TimestampMixin):
     """One row per pool whose update is the database's lock on the pool.
 

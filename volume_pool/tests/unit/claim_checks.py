@@ -12,17 +12,28 @@ import sqlalchemy as sa
 
 from volume_pool import cinder as vp_cinder
 from volume_pool.db import api as db_api
+from volume_pool.db import deployment as db_deployment
 from volume_pool.db import models
 from volume_pool.db import receipts as db_receipts
 from volume_pool.tests.unit.manager_steps import counts
 from volume_pool.tests.unit.manager_steps import tagged
 
-LEASE_TAGS = {vp_cinder.TAG_LEASE: 'default'}
 PUT = ('PUT', '/volumes/{id}')
 POST = ('POST', '/volumes')
 # A volume by id (GET and PUT), not the listing (/volumes/detail).
 ONE_VOLUME = r'^/volumes/[0-9a-f]{8}-[0-9a-f-]+$'
 PAST = datetime.datetime(2000, 1, 1)
+
+
+def pool_tags(pool, cluster, request_id):
+    """The tags the test database's deployment puts on a pool volume."""
+    return vp_cinder.pool_tags(pool, cluster, request_id,
+                               db_deployment.identity())
+
+
+def lease_tags(cluster=None):
+    """The tags of a volume this deployment leased to a caller."""
+    return vp_cinder.lease_tags(cluster, db_deployment.identity())
 
 
 def receipt(key, project=''):

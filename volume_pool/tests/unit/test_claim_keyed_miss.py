@@ -12,7 +12,7 @@ from volume_pool import exception
 from volume_pool.db import models
 from volume_pool.fixtures import waiting
 from volume_pool.tests.unit.claim_checks import assert_settled
-from volume_pool.tests.unit.claim_checks import LEASE_TAGS
+from volume_pool.tests.unit.claim_checks import lease_tags
 from volume_pool.tests.unit.claim_checks import ONE_VOLUME
 from volume_pool.tests.unit.claim_checks import POST
 from volume_pool.tests.unit.claim_checks import receipt
@@ -49,9 +49,9 @@ def test_keyed_miss_creates_with_the_pool_tags_first_and_replays(
     assert metadata[vp_cinder.TAG_POOL] == 'debian'
     assert metadata[vp_cinder.TAG_REQUEST]
     [rename] = [body for method, path, body in seen if method == 'PUT']
-    assert rename['volume']['metadata'] == LEASE_TAGS
+    assert rename['volume']['metadata'] == lease_tags()
     volume = simulator.get_volume(result['volume_id'])
-    assert (volume['name'], volume['metadata']) == ('vnf-m', LEASE_TAGS)
+    assert (volume['name'], volume['metadata']) == ('vnf-m', lease_tags())
     assert receipt('m1').state == models.R_LEASED
     assert rows_by_volume() == {}
     again = call(mgr.claim, 'debian', name='vnf-m', claim_key='m1')

@@ -19,7 +19,7 @@ from volume_pool.db import models
 from volume_pool.fixtures import waiting
 from volume_pool.tests.unit.claim_checks import all_receipts
 from volume_pool.tests.unit.claim_checks import assert_in_pool
-from volume_pool.tests.unit.claim_checks import LEASE_TAGS
+from volume_pool.tests.unit.claim_checks import lease_tags
 from volume_pool.tests.unit.claim_checks import POST
 from volume_pool.tests.unit.claim_checks import PUT
 from volume_pool.tests.unit.claim_checks import receipt
@@ -50,7 +50,7 @@ def test_keyed_claim_is_leased_and_its_retry_takes_no_second_volume(
     assert before + 3500 < expires < time.time() + 3700
     volume = simulator.get_volume(result['volume_id'])
     assert volume['name'] == 'vnf-1-root'
-    assert volume['metadata'] == LEASE_TAGS  # no pool tag left
+    assert volume['metadata'] == lease_tags()  # no pool tag left
     assert result['volume_id'] not in rows_by_volume()
     held = receipt('k1')
     assert (held.state, held.volume_id) == (models.R_LEASED,
@@ -111,7 +111,7 @@ def test_claim_keys_are_scoped_to_the_callers_project(make_manager,
     call(mgr.release, 'k', ctxt=bob)
     assert_in_pool(simulator, second['volume_id'])
     assert receipt('k', 'p-alice').state == models.R_LEASED
-    assert simulator.get_volume(first['volume_id'])['metadata'] == LEASE_TAGS
+    assert simulator.get_volume(first['volume_id'])['metadata'] == lease_tags()
     with pytest.raises(exception.ClaimNotFound):
         call(mgr.release, 'k')  # the admin context has no project
 

@@ -15,7 +15,7 @@ from volume_pool.db import models
 from volume_pool.fixtures import waiting
 from volume_pool.tests.unit.claim_checks import assert_in_pool
 from volume_pool.tests.unit.claim_checks import assert_settled
-from volume_pool.tests.unit.claim_checks import LEASE_TAGS
+from volume_pool.tests.unit.claim_checks import lease_tags
 from volume_pool.tests.unit.claim_checks import PAST
 from volume_pool.tests.unit.claim_checks import receipt
 from volume_pool.tests.unit.claim_checks import rows_by_volume
@@ -66,7 +66,7 @@ def test_unconfirmed_lease_runs_out_and_the_pool_is_trimmed_to_target(
     fill(mgr)  # replenish replaced it: the return makes a surplus
     mgr.sync(CTXT)
     assert simulator.get_volume(result['volume_id'])['metadata'] == \
-        LEASE_TAGS  # the lease has not run out: untouched
+        lease_tags()  # the lease has not run out: untouched
     expire_lease('l1')
     mgr.sync(CTXT)
     assert receipt('l1').state == models.R_RETURNED

@@ -15,7 +15,7 @@ from volume_pool.tests.unit.claim_checks import all_receipts
 from volume_pool.tests.unit.claim_checks import assert_in_pool
 from volume_pool.tests.unit.claim_checks import assert_settled
 from volume_pool.tests.unit.claim_checks import in_thread
-from volume_pool.tests.unit.claim_checks import LEASE_TAGS
+from volume_pool.tests.unit.claim_checks import lease_tags
 from volume_pool.tests.unit.claim_checks import ONE_VOLUME
 from volume_pool.tests.unit.claim_checks import POST
 from volume_pool.tests.unit.claim_checks import receipt
@@ -111,7 +111,7 @@ def test_late_rename_with_sync_running_answers_one_caller(make_manager,
     # The volume stays the second caller's: no row, not in the pool.
     assert rows_by_volume() == {}
     assert tagged(simulator) == []
-    assert simulator.get_volume(volume_id)['metadata'] == LEASE_TAGS
+    assert simulator.get_volume(volume_id)['metadata'] == lease_tags()
     # The first key is free again: a new claim gets a new volume.
     again = call(mgr.claim, 'debian', name='vnf-first', claim_key='first')
     assert (again['source'], again['volume_id'] != volume_id) == (
@@ -126,7 +126,7 @@ def test_late_rename_never_renames_the_next_callers_volume(make_manager,
     mgr.sync(CTXT)
     volume = simulator.get_volume(volume_id)
     assert (volume['name'], volume['metadata']) == (second['name'],
-                                                    LEASE_TAGS)
+                                                    lease_tags())
 
 
 def test_late_rename_of_a_volume_back_in_the_pool_is_retagged(
@@ -158,7 +158,7 @@ def test_late_rename_of_a_volume_back_in_the_pool_is_retagged(
     # The late rename lands on a pool volume.
     waiting.wait_for(lambda: simulator.get_volume(volume_id)['name'] ==
                      'vnf-first', what='the held rename landed')
-    assert simulator.get_volume(volume_id)['metadata'] == LEASE_TAGS
+    assert simulator.get_volume(volume_id)['metadata'] == lease_tags()
     mgr.sync(CTXT)
     assert_settled(mgr, simulator)
     assert list(rows_by_volume()) == [volume_id]

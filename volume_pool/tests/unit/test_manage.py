@@ -6,6 +6,7 @@ import json
 import uuid
 
 from oslo_db import exception as db_exc
+from oslo_utils import uuidutils
 import pytest
 import yaml
 
@@ -25,6 +26,7 @@ from volume_pool.tests.conftest import cinder_section
 from volume_pool.tests.conftest import own_conf
 from volume_pool.tests.conftest import service_config
 from volume_pool.tests.conftest import serving
+from volume_pool.tests.unit import claim_checks
 
 SNAP = '6f1c1a3e-0d8e-4c54-9a43-8f0a3a2f7e11'
 
@@ -53,6 +55,18 @@ def test_db_sync_then_version(manage):
     assert result.returncode == 0, result.stderr
     assert 'Database is at revision %s' % migration.head() in result.stdout
     assert manage('db', 'version').stdout.strip() == migration.head()
+
+
+def test_db_sync_makes_the_deployment_identity_once(manage):
+    first = manage('db', 'sync')
+    assert first.returncode == 0, first.stderr
+    [identity] = [line.split(': ', 1)[1] for line in
+                  first.stdout.splitlines()
+                  if line.startswith('Deployment identity: ')]
+    assert uuidutils.is_uuid_like(identity)
+    # A second sync keeps it: the volumes in Cinder carry it.
+    again = manage('db', 'sync')
+    assert 'Deployment identity: %s' % identity in again.stdout
 
 
 def test_pool_list_show_and_drain(manage, simulator, monkeypatch):
@@ -283,7 +297,7 @@ def _pool_volume(simulator, manage, cluster, status=models.AVAILABLE):
     request_id = str(uuid.uuid4())
     volume_id = simulator.add_volume(
         snapshot_id=manage.snapshot,
-        metadata=vp_cinder.pool_tags('debian', cluster, request_id))
+        metadata=claim_checks.pool_tags('debian', cluster, request_id))
     db_api.create_volume_row(
         request_id=request_id, volume_id=volume_id, pool='debian',
         cluster=cluster, snapshot_id=manage.snapshot, size=1, name='n',

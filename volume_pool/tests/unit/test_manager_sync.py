@@ -12,6 +12,7 @@ from volume_pool.db import api as db_api
 from volume_pool.db import claims as db_claims
 from volume_pool.db import managers as db_managers
 from volume_pool.db import models
+from volume_pool.tests.unit import claim_checks
 from volume_pool.tests.unit.manager_steps import call
 from volume_pool.tests.unit.manager_steps import CTXT
 from volume_pool.tests.unit.manager_steps import fill
@@ -41,7 +42,7 @@ def test_sync_adopts_a_tagged_volume_without_row(make_manager, simulator):
     mgr = make_manager({'debian': 2})
     orphan = simulator.add_volume(
         snapshot_id=mgr.snapshots['debian'],
-        metadata=vp_cinder.pool_tags('debian', None, 'lost-request'))
+        metadata=claim_checks.pool_tags('debian', None, 'lost-request'))
     mgr.sync(CTXT)
     rows = db_api.get_rows(None)
     assert [(r.volume_id, r.status) for r in rows] == [
@@ -55,7 +56,7 @@ def test_sync_leaves_an_orphan_another_sync_adopted_first(
     mgr = make_manager({'debian': 2})
     orphan = simulator.add_volume(
         snapshot_id=mgr.snapshots['debian'],
-        metadata=vp_cinder.pool_tags('debian', None, 'lost-request'))
+        metadata=claim_checks.pool_tags('debian', None, 'lost-request'))
     create_row = db_api.create_volume_row
 
     def adopted_meanwhile(**row):
@@ -73,7 +74,7 @@ def test_a_bug_while_adopting_is_not_taken_for_a_race(make_manager,
     mgr = make_manager({'debian': 2})
     simulator.add_volume(
         snapshot_id=mgr.snapshots['debian'],
-        metadata=vp_cinder.pool_tags('debian', None, 'lost-request'))
+        metadata=claim_checks.pool_tags('debian', None, 'lost-request'))
 
     def broken(**row):
         raise TypeError('a bug')
@@ -87,7 +88,7 @@ def test_sync_deletes_orphans_beyond_target(make_manager, simulator):
     fill(mgr)
     extra = simulator.add_volume(
         snapshot_id=mgr.snapshots['debian'],
-        metadata=vp_cinder.pool_tags('debian', None, 'extra'))
+        metadata=claim_checks.pool_tags('debian', None, 'extra'))
     mgr.sync(CTXT)
     wait_for(lambda: simulator.get_volume(extra) is None)
     assert len(tagged(simulator)) == 1
@@ -102,7 +103,7 @@ def test_sync_reunites_row_and_volume_after_a_crash(make_manager, simulator):
         host='another-host')
     volume_id = simulator.add_volume(
         snapshot_id=mgr.snapshots['debian'],
-        metadata=vp_cinder.pool_tags('debian', None, 'req-crash-1'))
+        metadata=claim_checks.pool_tags('debian', None, 'req-crash-1'))
     mgr.sync(CTXT)
     rows = db_api.get_rows(None)
     assert [(r.id, r.volume_id, r.status) for r in rows] == [
@@ -198,7 +199,7 @@ def test_a_pool_left_out_of_the_config_keeps_its_volumes(
     # A tagged volume of that pool nobody recorded yet is kept too.
     stray = simulator.add_volume(
         snapshot_id=mgr.snapshots['windows'],
-        metadata=vp_cinder.pool_tags('windows', None, 'lost-request'))
+        metadata=claim_checks.pool_tags('windows', None, 'lost-request'))
     conf.set_override('enabled_pools', ['debian'], group='volume_pool')
     mgr.reset()
     for _ in range(2):
@@ -245,7 +246,7 @@ def _claimed_with_pool_tags_in_the_listing(mgr, simulator, now_in_cinder):
     volume_id = call(mgr.claim, 'debian', name='vnf',
                      claim_key='k')['volume_id']
     listed = dict(simulator.get_volume(volume_id))
-    listed['metadata'] = vp_cinder.pool_tags('debian', None, 'r-1')
+    listed['metadata'] = claim_checks.pool_tags('debian', None, 'r-1')
     with simulator._lock:
         simulator._store.volume(volume_id)['metadata'] = now_in_cinder
     stale = vp_cinder.CinderVolume.from_resource(listed)
@@ -257,15 +258,15 @@ def _claimed_with_pool_tags_in_the_listing(mgr, simulator, now_in_cinder):
 def test_a_late_request_that_put_the_tags_back_loses_them(make_manager,
                                                            simulator):
     mgr = make_manager({'debian': 1})
-    tags_back = dict(vp_cinder.pool_tags('debian', None, 'r-1'))
+    tags_back = dict(claim_checks.pool_tags('debian', None, 'r-1'))
     assert _claimed_with_pool_tags_in_the_listing(
-        mgr, simulator, tags_back) == vp_cinder.lease_tags(None)
+        mgr, simulator, tags_back) == claim_checks.lease_tags(None)
 
 
 def test_a_listing_older_than_the_claim_changes_nothing(make_manager,
                                                         simulator):
     # Listed before the claim took it; the caller has set its own since.
     mgr = make_manager({'debian': 1})
-    callers = dict(vp_cinder.lease_tags(None), app='vnf-1')
+    callers = dict(claim_checks.lease_tags(None), app='vnf-1')
     assert _claimed_with_pool_tags_in_the_listing(
         mgr, simulator, callers) == callers

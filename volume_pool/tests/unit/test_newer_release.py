@@ -3,9 +3,9 @@ schema: rows and receipts in states it does not know are left alone."""
 
 from oslo_utils import uuidutils
 
-from volume_pool import cinder as vp_cinder
 from volume_pool.db import api as db_api
 from volume_pool.db import models
+from volume_pool.tests.unit import claim_checks
 from volume_pool.tests.unit import manager_steps as tm
 
 
@@ -13,7 +13,7 @@ def _tagged_volume(simulator, mgr, pool='debian'):
     request_id = uuidutils.generate_uuid()
     volume_id = simulator.add_volume(
         snapshot_id=mgr.snapshots[pool],
-        metadata=vp_cinder.pool_tags(pool, None, request_id))
+        metadata=claim_checks.pool_tags(pool, None, request_id))
     return volume_id, request_id
 
 

@@ -16,10 +16,10 @@ from volume_pool.db import api as db_api
 from volume_pool.db import models
 from volume_pool.db import receipts as db_receipts
 from volume_pool.fixtures import waiting
+from volume_pool.tests.unit.claim_checks import lease_tags
 
 ONE_VOLUME = r'^/volumes/[0-9a-f]{8}-[0-9a-f-]+$'
 PUT = ('PUT', '/volumes/{id}')
-LEASE_TAGS = {vp_cinder.TAG_LEASE: 'default'}
 TARGET = 2  # the running_service fixture's pool
 
 
@@ -256,7 +256,7 @@ def test_confirm_over_rpc_ends_the_lease(running_service, simulator, ctxt):
     wait_full()
     result = api.claim(ctxt, 'debian', name='vnf-c', claim_key='c-1')
     assert simulator.get_volume(result['volume_id'])['metadata'] == \
-        LEASE_TAGS
+        lease_tags()
     view = api.confirm(ctxt, 'c-1')
     assert (view['state'], view['claim_key'], view['volume_id'],
             view['lease_expires_at']) == (models.R_USED, 'c-1',

@@ -8,6 +8,7 @@ from volume_pool import cinder as vp_cinder
 from volume_pool.db import api as db_api
 from volume_pool.db import managers as db_managers
 from volume_pool.fixtures import costs
+from volume_pool.tests.unit import claim_checks
 from volume_pool.tests.unit import manager_steps as tm
 
 
@@ -117,7 +118,7 @@ def test_a_pool_never_takes_volumes_tagged_in_another_case(make_manager,
     tm.fill(mgr)
     other = simulator.add_volume(
         snapshot_id=mgr.snapshots['debian'],
-        metadata=vp_cinder.pool_tags('DEBIAN', None, 'r-other'))
+        metadata=claim_checks.pool_tags('DEBIAN', None, 'r-other'))
     assert [v.id for v in mgr._cinder.list_volumes(
         {vp_cinder.TAG_POOL: 'debian'})] == [
             r.volume_id for r in db_api.get_rows(None)]

@@ -19,7 +19,7 @@ from volume_pool.fixtures import waiting
 from volume_pool.tests.unit.claim_checks import assert_in_pool
 from volume_pool.tests.unit.claim_checks import assert_settled
 from volume_pool.tests.unit.claim_checks import in_thread
-from volume_pool.tests.unit.claim_checks import LEASE_TAGS
+from volume_pool.tests.unit.claim_checks import lease_tags
 from volume_pool.tests.unit.claim_checks import ONE_VOLUME
 from volume_pool.tests.unit.claim_checks import PAST
 from volume_pool.tests.unit.claim_checks import receipt
@@ -44,7 +44,7 @@ def _hold(mgr, incarnation, key=None, hold=60.0):
 def _handed_over(mgr, row, name='vnf-x', key=True):
     """What the holder did in Cinder before it stopped: the rename."""
     mgr.claimer._cinder.update_volume(
-        row.volume_id, name=name, metadata=LEASE_TAGS if key else {})
+        row.volume_id, name=name, metadata=lease_tags() if key else {})
 
 
 def _set_heartbeat(incarnation, moment):
@@ -103,7 +103,7 @@ def test_sync_leaves_a_live_claim_within_its_deadline_alone(make_manager,
     assert (held.status, held.claim_id) == (models.CLAIMING, take.claim_id)
     assert receipt('k-live').state == models.R_CLAIMING
     volume = simulator.get_volume(row.volume_id)
-    assert (volume['name'], volume['metadata']) == ('vnf-live', LEASE_TAGS)
+    assert (volume['name'], volume['metadata']) == ('vnf-live', lease_tags())
     # ... and the claim can still finish: sync did not fence it.
     _taken, [answer] = db_claims.commit_steps(
         'debian', None, mgr.specs['debian'].snapshot_id, mgr.incarnation,
@@ -180,7 +180,7 @@ def test_sync_never_retags_a_volume_a_running_claim_renamed(
     result = claiming.result(timeout=15)
     assert result['volume_id'] == volume_id
     volume = simulator.get_volume(volume_id)
-    assert (volume['name'], volume['metadata']) == ('vnf-k', LEASE_TAGS)
+    assert (volume['name'], volume['metadata']) == ('vnf-k', lease_tags())
 
 
 def test_sync_never_deletes_the_volume_a_miss_is_creating(
@@ -207,4 +207,4 @@ def test_sync_never_deletes_the_volume_a_miss_is_creating(
     # (sync has returned: a delete it sent has landed)
     volume = simulator.get_volume(result['volume_id'])
     assert volume is not None, 'the claimed volume was deleted'
-    assert (volume['name'], volume['metadata']) == ('vnf-miss', LEASE_TAGS)
+    assert (volume['name'], volume['metadata']) == ('vnf-miss', lease_tags())
