@@ -135,13 +135,17 @@ def pool_name():
 def managers(tmp_path, cinder, transport_url, db_url):
     """Factory of manager processes sharing this test's DB and broker."""
     started = []
+    synced = set()
     shared_redis = private_namespace(services.REDIS_URL)
 
     def _start(pools, host='mgr-1', coordination=False, sync_interval=3,
-               extra='', project_id=None, cluster=None, connection=None):
+               extra='', project_id=None, cluster=None, connection=None,
+               broker=None):
         """``pools``: (name, snapshot_id, target) triples; ``coordination``
         True for the machine's Redis, or a tooz URL; ``connection`` the
-        database URL the manager uses, if not the test's own."""
+        database URL the manager uses, if not the test's own (``db
+        sync``-ed by its first manager); ``broker`` its transport URL, if
+        not the test's own."""
         sections = ''.join(
             '[pool:%s]\nsnapshot_id = %s\ntarget = %d\n' % p for p in pools)
         if coordination is True:
@@ -156,7 +160,7 @@ def managers(tmp_path, cinder, transport_url, db_url):
                 'sync_interval = %d\ncreate_concurrency = 8\n'
                 'create_poll_interval = 0.2\nperiodic_fuzzy_delay = 0\n'
                 'claim_timeout = 20\n%s%s%s%s'
-                % (host, transport_url,
+                % (host, broker or transport_url,
                    'cluster = %s\n' % cluster if cluster else '',
                    connection or db_url,
                    ','.join(p[0] for p in pools), sync_interval,
@@ -164,8 +168,9 @@ def managers(tmp_path, cinder, transport_url, db_url):
                    coordination_section,
                    extra))
         process = manager_process.ManagerProcess(str(tmp_path), host, text)
-        if not started:
+        if (connection or db_url) not in synced:
             process.db_sync()
+            synced.add(connection or db_url)
         started.append(process.start())
         return process
 

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from volume_pool import cinder as vp_cinder
 from volume_pool import context as vp_context
 from volume_pool import exception
+from volume_pool.db import deployment as db_deployment
 from volume_pool.fixtures import waiting
 from volume_pool.tests.functional.conftest import BURST_TIMEOUTS
 from volume_pool.tests.functional.conftest import CLAIMER
@@ -24,6 +25,15 @@ CTXT = vp_context.RequestContext()
 def tagged(cinder, pool):
     return cinder.client().volumes.list(
         search_opts={'metadata': {vp_cinder.TAG_POOL: pool}})
+
+
+def identity(db_url):
+    """The deployment identity the manager's ``db sync`` made."""
+    engine = sa.create_engine(db_url)
+    try:
+        return db_deployment.identity(engine)
+    finally:
+        engine.dispose()
 
 
 def table(db_url, pool):
@@ -127,7 +137,8 @@ def test_sync_follows_cinder(managers, api, cinder, snapshot, pool_name):
         # insert).
         orphan = client.volumes.create(
             1, snapshot_id=snapshot, name='orphan',
-            metadata=vp_cinder.pool_tags(pool_name, None, 'lost-request'))
+            metadata=vp_cinder.pool_tags(pool_name, None, 'lost-request',
+                                         identity(managers.db_url)))
         client.volumes.delete(gone)
         client.volumes.reset_state(broken, 'error')
         attachment = client.attachments.create(attached, connector=None,
