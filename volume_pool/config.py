@@ -1,5 +1,8 @@
 """Command-line and config-file parsing shared by every entry point."""
 
+import argparse
+import re
+
 from oslo_config import cfg
 from oslo_log import log as logging
 from oslo_service import opts as service_opts
@@ -25,6 +28,65 @@ def parse_args(argv, default_config_files=None, description=None):
          version=version.version_string(),
          default_config_files=default_config_files,
          description=description)
+    check_values(CONF)
+
+
+class InvalidValue(cfg.Error):
+    """A value its option's type or range refuses, said in one line that
+    names the group, the option and the file."""
+
+
+# oslo.config's text: "Value for option NAME from LocationInfo(location=
+# <Locations.user: (4, True)>, detail='FILE') is not valid: WHY".
+_REFUSED = re.compile(r"^Value for option \S+ (?:from (?P<where>.*?) )?"
+                      r"is not valid: (?P<why>.*)$", re.S)
+_DETAIL = re.compile(r"detail='(?P<detail>[^']*)'")
+
+
+def describe_invalid(group, option, exc):
+    """``[group] option: why (in FILE)`` for oslo.config's error ``exc``,
+    without its internals."""
+    text = str(exc)
+    found = _REFUSED.match(text)
+    why = found.group('why') if found else text
+    where = _DETAIL.search(found.group('where') or '') if found else None
+    return '[%s] %s: %s%s' % (group or 'DEFAULT', option, why,
+                              ' (in %s)' % where.group('detail')
+                              if where else '')
+
+
+def check_values(conf):
+    """Read every registered option once: a value that its type or range
+    refuses stops the command here, with :class:`InvalidValue`, instead of
+    when a task first reads it."""
+    for name in list(conf):
+        try:
+            value = conf[name]
+        except (cfg.ConfigSourceValueError, ValueError) as exc:
+            raise InvalidValue(describe_invalid(None, name, exc))
+        if not isinstance(value, cfg.ConfigOpts.GroupAttr):
+            continue
+        for option in list(value):
+            try:
+                value[option]
+            except (cfg.ConfigSourceValueError, ValueError) as exc:
+                raise InvalidValue(describe_invalid(name, option, exc))
+
+
+def at_least(minimum):
+    """An argparse type: an integer no smaller than ``minimum``."""
+    def parse(text):
+        try:
+            number = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError('%r is not a whole number'
+                                             % text)
+        if number < minimum:
+            raise argparse.ArgumentTypeError(
+                '%d is below %d' % (number, minimum))
+        return number
+    parse.__name__ = 'integer'  # argparse names the type in its errors
+    return parse
 
 
 def own_conf(path):

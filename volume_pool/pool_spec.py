@@ -11,6 +11,7 @@ import re
 from oslo_config import cfg
 from oslo_utils import uuidutils
 
+from volume_pool import config
 from volume_pool import exception
 from volume_pool.conf import pool as pool_conf
 
@@ -59,9 +60,9 @@ def _read(conf, section, option, override=None):
             section = override
     try:
         return conf[section][option]
-    except (cfg.ConfigFileValueError, ValueError) as exc:
+    except (cfg.ConfigSourceValueError, ValueError) as exc:
         raise exception.ConfigError(
-            reason='[%s] %s: %s' % (section, option, exc))
+            reason=config.describe_invalid(section, option, exc))
 
 
 def load_specs(conf):

@@ -44,7 +44,8 @@ SERVICE_ERRORS = (db_api.DATABASE_ERRORS + coordination.BACKEND_ERRORS +
 
 def _add_timeout(parser, default):
     parser.add_argument(
-        '--timeout', type=int, default=default, metavar='SECONDS',
+        '--timeout', type=config.at_least(1), default=default,
+        metavar='SECONDS',
         help='How long to wait for a manager to answer (default: %d).'
              % default)
 
@@ -165,7 +166,8 @@ def _add_rename_parsers(cluster_actions):
         'run again.')
     drain.add_argument('old_cluster', metavar='OLD', help=old_help)
     drain.add_argument(
-        '--timeout', type=int, default=manage_clusters.DRAIN_TIMEOUT,
+        '--timeout', type=config.at_least(0),
+        default=manage_clusters.DRAIN_TIMEOUT,
         metavar='SECONDS',
         help='How long to wait for Cinder to delete the volumes (default: '
              '%d).' % manage_clusters.DRAIN_TIMEOUT)
@@ -225,7 +227,8 @@ def _add_claim_parsers(subparsers):
                      choices=models.RECEIPT_STATES,
                      help='Only claims in this state (repeatable).')
     lst.add_argument('--pool', metavar='POOL', help='Only this pool.')
-    lst.add_argument('--limit', type=int, default=100, metavar='N',
+    lst.add_argument('--limit', type=config.at_least(1), default=100,
+                     metavar='N',
                      help='At most N claims (default: %(default)s).')
     manage_output.add_output_options(lst, manage_claims.RECEIPT_FIELDS,
                                      manage_claims.CLAIM_COLUMNS)

@@ -56,10 +56,11 @@ def _prepare(argv):
     for section in pool_spec.unused_pool_sections(CONF):
         LOG.warning('[%s] is not in [volume_pool] enabled_pools; it is '
                     'ignored.', section)
+    _warn_of_disabled_tasks()
     vp_cinder.Cinder(CONF)  # loads [cinder] auth: a typo fails here
-    # Read now: a bad [metrics] value is one line here, not a traceback
-    # in the service.
-    dict(CONF.metrics.items())
+    # Read now that the pool sections and [cinder]'s auth options are
+    # registered: a bad value is one line here, not a traceback later.
+    config.check_values(CONF)
     trigger = CONF.oslo_reports.file_event_handler
     if trigger and not os.path.exists(trigger):
         raise exception.ConfigError(
@@ -75,6 +76,18 @@ def _prepare(argv):
     except BaseException:
         rpc.cleanup()
         raise
+
+
+def _warn_of_disabled_tasks():
+    """A disabled replenish or sync is for maintenance and tests: say what
+    it costs, once, at start."""
+    options = CONF.volume_pool
+    if options.replenish_interval < 0:
+        LOG.warning('[volume_pool] replenish_interval = -1: replenish is '
+                    'disabled, the pools will not fill.')
+    if options.sync_interval < 0:
+        LOG.warning('[volume_pool] sync_interval = -1: sync is disabled, '
+                    'nothing settles a crash or a failed claim.')
 
 
 def _check_pool_spelling():
@@ -154,17 +167,27 @@ def install_reload_handler(server):
         while True:
             requested.wait()
             requested.clear()
-            LOG.info('SIGHUP: reloading the configuration')
-            try:
-                CONF.mutate_config_files()
-                server.reset()
-            except Exception:
-                LOG.exception('Reload failed; the previous configuration '
-                              'stays in force')
+            reload_config(server)
 
     threading.Thread(target=_reload_on_request, name='reload',
                      daemon=True).start()
     signal.signal(signal.SIGHUP, lambda signo, frame: requested.set())
+
+
+def reload_config(server, conf=CONF):
+    """Re-read the mutable options; a value the options refuse is one
+    error line, and the manager keeps the pools it had."""
+    LOG.info('SIGHUP: reloading the configuration')
+    try:
+        conf.mutate_config_files()
+        config.check_values(conf)
+        server.reset()
+    except (cfg.Error, exception.ConfigError) as exc:
+        LOG.error('Reload refused, the pools and targets in force stay: '
+                  '%s', exception.first_line(exc))
+    except Exception:
+        LOG.exception('Reload failed; the previous configuration stays in '
+                      'force')
 
 
 def main(argv=None):

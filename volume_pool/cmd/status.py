@@ -340,7 +340,8 @@ def _add_commands(subparsers):
     probe.add_argument('--host', dest='manager', default=None,
                        help='The manager to ask (its [DEFAULT] host); '
                             'default: this machine\'s host option.')
-    probe.add_argument('--timeout', type=int, default=HEALTH_TIMEOUT,
+    probe.add_argument('--timeout', type=config.at_least(1),
+                       default=HEALTH_TIMEOUT,
                        help='Seconds to wait for the answer (default: '
                             '%(default)s).')
     probe.add_argument('--json', action='store_true',

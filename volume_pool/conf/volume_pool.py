@@ -15,15 +15,21 @@ volume_pool_opts = [
                      'a [pool:<name>] section with at least snapshot_id.'),
     cfg.IntOpt('replenish_interval',
                default=60,
+               min=-1,
                help='Seconds between two runs of the replenish task, which '
-                    'creates the volumes each pool lacks. A negative value '
-                    'disables the task; 0 runs it at the default periodic '
-                    'spacing of oslo.service (60 s).'),
+                    'creates the volumes each pool lacks. -1 disables the '
+                    'task (the pools then never fill: for maintenance and '
+                    'tests; the manager warns at start); 0 runs it at the '
+                    'default periodic spacing of oslo.service (60 s).'),
     cfg.IntOpt('sync_interval',
                default=300,
+               min=-1,
                help='Seconds between two runs of the sync task, which '
-                    'syncs the pool table with Cinder. A negative value '
-                    'disables the task.'),
+                    'syncs the pool table with Cinder. -1 disables the '
+                    'task (nothing then settles a crash or a failed claim: '
+                    'for maintenance and tests; the manager warns at '
+                    'start); 0 runs it at the default periodic spacing of '
+                    'oslo.service (60 s).'),
     cfg.IntOpt('creating_timeout',
                default=1800,
                min=1,

@@ -2,8 +2,10 @@
 
 import pytest
 
+from volume_pool import config
 from volume_pool import exception
 from volume_pool import pool_spec
+from volume_pool.cmd import manager as manager_cmd
 
 SNAP = '6f1c1a3e-0d8e-4c54-9a43-8f0a3a2f7e11'
 
@@ -113,8 +115,10 @@ def test_pools_load_with_defaults_and_overrides(write_config, conf):
         """ % SNAP, '[volume_pool] max_total_gb'),
 ])
 def test_bad_pool_config_names_the_option(write_config, conf, body, needle):
-    write_config(body)
-    with pytest.raises(exception.ConfigError) as info:
+    # A global option is refused as the file is parsed, a pool's as the
+    # pools are loaded.
+    with pytest.raises((exception.ConfigError, config.InvalidValue)) as info:
+        write_config(body)
         pool_spec.load_specs(conf)
     assert needle in str(info.value)
     assert '\n' not in str(info.value)
@@ -204,3 +208,40 @@ def test_a_pool_spelt_in_another_case_than_its_volumes_clashes():
         'Debian', 'debian')
     assert pool_spec.case_clash(['gold'], ['gold', 'GOLDEN']) is None
     assert pool_spec.case_clash(['gold'], []) is None
+
+
+class _Reloaded:
+    """The service's side of a reload: it hands it to its manager."""
+
+    def __init__(self, manager):
+        self.manager = manager
+
+    def reset(self):
+        self.manager.reset()
+
+
+@pytest.mark.parametrize('change, needle', [
+    (('target = 2', 'target = -3'), '[pool:debian] target'),
+    (('target = 2', 'target = many'), '[pool:debian] target: '),
+])
+def test_a_reload_refuses_a_value_out_of_range_and_keeps_the_pools(
+        make_manager, conf, tmp_path, caplog, change, needle):
+    mgr = make_manager({'debian': 2})
+    path = tmp_path / 'volume-pool.conf'
+    path.write_text(path.read_text().replace(*change))
+    manager_cmd.reload_config(_Reloaded(mgr), conf)
+    [refused] = [r for r in caplog.records
+                 if r.getMessage().startswith('Reload refused')]
+    assert needle in refused.getMessage()
+    assert 'LocationInfo' not in refused.getMessage()
+    assert refused.exc_info is None  # one line, no traceback
+    assert mgr.specs['debian'].target == 2
+
+
+def test_a_reload_with_good_values_changes_the_target(make_manager, conf,
+                                                      tmp_path):
+    mgr = make_manager({'debian': 2})
+    path = tmp_path / 'volume-pool.conf'
+    path.write_text(path.read_text().replace('target = 2', 'target = 5'))
+    manager_cmd.reload_config(_Reloaded(mgr), conf)
+    assert mgr.specs['debian'].target == 5

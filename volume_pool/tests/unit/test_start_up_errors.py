@@ -40,6 +40,75 @@ def test_bad_config_stops_start_up_with_one_line(tmp_path, console, body,
     assert needle in lines[0]
 
 
+GOOD_CINDER = ('[cinder]\nauth_type = noauth\nendpoint = http://127.0.0.1:9/v3\n'
+               'project_id = p\nuser_id = u\n')
+
+
+@pytest.mark.parametrize('section, needle', [
+    ('[volume_pool]\nreplenish_interval = -5\n',
+     '[volume_pool] replenish_interval: Should be greater than or equal to '
+     '-1 (in '),
+    ('[volume_pool]\nsync_interval = -2\n', '[volume_pool] sync_interval:'),
+    ('[volume_pool]\nclaim_timeout = abc\n',
+     "[volume_pool] claim_timeout: invalid literal for int() with base 10: "
+     "'abc' (in "),
+    ('[metrics]\nport = 99999\n',
+     '[metrics] port: Should be less than or equal to 65535 (in '),
+])
+@pytest.mark.parametrize('command', [
+    ('volume-pool-manager',), ('volume-pool-manage', 'pool', 'list'),
+    ('volume-pool-status', 'upgrade', 'check')])
+def test_a_value_out_of_range_names_group_option_and_file(
+        tmp_path, console, section, needle, command):
+    path = tmp_path / 'bad.conf'
+    path.write_text('[database]\nconnection = sqlite:///%s/x.sqlite\n%s%s'
+                    % (tmp_path, GOOD_CINDER, section))
+    result = console(command[0], '--config-file', str(path), *command[1:])
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert needle in lines[0]
+    assert str(path) in lines[0]
+    assert 'LocationInfo' not in lines[0]
+
+
+def test_a_pool_value_out_of_range_names_its_section_and_file(tmp_path,
+                                                             console):
+    path = tmp_path / 'bad.conf'
+    path.write_text('[database]\nconnection = sqlite:///%s/x.sqlite\n%s'
+                    '[volume_pool]\nenabled_pools = debian\n[pool:debian]\n'
+                    'snapshot_id = 6f1c1a3e-0d8e-4c54-9a43-8f0a3a2f7e11\n'
+                    'target = lots\n' % (tmp_path, GOOD_CINDER))
+    result = console('volume-pool-manager', '--config-file', str(path))
+    assert result.returncode == 2
+    [line] = result.stderr.strip().splitlines()
+    assert '[pool:debian] target: ' in line
+    assert '(in %s)' % path in line
+    assert 'LocationInfo' not in line
+
+
+@pytest.mark.parametrize('argv, option', [
+    (('volume-pool-manage', 'claim', 'list', '--limit', '-3'), '--limit'),
+    (('volume-pool-manage', 'claim', 'list', '--limit', '0'), '--limit'),
+    (('volume-pool-manage', 'claim', 'take', 'debian', '--timeout', '-1'),
+     '--timeout'),
+    (('volume-pool-manage', 'pool', 'list', '--timeout', 'soon'),
+     '--timeout'),
+    (('volume-pool-manage', 'cluster', 'drain', 'old', '--timeout', '-1'),
+     '--timeout'),
+    (('volume-pool-status', 'health', '--timeout', '0'), '--timeout'),
+])
+def test_negative_limits_and_timeouts_are_refused(tmp_path, console, argv,
+                                                  option):
+    path = tmp_path / 'good.conf'
+    path.write_text('[database]\nconnection = sqlite:///%s/x.sqlite\n%s'
+                    % (tmp_path, GOOD_CINDER))
+    result = console(argv[0], '--config-file', str(path), *argv[1:])
+    assert result.returncode == 2
+    assert 'argument %s' % option in result.stderr
+    assert 'Traceback' not in result.stderr
+
+
 def test_missing_config_file_is_one_line(tmp_path, console):
     missing = str(tmp_path / 'nowhere.conf')
     result = console('volume-pool-manager', '--config-file', missing)
