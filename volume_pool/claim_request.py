@@ -6,13 +6,17 @@ arguments tells a true retry from a different claim reusing the key.
 
 import hashlib
 import json
+import time
 
+from oslo_log import log as logging
 from oslo_utils import uuidutils
 
 from volume_pool import exception
 from volume_pool.db import claims as db_claims
 from volume_pool.db import models
 from volume_pool.db import receipts as db_receipts
+
+LOG = logging.getLogger(__name__)
 
 # Seconds kept back from the caller's remaining time: the answer still has
 # to travel back before the caller stops waiting.
@@ -48,8 +52,23 @@ def hold_seconds(time_left, claim_timeout):
                time_left - min(_REPLY_MARGIN, time_left / 10.0))
 
 
+def start_budget(time_left, claim_timeout, claim_key, queued=0.0):
+    """``(hold, since)``: how long the claim may run, counted from when
+    its call reached this process ``queued`` seconds ago; ClaimTimedOut,
+    before anything starts, if its caller's time is gone by now."""
+    hold = hold_seconds(time_left, claim_timeout)
+    if hold - queued <= 0:
+        LOG.info('Claim %(key)s not started: it waited %(queued).1fs for a '
+                 'worker, its caller only %(left)s s; time out.',
+                 {'key': claim_key, 'queued': queued, 'left': time_left})
+        raise exception.ClaimTimedOut(claim_key=claim_key)
+    return hold, time.monotonic() - queued
+
+
 def replay(receipt, claim_key, fingerprint_):
     """The answer of a claim already made with this key, or its error."""
+    if db_receipts.released_unclaimed(receipt):
+        raise exception.ClaimReleased(claim_key=claim_key)
     if receipt.fingerprint != fingerprint_:
         raise exception.ClaimKeyConflict(claim_key=claim_key)
     if receipt.state in models.HELD:
@@ -65,7 +84,8 @@ class ClaimRequest:
     """One claim's arguments, as the steps below need them."""
 
     def __init__(self, spec, name=None, create_on_miss=True, project_id=None,
-                 claim_key=None, caller_project=None, hold=None, lease=True):
+                 claim_key=None, caller_project=None, hold=None, lease=True,
+                 since=None):
         self.spec = spec
         self.name = name
         self.create_on_miss = create_on_miss
@@ -77,7 +97,8 @@ class ClaimRequest:
         self.take = db_claims.Take(
             claim_id=uuidutils.generate_uuid(), hold=hold,
             fingerprint=self.fingerprint, claim_key=claim_key,
-            project_id=caller_project or '', target_project=project_id)
+            project_id=caller_project or '', target_project=project_id,
+            **({'since': since} if since is not None else {}))
 
     @property
     def claim_id(self):

@@ -61,6 +61,10 @@ def release(cinder, cluster, project_id, claim_key, host, incarnation):
     if receipt is None:
         raise exception.ClaimNotFound(claim_key=claim_key)
     if row is None:
+        if receipt.state in models.GIVEN_BACK or _stopped(receipt):
+            LOG.info('Claim %(key)s released: %(what)s.',
+                     {'key': claim_key, 'what': _what_release_did(receipt)})
+            return db_receipts.view(receipt)
         if receipt.state in (models.R_CLAIMING, models.R_RELEASING,
                              models.R_RETURNING):
             # Still running, or its Cinder step failed: sync finishes it.
@@ -85,6 +89,20 @@ def release(cinder, cluster, project_id, claim_key, host, incarnation):
     metrics.claim_returned(receipt.cluster, receipt.pool,
                            notifications.RETURN_RELEASE)
     return db_receipts.view(db_receipts.get(cluster, project_id, claim_key))
+
+
+def _stopped(receipt):
+    """A claim released before it answered, still giving its volume
+    back: the release is done as far as the caller is concerned."""
+    return receipt.state == models.R_RELEASING and receipt.result is None
+
+
+def _what_release_did(receipt):
+    if db_receipts.released_unclaimed(receipt):
+        return 'recorded before any claim; a claim with the key takes nothing'
+    if _stopped(receipt) or receipt.result is None:
+        return 'its claim had not answered and is undone'
+    return 'already %s' % receipt.state
 
 
 class LeaseKeeper:

@@ -20,6 +20,7 @@ from oslo_utils import uuidutils
 from sqlalchemy import exc as sa_exc
 
 from volume_pool import api_endpoint
+from volume_pool import arrival
 from volume_pool import backoff
 from volume_pool import claim_request
 from volume_pool import claims
@@ -199,15 +200,15 @@ class Manager(periodic_task.PeriodicTasks):
         validation.check_project_allowed(
             project_id, self.conf.volume_pool.claim_projects)
         spec = self._spec(snapshot_type, cluster)
-        hold = claim_request.hold_seconds(time_left,
-                                   self.conf.volume_pool.claim_timeout)
-        if hold <= 0:
-            raise exception.ClaimTimedOut(claim_key=claim_key)
+        # The time the call waited for a worker counts against its hold.
+        hold, since = claim_request.start_budget(
+            time_left, self.conf.volume_pool.claim_timeout, claim_key,
+            queued=arrival.queued_seconds())
         request = claim_request.ClaimRequest(
             spec, name=name, create_on_miss=create_on_miss,
             project_id=project_id, claim_key=claim_key,
             caller_project=_project_of(context), hold=hold,
-            lease=lease is not False)
+            lease=lease is not False, since=since)
         with self._stop.claim_running():
             return self.claimer.claim(request, context=context)
 

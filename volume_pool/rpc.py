@@ -146,12 +146,14 @@ def cleanup():
     NOTIFICATIONS_ENABLED = False
 
 
-def get_server(target, endpoints):
-    """An RPC server on the threading executor (no eventlet)."""
+def get_server(target, endpoints, server_cls=None):
+    """An RPC server on the threading executor (no eventlet);
+    ``server_cls``: a subclass of oslo.messaging's RPCServer."""
+    kwargs = {'server_cls': server_cls} if server_cls else {}
     return messaging.get_rpc_server(
         TRANSPORT, target, endpoints,
         serializer=RequestContextSerializer(),
-        access_policy=dispatcher.DefaultRPCAccessPolicy)
+        access_policy=dispatcher.DefaultRPCAccessPolicy, **kwargs)
 
 
 def get_client(target, transport=None, version_cap=None, timeout=None):

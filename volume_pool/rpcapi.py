@@ -73,6 +73,8 @@ class VolumePoolAPI:
     IN_PROGRESS_PAUSE = 0.5
     # Less time left than this is no time: the call could not come back.
     MIN_TIME_LEFT = 0.01
+    # How long a claim that timed out waits for the release of its key.
+    GIVE_UP_RELEASE_TIMEOUT = 5.0
 
     def __init__(self, transport=None, timeout=None, version_cap=None):
         target = messaging.Target(topic=rpc.TOPIC,
@@ -117,7 +119,10 @@ class VolumePoolAPI:
         given, one is made for the retries only: no lease, the volume is
         the caller's at hand-over, and the key in the result still
         releases it.  ClaimTimedOut (also a MessagingTimeout) carries the
-        key when no answer came in time.
+        key when no answer came in time; the client then releases the key
+        itself (best effort, at most GIVE_UP_RELEASE_TIMEOUT seconds more):
+        the claim's volume goes back to its pool, and the key answers
+        ClaimReleased from then on.
         """
         validation.check_claim_args(snapshot_type, name, cluster,
                                     create_on_miss)
@@ -149,9 +154,32 @@ class VolumePoolAPI:
             claim_key = str(uuid.uuid4())
             kwargs['lease'] = False
         kwargs['claim_key'] = claim_key
-        return self._call_until(ctxt, 'claim', cluster, timeout,
-                                kwargs['claim_key'], with_time_left=True,
-                                **kwargs)
+        try:
+            return self._call_until(ctxt, 'claim', cluster, timeout,
+                                    claim_key, with_time_left=True,
+                                    **kwargs)
+        except ClaimTimedOut:
+            self._give_up(ctxt, claim_key, cluster)
+            raise
+
+    def _give_up(self, ctxt, claim_key, cluster):
+        """Release the key of a claim that got no answer in time, best
+        effort: whatever the managers did or will do with it, the volume
+        goes back to its pool, and a claim with the key still queued
+        somewhere takes nothing."""
+        try:
+            self.release(ctxt, claim_key, cluster=cluster,
+                         timeout=self.GIVE_UP_RELEASE_TIMEOUT)
+        except (messaging.MessagingException,
+                exception.VolumePoolException) as exc:
+            # The release message is sent; a manager may still run it.
+            LOG.warning('claim %(key)s timed out; releasing its key '
+                        'failed: %(error)s',
+                        {'key': claim_key,
+                         'error': exception.first_line(exc) or
+                         exc.__class__.__name__})
+        else:
+            LOG.info('claim %s timed out; its key is released.', claim_key)
 
     def confirm(self, ctxt, claim_key, cluster=None, timeout=None):
         """The claimed volume is the caller's for good: its lease ends

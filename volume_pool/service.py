@@ -16,6 +16,7 @@ from oslo_utils import importutils
 from sqlalchemy import exc as sa_exc
 
 from volume_pool import api_endpoint
+from volume_pool import arrival
 from volume_pool import cinder as vp_cinder
 from volume_pool import context as vp_context
 from volume_pool import coordination
@@ -90,8 +91,11 @@ class Service(service.Service):
         target = messaging.Target(topic=rpc.TOPIC,
                                   server=rpc_server_name(self.conf))
         # Only the API: the manager's tasks and internals stay off the bus.
+        # Its calls know how long they waited for a worker (claims count
+        # it against the caller's time).
         self.rpcserver = rpc.get_server(
-            target, [api_endpoint.PoolAPIEndpoint(self.manager)])
+            target, [api_endpoint.PoolAPIEndpoint(self.manager)],
+            server_cls=arrival.ArrivalStampingServer)
         self.rpcserver.start()
         # Managers of a cluster share one server name: each also answers
         # ping under its own, so that it can be probed by name.

@@ -222,7 +222,9 @@ def _add_claim_parsers(subparsers):
     lst = _parser(
         actions, 'list', 'The claim receipts of this cluster, newest first.',
         'Read from the database; no manager needed.  A claim stuck in '
-        'claiming, releasing or returning is settled by the next sync.')
+        'claiming, releasing or returning is settled by the next sync.  A '
+        'release of a key no claim had used shows as released, with no '
+        'volume or pool: a claim with that key takes nothing.')
     lst.add_argument('--state', action='append',
                      choices=models.RECEIPT_STATES,
                      help='Only claims in this state (repeatable).')

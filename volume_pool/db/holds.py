@@ -120,7 +120,9 @@ def _end_hold(row_id, claim_id, status, outcomes, size=None, owner=None):
         found = session.execute(
             sa.select(receipt).where(receipt.claim_id == claim_id)).scalar()
         state = found.state if found is not None else None
-        if (state == models.R_CLAIMING and owner is not None and
+        unanswered = state == models.R_CLAIMING or (
+            state == models.R_RELEASING and found.result is None)
+        if (unanswered and owner is not None and
                 found.target_project == owner):
             session.execute(
                 sa.update(receipt).where(receipt.claim_id == claim_id)
@@ -129,6 +131,13 @@ def _end_hold(row_id, claim_id, status, outcomes, size=None, owner=None):
         elif state == models.R_CLAIMING:
             session.execute(sa.delete(receipt).where(
                 receipt.claim_id == claim_id))
+        elif unanswered:
+            # A claim its caller released before it answered: the caller
+            # has nothing, wherever the volume went; the key stays spent.
+            session.execute(
+                sa.update(receipt).where(receipt.claim_id == claim_id)
+                .values(state=models.R_RELEASED, updated_at=now,
+                        deadline=None))
         elif state in outcomes:
             session.execute(
                 sa.update(receipt).where(receipt.claim_id == claim_id)

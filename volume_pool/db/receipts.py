@@ -11,6 +11,7 @@ abandoned claim.
 
 import json
 
+from oslo_db import exception as db_exc
 from oslo_utils import uuidutils
 import sqlalchemy as sa
 
@@ -30,7 +31,7 @@ def view(receipt):
         'claim_key': receipt.claim_key,
         'claim_id': receipt.claim_id,
         'state': receipt.state,
-        'pool': receipt.pool,
+        'pool': receipt.pool or None,
         'cluster': receipt.cluster or None,
         'project_id': receipt.project_id or None,
         'volume_id': receipt.volume_id,
@@ -132,16 +133,119 @@ def latch_used(claim_id):
                     updated_at=clock.utcnow())).rowcount == 1
 
 
-@db_api.retry
 def begin_release(cluster, project_id, claim_key, host, incarnation, hold):
     """Hold a caller's volume to give it back (``release``).
 
     Returns (receipt, row): the row is the new hold, or None when the
     receipt is not in a state to release (the caller decides what to say).
+    A key no claim has used yet is recorded as released (see
+    :func:`record_release`); a claim still running is stopped (see
+    :func:`stop_claim`).  Both race with claims of the same key on any
+    manager, so each is conditional and the receipt is read again when
+    it lost.
     """
-    return _begin(sa.and_(*_key_of(cluster, project_id, claim_key)),
-                  (models.R_LEASED, models.R_USED), models.R_RELEASING,
-                  host, incarnation, hold)
+    which = sa.and_(*_key_of(cluster, project_id, claim_key))
+    for _attempt in range(_RELEASE_ATTEMPTS):
+        receipt, row = _begin(which, (models.R_LEASED, models.R_USED),
+                              models.R_RELEASING, host, incarnation, hold)
+        if receipt is None:
+            receipt = record_release(cluster, project_id, claim_key)
+        elif receipt.state == models.R_CLAIMING:
+            receipt = stop_claim(receipt.claim_id)
+        if receipt is not None:
+            return receipt, row
+    raise db_exc.DBError('the receipt of claim %s kept changing under its '
+                         'release' % claim_key)
+
+
+# A release that lost a race reads the receipt again; it cannot lose
+# more often than a claim of the key starts and ends meanwhile.
+_RELEASE_ATTEMPTS = 5
+# The fingerprint of a release recorded before any claim of its key: no
+# claim's arguments, so every claim with the key is answered ClaimReleased.
+RELEASED_UNCLAIMED = ''
+
+
+def released_unclaimed(receipt):
+    """True for a release recorded before any claim used its key."""
+    return receipt.fingerprint == RELEASED_UNCLAIMED
+
+
+def record_release(cluster, project_id, claim_key):
+    """The release of a key that no claim has used yet: a receipt of its
+    own, ``released`` with no volume.  Its insert and a claim's take
+    insert the same unique key, so whichever commits second fails: a
+    claim that comes later takes nothing (ClaimReleased).  Returns the
+    receipt, or None when a claim's receipt came first."""
+    try:
+        return _insert_release(cluster, project_id, claim_key)
+    except db_exc.DBDuplicateEntry:
+        return None
+
+
+@db_api.retry
+def _insert_release(cluster, project_id, claim_key):
+    with db_api.writer() as session:
+        now = clock.now(session)
+        receipt = models.ClaimReceipt(
+            claim_id=uuidutils.generate_uuid(),
+            cluster=db_api.cluster_key(cluster),
+            project_id=project_id or '', claim_key=claim_key,
+            fingerprint=RELEASED_UNCLAIMED, state=models.R_RELEASED,
+            pool='', snapshot_id='', source='', created_at=now,
+            updated_at=now)
+        session.add(receipt)
+        session.flush()
+        session.expunge(receipt)
+    return receipt
+
+
+class _Changed(Exception):
+    """The receipt left ``claiming`` meanwhile: roll back, read again."""
+
+
+def stop_claim(claim_id):
+    """The caller gave up on a claim that still runs: from now it can no
+    longer finish.  Its receipt goes ``releasing`` and its row's deadline
+    is now, so the claim's last step (and each transfer step) finds it
+    past and undoes the claim; whoever gives the volume back, the claim
+    or sync, ends the receipt ``released``.  A claim that holds no row
+    yet (a miss before its create) is ``released`` at once.  Returns the
+    receipt, or None when the claim finished or ended meanwhile."""
+    try:
+        return _stop_claim(claim_id)
+    except _Changed:
+        return None
+
+
+@db_api.retry
+def _stop_claim(claim_id):
+    table, rows = models.ClaimReceipt, models.PoolVolume
+    with db_api.writer() as session:
+        now = clock.now(session)
+        # The receipt first: a miss holds its new row only while its
+        # receipt is ``claiming``, so none appears once this committed.
+        stopped = session.execute(
+            sa.update(table)
+            .where(table.claim_id == claim_id,
+                   table.state == models.R_CLAIMING)
+            .values(state=models.R_RELEASING, deadline=now,
+                    updated_at=now)).rowcount
+        if not stopped:
+            raise _Changed()
+        held = session.execute(
+            sa.update(rows)
+            .where(rows.claim_id == claim_id,
+                   rows.status.in_((models.CLAIMING, models.UNCERTAIN)))
+            .values(claim_deadline=now)).rowcount
+        if not held:
+            session.execute(sa.update(table)
+                            .where(table.claim_id == claim_id)
+                            .values(state=models.R_RELEASED))
+        receipt = session.execute(
+            sa.select(table).where(table.claim_id == claim_id)).scalar_one()
+        session.expunge(receipt)
+    return receipt
 
 
 @db_api.retry

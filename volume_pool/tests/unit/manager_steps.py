@@ -88,3 +88,31 @@ def wait_ready_over_rpc(api, ctxt, count, timeout=20):
         return status if status and status[0]['ready'] >= count else None
     return waiting.wait_for(filled, timeout=timeout, interval=0.05,
                             what='%d ready volumes' % count)
+
+
+def spy(api):
+    """Record every call the client sends: version, attempt timeout,
+    method, arguments, and what came back (answer or exception)."""
+    sent = []
+    prepare = api._prepare
+
+    def spying_prepare(version, cluster=None, timeout=None):
+        cctxt = prepare(version, cluster=cluster, timeout=timeout)
+        call = cctxt.call
+
+        def spying_call(ctxt, method, **kwargs):
+            entry = {'version': version, 'timeout': timeout,
+                     'method': method, 'kwargs': dict(kwargs)}
+            sent.append(entry)
+            try:
+                entry['outcome'] = call(ctxt, method, **kwargs)
+            except Exception as exc:
+                entry['outcome'] = exc
+                raise
+            return entry['outcome']
+
+        cctxt.call = spying_call
+        return cctxt
+
+    api._prepare = spying_prepare
+    return sent

@@ -65,16 +65,22 @@ def test_release_of_an_attached_volume_is_refused_and_the_claim_is_used(
     assert call(mgr.claim, 'debian', name='vnf-a', claim_key='a1') == result
 
 
-def test_release_and_confirm_of_an_unknown_key_are_not_found(make_manager,
-                                                             simulator):
+def test_confirm_of_an_unknown_key_is_not_found_its_release_recorded(
+        make_manager, simulator):
     mgr = make_manager({'debian': 1})
     fill(mgr)
     world = snapshot_of_world(simulator)
-    for method in (mgr.release, mgr.confirm):
-        with pytest.raises(exception.ClaimNotFound) as caught:
-            call(method, 'nobody')
-        assert caught.value.claim_key == 'nobody'
+    with pytest.raises(exception.ClaimNotFound) as caught:
+        call(mgr.confirm, 'nobody')
+    assert caught.value.claim_key == 'nobody'
     assert snapshot_of_world(simulator) == world
+    # A release comes first when its caller gave up before any manager
+    # saw the claim: recorded, it holds no volume.
+    view = call(mgr.release, 'nobody')
+    assert (view['state'], view['volume_id'], view['pool']) == (
+        models.R_RELEASED, None, None)
+    volumes, rows, _receipts = snapshot_of_world(simulator)
+    assert (volumes, rows) == world[:2]
 
 
 def test_release_of_a_created_volume_puts_it_in_the_pool(make_manager,

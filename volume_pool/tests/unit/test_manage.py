@@ -505,7 +505,7 @@ def test_claim_commands_print_the_chosen_fields(live):
 
 def test_rpc_errors_are_one_line(live):
     for args, needle in ((('claim', 'take', 'nope'), "Unknown pool 'nope'"),
-                         (('claim', 'release', 'nope'), "No claim with key"),
+                         (('claim', 'confirm', 'nope'), "No claim with key"),
                          (('pool', 'refill', 'nope'), "Unknown pool 'nope'")):
         result = live(*args)
         assert result.returncode == 1, result

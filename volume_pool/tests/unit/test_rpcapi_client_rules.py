@@ -52,7 +52,10 @@ def _fake_api(monkeypatch, script, timeout=None):
 
 
 def _as_the_manager(kwargs):
-    """The manager's own check of the arguments, then a late answer."""
+    """The manager's own check of the arguments, then a late answer; the
+    client's release after its time-out is answered."""
+    if 'time_left' not in kwargs:
+        return {'claim_key': kwargs['claim_key'], 'state': 'released'}
     validation.check_time_left(kwargs['time_left'])
     return messaging.MessagingTimeout('late')
 
@@ -100,13 +103,32 @@ def test_a_failed_membership_probe_is_logged_and_the_claim_goes_on(
         'Remote error: TypeError a bug')
 
 
+_RELEASED = {'claim_key': 'k', 'state': 'released', 'volume_id': None}
+
+
 def test_manager_timed_out_becomes_the_clients_claim_timed_out(monkeypatch):
-    api = _fake_api(monkeypatch, [exception.ClaimTimedOut(claim_key='k')])
+    api = _fake_api(monkeypatch, [exception.ClaimTimedOut(claim_key='k'),
+                                  _RELEASED])
     with pytest.raises(rpcapi.ClaimTimedOut) as caught:
         api.claim(None, 'debian', claim_key='k', timeout=10)
     assert isinstance(caught.value, messaging.MessagingTimeout)
     assert caught.value.claim_key == 'k'
-    assert len(api.client.sent) == 1  # the manager gave up: no retry
+    # The manager gave up: no retry; the client releases the key.
+    assert [method for method, _t, _k in api.client.sent] == [
+        'claim', 'release']
+    _method, timeout, kwargs = api.client.sent[1]
+    assert kwargs == {'claim_key': 'k', 'cluster': None}
+    assert timeout <= api.GIVE_UP_RELEASE_TIMEOUT
+
+
+def test_a_release_after_a_time_out_that_fails_is_logged_not_raised(
+        monkeypatch, caplog):
+    caplog.set_level(logging.INFO, logger=rpcapi.__name__)
+    api = _fake_api(monkeypatch, [exception.ClaimTimedOut(claim_key='k'),
+                                  exception.ClaimNotFound(claim_key='k')])
+    with pytest.raises(rpcapi.ClaimTimedOut):
+        api.claim(None, 'debian', claim_key='k', timeout=10)
+    assert 'claim k timed out; releasing its key failed' in caplog.text
 
 
 def test_other_errors_are_not_retried(monkeypatch):
@@ -118,7 +140,8 @@ def test_other_errors_are_not_retried(monkeypatch):
 
 def test_last_instant_of_the_budget_is_never_an_invalid_request(
         monkeypatch):
-    api = _fake_api(monkeypatch, [_as_the_manager, _as_the_manager])
+    api = _fake_api(monkeypatch, [_as_the_manager, _as_the_manager,
+                                  _as_the_manager])
     api.MIN_ATTEMPT_SECONDS = 0.001
     # The clock: the start, the first attempt, then 0.4 ms before the end
     # (as a late answer may come back), then past the end.
