@@ -145,3 +145,47 @@ def test_sync_keeps_the_receipt_of_a_volume_handed_to_its_project(
     assert again['volume_id'] == row.volume_id
     assert len(volumes_of_the_pool(simulator, mgr)) == 1
 
+
+
+def test_a_miss_into_a_project_waits_for_its_volume_then_hands_it_over(
+        make_manager, simulator):
+    """The transfer needs an ``available`` volume: the claim reads the
+    new one until Cinder has made it; its receipt names the volume from
+    the create's answer on."""
+    now = [0.0]
+    simulator.clock = lambda: now[0]
+    simulator.creation_delay = 30.0
+    mgr = make_manager({'debian': 0})
+    reads = ('GET', '/volumes/{id}')
+    claiming = in_thread(call, mgr.claim, 'debian', name='vnf-w',
+                         claim_key='w', project_id=PROJECT)
+    waiting.wait_for(lambda: simulator.request_counts[reads] >= 1,
+                     what='the claim reading its new volume')
+    [made] = volumes_of_the_pool(simulator, mgr)
+    assert made['status'] == 'creating'
+    assert receipt('w').volume_id == made['id']
+    assert owner(simulator, made['id']) == simulator.project_id
+    now[0] += 30.0
+    answer = claiming.result(timeout=15)
+    assert (answer['volume_id'], answer['source']) == (made['id'],
+                                                       'created')
+    assert owner(simulator, made['id']) == PROJECT
+    assert receipt('w').state == models.R_USED
+
+
+def test_a_miss_into_a_project_out_of_time_leaves_its_volume_to_the_pool(
+        make_manager, simulator):
+    now = [0.0]
+    simulator.clock = lambda: now[0]
+    simulator.creation_delay = 30.0
+    mgr = make_manager({'debian': 1})  # empty: the claim misses
+    with pytest.raises(exception.ClaimTimedOut):
+        call(mgr.claim, 'debian', name='vnf-o', claim_key='o',
+             project_id=PROJECT, time_left=1.5)
+    [made] = volumes_of_the_pool(simulator, mgr)
+    assert owner(simulator, made['id']) == simulator.project_id
+    assert receipt('o') is None
+    now[0] += 30.0
+    mgr.sync(CTXT)
+    assert_settled(mgr, simulator)
+    assert list(rows_by_volume()) == [made['id']]
