@@ -161,13 +161,20 @@ def _translate_errors(func):
         except cinder_exc.OverLimit as exc:
             raise exception.CinderQuotaExceeded(reason=_describe(exc))
         except cinder_exc.ClientException as exc:
-            if 400 <= (getattr(exc, 'code', None) or 500) < 500:
+            code = getattr(exc, 'code', None) or 500
+            if 400 <= code < 500:
                 # Cinder understood and said no: retrying will not help.
                 raise exception.CinderRequestRejected(reason=_describe(exc))
-            # 5xx: worth a retry later.
-            raise exception.CinderUnavailable(reason=_describe(exc))
-        except (ks_exc.ConnectionError, ks_exc.http.HttpError,
-                ks_exc.EndpointNotFound, ks_exc.ClientException) as exc:
+            # 5xx: worth a retry later.  A gateway's 502 or 504 is no
+            # answer from Cinder: the request may still be applied.
+            raise exception.CinderUnavailable(reason=_describe(exc),
+                                              unanswered=code in (502, 504))
+        except ks_exc.ConnectionError as exc:
+            # A timeout or a lost connection: Cinder may apply it later.
+            raise exception.CinderUnavailable(reason=_describe(exc),
+                                              unanswered=True)
+        except (ks_exc.http.HttpError, ks_exc.EndpointNotFound,
+                ks_exc.ClientException) as exc:
             raise exception.CinderUnavailable(reason=_describe(exc))
     return wrapper
 

@@ -20,15 +20,20 @@ gone or the deadline has passed.  A keyed claim's retry reads the receipt
 and gets the same answer, on any manager.
 
 On a miss, the row of the volume to create is held first and the volume
-is created with the pool's tags, so a lost answer leaves a tagged volume
-that sync gives to the pool, never one nobody knows.  A manager runs at
+is created with the pool's tags, in the pool's project, so a lost answer
+leaves a tagged volume that sync gives to the pool, never one nobody
+knows.  A manager runs at
 most ``[pool:NAME] max_miss_creates`` such creates of a pool at once; a
 miss past them gets PoolEmpty, so a burst cannot use up the Cinder quota.
 
-A claim into another project (``project_id``) adds, between 2 and 3, a
-Cinder volume transfer; if it fails, the transfer is withdrawn and the
-volume goes back to the pool.  Claims that arrive together share the
-transactions of steps 1 and 3 (group commit).
+A claim into another project (``project_id``) hands the volume over by
+a Cinder volume transfer after step 2, and records it ``used`` as soon as
+Cinder accepted it (:mod:`volume_pool.project_claims`); if the transfer
+fails, it is withdrawn and the volume goes back to the pool.  A Cinder
+request that got no answer may still land: its volume waits out the late
+window before it goes back (:mod:`volume_pool.late_requests`).  Claims
+that arrive together share the transactions of steps 1 and 3 (group
+commit).
 """
 
 import threading
@@ -43,13 +48,14 @@ from volume_pool import claim_request
 from volume_pool import exception
 from volume_pool import group_commit
 from volume_pool import handback
+from volume_pool import late_requests
 from volume_pool import metrics
 from volume_pool import miss_creates
 from volume_pool import notifications
+from volume_pool import project_claims
 from volume_pool.db import claims as db_claims
 from volume_pool.db import holds as db_holds
 from volume_pool.db import models
-from volume_pool.db import receipts as db_receipts
 
 LOG = logging.getLogger(__name__)
 
@@ -76,8 +82,15 @@ class Claimer:
     """Runs claims for the pools of one manager process."""
 
     def __init__(self, cinder, stats, host=None, incarnation=None,
-                 claim_lease=0, batch_wait=30.0):
+                 claim_lease=0, batch_wait=30.0, late_window=None,
+                 poll_interval=0.5):
+        """``late_window``: the :class:`late_requests.LateWindow` that
+        sync shares; ``poll_interval``: seconds between the reads of a
+        volume a miss into a project waits for."""
         self._cinder = cinder
+        self._late = late_window or late_requests.LateWindow(0.0, 0.0)
+        self._handover = project_claims.ProjectHandover(
+            cinder, self._late, self._undo, poll_interval)
         self._stats = stats
         self._host = host
         self.incarnation = incarnation
@@ -162,9 +175,11 @@ class Claimer:
             if volume is None:
                 request.renew()
                 continue
+            result = _answer_of(request, claim_request.volume_view(
+                volume, request.spec, 'pool'))
             if receiver is not None:
-                self._transfer(taken, request, receiver)
-            result = claim_request.volume_view(volume, request.spec, 'pool')
+                return self._handover.hand_over(taken, request, receiver,
+                                                result), taken
             return self._finish(steps, request, taken, result), taken
         # The table lags Cinder: serve the caller as on a miss, with the
         # receipt its last claim id has not got yet.
@@ -194,7 +209,7 @@ class Claimer:
                         'undoing it: %(err)s',
                         {'claim': request.claim_id, 'id': row.volume_id,
                          'err': exception.first_line(exc)})
-            self._undo(row, request.claim_id)
+            self._undo(row, request.claim_id, failure=exc)
             raise
         if volume.status != 'available' or volume.attached:
             # Taken behind the pool's back: it is somebody else's now.
@@ -208,10 +223,6 @@ class Claimer:
     def _finish(self, steps, request, row, result, volume_id=None):
         """Step 3; the answer, or the claim is undone and an error raised."""
         leased = request.leased
-        if request.claim_key is not None:
-            result = dict(result, claim_key=request.claim_key)
-        if request.project_id is not None:
-            result = dict(result, project_id=request.project_id)
         try:
             answer = steps.finish(db_claims.Finish(
                 row_id=row.id, claim_id=request.claim_id,
@@ -238,28 +249,28 @@ class Claimer:
             answer.pop('lease_expires_at', None)
         return answer
 
-    @staticmethod
-    def _committed_answer(claim_id):
-        """The answer of a finish that did commit although its reply was
-        lost (the transaction was retried and found its row gone)."""
-        receipt = db_receipts.get_by_claim(claim_id)
-        if receipt is not None and receipt.state in models.HELD:
-            return db_receipts.answer(receipt)
-        return None
+    # The answer of a finish that did commit although its reply was lost
+    # (the transaction was retried and found its row gone).
+    _committed_answer = staticmethod(project_claims.committed_answer)
 
-    def _undo(self, row, claim_id, volume_id=None):
+    def _undo(self, row, claim_id, volume_id=None, failure=None):
         """Give the volume back, if this claim still holds its row.
 
         Cinder may have applied the hand-over: the name and tags go back
-        first, then the row.  If Cinder cannot be reached the row is left
-        ``uncertain`` for sync, which decides from Cinder's truth.
+        first, then the row.  After a ``failure`` Cinder did not answer,
+        or if Cinder cannot be reached now, the row is left ``uncertain``:
+        sync decides from Cinder's truth once the late window has passed.
         """
+        volume_id = volume_id or row.volume_id
+        if exception.may_land_late(failure):
+            self._late.wait_out(row.id, claim_id, volume_id,
+                                why=exception.first_line(failure))
+            return
         if not db_holds.extend_hold(row.id, claim_id, self.incarnation,
                                      UNDO_HOLD):
             LOG.info('Claim %s no longer holds its row; sync settles it.',
                      claim_id)
             return
-        volume_id = volume_id or row.volume_id
         try:
             if volume_id is None:
                 # The create's answer was lost: the volume, if any, is
@@ -270,55 +281,7 @@ class Claimer:
             LOG.warning('Could not give volume %(id)s back after a failed '
                         'claim (%(err)s); sync settles it.',
                         {'id': volume_id, 'err': exc})
-            db_holds.mark_uncertain(row.id, claim_id)
-
-    def _transfer(self, row, request, receiver):
-        """Step 2b: hand the volume to the project, or undo and raise.
-
-        After a failure the volume may still have changed hands (an accept
-        whose answer was lost): its owner, read back, decides.
-        """
-        project_id = request.project_id
-        transfer_id = None
-        try:
-            # Each step that moves the volume out of reach runs only while
-            # the claim still holds its row in time.
-            self._check_hold(row, request)
-            transfer_id, auth_key = self._cinder.create_transfer(
-                row.volume_id, name='volume-pool-claim-%s' % request.claim_id)
-            self._check_hold(row, request)
-            receiver.accept_transfer(transfer_id, auth_key)
-            return
-        except exception.CinderException as exc:
-            failure = exc
-        LOG.warning('Transfer of volume %(volume)s to project %(project)s '
-                    'failed: %(err)s', {'volume': row.volume_id,
-                                        'project': project_id,
-                                        'err': failure})
-        try:
-            if transfer_id is not None:
-                self._cinder.delete_transfer(transfer_id)
-            owner = self._cinder.get_volume(row.volume_id).project_id
-        except exception.CinderException as exc:
-            LOG.warning('Could not withdraw the transfer of volume %(id)s: '
-                        '%(err)s; sync settles it.',
-                        {'id': row.volume_id, 'err': exc})
-            db_holds.mark_uncertain(row.id, request.claim_id)
-            raise exception.VolumeTransferFailed(
-                volume_id=row.volume_id, project_id=project_id,
-                reason=str(failure))
-        if owner == project_id:
-            LOG.info('Transfer of volume %s was accepted after all.',
-                     row.volume_id)
-            return
-        self._undo(row, request.claim_id)
-        raise exception.VolumeTransferFailed(
-            volume_id=row.volume_id, project_id=project_id,
-            reason=str(failure))
-
-    def _check_hold(self, row, request):
-        if not db_holds.still_holds(row.id, request.claim_id):
-            raise exception.ClaimTimedOut(claim_key=request.claim_key)
+            self._late.wait_out(row.id, claim_id, volume_id)
 
     # -- a miss ----------------------------------------------------------
 
@@ -353,10 +316,11 @@ class Claimer:
     def _create(self, request, receiver=None):
         """A miss: create a volume for the caller from the pool's snapshot.
 
-        The row is held before the create and the volume carries the
-        pool's tags until the claim finishes, so whatever fails, the
-        volume ends with the caller or in the pool.  Into another project,
-        the receiving project creates it itself, untagged.
+        The row is held before the create and the volume, made in the
+        pool's project, carries the pool's tags until the claim finishes,
+        so whatever fails, the volume ends with the caller or in the pool.
+        Into another project, it is handed over by a transfer, as a ready
+        volume is.
         """
         spec = request.spec
         request_id = uuidutils.generate_uuid()
@@ -367,39 +331,65 @@ class Claimer:
             host=self._host, incarnation=self.incarnation)
         if row is None:
             raise exception.ClaimTimedOut(claim_key=request.claim_key)
-        tags = ({} if receiver is not None else
-                vp_cinder.pool_tags(spec.name, spec.cluster, request_id))
         try:
-            volume = (receiver or self._cinder).create_volume(
+            volume = self._cinder.create_volume(
                 snapshot_id=spec.snapshot_id,
                 name=request.name or '%sclaimed-%s' % (
                     spec.volume_name_prefix, request_id[:8]),
-                metadata=tags, size=spec.size,
-                volume_type=spec.volume_type,
+                metadata=vp_cinder.pool_tags(spec.name, spec.cluster,
+                                             request_id),
+                size=spec.size, volume_type=spec.volume_type,
                 availability_zone=spec.availability_zone)
         except exception.CinderException as exc:
             if not isinstance(exc, exception.CinderUnavailable):
                 # Cinder refused: surely nothing was created.
                 db_holds.let_go(row.id, request.claim_id)
             else:
-                db_holds.mark_uncertain(row.id, request.claim_id)
+                self._late.wait_out(row.id, request.claim_id,
+                                    why=exception.first_line(exc))
             raise
         if not db_claims.bind_volume(row.id, request.claim_id, volume.id):
             # Sync settled the row meanwhile: the volume keeps the pool's
             # tags, and sync adopts it like any tagged volume.
             raise exception.ClaimTimedOut(claim_key=request.claim_key)
-        if receiver is None:
-            metadata = (vp_cinder.lease_tags(spec.cluster)
-                        if request.leased else {})
-            try:
-                volume = self._cinder.update_volume(volume.id,
-                                                    metadata=metadata)
-            except exception.CinderException:
-                self._undo(row, request.claim_id, volume_id=volume.id)
-                raise
-        return self._finish(self._steps(spec), request, row,
-                            claim_request.volume_view(volume, spec, 'created'),
-                            volume_id=volume.id)
+        if receiver is not None:
+            return self._created_into_project(request, row, volume,
+                                              receiver)
+        metadata = (vp_cinder.lease_tags(spec.cluster)
+                    if request.leased else {})
+        try:
+            volume = self._cinder.update_volume(volume.id, metadata=metadata)
+        except exception.CinderException as exc:
+            self._undo(row, request.claim_id, volume_id=volume.id,
+                       failure=exc)
+            raise
+        return self._finish(self._steps(spec), request, row, _answer_of(
+            request, claim_request.volume_view(volume, spec, 'created')),
+            volume_id=volume.id)
+
+    def _created_into_project(self, request, row, volume, receiver):
+        """A miss into a project: once made, the new volume drops the pool
+        tags and is handed over like a ready one."""
+        try:
+            volume = self._handover.wait_available(row, request, volume)
+            volume = self._cinder.update_volume(volume.id, metadata={})
+        except (exception.CinderException, exception.ClaimTimedOut) as exc:
+            self._undo(row, request.claim_id, volume_id=volume.id,
+                       failure=exc)
+            raise
+        return self._handover.hand_over(row, request, receiver, _answer_of(
+            request, claim_request.volume_view(volume, request.spec,
+                                               'created')))
+
+
+def _answer_of(request, result):
+    """The answer's fields that come from the request: its key and the
+    receiving project."""
+    if request.claim_key is not None:
+        result = dict(result, claim_key=request.claim_key)
+    if request.project_id is not None:
+        result = dict(result, project_id=request.project_id)
+    return result
 
 
 class _PoolSteps:

@@ -105,8 +105,18 @@ class CinderException(VolumePoolException):
 
 
 class CinderUnavailable(CinderException):
+    """Cinder failed the request, or gave no answer: with
+    ``unanswered=True`` the request may still be applied later (see
+    :func:`may_land_late`)."""
+
     msg_fmt = "Cinder is unavailable: %(reason)s"
     code = 503
+
+
+def may_land_late(exc):
+    """True when Cinder never answered the request (a timeout, a lost
+    connection, a gateway's 502 or 504): it may still be applied."""
+    return bool(getattr(exc, 'kwargs', {}).get('unanswered'))
 
 
 class CinderQuotaExceeded(CinderException):

@@ -18,6 +18,7 @@ from volume_pool import exception
 from volume_pool.db import claims as db_claims
 from volume_pool.db import holds as db_holds
 from volume_pool.db import models
+from volume_pool.db import receipts as db_receipts
 
 LOG = logging.getLogger(__name__)
 
@@ -39,6 +40,10 @@ def settle(cinder, row, claim_id, volume_id=None, volume=None):
     try:
         current = volume or cinder.get_volume(volume_id)
     except exception.VolumeNotFound:
+        receiver = _receiving_project(cinder, claim_id, volume_id)
+        if receiver is not None:
+            return _let_go(row, claim_id, 'it was transferred to project '
+                           '%s' % receiver, owner=receiver)
         return _let_go(row, claim_id, 'the volume is gone')
     if current.status == 'awaiting-transfer':
         # A claim into a project stopped between creating and accepting
@@ -74,6 +79,28 @@ def settle(cinder, row, claim_id, volume_id=None, volume=None):
     LOG.debug('Volume %(id)s is back in pool %(pool)s.',
               {'id': volume_id, 'pool': row.pool})
     return Outcome(RETURNED, None, state)
+
+
+def _receiving_project(cinder, claim_id, volume_id):
+    """The project a claim into a project handed ``volume_id`` to, when
+    the pool's own Cinder user cannot see it (a member, not an admin, of
+    the pool's project): asked as that project.  None when the claim was
+    not into a project, or that project does not have the volume either.
+    """
+    receipt = db_receipts.get_by_claim(claim_id)
+    project_id = receipt.target_project if receipt is not None else None
+    if not project_id:
+        return None
+    try:
+        seen = cinder.as_project(project_id).get_volume(volume_id)
+    except exception.VolumeNotFound:
+        return None
+    except exception.ConfigError as exc:
+        # Cannot look: keep the hold (and the receipt) rather than guess.
+        raise exception.CinderUnavailable(reason=str(exc))
+    if seen.project_id not in (None, project_id):
+        return None
+    return project_id
 
 
 def _let_go(row, claim_id, reason, owner=None):

@@ -30,6 +30,7 @@ from volume_pool import demand
 from volume_pool import exception
 from volume_pool import graceful
 from volume_pool import health
+from volume_pool import late_requests
 from volume_pool import leases
 from volume_pool import pool_spec
 from volume_pool import pool_status
@@ -88,20 +89,23 @@ class Manager(periodic_task.PeriodicTasks):
             max_total_gb=pool_spec.max_total_gb(conf),
             incarnation=self.incarnation)
         self._cinder = cinder  # for the idle shrink, confirm and release
+        # A Cinder request given up on may still land this long after:
+        # the claimer's undo and sync's take-over wait it out alike.
+        self.late_window = late_requests.LateWindow(
+            conf.cinder.timeout or cinder_conf.DEFAULT_TIMEOUT)
         self.syncer = sync.Sync(
             cinder, self.host, self.replenisher.is_pending,
             creating_timeout=options.creating_timeout,
             claim_timeout=options.claim_timeout,
             incarnation=self.incarnation,
             service_down_time=options.service_down_time,
-            # A claim's rename sent just before its deadline may still
-            # land this long after it.
-            late_request_grace=(conf.cinder.timeout or
-                                cinder_conf.DEFAULT_TIMEOUT))
+            late_window=self.late_window)
         self.claimer = claims.Claimer(
             cinder, self.stats, host=self.host,
             incarnation=self.incarnation, claim_lease=options.claim_lease,
-            batch_wait=options.database_timeout + 5)
+            batch_wait=options.database_timeout + 5,
+            late_window=self.late_window,
+            poll_interval=options.create_poll_interval)
         self.lease_keeper = leases.LeaseKeeper(cinder, self.host,
                                                self.incarnation)
         self._stop = graceful.GracefulStop()

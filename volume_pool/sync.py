@@ -39,11 +39,11 @@ from volume_pool import cinder as vp_cinder
 from volume_pool import claims
 from volume_pool import exception
 from volume_pool import handback
+from volume_pool import late_requests
 from volume_pool import notifications
 from volume_pool import peers
 from volume_pool import pool_deletes
 from volume_pool.db import api as db_api
-from volume_pool.db import holds as db_holds
 from volume_pool.db import models
 from volume_pool.db import receipts as db_receipts
 
@@ -93,7 +93,9 @@ class Sync:
 
     def __init__(self, cinder, host, is_pending, creating_timeout,
                  claim_timeout, incarnation=None, service_down_time=60,
-                 late_request_grace=0.0):
+                 late_window=None):
+        """``late_window``: the :class:`volume_pool.late_requests.LateWindow`
+        the claimer shares (none: requests never land late)."""
         self._cinder = cinder
         self._host = host
         self._is_pending = is_pending
@@ -101,7 +103,8 @@ class Sync:
         self._claim_timeout = claim_timeout
         self._incarnation = incarnation
         self._service_down_time = service_down_time
-        self._late_request_grace = late_request_grace
+        self._late_window = late_window or late_requests.LateWindow(
+            0.0, margin=0.0)
         self._peers = peers.LiveManagers(incarnation, service_down_time)
 
     def run(self, specs, cluster, owns=None):
@@ -203,10 +206,9 @@ class Sync:
         owned = set()
         if any(r.status in (models.CLAIMING, models.UNCERTAIN)
                for r in rows):
-            taken = db_holds.take_over(
+            taken = self._late_window.take_over(
                 cluster, pool, self._incarnation, claims.UNDO_HOLD,
-                self._service_down_time, self._claim_timeout,
-                grace=self._late_request_grace)
+                self._service_down_time, self._claim_timeout)
             for row in handback.settle_taken(
                     self._cinder, pool, taken, by_request,
                     self._find_untagged_create, report):

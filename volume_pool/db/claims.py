@@ -373,13 +373,47 @@ def hold_new_volume(claim_id, *, request_id, pool, cluster, snapshot_id,
 
 @db_api.retry
 def bind_volume(row_id, claim_id, volume_id):
-    """Record the volume a held row's create produced."""
-    table = models.PoolVolume
+    """Record the volume a held row's create produced, in the row and in
+    the claim's receipt: whatever happens to the row, the receipt knows
+    which volume the claim made."""
+    table, receipt = models.PoolVolume, models.ClaimReceipt
     with db_api.writer() as session:
-        return session.execute(
+        bound = session.execute(
             sa.update(table)
             .where(table.id == row_id, table.claim_id == claim_id)
             .values(volume_id=volume_id)).rowcount == 1
+        if bound:
+            session.execute(
+                sa.update(receipt)
+                .where(receipt.claim_id == claim_id,
+                       receipt.volume_id.is_(None))
+                .values(volume_id=volume_id))
+        return bound
+
+
+@db_api.retry
+def record_handed_over(row_id, claim_id, result):
+    """Cinder accepted the claim's transfer: the volume is the receiving
+    project's whatever happens next, so its receipt says ``used`` and its
+    row goes, with no deadline check (nothing can undo an accepted
+    transfer).  Returns the answer, or None if the claim no longer holds
+    its receipt (sync took the row over and settles it)."""
+    table, receipt = models.PoolVolume, models.ClaimReceipt
+    answer = dict(result, lease_expires_at=None)
+    with db_api.writer() as session:
+        now = clock.now(session)
+        recorded = session.execute(
+            sa.update(receipt)
+            .where(receipt.claim_id == claim_id,
+                   receipt.state == models.R_CLAIMING)
+            .values(state=models.R_USED, deadline=None, updated_at=now,
+                    result=json.dumps(answer),
+                    volume_id=answer['volume_id'])).rowcount
+        if not recorded:
+            return None
+        session.execute(sa.delete(table).where(
+            table.id == row_id, table.claim_id == claim_id))
+    return answer
 
 
 @db_api.retry

@@ -1,9 +1,11 @@
-"""The Cinder handle keeps its HTTP connections for concurrent claims."""
+"""The Cinder handle keeps its HTTP connections for concurrent claims,
+and says which failed requests Cinder may still apply."""
 
 import concurrent.futures
 
 import pytest
 
+from volume_pool import exception
 from volume_pool.fixtures import cinder_handles
 
 CONCURRENT = 24
@@ -81,3 +83,22 @@ def test_a_netrc_file_keeps_requests_reading_the_environment(monkeypatch,
                                                              tmp_path):
     (tmp_path / '.netrc').write_text('machine cinder login a password b\n')
     assert _handle_in(monkeypatch, tmp_path, {}).session.trust_env is True
+
+
+@pytest.mark.parametrize('fault, late', [
+    (dict(status=503), False),                # Cinder answered: refused
+    (dict(status=500), False),
+    (dict(status=504), True),                 # a gateway gave up on it
+    (dict(status=502), True),
+    (dict(status=None, lose_answer=True), True),   # applied, no answer
+], ids=['503', '500', '504', '502', 'connection-lost'])
+def test_a_request_without_an_answer_may_land_late(simulator, fault, late):
+    """Only a request Cinder never answered may still be applied: the
+    error says so, and the claimer waits out its late window."""
+    handle = cinder_handles.make_cinder(simulator.endpoint,
+                                        simulator.project_id)
+    volume_id = simulator.add_volume(name='v')
+    simulator.inject_fault(method='PUT', **fault)
+    with pytest.raises(exception.CinderUnavailable) as caught:
+        handle.update_volume(volume_id, name='renamed', metadata={})
+    assert exception.may_land_late(caught.value) is late

@@ -14,6 +14,7 @@ from volume_pool.fixtures import waiting
 from volume_pool.tests.unit.claim_checks import assert_settled
 from volume_pool.tests.unit.claim_checks import lease_tags
 from volume_pool.tests.unit.claim_checks import ONE_VOLUME
+from volume_pool.tests.unit.claim_checks import past_the_late_window
 from volume_pool.tests.unit.claim_checks import POST
 from volume_pool.tests.unit.claim_checks import receipt
 from volume_pool.tests.unit.claim_checks import rows_by_volume
@@ -75,7 +76,7 @@ def test_keyed_miss_whose_lease_put_fails_leaves_the_volume_in_the_pool(
     simulator.reset_counts()
     mgr.replenish(CTXT)
     assert simulator.request_counts[POST] == 0  # no replacement
-    mgr.syncer._late_request_grace = 0.0  # past the late-request grace
+    past_the_late_window(mgr)
     mgr.sync(CTXT)
     waiting.wait_for(lambda: (mgr.sync(CTXT), ready() == 1)[1],
                      what='the created volume ready in the pool')
@@ -111,7 +112,7 @@ def test_keyed_miss_whose_create_answer_is_lost_is_not_leaked(
     simulator.reset_counts()
     mgr.replenish(CTXT)
     assert simulator.request_counts[POST] == 0
-    mgr.syncer._late_request_grace = 0.0  # past the late-request grace
+    past_the_late_window(mgr)
     mgr.sync(CTXT)
     assert_settled(mgr, simulator)
     assert list(rows_by_volume()) == [volume['id']]

@@ -17,6 +17,7 @@ from volume_pool.tests.unit.claim_checks import assert_settled
 from volume_pool.tests.unit.claim_checks import in_thread
 from volume_pool.tests.unit.claim_checks import lease_tags
 from volume_pool.tests.unit.claim_checks import ONE_VOLUME
+from volume_pool.tests.unit.claim_checks import past_the_late_window
 from volume_pool.tests.unit.claim_checks import POST
 from volume_pool.tests.unit.claim_checks import receipt
 from volume_pool.tests.unit.claim_checks import rows_by_volume
@@ -132,7 +133,7 @@ def test_late_rename_never_renames_the_next_callers_volume(make_manager,
 def test_late_rename_of_a_volume_back_in_the_pool_is_retagged(
         make_manager, simulator, conf):
     """A rename that outlives the Cinder timeout: the claim gives up on
-    it, and sync gives the volume back once that timeout is past.  When
+    it, and sync gives the volume back once its late window is past.  When
     the rename, held in Cinder, lands after all, it strips the pool tags
     of a pool volume; the next sync finds the row's volume missing from
     the listing, asks Cinder by id and tags it again instead of
@@ -148,6 +149,9 @@ def test_late_rename_of_a_volume_back_in_the_pool_is_retagged(
     rename.wait_arrived()
     with pytest.raises(exception.VolumePoolException):
         first.result(timeout=15)
+    mgr.sync(CTXT)
+    assert counts() == {models.UNCERTAIN: 1}  # the rename may still land
+    past_the_late_window(mgr)
 
     def given_back():
         mgr.sync(CTXT)
@@ -226,7 +230,7 @@ def test_503_on_the_rename_and_the_undo_is_settled_by_sync_no_overfill(
     assert counts() == {models.UNCERTAIN: 3}
     # Past it (the grace moved to zero), sync asks Cinder: the volumes are
     # untouched pool volumes.
-    mgr.syncer._late_request_grace = 0.0
+    past_the_late_window(mgr)
     mgr.sync(CTXT)
     mgr.replenish(CTXT)
     assert simulator.request_counts[POST] == 0

@@ -188,3 +188,35 @@ def test_faults_are_injected_on_transfers(simulator, client):
     client.transfers.accept(transfer.id, transfer.auth_key)
     assert simulator.request_counts[
         ('POST', '/os-volume-transfer/{id}/accept')] == 2
+
+
+def test_a_member_sees_only_its_projects_volumes(simulator, client):
+    """Cinder's member role: another project's volume is a 404 and no
+    answer names a volume's project; a transfer still hands it over."""
+    other_project = 'fedcba9876543210fedcba9876543210'
+    other = cinder_handles.noauth_cinder_client(simulator.endpoint,
+                                                other_project)
+    volume_id = simulator.add_volume(name='given')
+    simulator.admin = False
+    mine = client.volumes.get(volume_id)
+    assert not hasattr(mine, 'os-vol-tenant-attr:tenant_id')
+    with pytest.raises(cinder_exc.NotFound):
+        other.volumes.get(volume_id)
+    assert other.volumes.list(search_opts={'all_tenants': 1}) == []
+    transfer = client.transfers.create(volume_id)
+    other.transfers.accept(transfer.id, transfer.auth_key)
+    with pytest.raises(cinder_exc.NotFound):
+        client.volumes.get(volume_id)
+    assert other.volumes.get(volume_id).status == 'available'
+    with pytest.raises(cinder_exc.Forbidden):
+        other.volumes.reset_state(volume_id, 'error')
+
+
+def test_a_lost_answer_is_applied_all_the_same(simulator, client):
+    volume_id = simulator.add_volume(name='before')
+    simulator.inject_fault(method='PUT', path='^/volumes/', lose_answer=True)
+    with pytest.raises(requests.ConnectionError):
+        requests.put('%s/%s/volumes/%s' % (simulator.endpoint,
+                                            simulator.project_id, volume_id),
+                     json={'volume': {'name': 'after'}}, timeout=5)
+    assert simulator.get_volume(volume_id)['name'] == 'after'

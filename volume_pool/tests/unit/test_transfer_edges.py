@@ -1,0 +1,191 @@
+"""Claims into another project at the edges, against the simulator: a
+create whose answer is lost, an accept whose answer comes too late, a
+Cinder user that cannot see another project's volumes.  Whatever fails,
+one key gets one volume, and no volume is left that nobody knows.
+
+The checks are those of ``claim_checks``: what Cinder and the tables
+hold."""
+
+import pytest
+
+from volume_pool import cinder as vp_cinder
+from volume_pool import claim_request
+from volume_pool import exception
+from volume_pool.db import claims as db_claims
+from volume_pool.db import models
+from volume_pool.fixtures import cinder_handles
+from volume_pool.fixtures import waiting
+from volume_pool.tests.unit.claim_checks import assert_settled
+from volume_pool.tests.unit.claim_checks import in_thread
+from volume_pool.tests.unit.claim_checks import past_the_late_window
+from volume_pool.tests.unit.claim_checks import receipt
+from volume_pool.tests.unit.claim_checks import rows_by_volume
+from volume_pool.tests.unit.manager_steps import call
+from volume_pool.tests.unit.manager_steps import CTXT
+from volume_pool.tests.unit.manager_steps import fill
+from volume_pool.tests.unit.manager_steps import held_past_its_deadline
+
+PROJECT = '0123456789abcdef0123456789abcdef'
+ACCEPT = '/accept$'
+
+
+@pytest.fixture(autouse=True)
+def receiving_project_allowed(conf):
+    conf.set_override('claim_projects', [PROJECT], group='volume_pool')
+
+
+def owner(simulator, volume_id):
+    return simulator.get_volume(volume_id)['os-vol-tenant-attr:tenant_id']
+
+
+def volumes_of_the_pool(simulator, mgr):
+    """Every volume made from the pool's snapshot, in any project."""
+    snapshot = mgr.specs['debian'].snapshot_id
+    return [v for v in simulator.list_volumes()
+            if v['snapshot_id'] == snapshot]
+
+
+def test_a_miss_into_a_project_whose_create_answer_is_lost_leaks_nothing(
+        make_manager, simulator):
+    mgr = make_manager({'debian': 1})  # empty: the claim misses
+    simulator.inject_fault(method='POST', path=r'^/volumes$',
+                           lose_answer=True)
+    with pytest.raises(exception.CinderUnavailable):
+        call(mgr.claim, 'debian', name='vnf-m', claim_key='m',
+             project_id=PROJECT)
+    [made] = volumes_of_the_pool(simulator, mgr)
+    # Made where sync finds it: in the pool's project, with its tags.
+    assert owner(simulator, made['id']) == simulator.project_id
+    assert made['metadata'][vp_cinder.TAG_POOL] == 'debian'
+    with pytest.raises(exception.ClaimInProgress):
+        call(mgr.claim, 'debian', name='vnf-m', claim_key='m',
+             project_id=PROJECT)
+    past_the_late_window(mgr)
+    mgr.sync(CTXT)
+    assert_settled(mgr, simulator)
+    again = call(mgr.claim, 'debian', name='vnf-m', claim_key='m',
+                 project_id=PROJECT)
+    assert again['volume_id'] == made['id']
+    assert owner(simulator, made['id']) == PROJECT
+    assert len(volumes_of_the_pool(simulator, mgr)) == 1
+
+
+def test_a_miss_into_a_project_hands_over_a_tagged_volume(make_manager,
+                                                          simulator):
+    mgr = make_manager({'debian': 0})
+    result = call(mgr.claim, 'debian', name='vnf-c', claim_key='c',
+                  project_id=PROJECT)
+    assert (result['source'], result['project_id']) == ('created', PROJECT)
+    volume = simulator.get_volume(result['volume_id'])
+    assert volume['os-vol-tenant-attr:tenant_id'] == PROJECT
+    assert (volume['name'], volume['metadata']) == ('vnf-c', {})
+    assert receipt('c').state == models.R_USED
+    assert receipt('c').volume_id == result['volume_id']
+    assert rows_by_volume() == {}
+
+
+def test_an_accept_answered_past_the_deadline_is_recorded_first(
+        make_manager, simulator):
+    """Cinder accepted the transfer: the volume is the project's whatever
+    happens next, so the receipt says ``used`` and the claim answers --
+    even for a Cinder user that cannot see the volume any more."""
+    simulator.admin = False
+    mgr = make_manager({'debian': 1})
+    fill(mgr)
+    [volume_id] = rows_by_volume()
+    accept = simulator.inject_fault(status=None, method='POST', path=ACCEPT,
+                                    hold=True)
+    claiming = in_thread(call, mgr.claim, 'debian', name='vnf-a',
+                         claim_key='a', project_id=PROJECT, time_left=1.5)
+    accept.wait_arrived()
+    waiting.wait_for(held_past_its_deadline, timeout=15,
+                     what="the claim's deadline passed")
+    accept.release()
+    answer = claiming.result(timeout=15)
+    assert answer['volume_id'] == volume_id
+    assert receipt('a').state == models.R_USED
+    past_the_late_window(mgr)
+    mgr.sync(CTXT)
+    assert receipt('a').state == models.R_USED
+    again = call(mgr.claim, 'debian', name='vnf-a', claim_key='a',
+                 project_id=PROJECT)
+    assert again == answer
+    assert owner(simulator, volume_id) == PROJECT
+    assert len(volumes_of_the_pool(simulator, mgr)) == 1
+
+
+@pytest.mark.parametrize('admin', [True, False], ids=['admin', 'member'])
+def test_sync_keeps_the_receipt_of_a_volume_handed_to_its_project(
+        make_manager, simulator, admin):
+    """A manager died after Cinder accepted its transfer: sync lets the
+    row go and the receipt follows the volume to its project, ``used``,
+    whether or not the pool's Cinder user can still see the volume."""
+    simulator.admin = admin
+    mgr = make_manager({'debian': 1})
+    fill(mgr)
+    [row], _done = db_claims.commit_steps(
+        'debian', None, mgr.specs['debian'].snapshot_id, 'dead-manager',
+        [db_claims.Take(claim_id='c1', hold=60, claim_key='k',
+                        fingerprint=claim_request.fingerprint(
+                            mgr.specs['debian'], 'vnf-k', True, PROJECT),
+                        target_project=PROJECT)])
+    giver = cinder_handles.noauth_cinder_client(simulator.endpoint,
+                                                simulator.project_id)
+    receiver = cinder_handles.noauth_cinder_client(simulator.endpoint,
+                                                   PROJECT)
+    giver.volumes.update(row.volume_id, name='vnf-k', metadata={})
+    offer = giver.transfers.create(row.volume_id)
+    receiver.transfers.accept(offer.id, offer.auth_key)
+    mgr.sync(CTXT)
+    kept = receipt('k')
+    assert (kept.state, kept.volume_id) == (models.R_USED, row.volume_id)
+    assert rows_by_volume() == {}
+    again = call(mgr.claim, 'debian', name='vnf-k', claim_key='k',
+                 project_id=PROJECT)
+    assert again['volume_id'] == row.volume_id
+    assert len(volumes_of_the_pool(simulator, mgr)) == 1
+
+
+
+def test_a_miss_into_a_project_waits_for_its_volume_then_hands_it_over(
+        make_manager, simulator):
+    """The transfer needs an ``available`` volume: the claim reads the
+    new one until Cinder has made it; its receipt names the volume from
+    the create's answer on."""
+    now = [0.0]
+    simulator.clock = lambda: now[0]
+    simulator.creation_delay = 30.0
+    mgr = make_manager({'debian': 0})
+    reads = ('GET', '/volumes/{id}')
+    claiming = in_thread(call, mgr.claim, 'debian', name='vnf-w',
+                         claim_key='w', project_id=PROJECT)
+    waiting.wait_for(lambda: simulator.request_counts[reads] >= 1,
+                     what='the claim reading its new volume')
+    [made] = volumes_of_the_pool(simulator, mgr)
+    assert made['status'] == 'creating'
+    assert receipt('w').volume_id == made['id']
+    assert owner(simulator, made['id']) == simulator.project_id
+    now[0] += 30.0
+    answer = claiming.result(timeout=15)
+    assert (answer['volume_id'], answer['source']) == (made['id'],
+                                                       'created')
+    assert owner(simulator, made['id']) == PROJECT
+    assert receipt('w').state == models.R_USED
+
+
+def test_a_miss_into_a_project_out_of_time_leaves_its_volume_to_the_pool(
+        make_manager, simulator):
+    now = [0.0]
+    simulator.clock = lambda: now[0]
+    simulator.creation_delay = 30.0
+    mgr = make_manager({'debian': 1})  # empty: the claim misses
+    with pytest.raises(exception.ClaimTimedOut):
+        call(mgr.claim, 'debian', name='vnf-o', claim_key='o',
+             project_id=PROJECT, time_left=1.5)
+    [made] = volumes_of_the_pool(simulator, mgr)
+    assert owner(simulator, made['id']) == simulator.project_id
+    assert receipt('o') is None
+    now[0] += 30.0
+    mgr.sync(CTXT)
+    assert_settled(mgr, simulator)
+    assert list(rows_by_volume()) == [made['id']]
