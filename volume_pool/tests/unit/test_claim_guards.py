@@ -10,15 +10,15 @@ hold."""
 from oslo_db import exception as db_exc
 import pytest
 
-from volume_pool import cinder as vp_cinder
 from volume_pool import exception
 from volume_pool.db import claims as db_claims
 from volume_pool.db import models
 from volume_pool.fixtures import cinder_handles
 from volume_pool.fixtures import waiting
+from volume_pool.tests.unit import claim_checks
 from volume_pool.tests.unit.claim_checks import assert_in_pool
 from volume_pool.tests.unit.claim_checks import in_thread
-from volume_pool.tests.unit.claim_checks import LEASE_TAGS
+from volume_pool.tests.unit.claim_checks import lease_tags
 from volume_pool.tests.unit.claim_checks import ONE_VOLUME
 from volume_pool.tests.unit.claim_checks import receipt
 from volume_pool.tests.unit.claim_checks import rows_by_volume
@@ -43,12 +43,12 @@ def test_sync_never_adopts_a_callers_volume_that_got_pool_tags_back(
     client = cinder_handles.noauth_cinder_client(simulator.endpoint,
                                                  simulator.project_id)
     client.volumes.update(leased['volume_id'], name='debian-late',
-                          metadata=vp_cinder.pool_tags('debian', None,
+                          metadata=claim_checks.pool_tags('debian', None,
                                                        'late-request'))
     mgr.sync(CTXT)
     assert leased['volume_id'] not in rows_by_volume()
     assert simulator.get_volume(leased['volume_id'])['metadata'] == \
-        LEASE_TAGS
+        lease_tags()
     assert receipt('l').state == models.R_LEASED
     other = call(mgr.claim, 'debian', create_on_miss=False)
     assert other['volume_id'] != leased['volume_id']
@@ -111,4 +111,4 @@ def test_a_finish_whose_answer_the_database_lost_is_answered(
     assert answer['volume_id'] == volume_id
     assert receipt('d').state == models.R_LEASED
     assert rows_by_volume() == {}
-    assert simulator.get_volume(volume_id)['metadata'] == LEASE_TAGS
+    assert simulator.get_volume(volume_id)['metadata'] == lease_tags()

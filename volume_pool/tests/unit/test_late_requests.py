@@ -14,7 +14,7 @@ from volume_pool.db import models
 from volume_pool.fixtures import waiting
 from volume_pool.tests.unit.claim_checks import assert_in_pool
 from volume_pool.tests.unit.claim_checks import assert_settled
-from volume_pool.tests.unit.claim_checks import LEASE_TAGS
+from volume_pool.tests.unit.claim_checks import lease_tags
 from volume_pool.tests.unit.claim_checks import ONE_VOLUME
 from volume_pool.tests.unit.claim_checks import past_the_late_window
 from volume_pool.tests.unit.claim_checks import receipt
@@ -66,7 +66,7 @@ def test_a_late_rename_never_renames_the_next_callers_volume(
     assert second['volume_id'] == volume_id
     volume = simulator.get_volume(volume_id)
     assert (volume['name'], volume['metadata']) == ('vnf-second',
-                                                    LEASE_TAGS)
+                                                    lease_tags())
 
 
 def test_a_transfer_applied_after_the_claim_gave_up_leaks_nothing(
