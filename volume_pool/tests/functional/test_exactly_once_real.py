@@ -16,6 +16,7 @@ from volume_pool import context as vp_context
 from volume_pool import exception
 from volume_pool import rpcapi
 from volume_pool.fixtures import waiting
+from volume_pool.tests.functional import test_real_peers
 from volume_pool.tests.functional.test_real_peers import table
 from volume_pool.tests.functional.test_real_peers import tagged
 from volume_pool.tests.functional.test_real_peers import wait_full
@@ -135,7 +136,8 @@ def test_a_late_answer_is_retried_with_the_same_key(
                                                       answer['volume_id'])
     assert answer['claim_key'] == key and answer['lease_expires_at']
     volume = cinder.client().volumes.get(answer['volume_id'])
-    assert volume.metadata == {vp_cinder.TAG_LEASE: 'default'}
+    assert volume.metadata == vp_cinder.lease_tags(
+        None, test_real_peers.identity(managers.db_url))
     # Asked again later: the same answer, still one volume.
     assert api.claim(CTXT, pool_name, claim_key=key)['volume_id'] == \
         answer['volume_id']
