@@ -5,7 +5,8 @@ table does not answer) or has stopped keeping its pools (a periodic task
 has not finished for three of its intervals); ``degraded`` when it serves
 but a coordination backend is configured and away (claims go on, work
 sharing waits); ``ok`` otherwise.  The same record answers the RPC
-``ping``, ``GET /healthcheck`` and ``volume-pool-status health``.
+``ping`` and ``volume-pool-status health``, and feeds oslo.middleware's
+``/healthcheck`` (:mod:`volume_pool.healthcheck`).
 """
 
 import time

@@ -2,13 +2,12 @@
 
 A small WSGI server on a thread of its own, started with the service when
 ``[metrics] port`` is set.  ``/metrics`` is prometheus_client's exposition
-of :data:`volume_pool.metrics.REGISTRY`; ``/healthcheck`` is the manager's
-health record as JSON, with 200 when it is ``ok`` or ``degraded`` and 503
-when ``failed`` (what a Kubernetes ``httpGet`` probe or a load balancer
-reads).  Anything else is 404.
+of :data:`volume_pool.metrics.REGISTRY`; ``/healthcheck`` is
+oslo.middleware's health check fed by the manager's health record
+(:mod:`volume_pool.healthcheck`): what a Kubernetes ``httpGet`` probe or a
+load balancer reads.  Anything else is 404.
 """
 
-import json
 import socketserver
 import threading
 from wsgiref import simple_server
@@ -16,10 +15,12 @@ from wsgiref import simple_server
 from oslo_log import log as logging
 import prometheus_client as prom
 
-from volume_pool import health
+from volume_pool import conf as vp_conf
+from volume_pool import healthcheck
 from volume_pool import metrics
 
 LOG = logging.getLogger(__name__)
+CONF = vp_conf.CONF
 
 
 class _Server(socketserver.ThreadingMixIn, simple_server.WSGIServer):
@@ -33,22 +34,17 @@ class _QuietHandler(simple_server.WSGIRequestHandler):
         LOG.debug('metrics listener: ' + fmt, *args)
 
 
-def application(health_record):
+def application(health_record, conf):
     """The WSGI app; ``health_record()`` returns the health dict."""
     exposition = prom.make_wsgi_app(metrics.REGISTRY)
+    health_check = healthcheck.application(health_record, conf)
 
     def app(environ, start_response):
         path = environ.get('PATH_INFO', '')
         if path == '/metrics':
             return exposition(environ, start_response)
         if path == '/healthcheck':
-            record = health_record()
-            status = ('503 Service Unavailable'
-                      if record['status'] == health.FAILED else '200 OK')
-            body = json.dumps(record, sort_keys=True).encode('utf-8')
-            start_response(status, [('Content-Type', 'application/json'),
-                                    ('Content-Length', str(len(body)))])
-            return [body]
+            return health_check(environ, start_response)
         start_response('404 Not Found', [('Content-Type', 'text/plain')])
         return [b'Not found: /metrics and /healthcheck are served.\n']
     return app
@@ -57,9 +53,10 @@ def application(health_record):
 class MetricsServer:
     """The listener of one manager, with its pool gauges registered."""
 
-    def __init__(self, host, port, manager, context):
+    def __init__(self, host, port, manager, context, conf=CONF):
         self._address = (host, port)
         self._manager = manager
+        self._conf = conf
         self._collector = metrics.PoolCollector(
             status=lambda: manager.pool_status(context),
             ownership=manager.coordination.ownership, health=manager.health)
@@ -73,7 +70,7 @@ class MetricsServer:
 
     def start(self):
         self._server = simple_server.make_server(
-            *self._address, application(self._manager.health),
+            *self._address, application(self._manager.health, self._conf),
             server_class=_Server, handler_class=_QuietHandler)
         metrics.REGISTRY.register(self._collector)
         self._thread = threading.Thread(

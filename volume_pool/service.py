@@ -123,7 +123,7 @@ class Service(service.Service):
             return
         server = metrics_server.MetricsServer(
             options.host, options.port, self.manager,
-            vp_context.get_admin_context())
+            vp_context.get_admin_context(), conf=self.conf)
         try:
             server.start()
         except OSError as exc:

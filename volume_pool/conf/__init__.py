@@ -13,6 +13,7 @@ from volume_pool.conf import cinder
 from volume_pool.conf import coordination
 from volume_pool.conf import database
 from volume_pool.conf import default
+from volume_pool.conf import healthcheck
 from volume_pool.conf import metrics
 from volume_pool.conf import volume_pool
 
@@ -24,5 +25,6 @@ cinder.register_opts(CONF)
 database.register_opts(CONF)
 coordination.register_opts(CONF)
 metrics.register_opts(CONF)
+healthcheck.register_opts(CONF)
 # graceful_shutdown_timeout and friends, read by Service.stop().
 service_opts.register_service_opts(CONF)

@@ -7,11 +7,13 @@ from volume_pool.conf import cinder
 from volume_pool.conf import coordination
 from volume_pool.conf import database
 from volume_pool.conf import default
+from volume_pool.conf import healthcheck
 from volume_pool.conf import metrics
 from volume_pool.conf import pool
 from volume_pool.conf import volume_pool
 
-_MODULES = (default, volume_pool, pool, cinder, coordination, metrics)
+_MODULES = (default, volume_pool, pool, cinder, coordination, metrics,
+            healthcheck)
 
 _EXTRA_DEFAULT_LOG_LEVELS = [
     'keystoneauth=WARN',

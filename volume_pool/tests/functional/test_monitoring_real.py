@@ -1,7 +1,8 @@
-"""A manager process's /metrics and /healthcheck and its RPC health ping,
-against a real Cinder, RabbitMQ and MariaDB or PostgreSQL: the figures
-follow the pool and the claims as Cinder holds them, and the health
-follows the database and the coordination backend going away and back."""
+"""A manager process's /metrics, its /healthcheck (oslo.middleware's) and
+its RPC health ping, against a real Cinder, RabbitMQ and MariaDB or
+PostgreSQL: the figures follow the pool and the claims as Cinder holds
+them, and the health follows the database and the coordination backend
+going away and back."""
 
 import json
 import urllib.error
@@ -21,11 +22,13 @@ from volume_pool.tests.functional.test_real_peers import wait_full
 CTXT = vp_context.RequestContext()
 
 
-def _get(port, path):
-    url = 'http://127.0.0.1:%d%s' % (port, path)
+def _get(port, path, method='GET'):
+    # A loopback http:// URL built here.
+    request = urllib.request.Request(  # noqa: S310
+        'http://127.0.0.1:%d%s' % (port, path), method=method,
+        headers={'Accept': 'application/json'})
     try:
-        # A loopback http:// URL built here.
-        with urllib.request.urlopen(url, timeout=20) as answer:  # noqa: S310
+        with urllib.request.urlopen(request, timeout=20) as answer:  # noqa: S310
             return answer.status, answer.read().decode('utf-8')
     except urllib.error.HTTPError as error:
         return error.code, error.read().decode('utf-8')
@@ -44,8 +47,12 @@ def _scrape(port):
 
 
 def _health(port):
+    """``(status, reasons)`` of oslo.middleware's health check; a reason
+    is a dict with the manager's record as ``details`` in detailed
+    mode."""
     status, text = _get(port, '/healthcheck')
-    return status, (json.loads(text) if status in (200, 503) else None)
+    return status, (json.loads(text)['reasons'] if status in (200, 503)
+                    else None)
 
 
 def _ready_in_cinder(cinder, pool):
@@ -54,8 +61,9 @@ def _ready_in_cinder(cinder, pool):
         if v.status == 'available')
 
 
-def _metrics_section(port):
-    return '[metrics]\nport = %d\n' % port
+def _metrics_section(port, detailed=False):
+    return '[metrics]\nport = %d\n[healthcheck]\ndetailed = %s\n' % (
+        port, detailed)
 
 
 def test_metrics_follow_the_pool_and_the_claims(managers, api, cinder,
@@ -91,8 +99,8 @@ def test_metrics_follow_the_pool_and_the_claims(managers, api, cinder,
                      what='the ready gauge back at 3')
     assert _ready_in_cinder(cinder, pool_name) == 3
 
-    status, record = _health(port)
-    assert (status, record['status']) == (200, 'ok')
+    assert _health(port) == (200, ['ok'])
+    assert _get(port, '/healthcheck', method='HEAD') == (204, '')
     assert api.ping(CTXT, 'mgr-1')['status'] == 'ok'
 
 
@@ -116,14 +124,16 @@ def test_health_fails_while_the_database_is_away(managers, api, snapshot,
     port = waiting.free_port()
     try:
         manager = managers([(pool_name, snapshot, 1)],
-                           extra=_metrics_section(port),
+                           extra=_metrics_section(port, detailed=True),
                            connection=_through(proxy, db_url))
         waiting.wait_for(lambda: _health(port)[0] == 200, timeout=60,
                          what='healthy')
         proxy.cut()
-        status, record = waiting.wait_for(
+        _status, [reason] = waiting.wait_for(
             lambda: (lambda h: h[0] == 503 and h)(_health(port)),
             timeout=60, what='the database check failing')
+        assert reason['reason'] == 'failed: database'
+        record = json.loads(reason['details'])
         assert record['status'] == 'failed'
         assert record['checks']['database']['ok'] is False
         assert record['checks']['rpc'] == {'ok': True}
@@ -155,17 +165,16 @@ def test_health_is_degraded_while_coordination_is_away(managers, snapshot,
         waiting.wait_for(lambda: _scrape(port).get(coordination_up) == 1,
                          timeout=60, what='coordination joined')
         redis.stop()
-        status, record = waiting.wait_for(
-            lambda: (lambda h: h[1] and h[1]['status'] == 'degraded'
+        status, _reasons = waiting.wait_for(
+            lambda: (lambda h: h[1] == ['degraded: coordination']
                      and h)(_health(port)),
             timeout=60, what='degraded')
         # Degraded still serves: the probe does not fail.
         assert status == 200
-        assert record['checks']['coordination'] == {
-            'ok': False, 'backend': 'configured'}
+        assert _get(port, '/healthcheck', method='HEAD')[0] == 204
         assert _scrape(port)[coordination_up] == 0
         redis.start()
-        waiting.wait_for(lambda: _health(port)[1]['status'] == 'ok',
+        waiting.wait_for(lambda: _health(port) == (200, ['ok']),
                          timeout=60, what='ok again')
     finally:
         redis.stop()

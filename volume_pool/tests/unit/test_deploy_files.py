@@ -270,3 +270,18 @@ def test_requirements_list_the_oslo_libraries_the_package_imports():
         imported.update('oslo.' + name for name in re.findall(
             r'^\s*(?:from|import) oslo_(\w+)', text, re.M))
     assert required == imported
+
+
+def test_package_ships_the_monitoring_files():
+    """The alert rules with their promtool tests, in one directory (the
+    tests name the rules file beside them), and the dashboard."""
+    shipped = _data_files()
+    prometheus = os.path.join('share', 'volume-pool', 'prometheus')
+    assert shipped[os.path.join(prometheus, 'volume-pool-alerts.yaml')] == (
+        os.path.join('etc', 'prometheus', 'volume-pool-alerts.yaml'))
+    assert shipped[os.path.join(
+        prometheus, 'volume-pool-alerts-tests.yaml')] == os.path.join(
+            'etc', 'prometheus', 'volume-pool-alerts-tests.yaml')
+    assert shipped[os.path.join('share', 'volume-pool', 'grafana',
+                                'volume-pool-dashboard.json')] == (
+        os.path.join('etc', 'grafana', 'volume-pool-dashboard.json'))

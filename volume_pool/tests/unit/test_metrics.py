@@ -97,16 +97,10 @@ def test_listener_serves_metrics_health_and_nothing_else(make_manager):
         assert ('volume_pool_volumes{cluster="",pool="debian",'
                 'state="ready"} 2.0') in text
         assert 'process_resident_memory_bytes' in text
-        status, text = _get(base + '/healthcheck')
-        assert status == 200
-        record = json.loads(text)
-        assert (record['host'], record['status']) == ('test-host', 'ok')
-        assert record['checks']['database'] == {'ok': True}
+        assert _get(base + '/healthcheck') == (200, 'ok')
         # Not serving RPC: failed, and the probe says so with a 503.
         mgr.rpc_serving = False
-        status, text = _get(base + '/healthcheck')
-        assert status == 503
-        assert json.loads(text)['checks']['rpc'] == {'ok': False}
+        assert _get(base + '/healthcheck') == (503, 'failed: rpc')
         assert _get(base + '/other')[0] == 404
     finally:
         server.stop()
