@@ -113,20 +113,21 @@ class Claimer:
             metrics.claim_replayed(spec.cluster, spec.name)
             return replayed.answer
         except Exception:
-            duration = time.monotonic() - started
-            self._stats.record(spec.name, 'error', duration)
-            metrics.claim_answered(spec.cluster, spec.name, 'error',
-                                   duration)
+            # Counted and logged once by the manager, refused or error.
+            self._stats.record(spec.name, 'error',
+                               time.monotonic() - started)
             raise
         duration = time.monotonic() - started
         self._stats.record(spec.name, result['source'], duration)
         metrics.claim_answered(spec.cluster, spec.name, result['source'],
                                duration)
         LOG.info('Claimed volume %(volume)s from pool %(pool)s '
-                 '(source=%(source)s, claim %(claim)s, %(ms).1f ms)',
+                 '(source=%(source)s, claim key %(key)s, claim %(claim)s, '
+                 '%(ms).1f ms)',
                  {'volume': result['volume_id'], 'pool': spec.name,
-                  'source': result['source'], 'claim': request.claim_id,
-                  'ms': duration * 1000.0})
+                  'source': result['source'],
+                  'key': request.claim_key or '-',
+                  'claim': request.claim_id, 'ms': duration * 1000.0})
         if row is not None:
             notifications.claim_hit(self._host, spec, result, duration,
                                     ready_at=row.ready_at, context=context)

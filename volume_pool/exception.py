@@ -15,6 +15,14 @@ def first_line(exc):
     return lines[0] if lines else ''
 
 
+def refused_by_pool(exc):
+    """True when ``exc`` is the pool's own no to its caller (its 4xx, not
+    Cinder's): a caller's mistake or choice, not a service error."""
+    return (isinstance(exc, VolumePoolException) and
+            not isinstance(exc, CinderException) and
+            400 <= exc.code < 500)
+
+
 class VolumePoolException(Exception):
     """Base class; ``msg_fmt`` is formatted with the keyword arguments."""
 

@@ -22,6 +22,7 @@ from sqlalchemy import exc as sa_exc
 from volume_pool import api_endpoint
 from volume_pool import arrival
 from volume_pool import backoff
+from volume_pool import claim_failures
 from volume_pool import claim_request
 from volume_pool import claims
 from volume_pool import conf as vp_conf
@@ -183,6 +184,7 @@ class Manager(periodic_task.PeriodicTasks):
     # -- RPC endpoint ------------------------------------------------------
 
     @api_endpoint.api_method
+    @claim_failures.told
     def claim(self, context, snapshot_type, name=None, cluster=None,
               create_on_miss=True, project_id=None, claim_key=None,
               time_left=None, lease=True):

@@ -30,7 +30,9 @@ _CLAIM_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
 CLAIMS = prom.Counter(
     'volume_pool_claims',
     'Claims answered by this manager, by outcome: pool (a ready volume), '
-    'created (made for the caller on a miss) or error.',
+    'created (made for the caller on a miss), refused (the pool said no '
+    'to the caller: unknown pool, empty pool without create_on_miss, a '
+    'key conflict, ...) or error (Cinder, the database, a time-out).',
     ['cluster', 'pool', 'outcome'], registry=REGISTRY)
 CLAIM_SECONDS = prom.Histogram(
     'volume_pool_claim_duration_seconds',
@@ -60,7 +62,7 @@ def _cluster(cluster):
 
 def claim_answered(cluster, pool, outcome, seconds):
     CLAIMS.labels(_cluster(cluster), pool, outcome).inc()
-    if outcome != 'error':
+    if outcome not in ('error', 'refused'):
         CLAIM_SECONDS.labels(_cluster(cluster)).observe(seconds)
 
 
