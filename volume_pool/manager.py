@@ -448,9 +448,11 @@ class Manager(periodic_task.PeriodicTasks):
         but every manager then syncs every pool."""
         if self.coordination.enabled:
             return
-        peers = sorted({host for host, incarnation, _at in db_managers.live(
+        # A row under this host name is this process's, or a predecessor
+        # that died (start-up refuses a live one): never a peer.
+        peers = sorted({host for host, _incarnation, _at in db_managers.live(
             self.cluster, self.conf.volume_pool.service_down_time)
-            if incarnation != self.incarnation})
+            if host != self.host})
         if peers and peers != self._peers_without_coordination:
             LOG.warning('Managers %(peers)s share cluster %(cluster)s with '
                         'this one, and [coordination] backend_url is not '

@@ -18,6 +18,7 @@ from volume_pool import cinder as vp_cinder
 from volume_pool import config
 from volume_pool import context as vp_context
 from volume_pool import exception
+from volume_pool import host_names
 from volume_pool import pool_spec
 from volume_pool import rpc
 from volume_pool import service
@@ -73,6 +74,10 @@ def _prepare(argv):
         db_api.configure(CONF)
         service.check_schema()
         _check_pool_spelling()
+        host_names.refuse_if_taken(
+            CONF.host, CONF.cluster or None,
+            CONF.volume_pool.service_down_time,
+            CONF.volume_pool.heartbeat_interval)
     except BaseException:
         rpc.cleanup()
         raise

@@ -90,9 +90,12 @@ def test_peers_without_coordination_are_logged_once(make_manager, caplog):
     mgr.sync(tm.CTXT)
     assert 'share cluster' not in caplog.text
     db_managers.register('peer', None, 'peer-1', pools={'debian': 'x'})
+    # A predecessor under this host name that died is no peer.
+    db_managers.register(mgr.host, None, 'dead-predecessor')
     mgr.sync(tm.CTXT)
     mgr.sync(tm.CTXT)
     assert caplog.text.count('Managers peer share cluster (none)') == 1
+    assert mgr.host not in caplog.text.split('share cluster')[0]
 
 
 def test_volumes_without_the_cluster_tag_are_tagged_again(make_manager,
