@@ -11,13 +11,12 @@ manager module is imported only once the configuration is parsed.
 
 import functools
 
-from oslo_db import exception as db_exc
 from oslo_log import log as logging
 import oslo_messaging as messaging
-from sqlalchemy import exc as sa_exc
 
 from volume_pool import exception
 from volume_pool import group_commit
+from volume_pool.db import api as db_api
 
 LOG = logging.getLogger(__name__)
 
@@ -33,8 +32,7 @@ def api_method(func):
     def database_errors_typed(*args, **kwargs):
         try:
             return func(*args, **kwargs)
-        except (db_exc.DBError, sa_exc.SQLAlchemyError,
-                group_commit.BatchTimeout) as exc:
+        except (*db_api.DATABASE_ERRORS, group_commit.BatchTimeout) as exc:
             LOG.warning('Database error in %s: %s', func.__name__, exc)
             raise exception.DatabaseUnavailable(
                 reason=exc.__class__.__name__)

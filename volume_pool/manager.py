@@ -12,12 +12,10 @@ so the intervals of the config file are the ones the tasks run with.
 import functools
 import time
 
-from oslo_db import exception as db_exc
 from oslo_log import log as logging
 import oslo_messaging as messaging
 from oslo_service import periodic_task
 from oslo_utils import uuidutils
-from sqlalchemy import exc as sa_exc
 
 from volume_pool import api_endpoint
 from volume_pool import arrival
@@ -176,7 +174,7 @@ class Manager(periodic_task.PeriodicTasks):
         self.replenisher.stop(wait=True)
         try:
             db_managers.stopped(self.incarnation)
-        except (db_exc.DBError, sa_exc.SQLAlchemyError) as exc:
+        except db_api.DATABASE_ERRORS as exc:
             LOG.warning('Could not record the stop of this manager (%s); '
                         'its claims are settled after service_down_time.',
                         exc)

@@ -8,12 +8,10 @@ in ``__init__`` (the designate rule), and stopped in nova's order.
 import random
 import threading
 
-from oslo_db import exception as db_exc
 from oslo_log import log as logging
 import oslo_messaging as messaging
 from oslo_service import service
 from oslo_utils import importutils
-from sqlalchemy import exc as sa_exc
 
 from volume_pool import api_endpoint
 from volume_pool import arrival
@@ -24,6 +22,7 @@ from volume_pool import exception
 from volume_pool import metrics_server
 from volume_pool import rpc
 from volume_pool import version
+from volume_pool.db import api as db_api
 from volume_pool.db import migration
 
 LOG = logging.getLogger(__name__)
@@ -38,7 +37,7 @@ def check_schema():
     """Refuse to run on a database that ``db sync`` has not brought up."""
     try:
         current, head = migration.version(), migration.head()
-    except (db_exc.DBError, sa_exc.SQLAlchemyError) as exc:
+    except db_api.DATABASE_ERRORS as exc:
         raise exception.ConfigError(
             reason='[database] connection: cannot use the database: %s'
                    % exception.first_line(exc))
@@ -155,7 +154,7 @@ class Service(service.Service):
     def heartbeat(self):
         try:
             self.manager.heartbeat()
-        except (db_exc.DBError, sa_exc.SQLAlchemyError) as exc:
+        except db_api.DATABASE_ERRORS as exc:
             LOG.warning('Heartbeat failed: %s', exception.first_line(exc))
 
     def wait(self):
