@@ -4,35 +4,21 @@ and draining a pool of the same name: neither ever changes a volume of
 the other."""
 
 from oslo_config import cfg
-import sqlalchemy as sa
 
 from volume_pool import cinder as vp_cinder
 from volume_pool import context as vp_context
 from volume_pool import rpcapi
-from volume_pool.db import deployment as db_deployment
 from volume_pool.fixtures import waiting
 from volume_pool.tests import services
+from volume_pool.tests.functional.test_real_peers import identity
+from volume_pool.tests.functional.test_real_peers import table
 
 CTXT = vp_context.RequestContext()
 
 
-def identity(db_url):
-    engine = sa.create_engine(db_url)
-    try:
-        return db_deployment.identity(engine)
-    finally:
-        engine.dispose()
-
-
 def ready_rows(db_url, pool):
-    engine = sa.create_engine(db_url)
-    try:
-        with engine.connect() as conn:
-            return {r.volume_id for r in conn.execute(sa.text(
-                "SELECT volume_id FROM pool_volumes WHERE pool = :pool "
-                "AND status = 'available'"), {'pool': pool})}
-    finally:
-        engine.dispose()
+    return {volume_id for volume_id, status in table(db_url, pool).items()
+            if status == 'available'}
 
 
 def tagged(cinder, pool):
