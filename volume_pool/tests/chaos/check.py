@@ -1,8 +1,9 @@
 """The exactly-once invariant, as a pure function over what a run left.
 
 Inputs are plain data: the claimer's :class:`record.KeyRecord` list, every
-Cinder volume (dicts with id, name, status, metadata), the pool rows and
-the claim receipts read from the database.  Nothing here talks to a
+Cinder volume of every project the run used (dicts with id, name, status,
+metadata, project), the pool rows and the claim receipts read from the
+database.  Nothing here talks to a
 service, so the unit tests feed it hand-made states.
 
 The invariant:
@@ -10,9 +11,13 @@ The invariant:
 * every key got at most one volume, and every key that was answered got
   exactly one, which its receipt holds;
 * no volume went to two keys unless the first had let it go (released,
-  or its lease had run out) before the second got it;
-* every volume in Cinder is accounted for: a golden volume, a pool volume
-  (tagged for its pool and with a row), or held by exactly one key;
+  or its lease had run out) before the second got it; a lease runs from
+  the answer the caller received until the ``lease_expires_at`` it
+  carried, so a lease that ended early is caught;
+* every volume in Cinder, in every project, tagged or not, is accounted
+  for: a golden volume, a pool volume (tagged for its pool, with a row,
+  in the pools' project), or held by exactly one key, in the project that
+  key claimed into;
 * every pool is back at its target, with nothing left half-done.
 """
 
@@ -61,8 +66,10 @@ class Report:
 
 class _Checker:
     def __init__(self, records, volumes, rows, receipts, pools, golden,
-                 lease, slack, expected_errors):
+                 lease, slack, expected_errors, home):
         self.records = list(records)
+        self.records_by_key = {r.key: r for r in self.records}
+        self.home = home
         self.volumes = {v['id']: v for v in volumes}
         self.rows = list(rows)
         self.receipts = None if receipts is None else list(receipts)
@@ -88,7 +95,8 @@ class _Checker:
         if self.receipts is None:
             # Without receipts the claimer's word is all there is.
             for record in self.records:
-                if record.outcome in (rec.CONFIRMED, rec.UNCERTAIN):
+                if (record.outcome in rec.KEEPING
+                        or record.outcome == rec.UNCERTAIN):
                     for volume_id in record.volume_ids:
                         self.holders[volume_id].append(record.key)
 
@@ -137,12 +145,13 @@ class _Checker:
                       'holds %s', record.key, ', '.join(ids),
                       receipt.get('volume_id'))
         state = receipt['state']
-        allowed = {rec.CONFIRMED: {'used'},
-                   rec.RELEASED: {'released', 'returned'},
+        allowed = {rec.RELEASED: {'released', 'returned'},
                    rec.ABANDONED: {'returned'},
                    }.get(record.outcome, TERMINAL)
+        if record.outcome in rec.KEEPING:
+            allowed = {'used'}
         if state not in allowed:
-            kind = LOST if record.outcome == rec.CONFIRMED else LEAK
+            kind = LOST if record.outcome in rec.KEEPING else LEAK
             if state not in TERMINAL:
                 kind = UNSETTLED
             self.fail(kind, 'key %s is %s by the claimer but its receipt '
@@ -169,12 +178,29 @@ class _Checker:
 
     def _let_go(self, record, at):
         """Had ``record``'s key given its volume back by ``at``?"""
-        if (record.outcome == rec.RELEASED and record.released_at is not None
+        if (record.outcome in (rec.RELEASED, rec.UNCERTAIN)
+                and record.released_at is not None
                 and record.released_at <= at + self.slack):
             return True
         if record.outcome in (rec.ABANDONED, rec.UNCERTAIN, rec.RELEASED):
-            return record.sent_at + self.lease <= at + self.slack
+            lease_end = self.lease_end(record)
+            return lease_end is not None and lease_end <= at + self.slack
         return False
+
+    def lease_end(self, record):
+        """When ``record``'s lease let its volume go, or None: no lease.
+
+        Measured from the answer, never from the send: the answer's
+        ``lease_expires_at``, else the first answer plus the lease.  A
+        claim without a key, or into another project, has no lease.
+        """
+        if not record.keyed or record.project is not None:
+            return None
+        if record.lease_until is not None:
+            return record.lease_until
+        if record.first_answer_at is None or not self.lease:
+            return None
+        return record.first_answer_at + self.lease
 
     def check_receipts(self):
         known = {record.key for record in self.records}
@@ -214,14 +240,16 @@ class _Checker:
             elif holders:
                 categories['held'] += 1
                 self._check_held(volume_id, volume, metadata)
+                self._check_project(volume_id, volume, holders[0])
             elif volume.get('status') == 'deleting':
                 categories['deleting'] += 1
                 self.notes.append('volume %s is still deleting' % volume_id)
             else:
                 categories['leak'] += 1
-                self.fail(LEAK, 'volume %s (%s, %s, tags %s) is in no pool '
-                          'and held by no key', volume_id, volume.get('name'),
-                          volume.get('status'), _tags(metadata))
+                self.fail(LEAK, 'volume %s (%s, %s, tags %s, project %s) is '
+                          'in no pool and held by no key', volume_id,
+                          volume.get('name'), volume.get('status'),
+                          _tags(metadata), volume.get('project', '?'))
         for volume_id, holders in self.holders.items():
             if volume_id not in self.volumes:
                 self.fail(LOST, 'volume %s held by key %s is gone from '
@@ -235,6 +263,16 @@ class _Checker:
         if TAG_LEASE in metadata:
             self.notes.append('volume %s is held but keeps its lease tag'
                               % volume_id)
+
+    def _check_project(self, volume_id, volume, holder):
+        """A held volume sits in the project its key claimed into."""
+        record = self.records_by_key.get(holder)
+        if self.home is None or record is None or 'project' not in volume:
+            return
+        wanted = record.project or self.home
+        if volume['project'] != wanted:
+            self.fail(LOST, 'volume %s of key %s is in project %s, not %s',
+                      volume_id, holder, volume['project'], wanted)
 
     def check_rows(self):
         ready = collections.Counter()
@@ -252,6 +290,11 @@ class _Checker:
             if volume.get('status') != 'available':
                 self.fail(POOL, 'pool %s volume %s is %s in Cinder',
                           row['pool'], volume_id, volume.get('status'))
+                continue
+            if self.home is not None and volume.get(
+                    'project', self.home) != self.home:
+                self.fail(POOL, 'pool %s volume %s is in project %s',
+                          row['pool'], volume_id, volume['project'])
                 continue
             ready[row['pool']] += 1
         for volume_id, rows in self.rows_by_volume.items():
@@ -306,15 +349,18 @@ def _tags(metadata):
 
 
 def check(records, volumes, rows, receipts, *, pools, golden=(), lease=0.0,
-          slack=2.0, expected_errors=None):
+          slack=2.0, expected_errors=None, home=None):
     """Check a settled run; returns a :class:`Report`.
 
     ``receipts`` None means the database has no receipts table.  ``lease``
     is the claim lease in seconds: a key left to its lease may see its
-    volume go to another key that much after its claim was sent.  ``slack``
+    volume go to another key once its answer's ``lease_expires_at`` has
+    passed (without one, that much after the answer).  ``slack``
     absorbs the clock steps between the claimer and the database.
     ``expected_errors``: error names the faults explain; any other one
-    the callers saw is a violation (None: not checked).
+    the callers saw is a violation (None: not checked).  ``home``: the
+    pools' project; volumes carrying a ``project`` are then checked to sit
+    where they belong (None: not checked).
     """
     return _Checker(records, volumes, rows, receipts, pools, golden, lease,
-                    slack, expected_errors).run()
+                    slack, expected_errors, home).run()

@@ -93,7 +93,8 @@ def test_a_settled_run_keeps_the_invariant(state):
     assert figures['pools'] == {'p1': {'ready': 3, 'target': 3}}
     assert figures['outcomes'] == {'unanswered': 2, 'confirmed': 2,
                                    'released': 1, 'abandoned': 1,
-                                   'uncertain': 0}
+                                   'uncertain': 0, 'attached': 0,
+                                   'kept': 0}
     assert figures['answered'] == 4 and figures['keys'] == 6
     assert figures['errors'] == {'ClaimTimedOut': 3}
     assert figures['receipts'] == {'used': 2, 'released': 1, 'returned': 2}
@@ -282,6 +283,166 @@ def test_a_run_where_nothing_was_answered(state):
                          pools=state.pools, golden=state.golden)
     assert [v.message for v in report.violations] == [
         'none of the 3 keys was answered']
+
+
+HOME, OTHER = 'home-project', 'other-project'
+
+
+def in_project(project, *args, **kwargs):
+    made = volume(*args, **kwargs)
+    made['project'] = project
+    return made
+
+
+def check_in_projects(state):
+    return check.check(state.records, state.volumes, state.rows,
+                       state.receipts, pools=state.pools,
+                       golden=state.golden, lease=LEASE, home=HOME)
+
+
+def hand_v5_again(state, answered_at):
+    """k7 gets v5, which k4 had left to its lease."""
+    state.records.append(key('k7', rec.CONFIRM, rec.CONFIRMED,
+                             [('v5', answered_at)], sent_at=answered_at))
+    state.receipts.append(receipt('k7', 'used', 'v5'))
+    state.rows = [r for r in state.rows if r['volume_id'] != 'v5']
+    state.pools['p1'] = 2
+
+
+@pytest.mark.parametrize('lease_until', [35.0, None])
+def test_a_hand_out_inside_a_lease_that_ended_early(state, lease_until):
+    # k4's claim took 15 s: its lease runs from the answer (to 35 s), so
+    # v5 going to k7 at 25 s (25 s after k4 sent) is inside k4's lease.
+    k4 = state.record('k4')
+    k4.answers, k4.lease_until = [('v5', 15.0)], lease_until
+    hand_v5_again(state, 25.0)
+    report = state.check()
+    assert kinds(report) == [check.DUPLICATE]
+    assert 'went to key k4 (abandoned) and then to key k7' in (
+        report.violations[0].message)
+
+
+def test_a_hand_out_after_the_answered_lease_is_fine(state):
+    k4 = state.record('k4')
+    k4.answers, k4.lease_until = [('v5', 15.0)], 35.0
+    hand_v5_again(state, 36.0)
+    assert state.check().ok
+
+
+def test_the_answers_lease_end_rules_not_the_configured_length(state):
+    # The answer said 40 s although 15 + 20 is 35: its word holds.
+    k4 = state.record('k4')
+    k4.answers, k4.lease_until = [('v5', 15.0)], 40.0
+    hand_v5_again(state, 37.0)
+    assert kinds(state.check()) == [check.DUPLICATE]
+
+
+def test_an_unkeyed_claim_has_no_lease_to_run_out(state):
+    # Claimed without a key, its release never answered: nothing but a
+    # release lets the volume go, however long ago it was answered.
+    k4 = state.record('k4')
+    k4.keyed, k4.outcome, k4.plan = False, rec.UNCERTAIN, rec.RELEASE
+    state.receipts[3] = receipt('k4', 'released', 'v5')
+    hand_v5_again(state, 100.0)
+    report = state.check()
+    assert kinds(report) == [check.DUPLICATE]
+    assert 'went to key k4 (uncertain)' in report.violations[0].message
+    k4.released_at = 50.0
+    assert state.check().ok
+
+
+def test_a_kept_unkeyed_volume_handed_out_again(state):
+    state.records.append(key('k7', rec.KEEP, rec.KEPT, [('v3', 30.0)],
+                             keyed=False))
+    state.receipts.append(receipt('k7', 'used', 'v3'))
+    report = state.check()
+    assert kinds(report) == [check.DUPLICATE]
+    assert any('went to key k1 (confirmed) and then to key k7' in v.message
+               for v in report.violations)
+
+
+@pytest.mark.parametrize('outcome, plan', [(rec.ATTACHED, rec.ATTACH),
+                                           (rec.KEPT, rec.KEEP)])
+def test_a_volume_kept_for_good_must_stay_used(state, outcome, plan):
+    k1 = state.record('k1')
+    k1.outcome, k1.plan = outcome, plan
+    assert state.check().ok
+    state.receipts[0] = receipt('k1', 'returned', 'v3')
+    report = state.check()
+    assert check.LOST in kinds(report)
+    assert any('k1 is %s by the claimer but its receipt is returned'
+               % outcome in v.message for v in report.violations)
+
+
+def test_an_attached_volume_handed_out_again(state):
+    k1 = state.record('k1')
+    k1.outcome, k1.plan = rec.ATTACHED, rec.ATTACH
+    state.records.append(key('k7', rec.CONFIRM, rec.CONFIRMED,
+                             [('v3', 300.0)]))
+    state.receipts.append(receipt('k7', 'used', 'v3'))
+    report = state.check()
+    assert kinds(report) == [check.DUPLICATE]
+
+
+def projects_state(state):
+    """k1 claimed into OTHER; everything else in HOME."""
+    state.volumes = [dict(v, project=HOME) for v in state.volumes]
+    state.volumes[4]['project'] = OTHER
+    state.record('k1').project = OTHER
+    state.record('k1').outcome = rec.KEPT
+    return state
+
+
+def test_a_project_claim_kept_in_its_project_is_fine(state):
+    assert check_in_projects(projects_state(state)).ok
+
+
+@pytest.mark.parametrize('tags', [{}, {check.TAG_POOL: 'p1'}])
+def test_a_leak_in_the_other_project_tagged_or_not(state, tags):
+    projects_state(state).volumes.append(in_project(OTHER, 'v9', **tags))
+    report = check_in_projects(state)
+    assert kinds(report) == [check.LEAK]
+    assert 'v9' in report.violations[0].message
+    assert 'project %s' % OTHER in report.violations[0].message
+
+
+def test_a_project_claims_volume_left_in_the_pools_project(state):
+    projects_state(state).volumes[4]['project'] = HOME
+    report = check_in_projects(state)
+    assert kinds(report) == [check.LOST]
+    assert 'volume v3 of key k1 is in project %s, not %s' % (HOME, OTHER) \
+        in report.violations[0].message
+
+
+def test_a_pool_row_whose_volume_moved_to_another_project(state):
+    projects_state(state).volumes[1]['project'] = OTHER
+    report = check_in_projects(state)
+    assert check.POOL in kinds(report)
+    assert any('pool p1 volume v1 is in project %s' % OTHER in v.message
+               for v in report.violations)
+
+
+@pytest.mark.parametrize('receipt_state', ['claiming', 'leased',
+                                           'releasing', 'returning'])
+def test_every_unfinished_receipt_is_unsettled(state, receipt_state):
+    state.receipts[0] = receipt('k1', receipt_state, 'v3')
+    report = state.check()
+    assert check.UNSETTLED in kinds(report)
+    assert any('receipt of key k1 still %s' % receipt_state in v.message
+               for v in report.violations)
+
+
+def test_an_unanswered_unkeyed_claim_must_not_hold(state):
+    # The caller gave up (the client's key came with the timeout); the
+    # manager finished the claim anyway: a volume nobody will use.
+    state.records.append(key('k7', rec.KEEP, rec.UNANSWERED, keyed=False,
+                             errors=['ClaimTimedOut']))
+    state.receipts.append(receipt('k7', 'used', 'v8'))
+    state.volumes.append(volume('v8', name='chaos-k7'))
+    report = state.check()
+    assert check.LEAK in kinds(report)
+    assert any('k7 was never answered but its receipt holds volume v8'
+               in v.message for v in report.violations)
 
 
 def named(name):
