@@ -333,6 +333,9 @@ class _Checker:
             'answered': sum(1 for r in self.records if r.answers),
             'outcomes': {o: outcomes.get(o, 0) for o in rec.OUTCOMES},
             'attempts': sum(r.attempts for r in self.records),
+            'into_project': sum(1 for r in self.records
+                                if r.project is not None),
+            'unkeyed': sum(1 for r in self.records if not r.keyed),
             'retried_keys': sum(1 for r in self.records if r.attempts > 1),
             'errors': dict(collections.Counter(
                 e for r in self.records for e in r.errors)),

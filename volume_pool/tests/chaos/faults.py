@@ -25,10 +25,19 @@ KINDS = (KILL, RABBIT, DATABASE, CINDER_STOP, PROXY_STALL, REDIS,
          PROXY_BURST)
 
 # Background chance per Cinder request of each proxy fault while the
-# faults run, as shares of --proxy-fault-rate.
+# faults run, as shares of --proxy-fault-rate; the late fault's share
+# (--late-share) is taken from all of them alike.
 PROXY_MIX = {faultproxy.DELAY: 0.4, faultproxy.ERROR: 0.2,
              faultproxy.QUOTA: 0.1, faultproxy.DROP_BEFORE: 0.15,
              faultproxy.DROP_AFTER: 0.15}
+
+
+def proxy_mix(late_share):
+    """PROXY_MIX with ``late_share`` of it going to the late fault."""
+    mix = {action: share * (1.0 - late_share)
+           for action, share in PROXY_MIX.items()}
+    mix[faultproxy.LATE] = late_share
+    return mix
 
 
 def close_vhost_connections(vhost):
@@ -64,13 +73,15 @@ class Chaos:
     """Runs faults from ``kinds`` on ``rig`` until :meth:`stop`."""
 
     def __init__(self, rig, rng, kinds=KINDS, gap=(1.0, 5.0),
-                 outage=(2.0, 8.0), proxy_rate=0.05, log=print):
+                 outage=(2.0, 8.0), proxy_rate=0.05, late_share=0.0,
+                 log=print):
         self.rig = rig
         self.rng = rng
         self.kinds = list(kinds)
         self.gap = gap
         self.outage = outage
         self.proxy_rate = proxy_rate
+        self.late_share = late_share
         self.log = log
         self.counts = collections.Counter()
         self.failures = collections.Counter()  # a fault that could not run
@@ -82,7 +93,7 @@ class Chaos:
     def start(self):
         self.rig.proxy.faults.set_probabilities(**{
             action: share * self.proxy_rate
-            for action, share in PROXY_MIX.items()})
+            for action, share in proxy_mix(self.late_share).items()})
         self._thread = threading.Thread(target=self._run, name='chaos',
                                         daemon=True)
         self._thread.start()
@@ -188,7 +199,9 @@ class Chaos:
             self.rig.redis.start()
 
     def _proxy_burst(self):
-        action = self.rng.choice(faultproxy.ACTIONS)
+        actions = [a for a in faultproxy.ACTIONS
+                   if a != faultproxy.LATE or self.late_share]
+        action = self.rng.choice(actions)
         count = self.rng.randint(1, 5)
         self.rig.proxy.faults.inject(action, count)
         return '%d x %s' % (count, action)
