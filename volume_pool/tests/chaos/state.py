@@ -20,6 +20,7 @@ def cinder_volumes(client, page=500, project=None):
                      'metadata': dict(v.metadata or {}),
                      'attached': bool(getattr(v, 'attachments', None)),
                      'snapshot_id': getattr(v, 'snapshot_id', None),
+                     'created_at': getattr(v, 'created_at', None),
                      'project': getattr(v, TENANT, None) or project}
                     for v in batch]
         if len(batch) < page:
