@@ -94,10 +94,10 @@ def parser():
                    help='chance that the proxy delays, fails or drops one '
                         'Cinder request while the faults run (default '
                         '0.05)')
-    p.add_argument('--late-share', type=share, default=0.15, metavar='S',
-                   help='share of the proxy faults that hold a request '
-                        'until the manager gave up on it, then let it land '
-                        'in Cinder (default 0.15)')
+    p.add_argument('--late-rate', type=share, default=0.05, metavar='P',
+                   help='chance that the proxy holds one Cinder request '
+                        'that changes something until the manager gave up '
+                        'on it, then lets it land (default 0.05)')
     p.add_argument('--project-share', type=share, default=0.15,
                    metavar='S',
                    help='share of claims into a second project, allowed in '

@@ -29,6 +29,7 @@ RETRY_LATER = frozenset((
     'MessageDeliveryFailure', 'NoLiveManager', 'ServiceUnavailable',
     'ServiceShuttingDown', 'DatabaseUnavailable', 'CinderException',
     'CinderUnavailable', 'CinderQuotaExceeded', 'VolumeNotFound',
+    'VolumeTransferFailed',
 ))
 # Failures of confirm or release worth asking again (both are idempotent).
 ASK_AGAIN = frozenset(('MessagingTimeout', 'MessageDeliveryFailure',
@@ -39,6 +40,8 @@ ASK_AGAIN = frozenset(('MessagingTimeout', 'MessageDeliveryFailure',
 
 # An attach that failed in Cinder (stopped, say): the claim is confirmed.
 ATTACH_FAILED = 'AttachFailed'
+# Longest wait for a claimed volume to be available before attaching it.
+ATTACH_WAIT = 5.0
 
 # What the faults explain; anything else a caller sees is a finding.
 EXPECTED_ERRORS = RETRY_LATER | ASK_AGAIN | {'ClaimLeaseExpired',
@@ -191,10 +194,14 @@ class Claimer:
             record.outcome = rec.ABANDONED
 
     def _attach(self, record):
-        """Attach the volume in Cinder; False (and noted) if that failed:
-        the caller then confirms instead."""
+        """Attach the volume in Cinder; False (and noted) if that failed
+        or would come too close to the lease's end: the caller then
+        confirms instead."""
+        if (record.lease_until is not None and
+                record.lease_until - time.time() < 2 * ATTACH_WAIT):
+            return False
         try:
-            self.attach(record.volume_ids[0])
+            self.attach(record.volume_ids[0], timeout=ATTACH_WAIT)
         except Exception as exc:
             record.errors.append(ATTACH_FAILED)
             with self._lock:

@@ -59,13 +59,17 @@ class Faults:
 
     def set_probabilities(self, **probabilities):
         """Chance per request of each action; unnamed actions keep theirs.
+
+        The late fault's is a chance per request that changes something,
+        drawn before the others.
         """
         unknown = set(probabilities) - set(ACTIONS)
         if unknown:
             raise ValueError('unknown fault(s): %s' % ', '.join(unknown))
         with self._lock:
             wanted = dict(self.probabilities, **probabilities)
-            if sum(wanted.values()) > 1.0:
+            if (sum(wanted.values()) - wanted[LATE] > 1.0
+                    or wanted[LATE] > 1.0):
                 raise ValueError('fault probabilities add up to more than 1')
             self.probabilities = wanted
 
@@ -115,16 +119,16 @@ class Faults:
             if self._queued and (changes or self._queued[0] != LATE):
                 action = self._queued.popleft()
             else:
-                action = self._draw()
-                if action == LATE and not changes:
-                    action = None
+                action = self._draw(changes)
             if action:
                 self.counts[action] += 1
             return action
 
-    def _draw(self):
+    def _draw(self, changes):
+        if changes and self._rng.random() < self.probabilities[LATE]:
+            return LATE
         roll = self._rng.random()
-        for name in ACTIONS:
+        for name in ACTIONS[:-1]:  # all but LATE
             roll -= self.probabilities[name]
             if roll < 0:
                 return name

@@ -25,19 +25,11 @@ KINDS = (KILL, RABBIT, DATABASE, CINDER_STOP, PROXY_STALL, REDIS,
          PROXY_BURST)
 
 # Background chance per Cinder request of each proxy fault while the
-# faults run, as shares of --proxy-fault-rate; the late fault's share
-# (--late-share) is taken from all of them alike.
+# faults run, as shares of --proxy-fault-rate.  The late fault has a rate
+# of its own (--late-rate), per request that changes something.
 PROXY_MIX = {faultproxy.DELAY: 0.4, faultproxy.ERROR: 0.2,
              faultproxy.QUOTA: 0.1, faultproxy.DROP_BEFORE: 0.15,
              faultproxy.DROP_AFTER: 0.15}
-
-
-def proxy_mix(late_share):
-    """PROXY_MIX with ``late_share`` of it going to the late fault."""
-    mix = {action: share * (1.0 - late_share)
-           for action, share in PROXY_MIX.items()}
-    mix[faultproxy.LATE] = late_share
-    return mix
 
 
 def close_vhost_connections(vhost):
@@ -73,7 +65,7 @@ class Chaos:
     """Runs faults from ``kinds`` on ``rig`` until :meth:`stop`."""
 
     def __init__(self, rig, rng, kinds=KINDS, gap=(1.0, 5.0),
-                 outage=(2.0, 8.0), proxy_rate=0.05, late_share=0.0,
+                 outage=(2.0, 8.0), proxy_rate=0.05, late_rate=0.0,
                  log=print):
         self.rig = rig
         self.rng = rng
@@ -81,7 +73,7 @@ class Chaos:
         self.gap = gap
         self.outage = outage
         self.proxy_rate = proxy_rate
-        self.late_share = late_share
+        self.late_rate = late_rate
         self.log = log
         self.counts = collections.Counter()
         self.failures = collections.Counter()  # a fault that could not run
@@ -91,9 +83,9 @@ class Chaos:
         self._bag = []
 
     def start(self):
-        self.rig.proxy.faults.set_probabilities(**{
-            action: share * self.proxy_rate
-            for action, share in proxy_mix(self.late_share).items()})
+        self.rig.proxy.faults.set_probabilities(
+            late=self.late_rate, **{action: share * self.proxy_rate
+                                    for action, share in PROXY_MIX.items()})
         self._thread = threading.Thread(target=self._run, name='chaos',
                                         daemon=True)
         self._thread.start()
@@ -200,7 +192,7 @@ class Chaos:
 
     def _proxy_burst(self):
         actions = [a for a in faultproxy.ACTIONS
-                   if a != faultproxy.LATE or self.late_share]
+                   if a != faultproxy.LATE or self.late_rate]
         action = self.rng.choice(actions)
         count = self.rng.randint(1, 5)
         self.rig.proxy.faults.inject(action, count)

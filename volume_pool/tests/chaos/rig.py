@@ -217,8 +217,12 @@ class Rig:
         """Every project the run's volumes may be in, the pools' first."""
         return [self.cinder.project_id, self.claim_project]
 
-    def attach(self, volume_id):
+    def attach(self, volume_id, timeout):
         """Attach as Nova would (a reserved attachment), straight to
-        Cinder: the caller's side, not the managers'."""
-        self.cinder_client().attachments.create(volume_id, connector=None,
-                                                instance_id=None)
+        Cinder: the caller's side, not the managers'.  A volume made on a
+        miss may still be creating: wait ``timeout`` s for it first."""
+        client = self.cinder_client()
+        local_cinder.wait_for_status(client.volumes, volume_id, 'available',
+                                     timeout=timeout)
+        client.attachments.create(volume_id, connector=None,
+                                  instance_id=None)

@@ -162,7 +162,7 @@ def run(args):
               'project_share': args.project_share,
               'unkeyed_share': args.unkeyed_share,
               'attach_share': args.attach_share,
-              'late_share': args.late_share}
+              'late_rate': args.late_rate}
     workdir = tempfile.mkdtemp(prefix='volume-pool-chaos-')
     log('seed %s, work dir %s' % (seed, workdir))
     rng = random.Random(seed)
@@ -190,7 +190,7 @@ def _soak(rig, args, params, rng, log, workdir):
         wait_full(rig, args.fill_timeout)
         chaos = vp_faults.Chaos(rig, rng, kinds=args.faults,
                                 proxy_rate=args.proxy_fault_rate,
-                                late_share=args.late_share, log=log)
+                                late_rate=args.late_rate, log=log)
         claimer = make_claimer(api, rig, args, params['seed'])
         log('pools full: %d callers claim for %ds under faults'
             % (args.callers, args.duration))

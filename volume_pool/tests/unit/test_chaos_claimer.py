@@ -150,13 +150,15 @@ def test_the_lease_is_read_from_the_answer():
 def test_an_attached_claim_is_not_confirmed():
     attached = []
     api = ScriptedAPI()
-    _, record = claim_once(api, attach_share=1.0, attach=attached.append)
+    _, record = claim_once(
+        api, attach_share=1.0,
+        attach=lambda volume_id, timeout: attached.append(volume_id))
     assert attached == ['v1'] and record.outcome == rec.ATTACHED
     assert [m for m, _ in api.calls] == ['claim']
 
 
 def test_a_failed_attach_confirms_instead():
-    def attach(volume_id):
+    def attach(volume_id, timeout):
         raise OSError('cinder-api stopped')
 
     api = ScriptedAPI()
@@ -165,3 +167,14 @@ def test_a_failed_attach_confirms_instead():
     assert [m for m, _ in api.calls] == ['claim', 'confirm']
     assert record.errors == [vp_claimer.ATTACH_FAILED]
     assert 'cinder-api stopped' in claimer.first_messages['AttachFailed']
+
+
+def test_no_attach_close_to_the_lease_end():
+    attached = []
+    api = ScriptedAPI(claim=[{'volume_id': 'v7', 'lease_expires_at':
+                              '2000-01-01T00:00:00Z'}])
+    _, record = claim_once(
+        api, attach_share=1.0,
+        attach=lambda volume_id, timeout: attached.append(volume_id))
+    assert attached == [] and record.outcome == rec.CONFIRMED
+    assert [m for m, _ in api.calls] == ['claim', 'confirm']

@@ -211,6 +211,16 @@ def test_late_waits_for_a_request_that_changes_something(proxy, upstream):
     assert proxy.faults.choose('DELETE') == faultproxy.LATE
 
 
+def test_a_late_rate_draws_only_for_requests_that_change_something():
+    faults = faultproxy.Faults(seed=5)
+    faults.set_probabilities(late=1.0, error=1.0)  # late on its own rate
+    assert faults.choose('GET') == faultproxy.ERROR
+    assert {faults.choose(m) for m in ('POST', 'PUT', 'DELETE')} == {
+        faultproxy.LATE}
+    with pytest.raises(ValueError):
+        faults.set_probabilities(late=1.5)
+
+
 def test_late_is_bounded_when_the_client_stays(make_proxy, upstream):
     proxy = make_proxy(hold_bound=0.3,
                        faults=faultproxy.Faults(late_delay=0.0))
