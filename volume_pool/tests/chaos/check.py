@@ -116,6 +116,7 @@ class _Checker:
                       self.notes)
 
     def check_key(self, record):
+        self._check_lease_answer(record)
         ids = record.volume_ids
         if len(ids) > 1:
             self.fail(DUPLICATE, 'key %s got %d volumes: %s', record.key,
@@ -156,6 +157,17 @@ class _Checker:
                 kind = UNSETTLED
             self.fail(kind, 'key %s is %s by the claimer but its receipt '
                       'is %s', record.key, record.outcome, state)
+
+    def _check_lease_answer(self, record):
+        """A lease that was over before its answer reached the caller
+        gave the caller nothing it could keep."""
+        answered = record.first_answer_at
+        if (record.lease_until is not None and answered is not None
+                and record.lease_until < answered - self.slack):
+            self.fail(LOST, 'key %s was answered %s at %.1f with a lease '
+                      'that had ended at %.1f', record.key,
+                      ', '.join(record.volume_ids), answered,
+                      record.lease_until)
 
     def check_handovers(self):
         """A volume may serve several keys only one after the other."""

@@ -283,21 +283,6 @@ def test_a_run_where_nothing_was_answered(state):
         'none of the 3 keys was answered']
 
 
-HOME, OTHER = 'home-project', 'other-project'
-
-
-def in_project(project, *args, **kwargs):
-    made = volume(*args, **kwargs)
-    made['project'] = project
-    return made
-
-
-def check_in_projects(state):
-    return check.check(state.records, state.volumes, state.rows,
-                       state.receipts, pools=state.pools,
-                       golden=state.golden, lease=LEASE, home=HOME)
-
-
 def hand_v5_again(state, answered_at):
     """k7 gets v5, which k4 had left to its lease."""
     state.records.append(key('k7', rec.CONFIRM, rec.CONFIRMED,
@@ -333,6 +318,17 @@ def test_the_answers_lease_end_rules_not_the_configured_length(state):
     k4.answers, k4.lease_until = [('v5', 15.0)], 40.0
     hand_v5_again(state, 37.0)
     assert kinds(state.check()) == [check.DUPLICATE]
+
+
+def test_an_answer_whose_lease_had_already_ended(state):
+    k4 = state.record('k4')
+    k4.answers, k4.lease_until = [('v5', 30.0)], 20.0
+    report = state.check()
+    assert kinds(report) == [check.LOST]
+    assert 'k4 was answered v5 at 30.0 with a lease that had ended at ' \
+        '20.0' in report.violations[0].message
+    k4.lease_until = 29.0  # within the clock slack
+    assert state.check().ok
 
 
 def test_an_unkeyed_claim_has_no_lease_to_run_out(state):
@@ -380,44 +376,6 @@ def test_an_attached_volume_handed_out_again(state):
     state.receipts.append(receipt('k7', 'used', 'v3'))
     report = state.check()
     assert kinds(report) == [check.DUPLICATE]
-
-
-def projects_state(state):
-    """k1 claimed into OTHER; everything else in HOME."""
-    state.volumes = [dict(v, project=HOME) for v in state.volumes]
-    state.volumes[4]['project'] = OTHER
-    state.record('k1').project = OTHER
-    state.record('k1').outcome = rec.KEPT
-    return state
-
-
-def test_a_project_claim_kept_in_its_project_is_fine(state):
-    assert check_in_projects(projects_state(state)).ok
-
-
-@pytest.mark.parametrize('tags', [{}, {check.TAG_POOL: 'p1'}])
-def test_a_leak_in_the_other_project_tagged_or_not(state, tags):
-    projects_state(state).volumes.append(in_project(OTHER, 'v9', **tags))
-    report = check_in_projects(state)
-    assert kinds(report) == [check.LEAK]
-    assert 'v9' in report.violations[0].message
-    assert 'project %s' % OTHER in report.violations[0].message
-
-
-def test_a_project_claims_volume_left_in_the_pools_project(state):
-    projects_state(state).volumes[4]['project'] = HOME
-    report = check_in_projects(state)
-    assert kinds(report) == [check.LOST]
-    assert 'volume v3 of key k1 is in project %s, not %s' % (HOME, OTHER) \
-        in report.violations[0].message
-
-
-def test_a_pool_row_whose_volume_moved_to_another_project(state):
-    projects_state(state).volumes[1]['project'] = OTHER
-    report = check_in_projects(state)
-    assert check.POOL in kinds(report)
-    assert any('pool p1 volume v1 is in project %s' % OTHER in v.message
-               for v in report.violations)
 
 
 @pytest.mark.parametrize('receipt_state', ['claiming', 'leased',
