@@ -20,6 +20,7 @@ import uuid
 
 from volume_pool import context as vp_context
 from volume_pool import exception
+from volume_pool.tests.chaos import check
 from volume_pool.tests.chaos import record as rec
 
 # Failures after which the same key is tried again later: the claim may
@@ -156,7 +157,8 @@ class Claimer:
         without a key, or (most) keyed into the pools' own project."""
         project = self.project if rng.random() < self.project_share else None
         keyed = rng.random() >= self.unkeyed_share
-        key = str(uuid.uuid4()) if keyed else 'unkeyed-%s' % uuid.uuid4()
+        key = str(uuid.uuid4()) if keyed else '%s%s' % (
+            check.UNKEYED_PREFIX, uuid.uuid4())
         record = rec.KeyRecord(key=key, pool=pool, plan=rec.CONFIRM,
                                sent_at=time.time(), keyed=keyed,
                                project=project)

@@ -225,6 +225,19 @@ def test_a_receipt_of_a_key_nobody_sent(state):
     assert 'unknown key stranger' in report.violations[0].message
 
 
+def test_an_unlearnt_unkeyed_key_may_leave_a_receipt_holding_nothing(state):
+    state.records.append(key(check.UNKEYED_PREFIX + '1', rec.KEEP,
+                             rec.UNANSWERED, keyed=False,
+                             errors=['CinderUnavailable']))
+    state.receipts.append(receipt('made-by-client', 'returned', 'v1'))
+    report = state.check()
+    assert report.ok and report.notes == [
+        'receipt of unknown key made-by-client (returned, volume v1)']
+    state.receipts[-1] = receipt('made-by-client', 'used', 'v9')
+    state.volumes.append(volume('v9'))
+    assert check.LEAK in kinds(state.check())
+
+
 def test_a_volume_in_a_pool_and_held(state):
     state.rows.append(row('v3'))
     state.volumes[4] = volume('v3', 'p1')
