@@ -137,7 +137,8 @@ class Claimer:
     def _plan(self, rng, record):
         """What to do with the volume: a claim without a lease is kept
         or released, one into another project kept (it cannot be
-        released), a leased one any of the four."""
+        released), a leased one confirmed, released, attached or
+        abandoned."""
         roll = rng.random()
         if record.project is not None:
             return rec.KEEP
