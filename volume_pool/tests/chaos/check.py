@@ -17,7 +17,7 @@ The invariant:
 * every volume in Cinder, in every project, tagged or not, is accounted
   for: a golden volume, a pool volume (tagged for its pool, with a row,
   in the pools' project), or held by exactly one key, in the project that
-  key claimed into;
+  key claimed into, under the name that key asked for;
 * every pool is back at its target, with nothing left half-done.
 """
 
@@ -72,6 +72,7 @@ class _Checker:
                  lease, slack, expected_errors, home):
         self.records = list(records)
         self.records_by_key = {r.key: r for r in self.records}
+        self.records_by_name = {r.name: r for r in self.records if r.name}
         self.home = home
         self.volumes = {v['id']: v for v in volumes}
         self.rows = list(rows)
@@ -268,6 +269,7 @@ class _Checker:
                 categories['held'] += 1
                 self._check_held(volume_id, volume, metadata)
                 self._check_project(volume_id, volume, holders[0])
+                self._check_name(volume_id, volume, holders[0])
             elif volume.get('status') == 'deleting':
                 categories['deleting'] += 1
                 self.notes.append('volume %s is still deleting' % volume_id)
@@ -300,6 +302,23 @@ class _Checker:
         if volume['project'] != wanted:
             self.fail(LOST, 'volume %s of key %s is in project %s, not %s',
                       volume_id, holder, volume['project'], wanted)
+
+    def _check_name(self, volume_id, volume, holder):
+        """A held volume carries the name its own claim asked for: a
+        late rename meant for another claim shows here."""
+        record = self.records_by_key.get(holder)
+        if record is None or record.name is None:
+            return
+        if volume.get('name') == record.name:
+            return
+        other = self.records_by_name.get(volume.get('name'))
+        if other is not None:
+            self.fail(DUPLICATE, 'volume %s of key %s carries the name key '
+                      '%s asked for (%s)', volume_id, holder, other.key,
+                      volume.get('name'))
+        else:
+            self.fail(LOST, 'volume %s of key %s is named %r, not %r',
+                      volume_id, holder, volume.get('name'), record.name)
 
     def check_rows(self):
         ready = collections.Counter()

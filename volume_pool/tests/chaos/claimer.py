@@ -162,7 +162,7 @@ class Claimer:
             check.UNKEYED_PREFIX, uuid.uuid4())
         record = rec.KeyRecord(key=key, pool=pool, plan=rec.CONFIRM,
                                sent_at=time.time(), keyed=keyed,
-                               project=project)
+                               project=project, name='chaos-%s' % key[-8:])
         record.plan = self._plan(rng, record)
         return record
 
@@ -239,8 +239,8 @@ class Claimer:
         if record.project is not None:
             kwargs['project_id'] = record.project
         return self.api.claim(
-            ctxt, record.pool, name='chaos-%s' % record.key[-8:],
-            cluster=self.cluster, timeout=self.call_timeout, **kwargs)
+            ctxt, record.pool, name=record.name, cluster=self.cluster,
+            timeout=self.call_timeout, **kwargs)
 
     def _answered(self, record, result):
         """Write the answer down: when it came, and the lease it gave."""

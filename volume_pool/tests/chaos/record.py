@@ -51,6 +51,8 @@ class KeyRecord:
     project: str | None = None
     # The answer's lease_expires_at (wall-clock seconds); None: no lease.
     lease_until: float | None = None
+    # The volume name the claim asked for; None: not checked.
+    name: str | None = None
 
     @property
     def volume_ids(self):

@@ -238,6 +238,22 @@ def test_an_unlearnt_unkeyed_key_may_leave_a_receipt_holding_nothing(state):
     assert check.LEAK in kinds(state.check())
 
 
+def test_a_held_volume_renamed_for_another_key(state):
+    # A late rename meant for k2's claim landed on k1's volume.
+    for record in state.records:
+        record.name = 'chaos-' + record.key
+    state.volumes[4]['name'] = 'chaos-k1'
+    state.volumes[5]['name'] = 'chaos-k3'  # v4: k2's, then k3's
+    assert state.check().ok
+    state.volumes[4]['name'] = 'chaos-k2'
+    report = state.check()
+    assert kinds(report) == [check.DUPLICATE]
+    assert 'volume v3 of key k1 carries the name key k2 asked for' in (
+        report.violations[0].message)
+    state.volumes[4]['name'] = 'pool-volume'
+    assert kinds(state.check()) == [check.LOST]
+
+
 def test_a_volume_in_a_pool_and_held(state):
     state.rows.append(row('v3'))
     state.volumes[4] = volume('v3', 'p1')
