@@ -12,15 +12,18 @@ from volume_pool.tests.chaos import faults
 from volume_pool.tests.chaos import soak
 
 DESCRIPTION = """\
-Keyed claims against a cluster of volume-pool-manager processes while
-faults happen at random: kill -9 of a manager (started again), RabbitMQ
-connections of the run's vhost closed, database sessions killed, cinder-api
-stopped (SIGSTOP) or stalled in the fault proxy, the private redis-server
-restarted, and Cinder requests delayed, failed (5xx, 413), or dropped
-before or after Cinder saw them.  Then the faults stop, the managers
-settle, and the exactly-once invariant is checked against Cinder and the
-database.  Needs MariaDB or PostgreSQL, RabbitMQ, redis-server and the
-local Cinder of volume_pool/fixtures/cinder-local.sh (installed on first use).
+Claims against a cluster of volume-pool-manager processes -- keyed ones
+(confirmed, released, attached or left to their lease), claims without a
+key, and claims into a second, allowed project -- while faults happen at
+random: kill -9 of a manager (started again), RabbitMQ connections of the
+run's vhost closed, database sessions killed, cinder-api stopped (SIGSTOP)
+or stalled in the fault proxy, the private redis-server restarted, and
+Cinder requests delayed, failed (5xx, 413), dropped before or after Cinder
+saw them, or landed late, after the manager gave up on them.  Then the
+faults stop, the managers settle, and the exactly-once invariant is
+checked against Cinder (every project the run used) and the database.
+Needs MariaDB or PostgreSQL, RabbitMQ, redis-server and the local Cinder
+of volume_pool/fixtures/cinder-local.sh (installed on first use).
 
 Exit status: 0 the invariant held, 1 it did not, 2 the soak could not run.
 """
@@ -33,6 +36,14 @@ def positive(kind):
             raise argparse.ArgumentTypeError('must be > 0: %s' % text)
         return value
     return parse
+
+
+def share(text):
+    value = float(text)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError('must be between 0 and 1: %s'
+                                         % text)
+    return value
 
 
 def fault_list(text):
@@ -83,6 +94,24 @@ def parser():
                    help='chance that the proxy delays, fails or drops one '
                         'Cinder request while the faults run (default '
                         '0.05)')
+    p.add_argument('--late-rate', type=share, default=0.05, metavar='P',
+                   help='chance that the proxy holds one Cinder request '
+                        'that changes something until the manager gave up '
+                        'on it, then lets it land (default 0.05)')
+    p.add_argument('--project-share', type=share, default=0.15,
+                   metavar='S',
+                   help='share of claims into a second project, allowed in '
+                        '[volume_pool] claim_projects: a Cinder transfer '
+                        '(default 0.15)')
+    p.add_argument('--unkeyed-share', type=share, default=0.15,
+                   metavar='S',
+                   help='share of claims without a claim key: no lease, '
+                        'the volume is the caller\'s at once (default '
+                        '0.15)')
+    p.add_argument('--attach-share', type=share, default=0.1, metavar='S',
+                   help='share of keyed claims whose volume the caller '
+                        'attaches in Cinder instead of confirming '
+                        '(default 0.1)')
     p.add_argument('--call-timeout', type=positive(int), default=60,
                    metavar='SECONDS',
                    help='RPC timeout of a claim, with its retries '

@@ -3,11 +3,16 @@ each key got.
 
 Each thread claims with a fresh key, retries a claim that failed with the
 same key a little later (the client already retries a timed-out attempt
-with it), then confirms, releases or abandons the volume.  Errors are
-recorded by class name: oslo.messaging re-raises a remote error it does
-not know as ``<name>_Remote``.
+with it), then confirms, releases, attaches or abandons the volume.  Some
+claims go into a second project (a Cinder transfer: the volume is the
+caller's at once), some carry no key (the client makes one for its own
+retries, which the answer or the timeout tells; no lease, and no later
+retry: a new claim would be another volume).  Errors are recorded by class
+name: oslo.messaging re-raises a remote error it does not know as
+``<name>_Remote``.
 """
 
+import calendar
 import random
 import threading
 import time
@@ -15,6 +20,7 @@ import uuid
 
 from volume_pool import context as vp_context
 from volume_pool import exception
+from volume_pool.tests.chaos import check
 from volume_pool.tests.chaos import record as rec
 
 # Failures after which the same key is tried again later: the claim may
@@ -24,6 +30,7 @@ RETRY_LATER = frozenset((
     'MessageDeliveryFailure', 'NoLiveManager', 'ServiceUnavailable',
     'ServiceShuttingDown', 'DatabaseUnavailable', 'CinderException',
     'CinderUnavailable', 'CinderQuotaExceeded', 'VolumeNotFound',
+    'VolumeTransferFailed',
 ))
 # Failures of confirm or release worth asking again (both are idempotent).
 ASK_AGAIN = frozenset(('MessagingTimeout', 'MessageDeliveryFailure',
@@ -32,8 +39,29 @@ ASK_AGAIN = frozenset(('MessagingTimeout', 'MessageDeliveryFailure',
                        'CinderException', 'CinderUnavailable',
                        'CinderQuotaExceeded', 'ClaimInProgress'))
 
+# An attach that failed in Cinder (stopped, say): the claim is confirmed.
+ATTACH_FAILED = 'AttachFailed'
+# Longest wait for a claimed volume to be available before attaching it.
+ATTACH_WAIT = 5.0
+
 # What the faults explain; anything else a caller sees is a finding.
-EXPECTED_ERRORS = RETRY_LATER | ASK_AGAIN | {'ClaimLeaseExpired'}
+EXPECTED_ERRORS = RETRY_LATER | ASK_AGAIN | {'ClaimLeaseExpired',
+                                            ATTACH_FAILED}
+
+
+def epoch(iso_text):
+    """Seconds since the epoch of a database-clock ISO time (UTC)."""
+    if not iso_text:
+        return None
+    moment = time.strptime(iso_text.rstrip('Z').split('.')[0],
+                           '%Y-%m-%dT%H:%M:%S')
+    fraction = iso_text.rstrip('Z').partition('.')[2]
+    return calendar.timegm(moment) + float('0.' + (fraction or '0'))
+
+
+def key_of(exc):
+    """The claim key a timeout names, if it names one."""
+    return (getattr(exc, 'kwargs', None) or {}).get('claim_key')
 
 
 def error_name(exc):
@@ -46,7 +74,9 @@ class Claimer:
 
     def __init__(self, api, pools, cluster, seed, *, callers=8, pause=0.5,
                  release_share=0.2, abandon_share=0.1, later_retries=1,
-                 retry_delay=(2.0, 5.0), call_timeout=60, hold=1.0):
+                 retry_delay=(2.0, 5.0), call_timeout=60, hold=1.0,
+                 project=None, project_share=0.0, unkeyed_share=0.0,
+                 attach_share=0.0, attach=None):
         self.api = api
         self.pools = list(pools)
         self.cluster = cluster
@@ -59,6 +89,13 @@ class Claimer:
         self.retry_delay = retry_delay
         self.call_timeout = call_timeout
         self.hold = hold
+        # The allowed second project, and the share of claims into it.
+        self.project = project
+        self.project_share = project_share if project else 0.0
+        self.unkeyed_share = unkeyed_share
+        # ``attach(volume_id)`` attaches in Cinder, as Nova would.
+        self.attach = attach
+        self.attach_share = attach_share if attach else 0.0
         self.records = []
         # The first message of each error class, for the report.
         self.first_messages = {}
@@ -97,19 +134,41 @@ class Claimer:
             self.claim_one(rng, rng.choice(self.pools))
             self._stopping.wait(rng.uniform(0, 2 * self.pause))
 
-    def _plan(self, rng):
+    def _plan(self, rng, record):
+        """What to do with the volume: a claim without a lease is kept
+        or released, one into another project kept (it cannot be
+        released), a leased one confirmed, released, attached or
+        abandoned."""
         roll = rng.random()
-        if roll < self.abandon_share:
-            return rec.ABANDON
-        if roll < self.abandon_share + self.release_share:
-            return rec.RELEASE
+        if record.project is not None:
+            return rec.KEEP
+        if not record.keyed:
+            return rec.RELEASE if roll < self.release_share else rec.KEEP
+        shares = ((rec.ABANDON, self.abandon_share),
+                  (rec.RELEASE, self.release_share),
+                  (rec.ATTACH, self.attach_share))
+        for plan, share in shares:
+            if roll < share:
+                return plan
+            roll -= share
         return rec.CONFIRM
+
+    def new_record(self, rng, pool):
+        """A key of a kind drawn by the shares: into the second project,
+        without a key, or (most) keyed into the pools' own project."""
+        project = self.project if rng.random() < self.project_share else None
+        keyed = rng.random() >= self.unkeyed_share
+        key = str(uuid.uuid4()) if keyed else '%s%s' % (
+            check.UNKEYED_PREFIX, uuid.uuid4())
+        record = rec.KeyRecord(key=key, pool=pool, plan=rec.CONFIRM,
+                               sent_at=time.time(), keyed=keyed,
+                               project=project, name='chaos-%s' % key[-8:])
+        record.plan = self._plan(rng, record)
+        return record
 
     def claim_one(self, rng, pool):
         """One key, from its claim to its confirm, release or abandon."""
-        key = str(uuid.uuid4())
-        record = rec.KeyRecord(key=key, pool=pool, plan=self._plan(rng),
-                               sent_at=time.time())
+        record = self.new_record(rng, pool)
         with self._lock:
             self.records.append(record)
         try:
@@ -125,34 +184,76 @@ class Claimer:
         if self._claim(ctxt, rng, record) is None:
             return
         time.sleep(rng.uniform(0, self.hold))
-        if record.plan == rec.CONFIRM:
+        if record.plan == rec.ATTACH and self._attach(record):
+            record.outcome = rec.ATTACHED
+        elif record.plan in (rec.CONFIRM, rec.ATTACH):
             self._settle(ctxt, record, self.api.confirm, rec.CONFIRMED)
         elif record.plan == rec.RELEASE:
             record.released_at = time.time()
             self._settle(ctxt, record, self.api.release, rec.RELEASED)
+        elif record.plan == rec.KEEP:
+            record.outcome = rec.KEPT
         else:
             record.outcome = rec.ABANDONED
 
+    def _attach(self, record):
+        """Attach the volume in Cinder; False (and noted) if that failed
+        or would come too close to the lease's end: the caller then
+        confirms instead."""
+        if (record.lease_until is not None and
+                record.lease_until - time.time() < 2 * ATTACH_WAIT):
+            return False
+        try:
+            self.attach(record.volume_ids[0], timeout=ATTACH_WAIT)
+        except Exception as exc:
+            record.errors.append(ATTACH_FAILED)
+            with self._lock:
+                self.first_messages.setdefault(
+                    ATTACH_FAILED, '%s: %s' % (error_name(exc),
+                                               str(exc)[:250]))
+            return False
+        return True
+
     def _claim(self, ctxt, rng, record):
-        for attempt in range(1 + self.later_retries):
+        retries = self.later_retries if record.keyed else 0
+        for attempt in range(1 + retries):
             if attempt:
                 time.sleep(rng.uniform(*self.retry_delay))
             record.attempts += 1
             try:
-                result = self.api.claim(
-                    ctxt, record.pool, name='chaos-%s' % record.key[:8],
-                    cluster=self.cluster, claim_key=record.key,
-                    timeout=self.call_timeout)
+                result = self._send_claim(ctxt, record)
             except Exception as exc:
+                if not record.keyed and key_of(exc):
+                    record.key = key_of(exc)
                 name = self._note(record, exc)
                 if name not in RETRY_LATER:
                     return None
                 continue
-            if result.get('claim_key', record.key) != record.key:
-                record.errors.append('AnswerOfAnotherKey')
-            record.answers.append((result['volume_id'], time.time()))
-            return result['volume_id']
+            return self._answered(record, result)
         return None
+
+    def _send_claim(self, ctxt, record):
+        kwargs = {}
+        if record.keyed:
+            kwargs['claim_key'] = record.key
+        if record.project is not None:
+            kwargs['project_id'] = record.project
+        return self.api.claim(
+            ctxt, record.pool, name=record.name, cluster=self.cluster,
+            timeout=self.call_timeout, **kwargs)
+
+    def _answered(self, record, result):
+        """Write the answer down: when it came, and the lease it gave."""
+        if not record.keyed:
+            record.key = result.get('claim_key') or record.key
+        if result.get('claim_key', record.key) != record.key:
+            record.errors.append('AnswerOfAnotherKey')
+        if result.get('project_id') != record.project:
+            record.errors.append('AnswerOfAnotherProject')
+        if record.lease_until is None:
+            record.lease_until = epoch(result.get('lease_expires_at'))
+        record.answers.append((result['volume_id'], time.time()))
+        return result['volume_id']
 
     def _settle(self, ctxt, record, call, done, attempts=3):
         for _ in range(attempts):

@@ -1,10 +1,11 @@
 """A fault-injecting HTTP reverse proxy in front of Cinder.
 
 The managers reach Cinder through it, so the soak can make Cinder slow,
-failing, over quota, or lose a request or its answer, without touching
-Cinder.  Stdlib only; every wait is bounded.  The path is forwarded
-unchanged (the Cinder endpoint carries the API version and the project
-id); only the host and port change.
+failing, over quota, lose a request or its answer, or land a request
+after its client gave up on it, without touching Cinder.  Stdlib only;
+every wait is bounded.  The path is forwarded unchanged (the Cinder
+endpoint carries the API version and the project id); only the host and
+port change.
 """
 
 import collections
@@ -12,8 +13,11 @@ import http.client
 import http.server
 import json
 import random
+import select
+import socket
 import sys
 import threading
+import time
 import urllib.parse
 
 # What the proxy can do to one request, besides forwarding it.
@@ -22,7 +26,10 @@ ERROR = 'error'              # answer 500 or 503, Cinder never sees it
 QUOTA = 'quota'              # answer 413 with Retry-After: 0
 DROP_BEFORE = 'drop_before'  # close the connection, Cinder never sees it
 DROP_AFTER = 'drop_after'    # forward, then close: the answer is lost
-ACTIONS = (DELAY, ERROR, QUOTA, DROP_BEFORE, DROP_AFTER)
+LATE = 'late'                # hold until the client gave up, then forward
+ACTIONS = (DELAY, ERROR, QUOTA, DROP_BEFORE, DROP_AFTER, LATE)
+# Requests that change something: only these are worth landing late.
+CHANGING = frozenset(('POST', 'PUT', 'DELETE', 'PATCH'))
 
 # Headers that belong to one connection, never forwarded (RFC 9110 7.6.1).
 HOP_BY_HOP = frozenset(('connection', 'keep-alive', 'proxy-connection',
@@ -37,26 +44,32 @@ class Faults:
     random ones, so the soak can aim a fault at the next requests.
     """
 
-    def __init__(self, seed=None, delay=1.0):
+    def __init__(self, seed=None, delay=1.0, late_delay=0.5):
         self._lock = threading.Lock()
         self._rng = random.Random(seed)
         self._queued = collections.deque()
         self._resume = threading.Event()
         self._resume.set()
         self.delay = delay
+        # Seconds a late request lands after its client gave up on it.
+        self.late_delay = late_delay
         self.probabilities = dict.fromkeys(ACTIONS, 0.0)
         self.counts = collections.Counter()
         self.stalled = 0  # requests waiting on a stall right now
 
     def set_probabilities(self, **probabilities):
         """Chance per request of each action; unnamed actions keep theirs.
+
+        The late fault's is a chance per request that changes something,
+        drawn before the others.
         """
         unknown = set(probabilities) - set(ACTIONS)
         if unknown:
             raise ValueError('unknown fault(s): %s' % ', '.join(unknown))
         with self._lock:
             wanted = dict(self.probabilities, **probabilities)
-            if sum(wanted.values()) > 1.0:
+            if (sum(wanted.values()) - wanted[LATE] > 1.0
+                    or wanted[LATE] > 1.0):
                 raise ValueError('fault probabilities add up to more than 1')
             self.probabilities = wanted
 
@@ -95,22 +108,35 @@ class Faults:
                 self.stalled -= 1
         return True
 
-    def choose(self):
-        """The action for one request, or None to forward it untouched."""
+    def choose(self, method=None):
+        """The action for one request, or None to forward it untouched.
+
+        A late fault is for requests that change something (any, when
+        ``method`` is None): a queued one waits for the next such request.
+        """
+        changes = method is None or method in CHANGING
         with self._lock:
-            if self._queued:
+            if self._queued and (changes or self._queued[0] != LATE):
                 action = self._queued.popleft()
             else:
-                action = None
-                roll = self._rng.random()
-                for name in ACTIONS:
-                    roll -= self.probabilities[name]
-                    if roll < 0:
-                        action = name
-                        break
+                action = self._draw(changes)
             if action:
                 self.counts[action] += 1
             return action
+
+    def _draw(self, changes):
+        if changes and self._rng.random() < self.probabilities[LATE]:
+            return LATE
+        roll = self._rng.random()
+        for name in ACTIONS[:-1]:  # all but LATE
+            roll -= self.probabilities[name]
+            if roll < 0:
+                return name
+        return None
+
+    def count(self, what):
+        with self._lock:
+            self.counts[what] += 1
 
     def error_status(self):
         with self._lock:
@@ -129,7 +155,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if body is None:
             return
         proxy.faults.wait_if_stalled(proxy.hold_bound)
-        action = proxy.faults.choose()
+        action = proxy.faults.choose(self.command)
+        if action == LATE:
+            return self._land_late(body)
         if action == DELAY:
             proxy.stopping.wait(proxy.faults.delay)
         elif action == ERROR:
@@ -160,6 +188,36 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self.wfile.write(payload)
 
     do_GET = do_HEAD = do_POST = do_PUT = do_DELETE = do_PATCH = _any
+
+    def _land_late(self, body):
+        """Forward only once the client gave up waiting (its timeout
+        closed the connection): the request lands, nobody hears of it."""
+        proxy = self.server
+        gave_up = self._wait_client_gone(proxy.hold_bound)
+        proxy.faults.count('late_landed' if gave_up else 'late_client_stayed')
+        proxy.stopping.wait(proxy.faults.late_delay)
+        try:
+            self._forward(body)
+        except (OSError, http.client.HTTPException):
+            pass  # Cinder down meanwhile: the request never landed
+        self._drop()
+
+    def _wait_client_gone(self, bound):
+        """True once the client closed its side, False after ``bound``
+        seconds (or a stop) with the client still there."""
+        deadline = time.monotonic() + bound
+        while (not self.server.stopping.is_set()
+               and time.monotonic() < deadline):
+            readable, _, _ = select.select([self.connection], [], [], 0.1)
+            if not readable:
+                continue
+            try:
+                if not self.connection.recv(1, socket.MSG_PEEK):
+                    return True
+            except OSError:
+                return True
+            self.server.stopping.wait(0.1)  # more bytes: still there
+        return False
 
     def _read_body(self):
         if 'chunked' in self.headers.get('Transfer-Encoding', '').lower():

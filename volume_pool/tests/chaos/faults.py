@@ -25,7 +25,8 @@ KINDS = (KILL, RABBIT, DATABASE, CINDER_STOP, PROXY_STALL, REDIS,
          PROXY_BURST)
 
 # Background chance per Cinder request of each proxy fault while the
-# faults run, as shares of --proxy-fault-rate.
+# faults run, as shares of --proxy-fault-rate.  The late fault has a rate
+# of its own (--late-rate), per request that changes something.
 PROXY_MIX = {faultproxy.DELAY: 0.4, faultproxy.ERROR: 0.2,
              faultproxy.QUOTA: 0.1, faultproxy.DROP_BEFORE: 0.15,
              faultproxy.DROP_AFTER: 0.15}
@@ -64,13 +65,15 @@ class Chaos:
     """Runs faults from ``kinds`` on ``rig`` until :meth:`stop`."""
 
     def __init__(self, rig, rng, kinds=KINDS, gap=(1.0, 5.0),
-                 outage=(2.0, 8.0), proxy_rate=0.05, log=print):
+                 outage=(2.0, 8.0), proxy_rate=0.05, late_rate=0.0,
+                 log=print):
         self.rig = rig
         self.rng = rng
         self.kinds = list(kinds)
         self.gap = gap
         self.outage = outage
         self.proxy_rate = proxy_rate
+        self.late_rate = late_rate
         self.log = log
         self.counts = collections.Counter()
         self.failures = collections.Counter()  # a fault that could not run
@@ -80,9 +83,9 @@ class Chaos:
         self._bag = []
 
     def start(self):
-        self.rig.proxy.faults.set_probabilities(**{
-            action: share * self.proxy_rate
-            for action, share in PROXY_MIX.items()})
+        self.rig.proxy.faults.set_probabilities(
+            late=self.late_rate, **{action: share * self.proxy_rate
+                                    for action, share in PROXY_MIX.items()})
         self._thread = threading.Thread(target=self._run, name='chaos',
                                         daemon=True)
         self._thread.start()
@@ -188,7 +191,9 @@ class Chaos:
             self.rig.redis.start()
 
     def _proxy_burst(self):
-        action = self.rng.choice(faultproxy.ACTIONS)
+        actions = [a for a in faultproxy.ACTIONS
+                   if a != faultproxy.LATE or self.late_rate]
+        action = self.rng.choice(actions)
         count = self.rng.randint(1, 5)
         self.rig.proxy.faults.inject(action, count)
         return '%d x %s' % (count, action)

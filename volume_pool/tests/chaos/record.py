@@ -10,7 +10,9 @@ import dataclasses
 CONFIRM = 'confirm'
 RELEASE = 'release'
 ABANDON = 'abandon'  # neither: the lease runs out and sync takes it back
-PLANS = (CONFIRM, RELEASE, ABANDON)
+ATTACH = 'attach'    # attach it in Cinder: sync then makes it the caller's
+KEEP = 'keep'        # nothing to do: the volume was the caller's at once
+PLANS = (CONFIRM, RELEASE, ABANDON, ATTACH, KEEP)
 
 # How it ended, as far as the claimer knows.
 UNANSWERED = 'unanswered'  # no volume was ever answered for the key
@@ -18,7 +20,12 @@ CONFIRMED = 'confirmed'    # confirm answered: the volume is the caller's
 RELEASED = 'released'      # release answered: the volume went back
 ABANDONED = 'abandoned'    # left to its lease, or the lease ran out first
 UNCERTAIN = 'uncertain'    # confirm or release never answered
-OUTCOMES = (UNANSWERED, CONFIRMED, RELEASED, ABANDONED, UNCERTAIN)
+ATTACHED = 'attached'      # attached in Cinder: the caller's for good
+KEPT = 'kept'              # claimed without a lease: the caller's at once
+OUTCOMES = (UNANSWERED, CONFIRMED, RELEASED, ABANDONED, UNCERTAIN,
+            ATTACHED, KEPT)
+# Outcomes after which the volume stays with the caller for good.
+KEEPING = frozenset((CONFIRMED, ATTACHED, KEPT))
 
 
 @dataclasses.dataclass
@@ -37,6 +44,15 @@ class KeyRecord:
     outcome: str = UNANSWERED
     # When the release that answered was first sent.
     released_at: float | None = None
+    # False: claimed without a key; ``key`` is then the one the client
+    # made, learnt from the answer or the timeout (a placeholder until).
+    keyed: bool = True
+    # The project the volume was claimed into; None: the pool's own.
+    project: str | None = None
+    # The answer's lease_expires_at (wall-clock seconds); None: no lease.
+    lease_until: float | None = None
+    # The volume name the claim asked for; None: not checked.
+    name: str | None = None
 
     @property
     def volume_ids(self):

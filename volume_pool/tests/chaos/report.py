@@ -28,10 +28,13 @@ def summary(*, params, report, faults, proxy_faults,
         '%(callers)d callers, %(pools)d pools x %(target)d, %(backend)s, '
         'lease %(lease)ss' % params,
         'claims: %d keys, %d answered (%d confirmed, %d released, %d '
-        'abandoned, %d uncertain), %d unanswered' % (
+        'abandoned, %d attached, %d kept, %d uncertain), %d unanswered' % (
             figures['keys'], figures['answered'], outcomes['confirmed'],
             outcomes['released'], outcomes['abandoned'],
+            outcomes['attached'], outcomes['kept'],
             outcomes['uncertain'], outcomes['unanswered']),
+        'claim kinds: %d into the second project, %d without a key' % (
+            figures['into_project'], figures['unkeyed']),
         'retries: %d claim attempts for %d keys, %d keys retried later' % (
             figures['attempts'], figures['keys'], figures['retried_keys']),
         'errors seen by callers: %s' % counts_text(figures['errors']),

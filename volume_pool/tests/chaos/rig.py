@@ -11,11 +11,13 @@ import pathlib
 import signal
 import subprocess
 import time
+import uuid
 
 import psutil
 import sqlalchemy as sa
 
 from volume_pool.conf import volume_pool as vp_conf
+from volume_pool.fixtures import cinder_handles
 from volume_pool.fixtures import databases
 from volume_pool.fixtures import local_cinder
 from volume_pool.fixtures import manager_process
@@ -80,6 +82,8 @@ class Rig:
         self.log = log
         self.managers = []
         self.golden = set()
+        # The second project claims may hand volumes to (claim_projects).
+        self.claim_project = uuid.uuid4().hex
         self._stack = contextlib.ExitStack()
 
     def __enter__(self):
@@ -147,7 +151,7 @@ class Rig:
             cinder_section=section, redis_url=self.redis.url,
             pools=dict.fromkeys(self.pool_names,
                                 (self.snapshot_id, self.target)),
-            options=self.options)
+            options=dict(self.options, claim_projects=self.claim_project))
 
     @property
     def pools(self):
@@ -200,6 +204,25 @@ class Rig:
     def engine(self):
         return sa.create_engine(self.db_url, poolclass=sa.pool.NullPool)
 
-    def cinder_client(self):
-        """Straight to Cinder, not through the proxy."""
-        return self.cinder.client()
+    def cinder_client(self, project=None):
+        """Straight to Cinder, not through the proxy; as ``project`` (the
+        pools' own by default)."""
+        if project is None:
+            return self.cinder.client()
+        return cinder_handles.noauth_cinder_client(
+            self.cinder.endpoint, project, user_id='chaos-receiver')
+
+    @property
+    def projects(self):
+        """Every project the run's volumes may be in, the pools' first."""
+        return [self.cinder.project_id, self.claim_project]
+
+    def attach(self, volume_id, timeout):
+        """Attach as Nova would (a reserved attachment), straight to
+        Cinder: the caller's side, not the managers'.  A volume made on a
+        miss may still be creating: wait ``timeout`` s for it first."""
+        client = self.cinder_client()
+        local_cinder.wait_for_status(client.volumes, volume_id, 'available',
+                                     timeout=timeout)
+        client.attachments.create(volume_id, connector=None,
+                                  instance_id=None)

@@ -84,7 +84,8 @@ def settle(rig, claimer, args, log):
 
     Returns (state, report, seconds it took or None).
     """
-    client = rig.cinder_client()
+    clients = {project: rig.cinder_client(project)
+               for project in rig.projects}
     engine = rig.engine()
     started = time.monotonic()
     deadline = started + args.settle
@@ -98,10 +99,10 @@ def settle(rig, claimer, args, log):
     snapshot = report = None
     while True:
         try:
-            snapshot = state.read(client, engine)
+            snapshot = state.read(clients, engine)
             report = check.check(claimer.records, *snapshot,
                                  pools=rig.pools, golden=rig.golden,
-                                 lease=args.lease,
+                                 lease=args.lease, home=rig.projects[0],
                                  expected_errors=vp_claimer.EXPECTED_ERRORS)
         except Exception as exc:
             log('reading the end state failed: %s' % exc)
@@ -119,6 +120,16 @@ def settle(rig, claimer, args, log):
                 '%s %d' % item for item in report.by_kind().items() if
                 item[1]))
         time.sleep(5)
+
+
+def make_claimer(api, rig, args, seed):
+    """The callers, with the claim mix the knobs ask for."""
+    return vp_claimer.Claimer(
+        api, rig.pool_names, vp_rig.CLUSTER, seed, callers=args.callers,
+        pause=args.pause, call_timeout=args.call_timeout,
+        project=rig.claim_project, project_share=args.project_share,
+        unkeyed_share=args.unkeyed_share, attach_share=args.attach_share,
+        attach=rig.attach)
 
 
 def tracebacks(managers):
@@ -147,7 +158,11 @@ def run(args):
     params = {'seed': seed, 'duration': args.duration,
               'managers': args.managers, 'callers': args.callers,
               'pools': args.pools, 'target': args.target,
-              'backend': args.backend, 'lease': args.lease}
+              'backend': args.backend, 'lease': args.lease,
+              'project_share': args.project_share,
+              'unkeyed_share': args.unkeyed_share,
+              'attach_share': args.attach_share,
+              'late_rate': args.late_rate}
     workdir = tempfile.mkdtemp(prefix='volume-pool-chaos-')
     log('seed %s, work dir %s' % (seed, workdir))
     rng = random.Random(seed)
@@ -174,11 +189,9 @@ def _soak(rig, args, params, rng, log, workdir):
             % (len(rig.managers), len(rig.pools), args.target))
         wait_full(rig, args.fill_timeout)
         chaos = vp_faults.Chaos(rig, rng, kinds=args.faults,
-                                proxy_rate=args.proxy_fault_rate, log=log)
-        claimer = vp_claimer.Claimer(
-            api, rig.pool_names, vp_rig.CLUSTER, params['seed'],
-            callers=args.callers, pause=args.pause,
-            call_timeout=args.call_timeout)
+                                proxy_rate=args.proxy_fault_rate,
+                                late_rate=args.late_rate, log=log)
+        claimer = make_claimer(api, rig, args, params['seed'])
         log('pools full: %d callers claim for %ds under faults'
             % (args.callers, args.duration))
         chaos.start()

@@ -6,8 +6,12 @@ import sqlalchemy as sa
 RECEIPT_TABLES = ('claim_receipts', 'claims')
 
 
-def cinder_volumes(client, page=500):
-    """Every volume of the project, with its metadata, page by page."""
+TENANT = 'os-vol-tenant-attr:tenant_id'
+
+
+def cinder_volumes(client, page=500, project=None):
+    """Every volume of the client's project, with its metadata and
+    project, page by page."""
     volumes, marker = [], None
     while True:
         batch = client.volumes.list(detailed=True, marker=marker,
@@ -15,7 +19,9 @@ def cinder_volumes(client, page=500):
         volumes += [{'id': v.id, 'name': v.name, 'status': v.status,
                      'metadata': dict(v.metadata or {}),
                      'attached': bool(getattr(v, 'attachments', None)),
-                     'snapshot_id': getattr(v, 'snapshot_id', None)}
+                     'snapshot_id': getattr(v, 'snapshot_id', None),
+                     'created_at': getattr(v, 'created_at', None),
+                     'project': getattr(v, TENANT, None) or project}
                     for v in batch]
         if len(batch) < page:
             return volumes
@@ -40,8 +46,11 @@ def receipts(engine):
     return None
 
 
-def read(client, engine):
-    """(volumes, rows, receipts).  Meant for a settled run: a change
+def read(clients, engine):
+    """(volumes, rows, receipts); ``clients`` maps each project the run
+    uses to a Cinder client of it.  Meant for a settled run: a change
     between the reads shows as a violation, which the next read clears."""
-    volumes = cinder_volumes(client)
+    volumes = []
+    for project, client in clients.items():
+        volumes += cinder_volumes(client, project=project)
     return volumes, pool_rows(engine), receipts(engine)

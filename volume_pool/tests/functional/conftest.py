@@ -11,6 +11,7 @@ import unit test modules, so the unit tests that use one of these run
 here against the real thing.
 """
 
+import datetime
 import os
 import uuid
 
@@ -176,6 +177,10 @@ def managers(tmp_path, cinder, transport_url, db_url):
 
     _start.db_url = db_url
     _start.transport_url = transport_url
+    # Volumes made before (other tests') are not this test's to account.
+    _start.started_at = (datetime.datetime.now(datetime.timezone.utc) -
+                         datetime.timedelta(seconds=1)).strftime(
+        '%Y-%m-%dT%H:%M:%S')
     yield _start
     for process in started:
         process.kill()

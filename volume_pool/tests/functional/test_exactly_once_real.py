@@ -16,6 +16,7 @@ from volume_pool import context as vp_context
 from volume_pool import exception
 from volume_pool import rpcapi
 from volume_pool.fixtures import waiting
+from volume_pool.tests import accounting
 from volume_pool.tests.functional import test_real_peers
 from volume_pool.tests.functional.test_real_peers import table
 from volume_pool.tests.functional.test_real_peers import tagged
@@ -35,34 +36,13 @@ def receipts(db_url, pool):
         engine.dispose()
 
 
-def accounted(cinder, db_url, pool, answers):
-    """Every volume of the pool is in the pool or with exactly one caller.
-
-    ``answers``: claim key -> answered volume id.  Returns the problems.
-    """
-    problems = []
-    # A row without a volume id yet is a create on its way.
-    rows = {v: s for v, s in table(db_url, pool).items() if v is not None}
-    in_pool = {v.id: v for v in tagged(cinder, pool)}
-    held = {r.volume_id: r for r in receipts(db_url, pool).values()
-            if r.state in ('leased', 'used')}
-    if set(in_pool) != set(rows):
-        problems.append('tagged %s != rows %s' % (sorted(in_pool), rows))
-    bad_rows = {v: s for v, s in rows.items()
-                if s not in ('available', 'creating')}
-    if bad_rows:
-        problems.append('rows still held: %s' % bad_rows)
-    both = set(in_pool) & set(held)
-    if both:
-        problems.append('in the pool and with a caller: %s' % sorted(both))
-    ids = list(answers.values())
-    if len(ids) != len(set(ids)):
-        problems.append('a volume answered twice: %s' % sorted(ids))
-    for key, volume_id in answers.items():
-        if volume_id in in_pool:
-            problems.append('%s answered %s, now back in the pool'
-                            % (key, volume_id))
-    return problems
+def accounted(cinder, managers, pool, answers, projects=()):
+    """Every volume the test made, in every project it used, is in the
+    pool, held by a receipt, with a caller in ``answers`` (claim key ->
+    volume id) or being deleted.  Returns the problems."""
+    return accounting.accounted(cinder, managers.db_url, pool, answers,
+                                projects=projects,
+                                since=managers.started_at)
 
 
 def _claims(api, pool, keys, timeout):
@@ -98,7 +78,7 @@ def test_hung_cinder_api_hands_nothing_twice_and_loses_nothing(
         assert result.claim_key == key
     # Their late renames land now; sync puts everything back.
     waiting.wait_for(
-        lambda: not accounted(cinder, managers.db_url, pool_name, {}),
+        lambda: not accounted(cinder, managers, pool_name, {}),
         timeout=90, what='pool settled after the hang')
     wait_full(api, pool_name, 4)
     # Retries after the hang: one volume per key, none twice.
@@ -107,7 +87,7 @@ def test_hung_cinder_api_hands_nothing_twice_and_loses_nothing(
                if isinstance(r, dict)}
     assert len(answers) == 4, again
     waiting.wait_for(
-        lambda: not accounted(cinder, managers.db_url, pool_name, answers),
+        lambda: not accounted(cinder, managers, pool_name, answers),
         timeout=90, what='every volume accounted for')
     print('hung API: %d claims timed out in %.1fs, %d retried after'
           % (len(results), elapsed, len(answers)))
@@ -142,7 +122,7 @@ def test_a_late_answer_is_retried_with_the_same_key(
     assert api.claim(CTXT, pool_name, claim_key=key)['volume_id'] == \
         answer['volume_id']
     waiting.wait_for(
-        lambda: not accounted(cinder, managers.db_url, pool_name,
+        lambda: not accounted(cinder, managers, pool_name,
                               {key: answer['volume_id']}),
         timeout=60, what='every volume accounted for')
 
@@ -185,7 +165,7 @@ def test_leases_confirm_release_and_attach_on_real_cinder(
     answers = {c['claim_key']: c['volume_id']
                for c in (confirmed, attached)}
     waiting.wait_for(
-        lambda: (not accounted(cinder, managers.db_url, pool_name, answers)
+        lambda: (not accounted(cinder, managers, pool_name, answers)
                  and len(table(managers.db_url, pool_name)) == 4),
         timeout=60, what='trimmed to target, all accounted for')
     client.attachments.delete(attachment['id'] if isinstance(

@@ -253,7 +253,7 @@ def test_previous_release_beside_the_current_on_the_new_schema(
         waiting.wait_for(lambda p=process, c=count: len(syncs(p)) >= c + 2,
                          timeout=60, what='two syncs of %s' % process.name)
     answers[key] = leased['volume_id']
-    settle(lambda: (accounted(cinder, db_url, pool_name, answers) +
+    settle(lambda: (accounted(cinder, managers, pool_name, answers) +
                     leaked(cinder, snapshot, pool_name, answers.values())),
            'every volume accounted for, both managers running')
     assert not lease_problems(cinder, db_url, pool_name, key)
@@ -271,7 +271,7 @@ def test_previous_release_beside_the_current_on_the_new_schema(
                 for v in tagged(cinder, pool_name)
                 if v.metadata.get(vp_cinder.TAG_CLUSTER) !=
                 vp_cinder.NO_CLUSTER]
-    settle(lambda: (accounted(cinder, db_url, pool_name, answers) +
+    settle(lambda: (accounted(cinder, managers, pool_name, answers) +
                     leaked(cinder, snapshot, pool_name, answers.values()) +
                     untagged()),
            'every volume accounted for and tagged, the current manager '

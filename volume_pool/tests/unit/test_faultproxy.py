@@ -189,6 +189,48 @@ def test_drop_after_forwards_then_loses_the_answer(proxy, upstream):
     assert [r['method'] for r in upstream.seen] == ['POST']
 
 
+def test_late_lands_only_after_the_client_gave_up(proxy, upstream):
+    proxy.faults.inject(faultproxy.LATE)
+    conn = http.client.HTTPConnection('127.0.0.1', proxy.port, timeout=0.5)
+    try:
+        with pytest.raises(TimeoutError):
+            request(proxy, 'POST', body={'volume': {'size': 1}}, conn=conn)
+        assert upstream.seen == []  # held while the client waited
+    finally:
+        conn.close()  # the client gives up, as a timed-out client does
+    waiting.wait_for(lambda: upstream.seen, timeout=10, interval=0.05,
+                     what='the late request landed')
+    assert [r['method'] for r in upstream.seen] == ['POST']
+    assert proxy.faults.counts['late_landed'] == 1
+
+
+def test_late_waits_for_a_request_that_changes_something(proxy, upstream):
+    proxy.faults.inject(faultproxy.LATE)
+    assert request(proxy)[0].status == 202  # a GET goes through
+    assert proxy.faults.counts[faultproxy.LATE] == 0
+    assert proxy.faults.choose('DELETE') == faultproxy.LATE
+
+
+def test_a_late_rate_draws_only_for_requests_that_change_something():
+    faults = faultproxy.Faults(seed=5)
+    faults.set_probabilities(late=1.0, error=1.0)  # late on its own rate
+    assert faults.choose('GET') == faultproxy.ERROR
+    assert {faults.choose(m) for m in ('POST', 'PUT', 'DELETE')} == {
+        faultproxy.LATE}
+    with pytest.raises(ValueError):
+        faults.set_probabilities(late=1.5)
+
+
+def test_late_is_bounded_when_the_client_stays(make_proxy, upstream):
+    proxy = make_proxy(hold_bound=0.3,
+                       faults=faultproxy.Faults(late_delay=0.0))
+    proxy.faults.inject(faultproxy.LATE)
+    with pytest.raises(http.client.RemoteDisconnected):
+        request(proxy, 'PUT', body={'volume': {'name': 'x'}})
+    assert [r['method'] for r in upstream.seen] == ['PUT']
+    assert proxy.faults.counts['late_client_stayed'] == 1
+
+
 def test_delay_holds_then_forwards(proxy, upstream):
     proxy.faults.inject(faultproxy.DELAY)
     started = time.monotonic()
