@@ -1,7 +1,8 @@
 """The files an operator deploys with, read as text: the systemd unit and
 the user and directory it needs, what the install guide says of them, and
 the DevStack plugin's Redis (bash runs the shell tools and the plugin in
-the functional layer)."""
+the functional layer), and the contributor guide's module table against
+the package's modules."""
 
 import configparser
 import os
@@ -210,50 +211,40 @@ def _production_modules():
                 yield os.path.relpath(os.path.join(root, name), package)
 
 
-def _readme_layout():
-    """``{entry: its text}`` of the entries under ``volume_pool/`` in the
-    README's layout block: ``name.py`` or ``name/``, continuation lines
-    joined."""
-    block = _text('README.rst').split('\nLayout\n======\n', 1)[1]
-    lines = block.split('\n    volume_pool/\n', 1)[1].splitlines()
-    entries, current = {}, None
-    for line in lines:
-        if line.startswith(' ' * 7) and current:
-            entries[current] += ' ' + line.strip()
-        elif line.startswith(' ' * 6):
-            current, _, text = line.strip().partition(' ')
-            entries[current] = text.strip()
-        else:
-            break
-    return entries
+CONTRIBUTOR_LAYOUT = os.path.join('doc', 'source', 'contributor',
+                                  'layout.rst')
 
 
-def test_readme_names_every_production_module():
-    """A top-level module is an entry of its own; a subpackage's module
-    is named in its package's entry as ``name (its job)``, a nested
-    package as ``name/ (...)``."""
-    entries = _readme_layout()
-    missing = []
-    for path in sorted(_production_modules()):
-        parts = path.split(os.sep)
-        if len(parts) == 1:
-            if parts[0] not in entries or not entries[parts[0]]:
-                missing.append(path)
-            continue
-        text = entries.get(parts[0] + '/', '')
-        name = parts[1][:-3] if len(parts) == 2 else parts[1] + '/'
-        if not re.search(r'(?<![\w/])%s \(' % re.escape(name), text):
-            missing.append(path)
+def _module_table():
+    """``[(path, its job)]`` of the rows of the contributor guide's module
+    table, paths relative to ``volume_pool/``: ``name.py``, ``pkg/`` or
+    another file of the package."""
+    text = _text(CONTRIBUTOR_LAYOUT)
+    table = text.split('\nModule table\n============\n', 1)[1]
+    return re.findall(r'^   \* - ``([^`]+)``\n     - (.*)$', table, re.M)
+
+
+def test_module_table_names_every_production_module():
+    """One row per module, its job said: a module added without its line
+    fails here."""
+    rows = _module_table()
+    jobs = dict(rows)
+    assert len(jobs) == len(rows), 'a module has two rows'
+    missing = [path for path in sorted(_production_modules())
+               if not jobs.get(path.replace(os.sep, '/'), '').strip()]
     assert missing == []
 
 
-def test_readme_layout_names_no_module_that_is_gone():
+def test_module_table_names_no_module_that_is_gone():
     package = os.path.join(TOP, 'volume_pool')
-    for entry in _readme_layout():
+    rows = _module_table()
+    assert len(rows) > 100
+    for entry, _job in rows:
+        path = os.path.join(package, *entry.rstrip('/').split('/'))
         if entry.endswith('/'):
-            assert os.path.isdir(os.path.join(package, entry)), entry
+            assert os.path.isfile(os.path.join(path, '__init__.py')), entry
         else:
-            assert os.path.isfile(os.path.join(package, entry)), entry
+            assert os.path.isfile(path), entry
 
 
 def test_requirements_list_the_oslo_libraries_the_package_imports():
