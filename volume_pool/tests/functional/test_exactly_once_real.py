@@ -81,11 +81,16 @@ def test_hung_cinder_api_hands_nothing_twice_and_loses_nothing(
         lambda: not accounted(cinder, managers, pool_name, {}),
         timeout=90, what='pool settled after the hang')
     wait_full(api, pool_name, 4)
-    # Retries after the hang: one volume per key, none twice.
+    # The client released each key it gave up on: a retry with it takes
+    # nothing, and the caller's next claims get one volume per new key.
     again = _claims(api, pool_name, keys, timeout=30)
-    answers = {k: r['volume_id'] for k, r in again.items()
+    assert all(isinstance(r, exception.ClaimReleased)
+               for r in again.values()), again
+    fresh = _claims(api, pool_name, [str(uuid.uuid4()) for _ in keys],
+                    timeout=30)
+    answers = {k: r['volume_id'] for k, r in fresh.items()
                if isinstance(r, dict)}
-    assert len(answers) == 4, again
+    assert len(answers) == 4 and len(set(answers.values())) == 4, fresh
     waiting.wait_for(
         lambda: not accounted(cinder, managers, pool_name, answers),
         timeout=90, what='every volume accounted for')
