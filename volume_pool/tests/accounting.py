@@ -24,7 +24,7 @@ def accounted(cinder, db_url, pool, answers, projects=(), since=None):
     ``projects``: the other projects the test claims into; ``since``: an
     ISO time, volumes made before it (other tests') are not this test's.
     """
-    volumes = read_volumes(cinder, projects, since)
+    volumes = read_volumes(cinder, pool, projects, since)
     engine = sa.create_engine(db_url, poolclass=sa.pool.NullPool)
     try:
         rows, receipts = state.pool_rows(engine), state.receipts(engine)
@@ -33,9 +33,10 @@ def accounted(cinder, db_url, pool, answers, projects=(), since=None):
     return problems(volumes, rows, receipts or [], answers, pool)
 
 
-def read_volumes(cinder, projects=(), since=None):
+def read_volumes(cinder, pool, projects=(), since=None):
     """Every volume of the Cinder's own project and of ``projects``,
-    bar the sources of snapshots and those made before ``since``."""
+    bar the sources of snapshots and those made before ``since`` and not
+    tagged for ``pool`` (another test's, on the same Cinder)."""
     volumes, sources = [], set()
     for project in [cinder.project_id, *projects]:
         client = cinder_handles.noauth_cinder_client(
@@ -43,8 +44,9 @@ def read_volumes(cinder, projects=(), since=None):
         volumes += state.cinder_volumes(client, project=project)
         sources |= {s.volume_id for s in client.volume_snapshots.list()}
     return [v for v in volumes if v['id'] not in sources and
-            (since is None or v.get('metadata', {}).get(vp_cinder.TAG_POOL)
-             or (v.get('created_at') or '') >= since)]
+            (since is None or
+             v.get('metadata', {}).get(vp_cinder.TAG_POOL) == pool or
+             (v.get('created_at') or '') >= since)]
 
 
 def problems(volumes, rows, receipts, answers, pool):

@@ -111,3 +111,18 @@ def test_deleting_volumes_and_older_ones_are_left_out(setting):
         setting.simulator, setting.db_url, POOL, setting.answers,
         projects=(OTHER,), since='9999') == []
     assert old < '9999'
+
+
+def test_another_tests_pool_volumes_made_before_are_not_this_tests(setting):
+    """The functional tests share one Cinder: a pool volume an earlier
+    test left behind has no row in this test's database."""
+    setting.simulator.add_volume(name='earlier',
+                                 metadata={vp_cinder.TAG_POOL: 'p0'})
+    assert accounting.accounted(
+        setting.simulator, setting.db_url, POOL, setting.answers,
+        projects=(OTHER,), since='9999') == []
+    stray = setting.simulator.add_volume(
+        name='stray', metadata={vp_cinder.TAG_POOL: POOL})
+    assert any(stray in problem for problem in accounting.accounted(
+        setting.simulator, setting.db_url, POOL, setting.answers,
+        projects=(OTHER,), since='9999'))
