@@ -13,6 +13,7 @@ from oslo_reports import opts as gmr_opts
 from oslo_reports.models import with_default_views
 from sqlalchemy import exc as sa_exc
 
+from volume_pool import amqp_close_notice
 from volume_pool import cinder as vp_cinder
 from volume_pool import config
 from volume_pool import context as vp_context
@@ -49,6 +50,7 @@ def _prepare(argv):
     gmr_opts.set_defaults(CONF)  # [oslo_reports], read from the file
     config.parse_args(argv, description=DESCRIPTION)
     logging.setup(CONF, 'volume-pool')
+    amqp_close_notice.install()
     pool_spec.load_specs(CONF)
     problem = vp_conf_volume_pool.check(CONF)
     if problem:
