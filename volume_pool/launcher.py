@@ -32,10 +32,11 @@ def _exit_now(signo, frame):
     os._exit(1)
 
 
-def serve(service, conf):
-    """Start ``service``, wait for SIGTERM or SIGINT, then stop it within
-    ``[DEFAULT] graceful_shutdown_timeout`` seconds (else exit 1 at once,
-    as oslo.service does).  Returns the exit code: 0."""
+def serve(service, conf, on_started=None):
+    """Start ``service``, call ``on_started()`` if given, wait for SIGTERM
+    or SIGINT, then stop it within ``[DEFAULT] graceful_shutdown_timeout``
+    seconds (else exit 1 at once, as oslo.service does).  Returns the exit
+    code: 0."""
     service_opts.register_service_opts(conf)
     requested = threading.Event()
     caught = []
@@ -48,6 +49,8 @@ def serve(service, conf):
     for signo in STOP_SIGNALS:
         signal.signal(signo, _request_stop)
     service.start()
+    if on_started is not None:
+        on_started()
     while not requested.wait(timeout=_WAKE_SECONDS):
         pass
     LOG.info('Caught %s, stopping', signal.Signals(caught[0]).name)

@@ -1,6 +1,6 @@
 """fake:// never leaves its process: the commands that would call a
-manager over it say so in one line at once instead of waiting for a
-timeout."""
+manager over it, or serve one to others, say so in one line at once
+instead of waiting for a timeout."""
 
 import time
 
@@ -54,3 +54,25 @@ def test_pool_list_on_fake_transport_shows_the_database_and_why(tmp_path,
             in result.stderr)
     assert 'showing the database counts' in result.stderr
     assert time.monotonic() - started < 10
+
+
+def test_serving_the_demo_on_fake_transport_is_refused(console):
+    result = console('volume-pool-demo', '--serve',
+                     '--transport-url', 'fake:///')
+    line = _one_line(result, "fake:// is oslo.messaging's in-process "
+                             'transport, no other process can reach it')
+    assert 'rabbit://guest:guest@127.0.0.1:5672/' in line
+
+
+def test_serving_on_a_broker_that_does_not_answer_is_one_line(console):
+    result = console('volume-pool-demo', '--serve', '--transport-url',
+                     'rabbit://guest:guest@127.0.0.1:9/')
+    _one_line(result, 'no RabbitMQ answers at 127.0.0.1:9')
+
+
+def test_the_help_tells_how_to_serve(console):
+    result = console('volume-pool-demo', '--help')
+    assert result.returncode == 0
+    assert '--serve' in result.stdout
+    assert 'fake:// never leaves its process' in ' '.join(
+        result.stdout.split())
