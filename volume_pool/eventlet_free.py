@@ -19,6 +19,7 @@ or oslo.messaging first keeps what it has.
 
 import contextlib
 import importlib.abc
+import importlib.util
 import sys
 
 
@@ -45,11 +46,19 @@ def refuse_eventlet():
         sys.meta_path.insert(0, EventletRefused())
 
 
+def threading_backend_installed():
+    """oslo.service's threading backend loads only with its ``threading``
+    extra (cotyledon); without it, eventlet's is the only one."""
+    return importlib.util.find_spec('cotyledon') is not None
+
+
 def undecided():
     """True while nothing in this process chose eventlet or not: neither
-    eventlet nor oslo.messaging is imported, and no oslo.service backend
-    is selected."""
+    eventlet nor oslo.messaging is imported, no oslo.service backend is
+    selected, and the threading one can be."""
     if 'eventlet' in sys.modules or 'oslo_messaging' in sys.modules:
+        return False
+    if not threading_backend_installed():
         return False
     from oslo_service import backend
     return backend.get_backend_type() is None
