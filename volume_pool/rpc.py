@@ -7,11 +7,17 @@ inside the controller's process.
 import importlib.metadata
 
 from oslo_config import cfg
-import oslo_messaging as messaging
-from oslo_messaging.rpc import dispatcher
 
-from volume_pool import context as vp_context
-from volume_pool import exception
+from volume_pool import eventlet_free
+
+# In the controller's process too: importing the client must not bring
+# eventlet and its deprecation warning with it.
+with eventlet_free.importing_without_eventlet():
+    import oslo_messaging as messaging
+    from oslo_messaging.rpc import dispatcher
+
+from volume_pool import context as vp_context  # noqa: E402
+from volume_pool import exception  # noqa: E402
 
 TOPIC = 'volume-pool'
 # Each manager also answers ping on this topic, under its own host name.

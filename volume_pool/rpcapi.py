@@ -9,18 +9,25 @@ Usage in the controller::
 Errors are the classes of :mod:`volume_pool.exception` (``PoolNotFound``,
 ``PoolEmpty``, ``InvalidClaimRequest``, ``CinderUnavailable``, ...) as long
 as the transport allows that module's remote exceptions, which
-:func:`get_transport` does.  This module imports no server code.
+:func:`get_transport` does.  This module imports no server code, and no
+eventlet into a process that has not imported it itself
+(:mod:`volume_pool.eventlet_free`).
 """
 
 import logging
 import time
 import uuid
 
-import oslo_messaging as messaging
+from volume_pool import eventlet_free
 
-from volume_pool import exception
-from volume_pool import rpc
-from volume_pool import validation
+# Before anything else imports oslo.messaging: the controller's process
+# gets no eventlet and no deprecation warning from importing this client.
+with eventlet_free.importing_without_eventlet():
+    import oslo_messaging as messaging
+
+from volume_pool import exception  # noqa: E402
+from volume_pool import rpc  # noqa: E402
+from volume_pool import validation  # noqa: E402
 
 LOG = logging.getLogger(__name__)
 

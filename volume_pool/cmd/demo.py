@@ -6,6 +6,8 @@ in-process ``fake://`` transport and the project's Cinder API simulator
 through :mod:`volume_pool.rpcapi` (the controller's client), shows the pools
 refilling, and exits 0 once they are full again.  With ``--chart`` it
 also draws the pools' levels over the run (matplotlib, the charts extra).
+With ``--serve`` it serves the manager to other processes instead
+(:mod:`volume_pool.cmd.demo_serve`).
 """
 
 import argparse
@@ -23,6 +25,7 @@ from volume_pool import rpc
 from volume_pool import rpcapi
 from volume_pool import service
 from volume_pool.cmd import demo_chart
+from volume_pool.cmd import demo_serve
 from volume_pool.db import api as db_api
 from volume_pool.db import migration
 from volume_pool.fixtures.simulator import cinder_api
@@ -36,7 +39,7 @@ POOLS = {'debian': {'target': 3, 'size': 1},
 CONFIG_TEMPLATE = """\
 [DEFAULT]
 host = demo-manager
-transport_url = fake:///
+transport_url = {transport_url}
 state_path = {state_dir}
 
 [database]
@@ -63,7 +66,11 @@ user_id = demo
 def parse_cli(argv):
     parser = argparse.ArgumentParser(
         prog='volume-pool-demo', description=__doc__.splitlines()[0],
-        epilog='Example: volume-pool-demo --creation-delay 3 --claims 5')
+        epilog='Examples: "volume-pool-demo --creation-delay 3 --claims 5" '
+               'runs the demo and exits; "volume-pool-demo --serve" serves '
+               'the manager on the RabbitMQ of this machine until Ctrl-C, '
+               'for a controller (or doc/source/examples/controller.py) to '
+               'call from its own process.')
     parser.add_argument('--creation-delay', type=float, default=2.0,
                         help='Seconds the simulated Cinder takes to create a '
                              'volume (default: %(default)s).')
@@ -79,6 +86,15 @@ def parse_cli(argv):
                              'a new temporary directory).')
     parser.add_argument('--verbose', action='store_true',
                         help="Show the manager's INFO log lines too.")
+    parser.add_argument('--serve', action='store_true',
+                        help='Serve the manager (SQLite, Cinder simulator) '
+                             'until Ctrl-C instead of running the demo, on '
+                             'a transport other processes reach: RabbitMQ, '
+                             "as fake:// never leaves its process.")
+    parser.add_argument('--transport-url', default=demo_serve.DEFAULT_URL,
+                        help='With --serve: the RabbitMQ to serve on '
+                             '(default: %(default)s, the guest user of a '
+                             'RabbitMQ on this machine).')
     parser.add_argument('--chart', metavar='PATH.png',
                         help="Also write a PNG chart of each pool's ready "
                              'volumes over the run to this path (needs '
@@ -87,12 +103,14 @@ def parse_cli(argv):
     if args.claims < 0 or args.creation_delay < 0 or args.timeout <= 0:
         parser.error('--claims and --creation-delay must be >= 0, '
                      '--timeout > 0')
+    if args.serve and args.chart:
+        parser.error('--chart draws the demo run, not --serve')
     if args.chart and not plot.available():
         parser.error(plot.missing('charts'))
     return args
 
 
-def write_config(state_dir, simulator):
+def write_config(state_dir, simulator, transport_url='fake:///'):
     sections = []
     for name, pool in POOLS.items():
         snapshot_id = simulator.add_snapshot(size=pool['size'],
@@ -102,7 +120,8 @@ def write_config(state_dir, simulator):
     path = os.path.join(state_dir, 'volume-pool.conf')
     with open(path, 'w') as conf_file:
         conf_file.write(CONFIG_TEMPLATE.format(
-            state_dir=state_dir, pool_names=','.join(POOLS),
+            state_dir=state_dir, transport_url=transport_url,
+            pool_names=','.join(POOLS),
             endpoint=simulator.endpoint, project_id=simulator.project_id,
             pool_sections='\n'.join(sections)))
     return path
@@ -188,13 +207,24 @@ def demo_claims(args, simulator, timeline):
     return 0
 
 
+def run_or_serve(args, state_dir):
+    if args.serve:
+        return demo_serve.serve(args, state_dir, write_config)
+    return run(args, state_dir)
+
+
 def main(argv=None):
     args = parse_cli(sys.argv[1:] if argv is None else argv)
+    if args.serve:
+        try:
+            demo_serve.check_url(args.transport_url)
+        except demo_serve.CannotServe as exc:
+            return demo_serve.refuse(exc)
     if args.state_dir:
         os.makedirs(args.state_dir, exist_ok=True)
-        return run(args, args.state_dir)
+        return run_or_serve(args, args.state_dir)
     with tempfile.TemporaryDirectory(prefix='volume-pool-demo-') as tmp:
-        return run(args, tmp)
+        return run_or_serve(args, tmp)
 
 
 if __name__ == '__main__':

@@ -17,6 +17,8 @@ CONF = config.CONF
 STATUS_TIMEOUT = 10
 NO_ANSWER = '(no manager answered)'
 NO_TRANSPORT = '(not asked: no transport_url)'
+# oslo.messaging's driver that never leaves its process.
+IN_PROCESS = 'fake'
 
 
 def transport_url():
@@ -32,6 +34,19 @@ def transport_url():
     return CONF.transport_url
 
 
+def check_not_in_process():
+    """Refuse ``fake://`` in one line: no manager serves in this process
+    (rpc.init never ran: that is a manager's), so a call would only wait
+    for its timeout."""
+    if (messaging.TransportURL.parse(CONF).transport == IN_PROCESS
+            and rpc.TRANSPORT is None):
+        raise exception.ConfigError(
+            reason="[DEFAULT] transport_url: fake:// is oslo.messaging's "
+                   'in-process transport, no manager in another process '
+                   "answers on it; set the managers' RabbitMQ URL "
+                   '(rabbit://...)')
+
+
 def call(call, timeout, project_id=None):
     """Run ``call(api, ctxt)`` on a transport that lives for this call.
 
@@ -44,6 +59,7 @@ def call(call, timeout, project_id=None):
         raise exception.ConfigError(
             reason='[DEFAULT] transport_url is not set: this command talks '
                    'to the managers over RPC')
+    check_not_in_process()
     transport = rpcapi.get_transport(CONF)
     try:
         api = rpcapi.VolumePoolAPI(transport, timeout=timeout)

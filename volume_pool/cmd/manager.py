@@ -11,14 +11,15 @@ from oslo_log import log as logging
 from oslo_reports import guru_meditation_report as gmr
 from oslo_reports import opts as gmr_opts
 from oslo_reports.models import with_default_views
-from oslo_service import service as oslo_service
 from sqlalchemy import exc as sa_exc
 
+from volume_pool import amqp_close_notice
 from volume_pool import cinder as vp_cinder
 from volume_pool import config
 from volume_pool import context as vp_context
 from volume_pool import exception
 from volume_pool import host_names
+from volume_pool import launcher
 from volume_pool import pool_spec
 from volume_pool import rpc
 from volume_pool import service
@@ -50,6 +51,7 @@ def _prepare(argv):
     gmr_opts.set_defaults(CONF)  # [oslo_reports], read from the file
     config.parse_args(argv, description=DESCRIPTION)
     logging.setup(CONF, 'volume-pool')
+    amqp_close_notice.install()
     pool_spec.load_specs(CONF)
     problem = vp_conf_volume_pool.check(CONF)
     if problem:
@@ -159,8 +161,7 @@ def setup_reports(server):
 def install_reload_handler(server):
     """SIGHUP re-reads mutable options (pool targets) without a restart.
 
-    oslo.service's no_fork launcher turns SIGHUP into an exit; this
-    handler replaces it.  The handler only sets an event, and a thread
+    The handler only sets an event, and a thread
     started here does the reload: a handler that starts a thread or logs
     runs inside whatever the main thread was doing, and can wait forever
     on a lock that code holds.  Signals that come while a reload runs
@@ -203,13 +204,10 @@ def main(argv=None):
         sys.stderr.write('volume-pool-manager: %s\n' % exc)
         return 2
     server = service.Service(CONF)
-    launcher = oslo_service.ProcessLauncher(CONF, restart_method='mutate',
-                                            no_fork=True)
     install_reload_handler(server)
     setup_reports(server)
     try:
-        launcher.launch_service(server)
-        return launcher.wait()
+        return launcher.serve(server, CONF)
     finally:
         rpc.cleanup()
 

@@ -277,6 +277,7 @@ def health():
             raise exception.ConfigError(
                 reason='[DEFAULT] transport_url is not set: health asks '
                        'the manager over RPC')
+        manage_rpc.check_not_in_process()
     except exception.ConfigError as exc:
         sys.stderr.write('volume-pool-status: %s\n' % exc)
         return EXIT_CONFIG

@@ -16,7 +16,11 @@ def _imports(module):
     with open(os.path.join(PACKAGE, module + '.py')) as source:
         tree = ast.parse(source.read())
     ours, others = set(), set()
+    # Imports in a top-level "with" block are module imports too.
+    nodes = []
     for node in tree.body:
+        nodes.extend(node.body if isinstance(node, ast.With) else [node])
+    for node in nodes:
         if isinstance(node, ast.ImportFrom) and node.module:
             if node.module == 'volume_pool':
                 ours.update(alias.name for alias in node.names)

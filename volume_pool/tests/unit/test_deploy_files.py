@@ -98,7 +98,8 @@ def test_exec_start_is_where_the_install_guide_installs():
     guide = _text(INSTALL_GUIDE)
     venv = _venv()
     assert 'python3 -m venv %s\n' % venv in guide
-    assert '%s/bin/pip install volume-pool' % venv in guide
+    # From the checkout: the package is on no index.
+    assert '%s/bin/pip install -c upper-constraints.txt .\n' % venv in guide
 
 
 def test_install_guide_overrides_exec_start_with_a_drop_in():

@@ -3,6 +3,8 @@ without eventlet, although it is installed and libraries they import
 would import it."""
 
 import importlib
+import os
+import subprocess
 import sys
 
 from oslo_service import backend
@@ -45,3 +47,41 @@ def test_the_hook_is_installed_once():
     before = list(sys.meta_path)
     vp_cmd.keep_eventlet_out()
     assert sys.meta_path == before
+
+
+_EVENTLET_LOADED = ("import sys; print(sorted(m for m in sys.modules "
+                    "if m.split('.')[0] == 'eventlet'))")
+
+
+def _fresh_python(*args):
+    """A controller's interpreter: Python's default warning filters."""
+    env = {k: v for k, v in os.environ.items() if k != 'PYTHONWARNINGS'}
+    env['PYTHONPATH'] = os.pathsep.join(p for p in sys.path if p)
+    return subprocess.run([sys.executable, *args], capture_output=True,
+                          text=True, env=env, timeout=120)
+
+
+def test_importing_the_client_brings_no_eventlet_and_prints_nothing():
+    result = _fresh_python(
+        '-c', 'import volume_pool.rpcapi; ' + _EVENTLET_LOADED)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == '[]'
+    assert result.stderr == ''
+
+
+def test_the_client_shows_no_eventlet_warning_even_when_asked_to():
+    # -W default shows every DeprecationWarning: only oslo.utils' own
+    # (its eventletutils module, on "import oslo_messaging") is left.
+    result = _fresh_python('-W', 'default', '-c', 'import volume_pool.rpcapi')
+    assert result.returncode == 0, result.stderr
+    assert 'EventletDeprecationWarning' not in result.stderr
+    assert 'eventlet_backdoor' not in result.stderr
+
+
+def test_a_process_that_took_eventlet_first_keeps_it():
+    result = _fresh_python('-W', 'ignore', '-c', (
+        'import eventlet; import volume_pool.rpcapi; '
+        'from oslo_service import backend; '
+        'print(backend.get_backend_type().value)'))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == 'eventlet'

@@ -1,0 +1,1 @@
+../../volume_pool/eventlet_free.py
