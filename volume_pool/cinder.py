@@ -417,14 +417,18 @@ class Cinder:
         """Drop the lease key and the deployment's (a confirmed or used
         claim: nothing of the pool stays on the caller's volume); a volume
         or a key already gone counts as removed."""
-        for key in (TAG_DEPLOYMENT, TAG_LEASE):
-            # One key a request: Cinder answers 404 for a key that is not
-            # there (a volume an earlier release leased has no deployment
-            # key), and the lease key must still go.
-            try:
-                self._client.volumes.delete_metadata(volume_id, [key])
-            except cinder_exc.NotFound:
-                pass
+        volumes = self._client.volumes
+        try:
+            # Both keys in one conditional PUT (microversion 3.15 on), so
+            # a volume is never left with a lease key the deployment's
+            # lease listing cannot find.  Nothing is done unless both are
+            # there: then the lease key alone (a volume an earlier release
+            # leased has no deployment key).
+            if volumes.delete_metadata(volume_id,
+                                       [TAG_LEASE, TAG_DEPLOYMENT]) is None:
+                volumes.delete_metadata(volume_id, [TAG_LEASE])
+        except cinder_exc.NotFound:
+            pass
 
     @_translate_errors
     def delete_volume(self, volume_id):

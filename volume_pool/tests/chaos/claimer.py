@@ -44,9 +44,14 @@ ATTACH_FAILED = 'AttachFailed'
 # Longest wait for a claimed volume to be available before attaching it.
 ATTACH_WAIT = 5.0
 
+# A client that gives up on a claim (ClaimTimedOut) releases its key: a
+# later retry with that key is told so and takes nothing.
+RELEASED_ON_GIVING_UP = 'GaveUp:ClaimReleased'
+
 # What the faults explain; anything else a caller sees is a finding.
 EXPECTED_ERRORS = RETRY_LATER | ASK_AGAIN | {'ClaimLeaseExpired',
-                                            ATTACH_FAILED}
+                                            ATTACH_FAILED,
+                                            RELEASED_ON_GIVING_UP}
 
 
 def epoch(iso_text):
@@ -225,7 +230,10 @@ class Claimer:
             except Exception as exc:
                 if not record.keyed and key_of(exc):
                     record.key = key_of(exc)
-                name = self._note(record, exc)
+                gave_up = (error_name(exc) == 'ClaimReleased' and
+                           'ClaimTimedOut' in record.errors)
+                name = self._note(record, exc,
+                                  prefix='GaveUp:' if gave_up else '')
                 if name not in RETRY_LATER:
                     return None
                 continue

@@ -69,6 +69,21 @@ def test_a_timed_out_claim_is_asked_again_with_its_key():
     assert claimer.first_messages['ClaimTimedOut'] == 'scripted ClaimTimedOut'
 
 
+def test_a_key_released_on_giving_up_is_an_expected_end():
+    """The client released the key of the claim it gave up on: the retry
+    is told ClaimReleased, takes nothing and is not tried again."""
+    api = ScriptedAPI(claim=[named('ClaimTimedOut'),
+                             named('ClaimReleased_Remote')])
+    _, record = claim_once(api, later_retries=3)
+    assert record.errors == ['ClaimTimedOut', 'GaveUp:ClaimReleased']
+    assert (record.attempts, record.volume_ids) == (2, [])
+    assert 'GaveUp:ClaimReleased' in vp_claimer.EXPECTED_ERRORS
+    # Without a give-up first, a ClaimReleased stays a finding.
+    _, record = claim_once(ScriptedAPI(claim=[named('ClaimReleased')]))
+    assert record.errors == ['ClaimReleased']
+    assert 'ClaimReleased' not in vp_claimer.EXPECTED_ERRORS
+
+
 def test_retries_are_bounded_and_other_errors_not_retried():
     _, record = claim_once(ScriptedAPI(claim=[named('ClaimTimedOut')]))
     assert (record.attempts, record.outcome) == (2, rec.UNANSWERED)
