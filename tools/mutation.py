@@ -225,7 +225,6 @@ def run_tests(name):
     # A mutant that makes a test wait for ever is killed by its timeout.
     return pytest.main(['-x', '-q', '-p', 'no:cacheprovider',
                         '-o', f'timeout={TEST_TIMEOUT}',
-                        '-W', 'ignore::pytest.PytestUnraisableExceptionWarning',
                         *tests])
 
 
@@ -258,7 +257,8 @@ def run(name):
 
 
 def report(name):
-    from cosmic_ray.work_db import use_db, WorkDB
+    from cosmic_ray.work_db import use_db
+    from cosmic_ray.work_db import WorkDB
     from cosmic_ray.work_item import TestOutcome
     stem = name.replace('/', '-')
     session = WORK / f'{stem}.sqlite'
