@@ -25,6 +25,7 @@ Usage (from the repository's root, ``tox -e mutation`` does the same)::
     tools/mutation.py                 # every module in MODULES
     tools/mutation.py db/claims sync  # some of them
     tools/mutation.py --report db/claims
+    tools/mutation.py --again db/claims  # its survivors, after new tests
 
 A mutated file is restored when cosmic-ray is done with it; a run cut short
 (Ctrl-C) may leave one mutated: ``git diff volume_pool`` shows it, ``git
@@ -38,6 +39,7 @@ import json
 import os
 import pathlib
 import re
+import sqlite3
 import subprocess
 import sys
 
@@ -233,11 +235,19 @@ def _cosmic(*args):
     subprocess.run([str(exe / args[0]), *args[1:]], cwd=ROOT, check=True)
 
 
-def run(name):
+def run(name, again=False):
     stem = name.replace('/', '-')
     config = WORK / f'{stem}.toml'
     session = WORK / f'{stem}.sqlite'
     build_map(name)
+    if again:
+        # The last run's survivors only, against the tests as they are now.
+        with sqlite3.connect(session) as db:
+            db.execute("DELETE FROM work_results WHERE test_outcome = ?",
+                       ('SURVIVED',))
+        _cosmic('cosmic-ray', 'exec', str(config), str(session))
+        report(name)
+        return
     config.write_text(
         '[cosmic-ray]\n'
         f'module-path = "{_path(name)}"\n'
@@ -296,6 +306,8 @@ def main(argv=None):
                         + ', '.join(MODULES))
     parser.add_argument('--test', action='store_true',
                         help=argparse.SUPPRESS)
+    parser.add_argument('--again', action='store_true',
+                        help='run the last run\'s survivors again')
     parser.add_argument('--report', action='store_true',
                         help='print the last run\'s result, run nothing')
     args = parser.parse_args(argv)
@@ -308,8 +320,10 @@ def main(argv=None):
     WORK.mkdir(exist_ok=True)
     if args.test:
         return run_tests(names[0])
+    # The machine is shared: the mutants wait for everyone else.
+    os.nice(15)
     for name in names:
-        report(name) if args.report else run(name)
+        report(name) if args.report else run(name, again=args.again)
     return 0
 
 
