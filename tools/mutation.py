@@ -50,18 +50,21 @@ UNIT = 'volume_pool/tests/unit/'
 # Each module, and the unit test files that exercise it.
 MODULES = {
     'db/claims': [
-        'db/test_claims.py', 'db/test_api.py', 'test_claim_undo.py',
+        'db/test_claims.py', 'db/test_hold_guards.py', 'db/test_api.py',
+        'test_claim_undo.py',
         'test_claim_keys.py', 'test_claim_guards.py', 'test_claim_release.py',
         'test_claim_give_up.py', 'test_claim_lease.py',
         'test_sync_beside_claims.py', 'test_manager_claim.py',
         'test_claim_keyed_miss.py'],
     'db/holds': [
-        'db/test_claims.py', 'db/test_api.py', 'test_claim_undo.py',
+        'db/test_claims.py', 'db/test_hold_guards.py', 'db/test_api.py',
+        'test_claim_undo.py',
         'test_claim_guards.py', 'test_sync_beside_claims.py',
         'test_manager_sync.py', 'test_transfer_edges.py',
         'test_late_requests.py'],
     'db/receipts': [
-        'db/test_claims.py', 'db/test_api.py', 'test_claim_keys.py',
+        'db/test_claims.py', 'db/test_hold_guards.py', 'db/test_api.py',
+        'test_claim_keys.py',
         'test_claim_release.py', 'test_claim_give_up.py',
         'test_claim_keyed_miss.py', 'test_sync_beside_claims.py',
         'test_transfer.py', 'test_transfer_edges.py'],
