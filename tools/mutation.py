@@ -95,8 +95,9 @@ MODULES = {
 # The operators are those that turn a decision around: every boolean
 # operator, ``not`` added or removed, True and False swapped, a loop run
 # zero times, break and continue swapped, an exception handler that never
-# matches, numbers moved by one, + and - swapped (deadlines are sums and
-# differences), and a comparison negated (== and !=, is and is not, in and
+# matches, numbers moved by one, + and - swapped and a minus dropped
+# (deadlines are sums and differences, ``later(now, -grace)``), and a
+# comparison negated (== and !=, is and is not, in and
 # not in) or moved across its boundary (< and <=, > and >=, < and >=, >
 # and <=).  Left out: the other comparison swaps (``is None`` made ``==
 # None``, or ``==`` made ``<``, say nothing the negation does not), the
@@ -109,7 +110,7 @@ _COMPARISONS = ('Eq_NotEq', 'NotEq_Eq', 'Is_IsNot', 'IsNot_Is', 'In_NotIn',
 EXCLUDED_OPERATORS = [
     r'core/ReplaceBinaryOperator_(?!Add_Sub$|Sub_Add$)',
     r'core/ReplaceComparisonOperator_(?!(%s)$)' % '|'.join(_COMPARISONS),
-    r'core/ReplaceUnaryOperator_(?!Delete_Not$)',
+    r'core/ReplaceUnaryOperator_(?!Delete_Not$|Delete_USub$|USub_UAdd$)',
     r'core/RemoveDecorator',
     r'core/Variable(Replacer|Inserter)',
 ]
