@@ -120,3 +120,14 @@ def test_a_volume_given_back_ready_is_ready_from_then(any_database):
                               status=models.CREATING)
     [row] = db_api.get_rows(None, pool='debian')
     assert row.ready_at is None
+
+
+def test_a_stopped_claim_whose_volume_is_let_go_ends_released(
+        any_database):
+    """let_go of a claim released before it answered: the caller has
+    nothing, so its receipt ends ``released``, never ``used``."""
+    _add()
+    take, held = _take(key='k1')
+    db_receipts.stop_claim(take.claim_id)
+    assert db_holds.let_go(held.id, take.claim_id) == models.R_RELEASING
+    assert _state('k1') == models.R_RELEASED
