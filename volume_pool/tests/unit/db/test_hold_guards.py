@@ -131,3 +131,30 @@ def test_a_stopped_claim_whose_volume_is_let_go_ends_released(
     db_receipts.stop_claim(take.claim_id)
     assert db_holds.let_go(held.id, take.claim_id) == models.R_RELEASING
     assert _state('k1') == models.R_RELEASED
+
+
+def test_only_a_leased_receipt_is_latched_used(any_database):
+    """latch_used (sync saw the volume attached) turns ``leased`` into
+    ``used``, and leaves a receipt in any other state alone."""
+    _add()
+    _add()
+    take, held = _take(key='k1')
+    _finish(held, take.claim_id)
+    assert db_receipts.latch_used(take.claim_id)
+    assert _state('k1') == models.R_USED
+    stopped, _held = _take(key='k2')
+    db_receipts.stop_claim(stopped.claim_id)
+    assert not db_receipts.latch_used(stopped.claim_id)
+    assert _state('k2') == models.R_RELEASING
+
+
+def test_purge_keeps_a_settled_receipt_until_its_ttl(any_database):
+    """purge forgets a settled receipt only ``ttl`` seconds after it
+    settled: a retry within that time still gets its answer."""
+    db_receipts.record_release(None, 'p1', 'k1')
+    assert db_receipts.purge(None, ttl=3600) == 0
+    assert _state('k1') == models.R_RELEASED
+    with db_api.writer() as session:
+        old = clock.later(clock.now(session), -7200)
+        session.execute(sa.update(models.ClaimReceipt).values(updated_at=old))
+    assert db_receipts.purge(None, ttl=3600) == 1
