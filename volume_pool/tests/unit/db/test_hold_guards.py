@@ -9,6 +9,7 @@ from volume_pool.db import api as db_api
 from volume_pool.db import claims as db_claims
 from volume_pool.db import clock
 from volume_pool.db import holds as db_holds
+from volume_pool.db import managers as db_managers
 from volume_pool.db import models
 from volume_pool.db import receipts as db_receipts
 from volume_pool.tests.unit.db.test_claims import _add
@@ -158,3 +159,17 @@ def test_purge_keeps_a_settled_receipt_until_its_ttl(any_database):
         old = clock.later(clock.now(session), -7200)
         session.execute(sa.update(models.ClaimReceipt).values(updated_at=old))
     assert db_receipts.purge(None, ttl=3600) == 1
+
+
+def test_a_claim_past_its_deadline_is_spared_for_the_late_window(
+        any_database):
+    """take_over leaves a ``claiming`` row whose deadline has passed to its
+    holder for ``grace`` seconds more: a request of the holder may still
+    land on the volume."""
+    db_managers.register('h1', None, INCARNATION)
+    _add()
+    _take(hold=0.0)  # the deadline is the moment of the take
+    assert db_holds.take_over(None, 'debian', 'inc-sync', 60, 60,
+                              legacy_timeout=120, grace=600) == []
+    assert len(db_holds.take_over(None, 'debian', 'inc-sync', 60, 60,
+                                  legacy_timeout=120, grace=0)) == 1
