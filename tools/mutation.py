@@ -274,11 +274,14 @@ def report(name):
     from cosmic_ray.work_db import use_db
     from cosmic_ray.work_db import WorkDB
     from cosmic_ray.work_item import TestOutcome
+    from cosmic_ray.work_item import WorkerOutcome
     stem = name.replace('/', '-')
     session = WORK / f'{stem}.sqlite'
     killed, survived, other = 0, [], 0
     with use_db(str(session), WorkDB.Mode.open) as db:
         for item, result in db.completed_work_items:
+            if result.worker_outcome == WorkerOutcome.SKIPPED:
+                continue  # an operator left out
             if result.test_outcome == TestOutcome.KILLED:
                 killed += 1
             elif result.test_outcome == TestOutcome.SURVIVED:
