@@ -51,7 +51,7 @@ UNIT = 'volume_pool/tests/unit/'
 MODULES = {
     'db/claims': [
         'db/test_claims.py', 'db/test_hold_guards.py', 'db/test_api.py',
-        'test_claim_undo.py',
+        'db/test_claim_step_guards.py', 'test_claim_undo.py',
         'test_claim_keys.py', 'test_claim_guards.py', 'test_claim_release.py',
         'test_claim_give_up.py', 'test_claim_lease.py',
         'test_sync_beside_claims.py', 'test_manager_claim.py',
