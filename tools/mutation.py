@@ -243,6 +243,8 @@ def run(name, again=False):
     stem = name.replace('/', '-')
     config = WORK / f'{stem}.toml'
     session = WORK / f'{stem}.sqlite'
+    if again and not session.exists():
+        sys.exit(f'{name}: no earlier run to take the survivors of')
     build_map(name)
     if again:
         # The last run's survivors only, against the tests as they are now.
