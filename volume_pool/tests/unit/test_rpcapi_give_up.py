@@ -100,7 +100,9 @@ def test_a_claim_picked_up_after_its_budget_is_gone_starts_nothing(
     with pytest.raises(rpcapi.ClaimTimedOut) as caught:
         api.claim(ctxt, 'debian', name='vnf-stale', claim_key='stale',
                   timeout=30)
-    assert time.monotonic() - started < 10
+    # Refused at once, not after the caller's 30 s (a loaded machine
+    # may still take seconds to answer).
+    assert time.monotonic() - started < 25
     assert caught.value.claim_key == 'stale'
     claims = [entry for entry in sent if entry['method'] == 'claim']
     assert len(claims) == 1
