@@ -26,8 +26,6 @@ from volume_pool import rpcapi
 from volume_pool import service
 from volume_pool.cmd import demo_chart
 from volume_pool.cmd import demo_serve
-from volume_pool.db import api as db_api
-from volume_pool.db import migration
 from volume_pool.fixtures.simulator import cinder_api
 
 CONF = config.CONF
@@ -156,16 +154,7 @@ def run(args, state_dir):
         conf_path = write_config(state_dir, simulator)
         print('Cinder simulator at %s; config %s' % (simulator.endpoint,
                                                      conf_path))
-        config.parse_args(['--config-file', conf_path])
-        CONF.set_override('debug', False)
-        if not args.verbose:
-            CONF.set_override('default_log_levels',
-                              ['volume_pool=WARN', 'alembic=WARN'] +
-                              CONF.default_log_levels)
-        logging.setup(CONF, 'volume-pool-demo')
-        db_api.configure(CONF)
-        migration.upgrade()
-        rpc.init(CONF)
+        demo_serve.prepare(conf_path, args.verbose)
         server = service.Service(CONF)
         timeline = demo_chart.Timeline()
         server.start()

@@ -67,23 +67,30 @@ def check_url(url):
                 'with --transport-url' % (address + (exc.strerror or exc,)))
 
 
+def prepare(conf_path, verbose):
+    """The demo's configuration parsed (its logs quiet unless
+    ``verbose``), its SQLite file migrated and its transports made: what
+    the demo and ``--serve`` do before they start the service."""
+    config.parse_args(['--config-file', conf_path])
+    CONF.set_override('debug', False)
+    if not verbose:
+        CONF.set_override('default_log_levels',
+                          ['volume_pool=WARN', 'alembic=WARN'] +
+                          CONF.default_log_levels)
+    logging.setup(CONF, 'volume-pool-demo')
+    amqp_close_notice.install()
+    db_api.configure(CONF)
+    migration.upgrade()
+    rpc.init(CONF)
+
+
 def serve(args, state_dir, write_config):
     """Serve until SIGTERM or Ctrl-C; returns the exit code."""
     with cinder_api.CinderSimulator(
             creation_delay=args.creation_delay) as simulator:
         conf_path = write_config(state_dir, simulator,
                                  transport_url=args.transport_url)
-        config.parse_args(['--config-file', conf_path])
-        CONF.set_override('debug', False)
-        if not args.verbose:
-            CONF.set_override('default_log_levels',
-                              ['volume_pool=WARN', 'alembic=WARN'] +
-                              CONF.default_log_levels)
-        logging.setup(CONF, 'volume-pool-demo')
-        amqp_close_notice.install()
-        db_api.configure(CONF)
-        migration.upgrade()
-        rpc.init(CONF)
+        prepare(conf_path, args.verbose)
         server = service.Service(CONF)
         try:
             return launcher.serve(server, CONF, on_started=lambda: _banner(
