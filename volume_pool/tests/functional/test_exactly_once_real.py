@@ -169,10 +169,20 @@ def test_leases_confirm_release_and_attach_on_real_cinder(
     # Returned volumes made the pool overfull: it is trimmed to target.
     answers = {c['claim_key']: c['volume_id']
                for c in (confirmed, attached)}
-    waiting.wait_for(
-        lambda: (not accounted(cinder, managers, pool_name, answers)
-                 and len(table(managers.db_url, pool_name)) == 4),
-        timeout=60, what='trimmed to target, all accounted for')
+    last = []
+
+    def trimmed():
+        rows = table(managers.db_url, pool_name)
+        last[:] = accounted(cinder, managers, pool_name, answers) + (
+            [] if len(rows) == 4 else ['%d rows: %s' % (len(rows), rows)])
+        return not last
+    try:
+        # The trim's deletes wait on Cinder, slow on a loaded machine.
+        waiting.wait_for(trimmed, timeout=120,
+                         what='trimmed to target, all accounted for')
+    except AssertionError:
+        pytest.fail('not trimmed to target, or not accounted for: %s'
+                    % last)
     client.attachments.delete(attachment['id'] if isinstance(
         attachment, dict) else attachment.id)
 

@@ -75,7 +75,7 @@ def test_a_client_that_gives_up_releases_its_key(
         # a replacement made meanwhile is trimmed again.
         found = receipt_of(managers.db_url, key)
         return (found is not None and found[0] == 'released' and
-                not accounted(cinder, managers.db_url, pool_name, {}) and
+                not accounted(cinder, managers, pool_name, {}) and
                 len(pool_ids(cinder, pool_name)) == 2)
     waiting.wait_for(nothing_left, timeout=90,
                      what='the given-up claim released, the pool whole')
