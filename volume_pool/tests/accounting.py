@@ -35,8 +35,7 @@ def accounted(cinder, db_url, pool, answers, projects=(), since=None):
 
 def read_volumes(cinder, pool, projects=(), since=None):
     """Every volume of the Cinder's own project and of ``projects``,
-    bar the sources of snapshots and those made before ``since`` and not
-    tagged for ``pool`` (another test's, on the same Cinder)."""
+    bar the sources of snapshots and, with ``since``, other tests'."""
     volumes, sources = [], set()
     for project in [cinder.project_id, *projects]:
         client = cinder_handles.noauth_cinder_client(
@@ -44,9 +43,19 @@ def read_volumes(cinder, pool, projects=(), since=None):
         volumes += state.cinder_volumes(client, project=project)
         sources |= {s.volume_id for s in client.volume_snapshots.list()}
     return [v for v in volumes if v['id'] not in sources and
-            (since is None or
-             v.get('metadata', {}).get(vp_cinder.TAG_POOL) == pool or
-             (v.get('created_at') or '') >= since)]
+            (since is None or _mine(v, pool, since))]
+
+
+def _mine(volume, pool, since):
+    """Whether a volume on a shared Cinder is this test's: tagged for its
+    pool, or made since it started and tagged for no other pool.  A pool
+    volume of another pool is another test's even when made later: a
+    create that a killed manager sent can land after the next test
+    started."""
+    tag = _pool_tag(volume)
+    if tag is not None:
+        return tag == pool
+    return (volume.get('created_at') or '') >= since
 
 
 def problems(volumes, rows, receipts, answers, pool):

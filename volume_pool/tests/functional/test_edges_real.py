@@ -162,8 +162,8 @@ def test_cinder_api_stopped_while_a_transfer_runs(
     for key, result in zip(keys, first, strict=True):
         if isinstance(result, dict):  # answered before: the same again
             assert answers[key] == result['volume_id']
-    waiting.wait_for(
-        lambda: not every_volume_accounted(
+    waiting.wait_clear(
+        lambda: every_volume_accounted(
             cinder, managers.db_url, pool_name, snapshot, since, receiver,
             answers),
         timeout=120, interval=1, what='every volume accounted for')
@@ -191,8 +191,8 @@ def test_cinder_api_stopped_while_a_miss_into_a_project_runs(
     answers = ({key: answer['volume_id']} if isinstance(answer, dict)
                else {})
     assert not answers or answer['project_id'] == receiver
-    waiting.wait_for(
-        lambda: not every_volume_accounted(
+    waiting.wait_clear(
+        lambda: every_volume_accounted(
             cinder, managers.db_url, pool_name, snapshot, since, receiver,
             answers),
         timeout=120, interval=1, what='every volume accounted for')

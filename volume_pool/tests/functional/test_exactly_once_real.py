@@ -77,8 +77,8 @@ def test_hung_cinder_api_hands_nothing_twice_and_loses_nothing(
         assert isinstance(result, exception.ClaimTimedOut), result
         assert result.claim_key == key
     # Their late renames land now; sync puts everything back.
-    waiting.wait_for(
-        lambda: not accounted(cinder, managers, pool_name, {}),
+    waiting.wait_clear(
+        lambda: accounted(cinder, managers, pool_name, {}),
         timeout=90, what='pool settled after the hang')
     wait_full(api, pool_name, 4)
     # The client released each key it gave up on: a retry with it takes
@@ -91,8 +91,8 @@ def test_hung_cinder_api_hands_nothing_twice_and_loses_nothing(
     answers = {k: r['volume_id'] for k, r in fresh.items()
                if isinstance(r, dict)}
     assert len(answers) == 4 and len(set(answers.values())) == 4, fresh
-    waiting.wait_for(
-        lambda: not accounted(cinder, managers, pool_name, answers),
+    waiting.wait_clear(
+        lambda: accounted(cinder, managers, pool_name, answers),
         timeout=90, what='every volume accounted for')
     print('hung API: %d claims timed out in %.1fs, %d retried after'
           % (len(results), elapsed, len(answers)))
@@ -126,9 +126,9 @@ def test_a_late_answer_is_retried_with_the_same_key(
     # Asked again later: the same answer, still one volume.
     assert api.claim(CTXT, pool_name, claim_key=key)['volume_id'] == \
         answer['volume_id']
-    waiting.wait_for(
-        lambda: not accounted(cinder, managers, pool_name,
-                              {key: answer['volume_id']}),
+    waiting.wait_clear(
+        lambda: accounted(cinder, managers, pool_name,
+                          {key: answer['volume_id']}),
         timeout=60, what='every volume accounted for')
 
 
@@ -169,20 +169,13 @@ def test_leases_confirm_release_and_attach_on_real_cinder(
     # Returned volumes made the pool overfull: it is trimmed to target.
     answers = {c['claim_key']: c['volume_id']
                for c in (confirmed, attached)}
-    last = []
-
-    def trimmed():
-        rows = table(managers.db_url, pool_name)
-        last[:] = accounted(cinder, managers, pool_name, answers) + (
-            [] if len(rows) == 4 else ['%d rows: %s' % (len(rows), rows)])
-        return not last
-    try:
-        # The trim's deletes wait on Cinder, slow on a loaded machine.
-        waiting.wait_for(trimmed, timeout=120,
-                         what='trimmed to target, all accounted for')
-    except AssertionError:
-        pytest.fail('not trimmed to target, or not accounted for: %s'
-                    % last)
+    # The trim's deletes wait on Cinder, slow on a loaded machine.
+    waiting.wait_clear(
+        lambda: accounted(cinder, managers, pool_name, answers) + [
+            '%d rows: %s' % (len(rows), rows)
+            for rows in [table(managers.db_url, pool_name)]
+            if len(rows) != 4],
+        timeout=120, what='trimmed to target, all accounted for')
     client.attachments.delete(attachment['id'] if isinstance(
         attachment, dict) else attachment.id)
 

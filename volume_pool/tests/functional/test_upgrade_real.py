@@ -147,19 +147,6 @@ def leaked(cinder, snapshot_id, pool, handed_out):
                   - set(handed_out))
 
 
-def settle(problems_of, what, timeout=90):
-    """Wait until ``problems_of()`` lists nothing; fail with the last."""
-    last = []
-
-    def clear():
-        last[:] = problems_of()
-        return not last
-    try:
-        waiting.wait_for(clear, timeout=timeout, what=what)
-    except AssertionError:
-        pytest.fail('%s, not within %ss: %s' % (what, timeout, last))
-
-
 def test_previous_release_beside_the_current_on_the_new_schema(
         managers, old_managers, api, cinder, pool_name):
     # A snapshot of its own, so that every volume made from it is this
@@ -253,9 +240,10 @@ def test_previous_release_beside_the_current_on_the_new_schema(
         waiting.wait_for(lambda p=process, c=count: len(syncs(p)) >= c + 2,
                          timeout=60, what='two syncs of %s' % process.name)
     answers[key] = leased['volume_id']
-    settle(lambda: (accounted(cinder, managers, pool_name, answers) +
-                    leaked(cinder, snapshot, pool_name, answers.values())),
-           'every volume accounted for, both managers running')
+    waiting.wait_clear(
+        lambda: (accounted(cinder, managers, pool_name, answers) +
+                 leaked(cinder, snapshot, pool_name, answers.values())),
+        what='every volume accounted for, both managers running')
     assert not lease_problems(cinder, db_url, pool_name, key)
     assert pool_locks(db_url) == locks
     assert manager_rows(db_url)['mgr-new'] == new_row
@@ -271,11 +259,12 @@ def test_previous_release_beside_the_current_on_the_new_schema(
                 for v in tagged(cinder, pool_name)
                 if v.metadata.get(vp_cinder.TAG_CLUSTER) !=
                 vp_cinder.NO_CLUSTER]
-    settle(lambda: (accounted(cinder, managers, pool_name, answers) +
-                    leaked(cinder, snapshot, pool_name, answers.values()) +
-                    untagged()),
-           'every volume accounted for and tagged, the current manager '
-           'alone')
+    waiting.wait_clear(
+        lambda: (accounted(cinder, managers, pool_name, answers) +
+                 leaked(cinder, snapshot, pool_name, answers.values()) +
+                 untagged()),
+        what='every volume accounted for and tagged, the current manager '
+             'alone')
     # The volume given back is in the pool, or was trimmed (oldest first)
     # as a surplus: never left aside.
     assert (given_back_volume in {v.id for v in tagged(cinder, pool_name)}

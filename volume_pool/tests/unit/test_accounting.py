@@ -126,3 +126,20 @@ def test_another_tests_pool_volumes_made_before_are_not_this_tests(setting):
     assert any(stray in problem for problem in accounting.accounted(
         setting.simulator, setting.db_url, POOL, setting.answers,
         projects=(OTHER,), since='9999'))
+
+
+def test_another_pools_volume_made_late_is_not_this_tests(setting):
+    """A create that an earlier test's killed manager sent can land after
+    this test started: tagged for that test's pool, it is not this one's;
+    an untagged volume made since is."""
+    since = '0000'
+    assert setting.problems() == []
+    setting.simulator.add_volume(name='late',
+                                 metadata={vp_cinder.TAG_POOL: 'p0'})
+    assert accounting.accounted(
+        setting.simulator, setting.db_url, POOL, setting.answers,
+        projects=(OTHER,), since=since) == []
+    lost = setting.simulator.add_volume(name='vnf-lost')
+    assert any(lost in problem for problem in accounting.accounted(
+        setting.simulator, setting.db_url, POOL, setting.answers,
+        projects=(OTHER,), since=since))
