@@ -100,9 +100,36 @@ def db_backend(request):
     return request.param
 
 
+@pytest.fixture(scope='session')
+def server_databases(tmp_path_factory):
+    """The test process's MariaDB and PostgreSQL databases, migrated once
+    and emptied for each test that asks (made on first use)."""
+    made = services.MigratedDatabases(tmp_path_factory.mktemp('databases'))
+    yield made
+    made.close()
+
+
 @pytest.fixture
-def any_database(db_backend, tmp_path, monkeypatch):
-    """A migrated database of ``db_backend``, private to the test."""
+def any_database(db_backend, tmp_path, monkeypatch, server_databases):
+    """A migrated database of ``db_backend`` with no rows but the
+    deployment identity: a SQLite file of the test's own, or the test
+    process's MariaDB or PostgreSQL database, emptied for the test."""
+    with contextlib.ExitStack() as stack:
+        if db_backend == 'sqlite':
+            url = stack.enter_context(
+                services.provisioned_database(db_backend, tmp_path))
+        else:
+            url = server_databases.emptied(db_backend)
+        context_manager = use_database(url, monkeypatch)
+        yield db_backend
+        context_manager.dispose_pool()
+
+
+@pytest.fixture
+def own_database(db_backend, tmp_path, monkeypatch):
+    """A migrated database of ``db_backend`` made for the test alone and
+    dropped after it: for a test that changes the schema or fills tables
+    beyond what deleting rows between tests should cost."""
     with services.provisioned_database(db_backend, tmp_path) as url:
         context_manager = use_database(url, monkeypatch)
         yield db_backend
@@ -245,3 +272,10 @@ def quick_idle_workers(monkeypatch):
 
 def pytest_report_header(config):
     return 'volume-pool tests, CI=%s' % os.environ.get('CI', '')
+
+
+def pytest_xdist_auto_num_workers(config):
+    """``-n auto``: two workers per core.  Both layers' tests wait (on
+    timers, sockets, the real services, other processes) about as long
+    as they compute, so one worker per core leaves the cores half idle."""
+    return 2 * (os.cpu_count() or 1)

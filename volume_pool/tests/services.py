@@ -31,5 +31,7 @@ def unavailable(what, why):
 
 provisioned_database = functools.partial(databases.provisioned_database,
                                          missing=unavailable)
+MigratedDatabases = functools.partial(databases.MigratedDatabases,
+                                      missing=unavailable)
 rabbit_vhost = functools.partial(rabbit.rabbit_vhost, missing=unavailable)
 PrivateRedis = functools.partial(redis.PrivateRedis, missing=unavailable)

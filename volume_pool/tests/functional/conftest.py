@@ -7,8 +7,8 @@ The same fixture names as the unit layer's, on the real services:
 ``console`` (the installed scripts in processes of their own),
 ``coordination_url`` (the machine's Redis) and ``private_coordination``
 (a redis-server of the test's own).  The modules of ``recollected/``
-import unit test modules, so the unit tests that use one of these run
-here against the real thing.
+import unit test modules: those of their tests marked ``recollect`` that
+use one of these run here against the real thing.
 """
 
 import datetime
@@ -100,10 +100,11 @@ REAL_SERVICES = {'db_backend', 'transport_url', 'console',
 
 
 def pytest_collection_modifyitems(config, items):
-    """Unit tests imported by a functional module run here only if they
-    use a fixture this layer makes real; the others ran in the unit layer
-    already, on the same code."""
-    kept, dropped = [], []
+    """A unit test imported by a functional module runs here only when it
+    is marked ``recollect`` and uses a fixture this layer makes real; the
+    others ran in the unit layer already, on the same code.  A marked test
+    that uses none would run here for nothing: that is a mistake."""
+    kept, dropped, idle = [], [], []
     for item in items:
         function = getattr(item, 'function', None)
         recollected = (function is not None and
@@ -111,19 +112,30 @@ def pytest_collection_modifyitems(config, items):
                            'volume_pool.tests.unit.') and
                        not item.module.__name__.startswith(
                            'volume_pool.tests.unit.'))
-        if recollected and not REAL_SERVICES & set(item.fixturenames):
-            dropped.append(item)
-        else:
+        if not recollected:
             kept.append(item)
+        elif item.get_closest_marker('recollect') is None:
+            dropped.append(item)
+        elif REAL_SERVICES & set(item.fixturenames):
+            kept.append(item)
+        elif any(m.name == 'recollect' for m in item.own_markers):
+            idle.append(item.nodeid)
+        else:  # marked with its module, and this test needs no service
+            dropped.append(item)
+    if idle:
+        raise pytest.UsageError(
+            'marked recollect but using no real service (%s): %s'
+            % (', '.join(sorted(REAL_SERVICES)), ', '.join(idle)))
     if dropped:
         config.hook.pytest_deselected(items=dropped)
         items[:] = kept
 
 
 @pytest.fixture(params=['mysql', 'postgresql'])
-def db_url(request, tmp_path):
-    with services.provisioned_database(request.param, tmp_path) as url:
-        yield url
+def db_url(request, server_databases):
+    """The worker's database of the engine, migrated once and emptied for
+    the test (its managers were killed at the end of the last one)."""
+    return server_databases.emptied(request.param)
 
 
 @pytest.fixture
@@ -136,7 +148,7 @@ def pool_name():
 def managers(tmp_path, cinder, transport_url, db_url):
     """Factory of manager processes sharing this test's DB and broker."""
     started = []
-    synced = set()
+    synced = {db_url}  # migrated once for the worker
     shared_redis = private_namespace(services.REDIS_URL)
 
     def _start(pools, host='mgr-1', coordination=False, sync_interval=3,

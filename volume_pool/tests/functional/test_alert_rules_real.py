@@ -18,6 +18,7 @@ import yaml
 import volume_pool
 from volume_pool.fixtures import waiting
 from volume_pool.tests import services
+from volume_pool.tests.functional import engines
 
 TOP = os.path.dirname(os.path.dirname(volume_pool.__file__))
 RULES_DIR = os.path.join(TOP, 'etc', 'prometheus')
@@ -128,7 +129,7 @@ def _alerts(server, name):
             if alert['labels']['alertname'] == name]
 
 
-@pytest.mark.parametrize('db_url', ['mysql'], indirect=True)
+@engines.ON_MARIADB
 def test_prometheus_scrapes_a_manager_and_fires_an_alert(
         managers, cinder, snapshot, pool_name, prometheus):
     # A project whose quota is no volume: Cinder refuses every create.

@@ -19,17 +19,14 @@ from volume_pool import exception
 from volume_pool.fixtures import manager_process
 from volume_pool.fixtures import waiting
 from volume_pool.tests import services
+from volume_pool.tests.functional import engines
 from volume_pool.tests.functional.conftest import BURST_TIMEOUTS
 from volume_pool.tests.functional.conftest import CLAIMER
 
+# One database is enough here: the claim races were proven on both.
+pytestmark = engines.ON_MARIADB
+
 CTXT = vp_context.RequestContext()
-
-
-@pytest.fixture(params=['mysql'])
-def db_url(request, tmp_path):
-    """One database is enough here: the claim races were proven on both."""
-    with services.provisioned_database(request.param, tmp_path) as url:
-        yield url
 
 
 def status_of(api, pool, cluster):

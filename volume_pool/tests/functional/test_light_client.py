@@ -9,11 +9,13 @@ import subprocess
 import sys
 import textwrap
 
-import pytest
-
 from volume_pool import cinder as vp_cinder
-from volume_pool.fixtures import databases
+from volume_pool.tests.functional import engines
 from volume_pool.tests.functional.test_real_peers import wait_full
+
+# MariaDB only: what is tested is the client's installation; the
+# claim itself is proven on both databases by the other tests.
+pytestmark = engines.ON_MARIADB
 
 TOP = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..',
                                    '..'))
@@ -48,14 +50,6 @@ CONTROLLER = textwrap.dedent('''
         'absent': [m for m in %r if importlib.util.find_spec(m) is None],
     }))
 ''' % (SERVICE_ONLY,))
-
-
-@pytest.fixture(params=['mysql'])
-def db_url(request, tmp_path):
-    """MariaDB only: what is tested is the client's installation; the
-    claim itself is proven on both databases by the other tests."""
-    with databases.provisioned_database(request.param, tmp_path) as url:
-        yield url
 
 
 def _run(*args, timeout=600):

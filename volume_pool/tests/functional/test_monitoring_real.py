@@ -9,7 +9,6 @@ import urllib.error
 import urllib.request
 
 from prometheus_client import parser
-import pytest
 import sqlalchemy as sa
 
 from volume_pool import cinder as vp_cinder
@@ -17,6 +16,7 @@ from volume_pool import context as vp_context
 from volume_pool.fixtures import redis as private_redis
 from volume_pool.fixtures import tcp_proxy
 from volume_pool.fixtures import waiting
+from volume_pool.tests.functional import engines
 from volume_pool.tests.functional.test_real_peers import wait_full
 
 CTXT = vp_context.RequestContext()
@@ -66,6 +66,7 @@ def _metrics_section(port, detailed=False):
         port, detailed)
 
 
+@engines.ON_POSTGRESQL
 def test_metrics_follow_the_pool_and_the_claims(managers, api, cinder,
                                                 snapshot, pool_name):
     port = waiting.free_port()
@@ -112,7 +113,7 @@ def _through(proxy, url):
 
 # The health checks are the same on either database: these two run on
 # MariaDB only; the figures above are checked on both.
-@pytest.mark.parametrize('db_url', ['mysql'], indirect=True)
+@engines.ON_MARIADB
 def test_health_fails_while_the_database_is_away(managers, api, snapshot,
                                                  pool_name, db_url,
                                                  console):
@@ -153,7 +154,7 @@ def test_health_fails_while_the_database_is_away(managers, api, snapshot,
         proxy.cut()
 
 
-@pytest.mark.parametrize('db_url', ['mysql'], indirect=True)
+@engines.ON_MARIADB
 def test_health_is_degraded_while_coordination_is_away(managers, snapshot,
                                                        pool_name, tmp_path):
     redis = private_redis.PrivateRedis(tmp_path).start()

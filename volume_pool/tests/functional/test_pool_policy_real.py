@@ -12,6 +12,7 @@ from volume_pool import context as vp_context
 from volume_pool import exception
 from volume_pool.fixtures import cinder_handles
 from volume_pool.fixtures import waiting
+from volume_pool.tests.functional import engines
 from volume_pool.tests.functional.test_real_peers import table
 from volume_pool.tests.functional.test_real_peers import tagged
 from volume_pool.tests.functional.test_real_peers import wait_full
@@ -26,6 +27,7 @@ def as_project(cinder, project_id):
                                         user_id='receiver')
 
 
+@engines.ON_POSTGRESQL
 @pytest.mark.serial
 def test_claim_into_another_project(managers, api, cinder, snapshot,
                                     pool_name):
@@ -85,6 +87,7 @@ def _trimmed(client, volume_id):
         return 'NotFound' in exc.__class__.__name__
 
 
+@engines.ON_MARIADB
 def test_quota_backoff_reason_on_real_cinder(managers, api, cinder,
                                              snapshot, pool_name):
     """A gigabytes quota of 2: two 1 GiB volumes, then Cinder's 413; the

@@ -282,14 +282,14 @@ def _walk(node, depth=0):
 
 
 @pytest.fixture
-def seeded(any_database):
+def seeded(own_database):
     """The migrated database of the test's backend, filled, analyzed."""
     engine = db_api.get_engine()
     seconds = _seed(engine)
     start = time.monotonic()
     _analyze(engine)
     print('\n%s: seeded %d rows and %d receipts in %.2f s, analyzed in '
-          '%.2f s' % (any_database, ROWS, RECEIPTS, seconds,
+          '%.2f s' % (own_database, ROWS, RECEIPTS, seconds,
                       time.monotonic() - start))
     return engine
 

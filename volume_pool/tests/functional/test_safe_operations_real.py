@@ -19,22 +19,19 @@ from volume_pool import exception
 from volume_pool import rpc
 from volume_pool.fixtures import waiting
 from volume_pool.tests import services
+from volume_pool.tests.functional import engines
 from volume_pool.tests.functional.test_pool_policy_real import as_project
 from volume_pool.tests.functional.test_real_peers import table
 from volume_pool.tests.functional.test_real_peers import tagged
 from volume_pool.tests.functional.test_real_peers import wait_full
 
+# MariaDB only: these behaviours do not depend on the database.
+pytestmark = engines.ON_MARIADB
+
 CTXT = vp_context.RequestContext()
 SYNC_LINE = 'Sync: '
 # What the dispatcher answers for a method the endpoint does not expose.
 REFUSED = ('NoSuchMethod', 'UnsupportedVersion')
-
-
-@pytest.fixture(params=['mysql'])
-def db_url(request, tmp_path):
-    """MariaDB only: these behaviours do not depend on the database."""
-    with services.provisioned_database(request.param, tmp_path) as url:
-        yield url
 
 
 @pytest.fixture

@@ -4,18 +4,16 @@ coordination backend, on a real Cinder, RabbitMQ and MariaDB."""
 import concurrent.futures
 import threading
 
-import pytest
-
 from volume_pool import exception
 from volume_pool.fixtures import waiting
+from volume_pool.tests.functional import engines
 from volume_pool.tests.functional.test_real_peers import CTXT
 from volume_pool.tests.functional.test_real_peers import table
 from volume_pool.tests.functional.test_real_peers import tagged
 from volume_pool.tests.functional.test_real_peers import wait_full
 
-# The lock of a pool is a row lock on MariaDB and PostgreSQL alike; one
-# database keeps the suite short.
-MARIADB_ONLY = pytest.mark.parametrize('db_url', ['mysql'], indirect=True)
+# The lock of a pool is a row lock on MariaDB and PostgreSQL alike: the
+# tests below run on one.
 # Sync (which trims a surplus) runs rarely, so an overshoot stays visible.
 NO_TRIM = 900
 
@@ -49,7 +47,7 @@ def _refill_at_once(api, hosts, pool):
         return sum(executor.map(refill, hosts))
 
 
-@MARIADB_ONLY
+@engines.ON_MARIADB
 def test_three_managers_without_coordination_never_overfill(
         managers, api, cinder, snapshot, pool_name):
     pools = [(pool_name, snapshot, 6), (pool_name + '-b', snapshot, 3)]
@@ -84,7 +82,7 @@ def test_three_managers_without_coordination_never_overfill(
         cinder.client().volumes.delete(volume_id)
 
 
-@MARIADB_ONLY
+@engines.ON_MARIADB
 def test_a_rotation_waits_for_every_manager(managers, api, cinder, snapshot,
                                             pool_name):
     first = managers([(pool_name, snapshot, 2)], host='mgr-1',

@@ -24,12 +24,18 @@ from volume_pool import context as vp_context
 from volume_pool.db import migration
 from volume_pool.fixtures import manager_process
 from volume_pool.fixtures import waiting
-from volume_pool.tests import services
+from volume_pool.tests.functional import engines
 from volume_pool.tests.functional.test_exactly_once_real import accounted
 from volume_pool.tests.functional.test_exactly_once_real import receipts
 from volume_pool.tests.functional.test_real_peers import table
 from volume_pool.tests.functional.test_real_peers import tagged
 from volume_pool.tests.functional.test_real_peers import wait_full
+
+# MariaDB only: what is tested is old code on a newer schema, and the
+# old code's statements never touch what the new revision added, on
+# either database; the claim statements themselves are proven on both
+# by the other tests, and this one already runs two releases.
+pytestmark = engines.ON_MARIADB
 
 # The previous release and the newest schema revision it knows.
 PREVIOUS_RELEASE = '7aad84b292e917811631287e4758e17158c270c6'
@@ -41,16 +47,6 @@ TARGET = 4
 SYNC_LINE = re.compile(r'Sync: ready=\d+, adopted=\d+, removed=(\d+), '
                        r'deleted=(\d+),')
 CLAIMED_LINE = 'Claimed volume '
-
-
-@pytest.fixture(params=['mysql'])
-def db_url(request, tmp_path):
-    """MariaDB only: what is tested is old code on a newer schema, and the
-    old code's statements never touch what the new revision added, on
-    either database; the claim statements themselves are proven on both
-    by the other tests, and this one already runs two releases."""
-    with services.provisioned_database(request.param, tmp_path) as url:
-        yield url
 
 
 @pytest.fixture

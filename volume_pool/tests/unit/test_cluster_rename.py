@@ -18,6 +18,9 @@ from volume_pool.db import managers as db_managers
 from volume_pool.db import models
 from volume_pool.tests.conftest import cinder_section
 
+# The functional layer runs these again on the real services.
+pytestmark = pytest.mark.recollect
+
 DOWN_TIME = 60
 
 

@@ -14,6 +14,9 @@ from volume_pool import conf as vp_conf
 from volume_pool import coordination
 from volume_pool.fixtures import waiting
 
+# The functional layer runs these again on the real services.
+pytestmark = pytest.mark.recollect
+
 POOLS = ['pool-%d' % n for n in range(24)]
 # The least the option allows: a member that stops beating is out soonest.
 MEMBERSHIP_TIMEOUT = 2

@@ -20,6 +20,7 @@ from volume_pool.tests.conftest import serving
 CTXT = vp_context.RequestContext()
 
 
+@pytest.mark.recollect
 def test_ping_answers_with_the_named_manager_health(running_service):
     record = rpcapi.VolumePoolAPI(timeout=10).ping(CTXT, 'rpc-test')
     assert (record['host'], record['cluster']) == ('rpc-test', None)
@@ -31,6 +32,7 @@ def test_ping_answers_with_the_named_manager_health(running_service):
     assert set(checks['periodic']) == {'replenish', 'sync'}
 
 
+@pytest.mark.recollect
 def test_ping_refuses_a_pinned_client_and_a_bad_host(running_service):
     with pytest.raises(exception.PingUnsupported):
         rpcapi.VolumePoolAPI(timeout=10, version_cap='1.4').ping(
@@ -40,6 +42,7 @@ def test_ping_refuses_a_pinned_client_and_a_bad_host(running_service):
             rpcapi.VolumePoolAPI(timeout=10).ping(CTXT, bad)
 
 
+@pytest.mark.recollect
 def test_ping_to_a_host_nobody_serves_times_out(running_service):
     with pytest.raises(messaging.MessagingTimeout):
         rpcapi.VolumePoolAPI().ping(CTXT, 'nobody-here', timeout=1)
@@ -54,6 +57,7 @@ def clustered_service(write_config, database, simulator, conf,
         yield server
 
 
+@pytest.mark.recollect
 def test_a_clustered_manager_answers_ping_on_its_own_host(
         clustered_service):
     api = rpcapi.VolumePoolAPI(timeout=10)
@@ -123,6 +127,7 @@ def served_config(tmp_path, database, simulator, transport_url):
         yield str(path)
 
 
+@pytest.mark.recollect
 def test_status_health_cli_exits_by_the_manager_health(served_config,
                                                        console):
     def health_cli(*args):

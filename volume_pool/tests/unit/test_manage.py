@@ -49,6 +49,7 @@ def manage(tmp_path, simulator, console):
     return _run
 
 
+@pytest.mark.recollect
 def test_db_sync_then_version(manage):
     assert manage('db', 'version').stdout.startswith('None')
     result = manage('db', 'sync')
@@ -57,6 +58,7 @@ def test_db_sync_then_version(manage):
     assert manage('db', 'version').stdout.strip() == migration.head()
 
 
+@pytest.mark.recollect
 def test_db_sync_makes_the_deployment_identity_once(manage):
     first = manage('db', 'sync')
     assert first.returncode == 0, first.stderr
@@ -69,6 +71,7 @@ def test_db_sync_makes_the_deployment_identity_once(manage):
     assert 'Deployment identity: %s' % identity in again.stdout
 
 
+@pytest.mark.recollect
 def test_pool_list_show_and_drain(manage, simulator, monkeypatch):
     assert manage('db', 'sync').returncode == 0
     url = 'sqlite:///%s' % manage.conf_path.parent.joinpath('pool.sqlite')
@@ -129,6 +132,7 @@ def test_bad_config_is_one_clear_line(manage):
     assert len(result.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.recollect
 def test_help_explains_each_command(manage):
     top = manage('--help', config=False)
     assert top.returncode == 0
@@ -413,6 +417,7 @@ def _listing(live, fmt='json'):
     return (json.loads if fmt == 'json' else yaml.safe_load)(result.stdout)
 
 
+@pytest.mark.recollect
 def test_claim_refill_and_live_pool_list_over_rpc(live, simulator):
     waiting.wait_for(lambda: _listing(live)[0]['ready'] == 2, timeout=30,
                      what='pool full')
@@ -460,6 +465,7 @@ def test_claim_refill_and_live_pool_list_over_rpc(live, simulator):
     assert returned['metadata'][vp_cinder.TAG_POOL] == 'debian'
 
 
+@pytest.mark.recollect
 def test_claim_commands_print_the_chosen_fields(live):
     refused = live('claim', 'take', 'debian', '--key', 'k1', '-c', 'nope')
     assert refused.returncode == manage_output.EXIT_USAGE, refused
@@ -503,6 +509,7 @@ def test_claim_commands_print_the_chosen_fields(live):
         'released\n'
 
 
+@pytest.mark.recollect
 def test_rpc_errors_are_one_line(live):
     for args, needle in ((('claim', 'take', 'nope'), "Unknown pool 'nope'"),
                          (('claim', 'confirm', 'nope'), "No claim with key"),
@@ -513,6 +520,7 @@ def test_rpc_errors_are_one_line(live):
         assert len(result.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.recollect
 def test_pool_list_falls_back_to_the_database(manage, transport_url):
     """transport_url set, nobody listening: the database counts, said so."""
     manage('db', 'sync')

@@ -20,6 +20,9 @@ from volume_pool.tests.conftest import cinder_section
 from volume_pool.tests.unit.manager_steps import call
 from volume_pool.tests.unit.manager_steps import fill
 
+# The functional layer runs these again on the real services.
+pytestmark = pytest.mark.recollect
+
 HOST = 'notif-host'
 PROJECT = 'fedcba9876543210fedcba9876543210'
 

@@ -5,8 +5,13 @@ own notices at stop come in."""
 
 import time
 
+import pytest
+
 from volume_pool.fixtures import manager_process
 from volume_pool.tests.conftest import cinder_section
+
+# The functional layer runs these again on the real services.
+pytestmark = pytest.mark.recollect
 
 CONFIG = """\
 [DEFAULT]

@@ -10,6 +10,9 @@ from volume_pool import exception
 from volume_pool import rpcapi
 from volume_pool.tests.unit.manager_steps import wait_ready_over_rpc
 
+# The functional layer runs these again on the real services.
+pytestmark = pytest.mark.recollect
+
 
 def test_claim_over_rpc_returns_the_contract_fields(running_service,
                                                     simulator):

@@ -19,6 +19,9 @@ from volume_pool.fixtures import waiting
 from volume_pool.tests.unit.claim_checks import lease_tags
 from volume_pool.tests.unit.manager_steps import spy
 
+# The functional layer runs these again on the real services.
+pytestmark = pytest.mark.recollect
+
 ONE_VOLUME = r'^/volumes/[0-9a-f]{8}-[0-9a-f-]+$'
 PUT = ('PUT', '/volumes/{id}')
 TARGET = 2  # the running_service fixture's pool

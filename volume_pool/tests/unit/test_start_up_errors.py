@@ -109,6 +109,7 @@ def test_negative_limits_and_timeouts_are_refused(tmp_path, console, argv,
     assert 'Traceback' not in result.stderr
 
 
+@pytest.mark.recollect
 def test_missing_config_file_is_one_line(tmp_path, console):
     missing = str(tmp_path / 'nowhere.conf')
     result = console('volume-pool-manager', '--config-file', missing)
@@ -166,6 +167,7 @@ def test_bad_notification_url_names_its_own_option(tmp_path, console):
     _one_line(result, '[oslo_messaging_notifications] transport_url: ')
 
 
+@pytest.mark.recollect
 def test_bad_transport_url_never_shows_the_password(tmp_path, console):
     result = _run_with(console, tmp_path, '[DEFAULT]\ntransport_url = '
                        'rabbit://guest:s3cret@h:notaport/',

@@ -17,6 +17,9 @@ from volume_pool.tests import conftest
 from volume_pool.tests import services
 from volume_pool.tests.conftest import cinder_section
 
+# The functional layer runs these again on the real services.
+pytestmark = pytest.mark.recollect
+
 SUCCESS, WARNING, FAILURE = 0, 1, 2
 
 

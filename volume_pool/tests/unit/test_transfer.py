@@ -21,6 +21,9 @@ from volume_pool.tests.unit.manager_steps import ready
 from volume_pool.tests.unit.manager_steps import tagged
 from volume_pool.tests.unit.manager_steps import wait_ready_over_rpc
 
+# The functional layer runs these again on the real services.
+pytestmark = pytest.mark.recollect
+
 PROJECT = '0123456789abcdef0123456789abcdef'
 
 

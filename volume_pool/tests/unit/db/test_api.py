@@ -10,6 +10,9 @@ from volume_pool.db import api as db_api
 from volume_pool.db import managers as db_managers
 from volume_pool.db import models
 
+# The functional layer runs these again on the real services.
+pytestmark = pytest.mark.recollect
+
 
 def _add(pool='debian', cluster=None, status=models.AVAILABLE,
          snapshot_id='snap-1', volume_id=True):

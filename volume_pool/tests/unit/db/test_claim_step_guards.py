@@ -3,6 +3,7 @@ row of a miss, the volume bound to it, the accepted transfer, a take whose
 commit was retried, and the takes of one batch."""
 
 from oslo_utils import uuidutils
+import pytest
 
 from volume_pool.db import api as db_api
 from volume_pool.db import claims as db_claims
@@ -11,6 +12,9 @@ from volume_pool.db import receipts as db_receipts
 from volume_pool.tests.unit.db.test_claims import _add
 from volume_pool.tests.unit.db.test_claims import _take
 from volume_pool.tests.unit.db.test_claims import INCARNATION
+
+# The functional layer runs these again on the real services.
+pytestmark = pytest.mark.recollect
 
 
 def _miss(hold=60.0, key=None):

@@ -5,6 +5,7 @@ import concurrent.futures
 import threading
 
 from oslo_utils import uuidutils
+import pytest
 import sqlalchemy as sa
 
 from volume_pool.db import api as db_api
@@ -14,6 +15,9 @@ from volume_pool.db import holds as db_holds
 from volume_pool.db import managers as db_managers
 from volume_pool.db import models
 from volume_pool.db import receipts as db_receipts
+
+# The functional layer runs these again on the real services.
+pytestmark = pytest.mark.recollect
 
 INCARNATION = 'inc-alive'
 

@@ -3,6 +3,7 @@ pinned on its own: the claim id a statement acts on, the state a receipt
 must be in, and which receipt an outcome is written to."""
 
 from oslo_utils import uuidutils
+import pytest
 import sqlalchemy as sa
 
 from volume_pool.db import api as db_api
@@ -16,6 +17,9 @@ from volume_pool.tests.unit.db.test_claims import _add
 from volume_pool.tests.unit.db.test_claims import _finish
 from volume_pool.tests.unit.db.test_claims import _take
 from volume_pool.tests.unit.db.test_claims import INCARNATION
+
+# The functional layer runs these again on the real services.
+pytestmark = pytest.mark.recollect
 
 
 def _state(key):
