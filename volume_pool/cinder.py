@@ -20,6 +20,7 @@ from oslo_utils import timeutils
 
 from volume_pool import cinder_errors
 from volume_pool import cinder_session
+from volume_pool import cluster_names
 from volume_pool import exception
 from volume_pool.conf import cinder as cinder_conf
 
@@ -40,8 +41,6 @@ POOL_TAGS = (TAG_POOL, TAG_CLUSTER, TAG_REQUEST, TAG_DEPLOYMENT)
 # and the deployment's, so sync lists every leased volume of a cluster in
 # one request.
 TAG_LEASE = 'volume_pool_lease'
-# The cluster tag of a manager with no cluster name (a reserved name).
-NO_CLUSTER = 'default'
 
 ERROR_STATUSES = frozenset(('error', 'error_restoring', 'error_extending',
                             'error_managing', 'error_deleting'))
@@ -108,9 +107,10 @@ class CinderVolume:
 
 
 def cluster_tag(cluster):
-    """The cluster tag's value: the cluster, ``default`` with none, so a
+    """The cluster tag's value: the cluster's name
+    (:data:`volume_pool.cluster_names.NO_CLUSTER` with none), so a
     cluster's volumes are one filtered listing in every mode."""
-    return cluster or NO_CLUSTER
+    return cluster_names.name_of(cluster)
 
 
 def pool_tags(pool, cluster, request_id, deployment=None):
