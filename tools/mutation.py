@@ -84,6 +84,14 @@ MODULES = {
         'test_manager_sync.py', 'test_sync_beside_claims.py',
         'test_transfer_edges.py', 'test_late_requests.py',
         'test_claim_keys.py', 'test_claim_lease.py'],
+    'orphans': [
+        'test_manager_sync.py', 'test_sync_beside_claims.py',
+        'test_transfer_edges.py', 'test_late_requests.py',
+        'test_claim_keys.py', 'test_claim_lease.py'],
+    'retag': [
+        'test_manager_sync.py', 'test_sync_beside_claims.py',
+        'test_transfer_edges.py', 'test_late_requests.py',
+        'test_claim_keys.py', 'test_claim_lease.py'],
     'project_claims': [
         'test_transfer.py', 'test_transfer_edges.py',
         'test_claim_keyed_miss.py'],

@@ -3,7 +3,8 @@
 python-cinderclient over a keystoneauth1 session loaded from ``[cinder]``,
 so every call has the session timeout and any auth plugin works.  The rest
 of the service sees :class:`CinderVolume` records and
-:mod:`volume_pool.exception` errors only, never a cinderclient object.
+:mod:`volume_pool.exception` errors only (:mod:`volume_pool.cinder_errors`
+turns the libraries' errors into them), never a cinderclient object.
 """
 
 import copy
@@ -14,11 +15,12 @@ import threading
 from cinderclient import api_versions
 from cinderclient import client as cinder_client
 from cinderclient import exceptions as cinder_exc
-from keystoneauth1 import exceptions as ks_exc
 from oslo_log import log as logging
 from oslo_utils import timeutils
 
+from volume_pool import cinder_errors
 from volume_pool import cinder_session
+from volume_pool import cluster_names
 from volume_pool import exception
 from volume_pool.conf import cinder as cinder_conf
 
@@ -39,8 +41,6 @@ POOL_TAGS = (TAG_POOL, TAG_CLUSTER, TAG_REQUEST, TAG_DEPLOYMENT)
 # and the deployment's, so sync lists every leased volume of a cluster in
 # one request.
 TAG_LEASE = 'volume_pool_lease'
-# The cluster tag of a manager with no cluster name (a reserved name).
-NO_CLUSTER = 'default'
 
 ERROR_STATUSES = frozenset(('error', 'error_restoring', 'error_extending',
                             'error_managing', 'error_deleting'))
@@ -107,9 +107,10 @@ class CinderVolume:
 
 
 def cluster_tag(cluster):
-    """The cluster tag's value: the cluster, ``default`` with none, so a
+    """The cluster tag's value: the cluster's name
+    (:data:`volume_pool.cluster_names.NO_CLUSTER` with none), so a
     cluster's volumes are one filtered listing in every mode."""
-    return cluster or NO_CLUSTER
+    return cluster_names.name_of(cluster)
 
 
 def pool_tags(pool, cluster, request_id, deployment=None):
@@ -148,43 +149,6 @@ def of_deployment(metadata, deployment):
     if deployment and (TAG_POOL in metadata or TAG_LEASE in metadata):
         return dict(metadata, **{TAG_DEPLOYMENT: deployment})
     return dict(metadata)
-
-
-def _translate_errors(func):
-    """Map cinderclient / keystoneauth errors to volume_pool exceptions."""
-    @functools.wraps(func)
-    def wrapper(*args, **kwargs):
-        try:
-            return func(*args, **kwargs)
-        except exception.VolumePoolException:
-            raise
-        except cinder_exc.OverLimit as exc:
-            raise exception.CinderQuotaExceeded(reason=_describe(exc))
-        except cinder_exc.ClientException as exc:
-            code = getattr(exc, 'code', None) or 500
-            if 400 <= code < 500:
-                # Cinder understood and said no: retrying will not help.
-                raise exception.CinderRequestRejected(reason=_describe(exc))
-            # 5xx: worth a retry later.  A gateway's 502 or 504 is no
-            # answer from Cinder: the request may still be applied.
-            raise exception.CinderUnavailable(reason=_describe(exc),
-                                              unanswered=code in (502, 504))
-        except ks_exc.ConnectionError as exc:
-            # A timeout or a lost connection: Cinder may apply it later.
-            raise exception.CinderUnavailable(reason=_describe(exc),
-                                              unanswered=True)
-        except (ks_exc.http.HttpError, ks_exc.EndpointNotFound,
-                ks_exc.ClientException) as exc:
-            raise exception.CinderUnavailable(reason=_describe(exc))
-    return wrapper
-
-
-def _describe(exc):
-    code = getattr(exc, 'code', None) or getattr(exc, 'http_status', None)
-    text = str(exc) or exc.__class__.__name__
-    if not code or ('HTTP %s' % code) in text:
-        return text  # cinderclient's message may name the code already
-    return '%s (HTTP %s)' % (text, code)
 
 
 # Handles on other projects kept at once (each holds a session and, with
@@ -261,7 +225,7 @@ class Cinder:
                 self._projects[project_id] = handle
             return handle
 
-    @_translate_errors
+    @cinder_errors.translated
     def own_project_id(self):
         """The project this handle acts as (noauth: from the config;
         Keystone: from the token)."""
@@ -269,7 +233,7 @@ class Cinder:
 
     # -- volume transfers ----------------------------------------------------
 
-    @_translate_errors
+    @cinder_errors.translated
     def create_transfer(self, volume_id, name):
         """Offer a volume to another project; returns (id, auth key).
 
@@ -282,12 +246,12 @@ class Cinder:
             raise exception.VolumeNotFound(volume_id=volume_id)
         return transfer.id, transfer.auth_key
 
-    @_translate_errors
+    @cinder_errors.translated
     def accept_transfer(self, transfer_id, auth_key):
         """Accept a transfer as this handle's project."""
         self._client.transfers.accept(transfer_id, auth_key)
 
-    @_translate_errors
+    @cinder_errors.translated
     def delete_transfer(self, transfer_id):
         """Withdraw a transfer; one already gone counts as withdrawn."""
         try:
@@ -295,7 +259,7 @@ class Cinder:
         except cinder_exc.NotFound:
             pass
 
-    @_translate_errors
+    @cinder_errors.translated
     def cancel_transfers(self, volume_id):
         """Withdraw every pending transfer of a volume (a claim that
         crashed between creating and accepting one); returns how many."""
@@ -307,7 +271,7 @@ class Cinder:
 
     # -- volumes ------------------------------------------------------------
 
-    @_translate_errors
+    @cinder_errors.translated
     def create_volume(self, *, snapshot_id, name, metadata, size=None,
                       volume_type=None, availability_zone=None):
         """Ask Cinder for a volume from a snapshot; it starts 'creating'."""
@@ -323,7 +287,7 @@ class Cinder:
             raise exception.SnapshotNotFound(snapshot_id=snapshot_id)
         return CinderVolume.from_resource(volume)
 
-    @_translate_errors
+    @cinder_errors.translated
     def get_volume(self, volume_id):
         try:
             return CinderVolume.from_resource(
@@ -331,7 +295,7 @@ class Cinder:
         except cinder_exc.NotFound:
             raise exception.VolumeNotFound(volume_id=volume_id)
 
-    @_translate_errors
+    @cinder_errors.translated
     def list_volumes(self, metadata, any_deployment=False):
         """Every volume whose metadata matches, filtered by Cinder, paged.
 
@@ -384,7 +348,7 @@ class Cinder:
                 reason='the volume listing answered no JSON object')
         return body.get('volumes') or [], body.get('count')
 
-    @_translate_errors
+    @cinder_errors.translated
     def update_volume(self, volume_id, name=None, metadata=None):
         """Rename and set the metadata in one request.
 
@@ -403,7 +367,7 @@ class Cinder:
             raise exception.VolumeNotFound(volume_id=volume_id)
         return CinderVolume.from_resource(info['volume'])
 
-    @_translate_errors
+    @cinder_errors.translated
     def add_tags(self, volume_id, metadata):
         """Merge keys into the volume's metadata (the others stay): a
         claim that replaces the metadata meanwhile keeps its own."""
@@ -412,7 +376,7 @@ class Cinder:
         except cinder_exc.NotFound:
             raise exception.VolumeNotFound(volume_id=volume_id)
 
-    @_translate_errors
+    @cinder_errors.translated
     def remove_lease_tag(self, volume_id):
         """Drop the lease key and the deployment's (a confirmed or used
         claim: nothing of the pool stays on the caller's volume); a volume
@@ -430,7 +394,7 @@ class Cinder:
         except cinder_exc.NotFound:
             pass
 
-    @_translate_errors
+    @cinder_errors.translated
     def delete_volume(self, volume_id):
         """Delete a volume; a volume already gone counts as deleted.
 
@@ -451,7 +415,7 @@ class Cinder:
             self._client.volumes.reset_state(volume_id, 'error')
             self._client.volumes.delete(volume_id)
 
-    @_translate_errors
+    @cinder_errors.translated
     def remove_pool_tags(self, volume):
         """Drop the pool's keys from a volume, keeping anybody else's."""
         keys = [k for k in POOL_TAGS if k in volume.metadata]
@@ -463,7 +427,7 @@ class Cinder:
 
     # -- snapshots ----------------------------------------------------------
 
-    @_translate_errors
+    @cinder_errors.translated
     def get_snapshot(self, snapshot_id):
         try:
             snap = self._client.volume_snapshots.get(snapshot_id)

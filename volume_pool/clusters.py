@@ -7,7 +7,8 @@ cluster adopt OLD`` moves them into the manager's cluster, whose sync then
 settles them; ``cluster drain OLD`` deletes them.  Both refuse while a
 manager of the old cluster is alive, and both are safe to run again.
 
-The cluster with no name is called ``default``, its volumes' cluster tag.
+The cluster with no name is called ``default``
+(:data:`volume_pool.cluster_names.NO_CLUSTER`), its volumes' cluster tag.
 """
 
 import dataclasses
@@ -16,6 +17,7 @@ import time
 from oslo_log import log as logging
 
 from volume_pool import cinder as vp_cinder
+from volume_pool import cluster_names
 from volume_pool import exception
 from volume_pool import notifications
 from volume_pool import pool_deletes
@@ -40,28 +42,19 @@ class ClusterRefused(exception.VolumePoolException):
     code = 409
 
 
-def key_of(name):
-    """The table's key of an operator's cluster name (``default``, the
-    empty name and None are the cluster with no name)."""
-    return '' if name in (None, '', vp_cinder.NO_CLUSTER) else name
-
-
-def name_of(key):
-    """The name an operator types for a table's cluster key."""
-    return vp_cinder.cluster_tag(key)
-
-
 # -- reports ---------------------------------------------------------------
 
 def stranded_warnings(current, down_time):
     """One sentence per cluster other than ``current`` that has rows and
     no live manager: nobody syncs its volumes."""
+    stranded = db_clusters.stranded(cluster_names.key_of(current),
+                                    down_time)
     return [_describe(cluster, counts) for cluster, counts in
-            sorted(db_clusters.stranded(key_of(current), down_time).items())]
+            sorted(stranded.items())]
 
 
 def _describe(cluster, counts):
-    name = name_of(cluster)
+    name = cluster_names.name_of(cluster)
     detail = ', '.join('%d %s' % (counts[status], status)
                        for status in models.STATUSES if counts.get(status))
     return ('cluster "%s" has %d volumes in the table (%s) and no live '
@@ -75,13 +68,15 @@ def coordination_warning(conf):
     if conf.coordination.backend_url:
         return None
     hosts = {host for host, _incarnation, _at in db_managers.live(
-        key_of(conf.cluster) or None, conf.volume_pool.service_down_time)}
+        cluster_names.key_of(conf.cluster) or None,
+        conf.volume_pool.service_down_time)}
     if len(hosts) < 2:
         return None
     return ('%d managers share cluster %s without [coordination] '
             'backend_url: replenish is serialised by the database, but '
             'every manager syncs every pool; configure a coordination '
-            'backend.' % (len(hosts), name_of(key_of(conf.cluster))))
+            'backend.' % (len(hosts), cluster_names.name_of(
+                cluster_names.key_of(conf.cluster))))
 
 
 def _refuse_if_served(cluster, down_time):
@@ -89,7 +84,7 @@ def _refuse_if_served(cluster, down_time):
         cluster or None, down_time)})
     if hosts:
         raise ClusterRefused(
-            cluster=name_of(cluster),
+            cluster=cluster_names.name_of(cluster),
             reason='manager(s) %s are alive in it; stop them (they count '
                    'as gone service_down_time, %d s, after their last '
                    'heartbeat) and run the command again'
@@ -118,9 +113,9 @@ def adopt(cinder, old, new, down_time):
     claims of the stopped managers.  A tagged volume with no row gets the
     new tag as well, to be adopted or deleted by that sync as an orphan.
     """
-    old, new = key_of(old), key_of(new)
+    old, new = cluster_names.key_of(old), cluster_names.key_of(new)
     if old == new:
-        raise ClusterRefused(cluster=name_of(old),
+        raise ClusterRefused(cluster=cluster_names.name_of(old),
                              reason='it is this manager\'s own cluster '
                                     '([DEFAULT] cluster)')
     _refuse_if_served(old, down_time)
@@ -183,9 +178,9 @@ def drain(cinder, old, current, down_time, timeout, poll_interval=2.0):
     settle them: adopt the cluster for that); a volume without a row is
     deleted unless it is in use or a claim's.
     """
-    old = key_of(old)
-    if old == key_of(current):
-        raise ClusterRefused(cluster=name_of(old),
+    old = cluster_names.key_of(old)
+    if old == cluster_names.key_of(current):
+        raise ClusterRefused(cluster=cluster_names.name_of(old),
                              reason='it is this manager\'s own cluster '
                                     '([DEFAULT] cluster); "pool drain" '
                                     'empties its pools')

@@ -5,7 +5,6 @@ import re
 
 from oslo_config import cfg
 from oslo_log import log as logging
-from oslo_service import opts as service_opts
 
 from volume_pool import conf as vp_conf
 from volume_pool import version
@@ -95,10 +94,7 @@ def own_conf(path):
     a service beside a console script that parses ``CONF`` anew (tests).
     """
     conf = cfg.ConfigOpts()
-    for module in (vp_conf.default, vp_conf.volume_pool, vp_conf.cinder,
-                   vp_conf.database, vp_conf.coordination, vp_conf.metrics):
-        module.register_opts(conf)
-    service_opts.register_service_opts(conf)
+    opts.register_opts(conf)
     # oslo.messaging registers [oslo_messaging_tracing] on the global CONF
     # only, and its RPC server reads it from the server's.
     tracing = 'oslo_messaging_tracing'

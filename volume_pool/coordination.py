@@ -23,6 +23,8 @@ import tooz
 from tooz import coordination as tooz_coordination
 from tooz import hashring
 
+from volume_pool import cluster_names
+
 LOG = logging.getLogger(__name__)
 
 # What a call to the backend raises when the backend is away or failing.
@@ -36,11 +38,29 @@ BACKEND_ERRORS = (tooz.ToozError, redis_exc.RedisError, OSError)
 _START_WAIT = 5.0
 
 GROUP_PREFIX = 'volume-pool.'
-NO_CLUSTER = '-'
+# The key form of the cluster with no name (cluster_names.NO_CLUSTER) in
+# group and lock names.  It stays "-", not that name: the managers of the
+# previous release join and lock under "-", and during a rolling upgrade
+# old and new managers must share one group and one lock per pool.
+_NO_CLUSTER_KEY = '-'
+
+
+def cluster_key(cluster):
+    """A cluster's part of tooz group and lock names."""
+    if cluster_names.is_no_cluster(cluster):
+        return _NO_CLUSTER_KEY
+    return cluster
 
 
 def group_id(cluster):
-    return (GROUP_PREFIX + (cluster or NO_CLUSTER)).encode()
+    return (GROUP_PREFIX + cluster_key(cluster)).encode()
+
+
+def lock_name(cluster, pool_name):
+    """The tooz lock that lets one manager of the cluster replenish the
+    pool at a time."""
+    return ('volume-pool.replenish.%s.%s'
+            % (cluster_key(cluster), pool_name)).encode()
 
 
 def _backend_url(conf):
@@ -262,7 +282,7 @@ class Coordination:
         itself for its own cluster.
         """
         own = cluster is None or cluster == self.cluster
-        group = (self.cluster if own else cluster) or NO_CLUSTER
+        group = cluster_key(self.cluster if own else cluster)
         hosts = set(self._views.get(group, ()))
         if own:
             hosts |= set(self._members or ()) | {self.host}
@@ -300,9 +320,7 @@ class Coordination:
         if self._coordinator is None or self._degraded or not self._started:
             yield self._coordinator is None or self._members is not None
             return
-        name = ('volume-pool.replenish.%s.%s'
-                % (self.cluster or NO_CLUSTER, pool_name)).encode()
-        lock = self._coordinator.get_lock(name)
+        lock = self._coordinator.get_lock(lock_name(self.cluster, pool_name))
         try:
             acquired = lock.acquire(blocking=False)
         except BACKEND_ERRORS as exc:

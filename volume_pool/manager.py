@@ -1,8 +1,9 @@
-"""The manager: periodic tasks of volume-pool-manager, and the API methods
-its RPC endpoint (:mod:`volume_pool.api_endpoint`) hands calls to.
+"""The manager: periodic tasks and life cycle of volume-pool-manager.
 
 It composes the parts that do the work: replenish, sync, claims, leases,
 sizing (:mod:`volume_pool.sizing`), the demand shared by the managers.
+The API methods its RPC endpoint (:mod:`volume_pool.api_endpoint`) hands
+calls to are :mod:`volume_pool.manager_api`'s, mixed in.
 
 Import this module only after the configuration is parsed: as in nova,
 ``spacing=CONF...`` in the periodic task decorators is read at import time,
@@ -13,33 +14,26 @@ import functools
 import time
 
 from oslo_log import log as logging
-import oslo_messaging as messaging
 from oslo_service import periodic_task
 from oslo_utils import uuidutils
 
-from volume_pool import api_endpoint
-from volume_pool import arrival
 from volume_pool import backoff
-from volume_pool import claim_failures
-from volume_pool import claim_request
 from volume_pool import claims
 from volume_pool import conf as vp_conf
 from volume_pool import coordination
 from volume_pool import demand
 from volume_pool import exception
 from volume_pool import graceful
-from volume_pool import health
 from volume_pool import late_requests
 from volume_pool import leases
+from volume_pool import manager_api
 from volume_pool import pool_spec
-from volume_pool import pool_status
 from volume_pool import replenish
 from volume_pool import shared_demand
 from volume_pool import shrink
 from volume_pool import sizing
 from volume_pool import stats
 from volume_pool import sync
-from volume_pool import validation
 from volume_pool.conf import cinder as cinder_conf
 from volume_pool.db import api as db_api
 from volume_pool.db import deployment as db_deployment
@@ -50,12 +44,7 @@ CONF = vp_conf.CONF
 LOG = logging.getLogger(__name__)
 
 
-def _project_of(context):
-    """The caller's project: claim keys are unique per project."""
-    return getattr(context, 'project_id', None) or ''
-
-
-class Manager(periodic_task.PeriodicTasks):
+class Manager(manager_api.ManagerAPI, periodic_task.PeriodicTasks):
     """Keeps the pools of this manager's cluster filled and serves claims
     (through :class:`volume_pool.api_endpoint.PoolAPIEndpoint`)."""
 
@@ -179,137 +168,7 @@ class Manager(periodic_task.PeriodicTasks):
                         'its claims are settled after service_down_time.',
                         exc)
 
-    # -- RPC endpoint ------------------------------------------------------
-
-    @api_endpoint.api_method
-    @claim_failures.told
-    def claim(self, context, snapshot_type, name=None, cluster=None,
-              create_on_miss=True, project_id=None, claim_key=None,
-              time_left=None, lease=True):
-        """Hand a ready volume of pool ``snapshot_type`` to the caller.
-
-        ``project_id`` (RPC 1.3): hand it to that project by a Cinder
-        volume transfer.  ``claim_key`` (RPC 1.4): the caller's idempotency
-        key, scoped to the cluster and the caller's project;
-        ``time_left``: the seconds the caller still waits, after which the
-        claim is undone, never finished; ``lease``: False when the key only
-        makes retries safe (the client made it): the volume is then the
-        caller's at once.
-        """
-        validation.check_claim_args(snapshot_type, name, cluster,
-                                    create_on_miss)
-        validation.check_project_arg(project_id)
-        validation.check_claim_key(claim_key)
-        validation.check_time_left(time_left)
-        validation.check_project_allowed(
-            project_id, self.conf.volume_pool.claim_projects)
-        spec = self._spec(snapshot_type, cluster)
-        # The time the call waited for a worker counts against its hold.
-        hold, since = claim_request.start_budget(
-            time_left, self.conf.volume_pool.claim_timeout, claim_key,
-            queued=arrival.queued_seconds())
-        request = claim_request.ClaimRequest(
-            spec, name=name, create_on_miss=create_on_miss,
-            project_id=project_id, claim_key=claim_key,
-            caller_project=_project_of(context), hold=hold,
-            lease=lease is not False, since=since)
-        with self._stop.claim_running():
-            return self.claimer.claim(request, context=context)
-
-    @api_endpoint.api_method
-    def confirm(self, context, claim_key, cluster=None):
-        """The claimed volume is the caller's for good (RPC 1.4)."""
-        validation.check_claim_key(claim_key, required=True)
-        validation.check_cluster_arg(cluster)
-        self._check_cluster(cluster)
-        return leases.confirm(self._cinder, self.cluster,
-                              _project_of(context), claim_key)
-
-    @api_endpoint.api_method
-    def release(self, context, claim_key, cluster=None):
-        """The caller's undo: the volume goes back to its pool if it is
-        still unused (RPC 1.4)."""
-        validation.check_claim_key(claim_key, required=True)
-        validation.check_cluster_arg(cluster)
-        self._check_cluster(cluster)
-        with self._stop.claim_running():
-            return leases.release(self._cinder, self.cluster,
-                                  _project_of(context), claim_key,
-                                  self.host, self.incarnation)
-
-    def ping(self, context):
-        """This manager's health record (RPC 1.5); answering at all
-        means its RPC server runs."""
-        return self.health()
-
-    def health(self):
-        """See :mod:`volume_pool.health`."""
-        options = self.conf.volume_pool
-        return health.check(
-            host=self.host, cluster=self.cluster,
-            rpc_serving=self.rpc_serving, coordination=self.coordination,
-            last_runs=dict(self.last_runs),
-            intervals={'replenish': options.replenish_interval,
-                       'sync': options.sync_interval},
-            started_at=self.started_at)
-
-    @api_endpoint.api_method
-    def pool_status(self, context, cluster=None):
-        """One dict per pool, configured or still draining."""
-        validation.check_cluster_arg(cluster)
-        self._check_cluster(cluster)
-        counts = db_api.count_by_pool(self.cluster)
-        names = sorted(set(self.specs) | set(counts))
-        figures = self._demand_figures(self.specs)
-        usage_of = self._usage_once()
-        return [self._status_of(name, self.specs.get(name), counts,
-                                figures, usage_of)
-                for name in names]
-
-    @messaging.expected_exceptions(exception.VolumePoolException)
-    def get_usable_hosts(self, context, cluster=None):
-        """Live managers of ``cluster`` (RPC 1.1).
-
-        Without a coordination backend a manager knows only itself, so
-        deployments of several clusters configure one.
-        """
-        validation.check_cluster_arg(cluster)
-        if not self.coordination.enabled:
-            return [self.host] if cluster in (None, self.cluster) else []
-        return self.coordination.get_usable_hosts(cluster)
-
-    @api_endpoint.api_method
-    def refill(self, context, pool, cluster=None):
-        """Replenish one pool now and resume it if paused (RPC 1.2).
-
-        The operator's ``volume-pool-manage pool refill``.  The manager that
-        receives it may not own the pool on the hash ring; the tooz lock of
-        the pool still keeps two managers from replenishing it at once.
-        Returns how many creates were queued.
-        """
-        validation.check_pool_arg(pool)
-        spec = self._spec(pool, cluster)
-        self.backoff.reset(pool)
-        with self.coordination.pool_lock(pool) as may_run:
-            if not may_run:
-                LOG.info('Refill of pool %s skipped: another manager is '
-                         'replenishing it now.', pool)
-                return 0
-            queued = self.replenisher.replenish_pool(
-                spec, self._target_of(spec).value)
-        LOG.info('Refill of pool %(pool)s queued %(n)d volumes.',
-                 {'pool': pool, 'n': queued})
-        return queued
-
-    def _status_of(self, name, spec, counts, figures, usage_of):
-        target = self._target_of(spec, figures)
-        return pool_status.record(
-            name, self.cluster, spec, counts, target,
-            capped=(self.replenisher.plan(spec, target.value, counts,
-                                          usage_of).capped
-                    if spec else None),
-            held=self.backoff.state(name), claims=self.stats.figures(name),
-            coordination=self.coordination)
+    # -- sizing, for the periodic tasks and the API alike -------------------
 
     def _target_of(self, spec, figures=None):
         """The pool's target of the moment, by the cluster's demand
@@ -334,20 +193,6 @@ class Manager(periodic_task.PeriodicTasks):
         if any(sizing.uses_demand(spec) for spec in specs.values()):
             return self.shared_demand.figures()
         return {}
-
-    def _spec(self, pool, cluster):
-        self._check_cluster(cluster)
-        if self._stop.stopping:
-            raise exception.ServiceShuttingDown(host=self.host)
-        spec = self.specs.get(pool)
-        if spec is None:
-            raise exception.PoolNotFound(pool=pool,
-                                         cluster=self.cluster or '(none)')
-        return spec
-
-    def _check_cluster(self, cluster):
-        if cluster is not None and cluster != self.cluster:
-            raise exception.ClusterNotServed(cluster=cluster)
 
     # -- periodic tasks ------------------------------------------------------
 

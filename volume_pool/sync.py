@@ -29,10 +29,8 @@ never mistaken for a vanished one.
 
 import dataclasses
 
-from oslo_db import exception as db_exc
 from oslo_log import log as logging
 from oslo_utils import timeutils
-from oslo_utils import uuidutils
 import tenacity
 
 from volume_pool import cinder as vp_cinder
@@ -41,11 +39,12 @@ from volume_pool import exception
 from volume_pool import handback
 from volume_pool import late_requests
 from volume_pool import notifications
+from volume_pool import orphans
 from volume_pool import peers
 from volume_pool import pool_deletes
+from volume_pool import retag
 from volume_pool.db import api as db_api
 from volume_pool.db import models
-from volume_pool.db import receipts as db_receipts
 
 LOG = logging.getLogger(__name__)
 
@@ -106,6 +105,8 @@ class Sync:
         self._late_window = late_window or late_requests.LateWindow(
             0.0, margin=0.0)
         self._peers = peers.LiveManagers(incarnation, service_down_time)
+        self._orphans = orphans.Orphans(cinder, host, creating_timeout,
+                                        self._peers)
 
     def run(self, specs, cluster, owns=None):
         """Sync the configured pools and the ones that still have rows.
@@ -141,7 +142,7 @@ class Sync:
 
             def volumes_of(name, _cluster):
                 return volumes.get(name, [])
-        orphans = {}
+        unrecorded = {}
         for name in sorted(names):
             try:
                 found = self._settle_rows(name, specs.get(name), cluster,
@@ -153,9 +154,9 @@ class Sync:
                             {'pool': name, 'err': exc})
                 continue
             if found:
-                orphans[name] = found
-        if orphans:
-            self._settle_orphans(orphans, specs, cluster, total)
+                unrecorded[name] = found
+        if unrecorded:
+            self._orphans.settle(unrecorded, specs, cluster, total)
         return total
 
     def sync_pool(self, pool, spec, cluster):
@@ -165,11 +166,11 @@ class Sync:
         report = SyncReport()
         rows = db_api.get_rows(cluster, pool=pool)
         volumes = self._list_pool(pool, cluster)
-        orphans = self._settle_rows(pool, spec, cluster, rows, volumes,
-                                    report)
-        if orphans:
-            self._settle_orphans({pool: orphans}, {pool: spec}, cluster,
-                                 report)
+        unrecorded = self._settle_rows(pool, spec, cluster, rows, volumes,
+                                       report)
+        if unrecorded:
+            self._orphans.settle({pool: unrecorded}, {pool: spec},
+                                 cluster, report)
         return report
 
     def _lists_per_pool(self, names, rows):
@@ -193,7 +194,7 @@ class Sync:
 
         They carry the cluster tag in every mode; one made by a release
         that tagged none is a listed row's, re-tagged by
-        :meth:`_confirm_gone`.
+        :func:`volume_pool.retag.confirm_gone`.
         """
         return self._cinder.list_volumes({
             vp_cinder.TAG_CLUSTER: vp_cinder.cluster_tag(cluster)})
@@ -230,44 +231,6 @@ class Sync:
                 owned.add(row.volume_id)
         return [v for v in volumes if v.id not in owned]
 
-    def _settle_orphans(self, orphans, specs, cluster, report):
-        """Adopt or delete the listed volumes no row owns, ``{pool:
-        volumes}``, after one more read of those pools' rows."""
-        # Read the table again, after the listing: a claim or a create
-        # that started since the first read holds a row by now (written
-        # before Cinder is asked), or a receipt once it finished.
-        fresh = db_api.get_rows(cluster, pools=sorted(orphans))
-        requests = {r.request_id for r in fresh}
-        recorded = {r.volume_id for r in fresh}
-        left = {pool: [v for v in volumes if v.id not in recorded and
-                       v.request_id not in requests]
-                for pool, volumes in orphans.items()}
-        held = db_receipts.holding(
-            [v.id for volumes in left.values() for v in volumes])
-        fresh = _by_pool(fresh, lambda row: row.pool)
-        for pool, volumes in sorted(left.items()):
-            for volume in volumes:
-                receipt = held.get(volume.id)
-                if receipt is not None and receipt.state in models.HELD:
-                    # A caller's: a late request put the pool's tags back.
-                    self._restore_claimed(volume, receipt)
-            spec = specs.get(pool)
-            # Count what is left once the rows are settled: an orphan may
-            # fill the place of a volume this very sync dropped.
-            live = sum(1 for r in fresh.get(pool, ())
-                       if r.status in (models.AVAILABLE, models.CREATING)
-                       and (spec is None or
-                            r.snapshot_id == spec.snapshot_id))
-            try:
-                for volume in volumes:
-                    if volume.id not in held:
-                        live += self._sync_orphan(volume, spec, cluster,
-                                                  live, report)
-            except exception.CinderException as exc:
-                report.errors += 1
-                LOG.warning('Sync of pool %(pool)s skipped: %(err)s',
-                            {'pool': pool, 'err': exc})
-
     # -- rows --------------------------------------------------------------
 
     def _sync_row(self, row, spec, by_id, by_request, report):
@@ -286,7 +249,7 @@ class Sync:
             row.volume_id = volume.id
         volume = by_id.get(row.volume_id)
         if volume is None and row.status != models.DELETING:
-            volume = self._confirm_gone(row, report)
+            volume = retag.confirm_gone(self._cinder, row, report)
         if row.status == models.DELETING:
             self._retry_delete(row, volume, report)
             return volume
@@ -361,74 +324,6 @@ class Sync:
                 row.incarnation not in self._peers.incarnations(row.cluster))
         return mine or gone or _age(row.created_at) > self._creating_timeout
 
-    def _find_untagged_create(self, row):
-        """The volume of a row never bound, looked up by its request tag
-        alone: an earlier release set no cluster or deployment tag, so the
-        cluster's listing misses it.  Asked only before the row is
-        dropped; the row names the request, so the volume is ours."""
-        found = self._cinder.list_volumes({
-            vp_cinder.TAG_POOL: row.pool,
-            vp_cinder.TAG_REQUEST: row.request_id}, any_deployment=True)
-        return found[0] if found else None
-
-    def _restore_claimed(self, volume, receipt):
-        """Drop the pool tags a late request put back on a caller's
-        volume, if it still carries them: the listing may be older than
-        the claim that took the volume since."""
-        metadata = (vp_cinder.lease_tags(receipt.cluster)
-                    if receipt.state == models.R_LEASED else {})
-        try:
-            if vp_cinder.TAG_POOL not in self._cinder.get_volume(
-                    volume.id).metadata:
-                return
-            LOG.warning('Volume %(id)s carries pool tags but belongs to '
-                        'claim %(claim)s; dropping the tags.',
-                        {'id': volume.id, 'claim': receipt.claim_id})
-            self._cinder.update_volume(volume.id, metadata=metadata)
-        except exception.VolumeNotFound:
-            return
-        except exception.CinderException as exc:
-            LOG.warning('Could not drop the pool tags of %(id)s: %(err)s',
-                        {'id': volume.id, 'err': exc})
-
-    def _confirm_gone(self, row, report):
-        """The listing misses the volume of a row: ask Cinder by id before
-        forgetting it, since a late request may only have untagged it.
-
-        Returns the volume, tagged again, or None to forget the row (gone,
-        being deleted, in use, or a caller's).
-        """
-        try:
-            volume = self._cinder.get_volume(row.volume_id)
-        except exception.VolumeNotFound:
-            return None
-        if (volume.status == 'deleting' or volume.in_use or
-                db_receipts.holding([volume.id])):
-            # Gone, a caller's, or a claim's that runs since the read.
-            return None
-        tags = vp_cinder.pool_tags(row.pool, row.cluster, row.request_id,
-                                   self._cinder.deployment)
-        missing = _earlier_form(volume, tags)
-        if missing:
-            # Made by a release that tagged no cluster or no deployment:
-            # the row names it, so it is this deployment's.  Add those
-            # tags alone, by a merge, so a claim that drops the tags
-            # meanwhile wins.
-            LOG.info('Pool volume %(id)s of pool %(pool)s gets the tags '
-                     '%(keys)s that its release did not set.',
-                     {'id': volume.id, 'pool': row.pool,
-                      'keys': ', '.join(sorted(missing))})
-            self._cinder.add_tags(volume.id, missing)
-            report.retagged += 1
-            return dataclasses.replace(volume, metadata=dict(
-                volume.metadata, **tags))
-        LOG.warning('Pool volume %(id)s of pool %(pool)s lost its pool '
-                    'tags; putting them back.',
-                    {'id': volume.id, 'pool': row.pool})
-        self._cinder.update_volume(volume.id, name=row.name, metadata=tags)
-        report.retagged += 1
-        return dataclasses.replace(volume, metadata=tags)
-
     def _retry_delete(self, row, volume, report):
         if volume is None:
             db_api.delete_row(row.id, status=models.DELETING)
@@ -447,63 +342,8 @@ class Sync:
         pool_deletes.delete_pool_volume(self._cinder, row, report, why,
                                         reason=reason, host=self._host)
 
-    # -- tagged volumes without a row ----------------------------------------
-
-    def _sync_orphan(self, volume, spec, cluster, live, report):
-        """Adopt (returns 1) or delete a tagged volume nobody records."""
-        if volume.status == 'deleting':
-            return 0
-        if volume.in_use:
-            self._cinder.remove_pool_tags(volume)
-            return 0
-        if spec is None:
-            # A pool no longer configured keeps its volumes: recorded, so
-            # that "pool list" shows them and "pool drain" finds them.
-            adoptable = (not volume.in_error and
-                         volume.status in ('available', 'creating'))
-        else:
-            adoptable = (not volume.in_error and
-                         volume.status in ('available', 'creating') and
-                         volume.snapshot_id == spec.snapshot_id and
-                         live < spec.target)
-        if spec is None and not adoptable:
-            return 0
-        if (not adoptable and volume.snapshot_id != spec.snapshot_id and
-                self._peers.rotation_waits(spec)):
-            return 0  # another live manager may still serve that snapshot
-        if adoptable:
-            status = (models.AVAILABLE if volume.status == 'available'
-                      else models.CREATING)
-            try:
-                db_api.create_volume_row(
-                    request_id=(volume.request_id or
-                                uuidutils.generate_uuid()),
-                    volume_id=volume.id, pool=volume.pool, cluster=cluster,
-                    snapshot_id=volume.snapshot_id or spec.snapshot_id,
-                    size=volume.size,
-                    name=volume.name or volume.id, host=self._host,
-                    status=status)
-            except db_exc.DBDuplicateEntry:
-                LOG.debug('Volume %s was adopted by another sync first.',
-                          volume.id)
-                return 0
-            LOG.debug('Adopted tagged volume %(id)s into pool %(pool)s.',
-                      {'id': volume.id, 'pool': volume.pool})
-            report.adopted += 1
-            return 1
-        if volume.status == 'creating' and (
-                _age_of_volume(volume) < self._creating_timeout):
-            return 0  # decide once it has finished
-        LOG.debug('Deleting tagged volume %(id)s that no pool needs.',
-                  {'id': volume.id})
-        try:
-            self._cinder.delete_volume(volume.id)
-            report.deleted += 1
-        except exception.CinderException as exc:
-            report.errors += 1
-            LOG.warning('Deleting volume %(id)s failed, will retry: %(err)s',
-                        {'id': volume.id, 'err': exc})
-        return 0
+    def _find_untagged_create(self, row):
+        return retag.find_untagged_create(self._cinder, row)
 
 
 def _by_pool(items, pool_of):
@@ -514,24 +354,3 @@ def _by_pool(items, pool_of):
         if pool is not None:
             grouped.setdefault(pool, []).append(item)
     return grouped
-
-
-# The pool tags an earlier release did not set.
-_LATER_TAGS = (vp_cinder.TAG_CLUSTER, vp_cinder.TAG_DEPLOYMENT)
-
-
-def _earlier_form(volume, tags):
-    """The tags to add to a volume tagged as an earlier release did (every
-    pool tag but the cluster's or the deployment's, or both), or ``{}``
-    when it is not in such a form."""
-    missing = {key: value for key, value in tags.items()
-               if key in _LATER_TAGS and key not in volume.metadata}
-    if missing and all(volume.metadata.get(key) == value
-                       for key, value in tags.items()
-                       if key not in missing):
-        return missing
-    return {}
-
-
-def _age_of_volume(volume):
-    return 0.0 if volume.created_at is None else _age(volume.created_at)

@@ -5,7 +5,7 @@ latency against its floor as callers grow, the refill against its ideal,
 the hit rate against the pool's target, and (the scale part) a sync's
 statements and requests by pool count, cluster-wide and per pool.  A part
 that did not run has no chart.  matplotlib is imported (through
-:mod:`volume_pool.plot`) only here, when a chart is drawn.
+:mod:`volume_pool.bench.plot`) only here, when a chart is drawn.
 ``python -m volume_pool.bench.charts JSON`` draws them again from a run's
 JSON (the docs' figures come from that).
 """
@@ -16,7 +16,7 @@ import math
 import os
 import sys
 
-from volume_pool import plot
+from volume_pool.bench import plot
 
 
 def draw(results, directory):

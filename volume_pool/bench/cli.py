@@ -211,7 +211,7 @@ def _setup(workdir):
 
 
 def run(args, workdir):
-    from volume_pool import plot
+    from volume_pool.bench import plot
     if not args.no_charts and not plot.available():
         # Said now, not after the run: the figures still go to the JSON.
         _say('%s; no charts this run' % plot.missing())

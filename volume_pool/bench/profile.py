@@ -24,7 +24,7 @@ _DATABASE = ('sqlalchemy/', 'oslo_db/', 'pymysql/', 'psycopg2/',
              'volume_pool/db/')
 _CINDER = ('cinderclient/', 'keystoneauth1/', 'requests/', 'urllib3/',
            'http/client.py', 'volume_pool/cinder.py',
-           'volume_pool/cinder_session.py')
+           'volume_pool/cinder_errors.py', 'volume_pool/cinder_session.py')
 _CLAIM = ('volume_pool/api_endpoint.py',)
 
 

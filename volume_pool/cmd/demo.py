@@ -20,10 +20,10 @@ from oslo_log import log as logging
 
 from volume_pool import config
 from volume_pool import context as vp_context
-from volume_pool import plot
 from volume_pool import rpc
 from volume_pool import rpcapi
 from volume_pool import service
+from volume_pool.bench import plot
 from volume_pool.cmd import demo_chart
 from volume_pool.cmd import demo_serve
 from volume_pool.fixtures.simulator import cinder_api

@@ -7,7 +7,7 @@ each poll, so the chart shows what the demo printed.
 
 import time
 
-from volume_pool import plot
+from volume_pool.bench import plot
 
 
 class Timeline:

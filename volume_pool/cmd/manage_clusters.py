@@ -5,6 +5,7 @@ import datetime
 import sys
 
 from volume_pool import cinder as vp_cinder
+from volume_pool import cluster_names
 from volume_pool import clusters
 from volume_pool import config
 from volume_pool import coordination
@@ -47,10 +48,11 @@ def _deployment_cinder():
 
 
 def cluster_adopt():
-    old = clusters.name_of(clusters.key_of(CONF.command.old_cluster))
+    old = cluster_names.name_of(
+        cluster_names.key_of(CONF.command.old_cluster))
     report = clusters.adopt(_deployment_cinder(), old, CONF.cluster,
                             CONF.volume_pool.service_down_time)
-    new = clusters.name_of(clusters.key_of(CONF.cluster))
+    new = cluster_names.name_of(cluster_names.key_of(CONF.cluster))
     print('Cluster %s adopted into %s: %d rows moved, %d claim receipts '
           'moved, %d volumes re-tagged, %d re-tags failed.'
           % (old, new, report.rows, report.receipts, report.retagged,
@@ -68,7 +70,8 @@ def cluster_adopt():
 
 
 def cluster_drain():
-    old = clusters.name_of(clusters.key_of(CONF.command.old_cluster))
+    old = cluster_names.name_of(
+        cluster_names.key_of(CONF.command.old_cluster))
     timeout = CONF.command.timeout
     report = clusters.drain(_deployment_cinder(), old, CONF.cluster,
                             CONF.volume_pool.service_down_time, timeout)

@@ -1,19 +1,24 @@
-"""Entry point for oslo-config-generator and the Sphinx config reference."""
+"""Option modules, found once: registered on CONF, listed for the generator.
+
+Every module of :mod:`volume_pool.conf` but this one is an option module:
+its ``list_opts()`` returns ``{group: [opts]}`` for oslo-config-generator
+and the Sphinx config reference, and its ``register_opts(conf)``
+registers its groups on a ``ConfigOpts``.  A module whose groups are
+known only at run time (``pool``: one group per enabled pool) has no
+``register_opts``.  A new module is found here, as in masakari: no list
+of them to keep in step anywhere else.
+"""
+
+import functools
+import importlib
+import os
+import pkgutil
 
 from oslo_config import cfg
 from oslo_log import log as logging
+from oslo_service import opts as service_opts
 
-from volume_pool.conf import cinder
-from volume_pool.conf import coordination
 from volume_pool.conf import database
-from volume_pool.conf import default
-from volume_pool.conf import healthcheck
-from volume_pool.conf import metrics
-from volume_pool.conf import pool
-from volume_pool.conf import volume_pool
-
-_MODULES = (default, volume_pool, pool, cinder, coordination, metrics,
-            healthcheck)
 
 _EXTRA_DEFAULT_LOG_LEVELS = [
     'keystoneauth=WARN',
@@ -23,10 +28,30 @@ _EXTRA_DEFAULT_LOG_LEVELS = [
 ]
 
 
+@functools.cache
+def option_modules():
+    """Every option module of the package, imported, by name."""
+    directory = os.path.dirname(os.path.abspath(__file__))
+    return tuple(importlib.import_module('%s.%s' % (__package__, info.name))
+                 for info in pkgutil.iter_modules([directory])
+                 if not info.ispkg and info.name != 'opts')
+
+
+def register_opts(conf):
+    """Register every static option group on ``conf``, and oslo.service's
+    service options (``graceful_shutdown_timeout`` and friends, which
+    ``Service.stop()`` reads)."""
+    for module in option_modules():
+        register = getattr(module, 'register_opts', None)
+        if register is not None:
+            register(conf)
+    service_opts.register_service_opts(conf)
+
+
 def list_opts():
     """Return ``[(group, [opts])]`` for every option group of the service."""
     merged = {}
-    for module in _MODULES:
+    for module in option_modules():
         for group, opts in module.list_opts().items():
             merged.setdefault(group, []).extend(opts)
     return list(merged.items())

@@ -2,6 +2,8 @@
 
 from oslo_config import cfg
 
+from volume_pool import cluster_names
+
 GROUP = 'volume_pool'
 
 volume_pool_group = cfg.OptGroup(
@@ -158,10 +160,11 @@ volume_pool_opts = [
 def check(conf):
     """Relations between options; returns an error text or None."""
     group = conf[GROUP]
-    if conf.cluster == 'default':
-        return ('[DEFAULT] cluster: "default" is reserved (it is the cluster '
+    if conf.cluster == cluster_names.NO_CLUSTER:
+        return ('[DEFAULT] cluster: "%s" is reserved (it is the cluster '
                 'tag of the volumes of a manager with no cluster name); '
-                'choose another name or leave it unset')
+                'choose another name or leave it unset'
+                % cluster_names.NO_CLUSTER)
     if group.claim_receipt_ttl <= group.claim_lease + group.claim_timeout:
         return ('[volume_pool] claim_receipt_ttl (%d) must be longer than '
                 'claim_lease + claim_timeout (%d): a retry must still find '

@@ -20,6 +20,7 @@ import pytest
 import sqlalchemy as sa
 
 from volume_pool import cinder as vp_cinder
+from volume_pool import cluster_names
 from volume_pool import context as vp_context
 from volume_pool.db import migration
 from volume_pool.fixtures import manager_process
@@ -127,7 +128,7 @@ def lease_problems(cinder, db_url, pool, key):
     if receipt is None or receipt.state != 'leased':
         return ['receipt %s: %s' % (key, receipt and receipt.state)]
     metadata = cinder.client().volumes.get(receipt.volume_id).metadata
-    if (metadata.get(vp_cinder.TAG_LEASE) != vp_cinder.NO_CLUSTER or
+    if (metadata.get(vp_cinder.TAG_LEASE) != cluster_names.NO_CLUSTER or
             vp_cinder.TAG_POOL in metadata):
         return ['leased volume %s: %s' % (receipt.volume_id, metadata)]
     return []
@@ -165,7 +166,7 @@ def test_previous_release_beside_the_current_on_the_new_schema(
     wait_full(api, pool_name, TARGET)
     made_by_new = {v.id: v.metadata for v in tagged(cinder, pool_name)}
     assert len(made_by_new) == TARGET
-    assert all(m.get(vp_cinder.TAG_CLUSTER) == vp_cinder.NO_CLUSTER
+    assert all(m.get(vp_cinder.TAG_CLUSTER) == cluster_names.NO_CLUSTER
                for m in made_by_new.values()), made_by_new
     locks = pool_locks(db_url)
     assert locks == {('', pool_name)}, locks
@@ -254,7 +255,7 @@ def test_previous_release_beside_the_current_on_the_new_schema(
         return ['%s has no cluster tag' % v.id
                 for v in tagged(cinder, pool_name)
                 if v.metadata.get(vp_cinder.TAG_CLUSTER) !=
-                vp_cinder.NO_CLUSTER]
+                cluster_names.NO_CLUSTER]
     waiting.wait_clear(
         lambda: (accounted(cinder, managers, pool_name, answers) +
                  leaked(cinder, snapshot, pool_name, answers.values()) +

@@ -9,9 +9,9 @@ from oslo_db.sqlalchemy import enginefacade
 import pytest
 
 from volume_pool import manager
-from volume_pool import plot
 from volume_pool.bench import charts
 from volume_pool.bench import cli
+from volume_pool.bench import plot
 from volume_pool.bench import report
 from volume_pool.db import api as db_api
 from volume_pool.tests.unit import test_bench_scale as scale_tests

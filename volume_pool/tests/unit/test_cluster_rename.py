@@ -9,6 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from volume_pool import cinder as vp_cinder
+from volume_pool import cluster_names
 from volume_pool import clusters
 from volume_pool import pool_spec
 from volume_pool import sync as vp_sync
@@ -248,7 +249,7 @@ def test_a_crash_between_rows_and_tags_is_healed_by_the_sync(
     assert sorted(volume_id for volume_id, _why in report.failed) == sorted(
         [ready_id, held_id])
     assert rows_of(None) == {}
-    assert tag_of(simulator, ready_id) == vp_cinder.NO_CLUSTER
+    assert tag_of(simulator, ready_id) == cluster_names.NO_CLUSTER
     # East's listing misses both volumes: sync asks Cinder by id and puts
     # the rows' tags back, or settles the claim with them.
     result = sync(cinder, 'east', snapshot)

@@ -134,6 +134,30 @@ def test_pool_lock_is_exclusive(members):
         assert got_after
 
 
+def test_a_manager_of_no_cluster_joins_and_locks_under_its_key(
+        coordination_url, monkeypatch):
+    """What a manager with no cluster sends: the names
+    test_no_cluster.py pins."""
+    member = coordination.Coordination(_conf('mgr-0', None,
+                                             coordination_url))
+    member.start()
+    try:
+        group = coordination.group_id(None)
+        assert b'mgr-0' in member._coordinator.get_members(group).get()
+        taken = []
+        get_lock = member._coordinator.get_lock
+
+        def recorded(name):
+            taken.append(name)
+            return get_lock(name)
+        monkeypatch.setattr(member._coordinator, 'get_lock', recorded)
+        with member.pool_lock('debian') as got:
+            assert got
+        assert taken == [coordination.lock_name(None, 'debian')]
+    finally:
+        member.stop()
+
+
 def test_without_backend_a_manager_owns_everything():
     member = coordination.Coordination(_conf('solo', None, None))
     member.start()

@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from volume_pool import cinder as vp_cinder
+from volume_pool import cluster_names
 from volume_pool.cmd import manage_claims
 from volume_pool.cmd import manage_clusters
 from volume_pool.cmd import manage_output
@@ -337,7 +338,7 @@ def test_cluster_adopt_from_the_cli(manage, simulator, monkeypatch):
     assert [r.volume_id for r in db_api.get_rows(None)] == [volume_id]
     assert db_api.get_rows('old') == []
     assert simulator.get_volume(volume_id)['metadata'][
-        vp_cinder.TAG_CLUSTER] == vp_cinder.NO_CLUSTER
+        vp_cinder.TAG_CLUSTER] == cluster_names.NO_CLUSTER
     assert manage('pool', 'list').stderr == ''  # nothing stranded now
 
 

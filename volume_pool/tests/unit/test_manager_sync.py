@@ -250,7 +250,7 @@ def _claimed_with_pool_tags_in_the_listing(mgr, simulator, now_in_cinder):
     with simulator._lock:
         simulator._store.volume(volume_id)['metadata'] = now_in_cinder
     stale = vp_cinder.CinderVolume.from_resource(listed)
-    mgr.syncer._settle_orphans({'debian': [stale]}, mgr.specs, None,
+    mgr.syncer._orphans.settle({'debian': [stale]}, mgr.specs, None,
                                sync.SyncReport())
     return simulator.get_volume(volume_id)['metadata']
 

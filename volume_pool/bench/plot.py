@@ -3,6 +3,10 @@
 matplotlib is an optional extra: the service never imports it, and the
 tools that draw import it here, only when a chart is drawn.  Figures use
 the Agg canvas directly, so no global backend (and no display) is needed.
+
+It lives beside the benchmark's charts, its main user; the demo's chart
+(``volume-pool-demo --chart``) draws with it too, with only the
+``charts`` extra installed, so it imports nothing else of the benchmark.
 """
 
 import importlib.util
