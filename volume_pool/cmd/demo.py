@@ -26,6 +26,7 @@ from volume_pool import service
 from volume_pool.bench import plot
 from volume_pool.cmd import demo_chart
 from volume_pool.cmd import demo_serve
+from volume_pool.fixtures import waiting
 from volume_pool.fixtures.simulator import cinder_api
 
 CONF = config.CONF
@@ -133,19 +134,22 @@ def show(status, label):
 
 
 def wait_full(api, ctxt, label, timeout, timeline):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        status = api.pool_status(ctxt)
+    """Every pool at its target within ``timeout``; each answer on the
+    way is drawn and, when it changed, printed."""
+    shown = []
+
+    def watch(status):
         timeline.add(status)
-        shown = [(p['ready'], p['creating']) for p in status]
-        if shown != last:
+        levels = [(p['ready'], p['creating']) for p in status]
+        if levels != shown:
             show(status, label)
-            last = shown
-        if all(p['ready'] >= p['target'] for p in status):
-            return True
-        time.sleep(0.5)
-    return False
+            shown[:] = levels
+    try:
+        waiting.pool_ready(api, None, ctxt=ctxt, timeout=timeout,
+                           interval=0.5, watch=watch)
+    except waiting.NotMet:
+        return False
+    return True
 
 
 def run(args, state_dir):

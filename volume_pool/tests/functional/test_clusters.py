@@ -37,13 +37,6 @@ def status_of(api, pool, cluster):
     return {p['name']: p for p in listing}.get(pool)
 
 
-def wait_ready(api, pool, cluster, count, timeout=90):
-    return waiting.wait_for(
-        lambda: (status_of(api, pool, cluster) or {}).get('ready', 0)
-        >= count, timeout=timeout,
-        what='%s@%s ready >= %d' % (pool, cluster, count))
-
-
 def tagged(cinder, pool, cluster):
     return cinder.client().volumes.list(search_opts={'metadata': {
         vp_cinder.TAG_POOL: pool, vp_cinder.TAG_CLUSTER: cluster}})
@@ -61,8 +54,8 @@ def test_two_clusters_two_managers_each(managers, api, cinder, snapshot,
         for n in (1, 2):
             managers([(pool_name, snapshot, 4)], host='%s-%d' % (cluster, n),
                      cluster=cluster, coordination=True, extra=override)
-    wait_ready(api, pool_name, 'east', 4)
-    wait_ready(api, pool_name, 'west', 3)
+    waiting.pool_ready(api, pool_name, 4, cluster='east')
+    waiting.pool_ready(api, pool_name, 3, cluster='west')
     time.sleep(3)  # more replenish runs of four managers: no overshoot
     assert len(tagged(cinder, pool_name, 'east')) == 4
     assert len(tagged(cinder, pool_name, 'west')) == 3
@@ -105,7 +98,7 @@ def test_a_dead_manager_pools_are_taken_over(managers, api, cinder,
     second = managers(pools, host='east-b', cluster='east',
                       coordination=True)
     for name, _, target in pools:
-        wait_ready(api, name, 'east', target)
+        waiting.pool_ready(api, name, target, cluster='east')
     hosts = api.get_usable_hosts(CTXT, 'east')
     assert hosts == ['east-a', 'east-b']
     second.kill()  # kill -9: no goodbye to the group
@@ -114,7 +107,7 @@ def test_a_dead_manager_pools_are_taken_over(managers, api, cinder,
         api.claim(CTXT, name, cluster='east', create_on_miss=False)
     # Bound: membership timeout (5 s) + replenish interval (1 s) + creation.
     for name, _, target in pools:
-        wait_ready(api, name, 'east', target, timeout=40)
+        waiting.pool_ready(api, name, target, cluster='east', timeout=40)
     took = time.monotonic() - killed_at
     print('pools of the dead manager refilled %.1fs after kill -9' % took)
 
@@ -141,7 +134,7 @@ def test_redis_outage_keeps_claims_and_resumes_replenish(
         for host in ('east-a', 'east-b'):
             managers([(pool_name, snapshot, 3)], host=host, cluster='east',
                      coordination=redis.url)
-        wait_ready(api, pool_name, 'east', 3)
+        waiting.pool_ready(api, pool_name, 3, cluster='east')
         redis.stop()
         time.sleep(3)
         # Claims never depend on coordination.
@@ -149,11 +142,11 @@ def test_redis_outage_keeps_claims_and_resumes_replenish(
                    for _ in range(3)]
         assert len(set(claimed)) == 3
         # Each manager keeps the pools it owned: the pool refills even now.
-        wait_ready(api, pool_name, 'east', 3, timeout=60)
+        waiting.pool_ready(api, pool_name, 3, cluster='east', timeout=60)
         redis.start()
         time.sleep(6)  # managers rejoin the group
         api.claim(CTXT, pool_name, cluster='east')
-        wait_ready(api, pool_name, 'east', 3, timeout=60)
+        waiting.pool_ready(api, pool_name, 3, cluster='east', timeout=60)
         time.sleep(3)
         # Documented bound: no overshoot while the membership is stable.
         assert len(tagged(cinder, pool_name, 'east')) == 3

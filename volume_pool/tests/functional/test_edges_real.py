@@ -23,7 +23,6 @@ from volume_pool import exception
 from volume_pool.fixtures import waiting
 from volume_pool.tests.functional.test_exactly_once_real import receipts
 from volume_pool.tests.functional.test_real_peers import table
-from volume_pool.tests.functional.test_real_peers import wait_full
 
 CTXT = vp_context.RequestContext(project_id='controller')
 TENANT = 'os-vol-tenant-attr:tenant_id'
@@ -58,12 +57,16 @@ def _stop_api_once(cinder, query, args=()):
         connection.close()
 
 
-def _made_since(cinder, snapshot, since):
+def _made_since(cinder, snapshot, since, pool):
     """Volumes of ``snapshot`` made since ``since`` (naive UTC), in every
-    project (noauth is admin), tagged or not."""
+    project (noauth is admin), untagged or tagged for ``pool``.  A volume
+    tagged for another pool is another test's, even made since: a create
+    its killed manager sent can land after this test started."""
     return [volume for volume in cinder.client().volumes.list(
                 search_opts={'all_tenants': 1})
-            if volume.snapshot_id == snapshot and timeutils.normalize_time(
+            if volume.snapshot_id == snapshot and
+            volume.metadata.get(vp_cinder.TAG_POOL) in (None, pool) and
+            timeutils.normalize_time(
                 timeutils.parse_isotime(volume.created_at)) >= since]
 
 
@@ -81,7 +84,7 @@ def every_volume_accounted(cinder, db_url, pool, snapshot, since, receiver,
     rows = table(db_url, pool)
     held = {r.volume_id: r for r in receipts(db_url, pool).values()
             if r.state in ('leased', 'used')}
-    volumes = _made_since(cinder, snapshot, since)
+    volumes = _made_since(cinder, snapshot, since, pool)
     for volume in volumes:
         owner = getattr(volume, TENANT)
         in_pool = (rows.get(volume.id) in ('available', 'creating') and
@@ -146,7 +149,7 @@ def test_cinder_api_stopped_while_a_transfer_runs(
     receiver = uuid.uuid4().hex
     since = _started()
     managers([(pool_name, snapshot, 3)], extra=_options(receiver))
-    wait_full(api, pool_name, 3)
+    waiting.pool_ready(api, pool_name, 3)
     keys = [str(uuid.uuid4()) for _ in range(3)]
     first = _while_api_stopped(cinder, [
         lambda key=key: _claim(api, pool_name, key, receiver, timeout=15)
@@ -176,7 +179,7 @@ def test_cinder_api_stopped_while_a_miss_into_a_project_runs(
     receiver = uuid.uuid4().hex
     since = _started()
     managers([(pool_name, snapshot, 0)], extra=_options(receiver))
-    wait_full(api, pool_name, 0)
+    waiting.pool_ready(api, pool_name, 0)
     key = str(uuid.uuid4())
     [first] = _while_api_stopped(cinder, [
         lambda: _claim(api, pool_name, key, receiver, timeout=15)],
@@ -196,7 +199,7 @@ def test_cinder_api_stopped_while_a_miss_into_a_project_runs(
             cinder, managers.db_url, pool_name, snapshot, since, receiver,
             answers),
         timeout=120, interval=1, what='every volume accounted for')
-    mine = [v for v in _made_since(cinder, snapshot, since)
+    mine = [v for v in _made_since(cinder, snapshot, since, pool_name)
             if getattr(v, TENANT) == receiver]
     assert [v.id for v in mine] == list(answers.values())
     print('miss with cinder-api stopped: first attempt %s, settled %s'

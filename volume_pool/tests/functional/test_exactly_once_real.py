@@ -20,7 +20,6 @@ from volume_pool.tests import accounting
 from volume_pool.tests.functional import test_real_peers
 from volume_pool.tests.functional.test_real_peers import table
 from volume_pool.tests.functional.test_real_peers import tagged
-from volume_pool.tests.functional.test_real_peers import wait_full
 
 CTXT = vp_context.RequestContext(project_id='controller')
 
@@ -62,7 +61,7 @@ def test_hung_cinder_api_hands_nothing_twice_and_loses_nothing(
     for host in ('mgr-1', 'mgr-2'):
         managers([(pool_name, snapshot, 4)], host=host, coordination=True,
                  extra='[volume_pool]\nclaim_lease = 0\n')
-    wait_full(api, pool_name, 4)
+    waiting.pool_ready(api, pool_name, 4)
     cinder.hang_api()
     try:
         keys = [str(uuid.uuid4()) for _ in range(4)]
@@ -80,7 +79,7 @@ def test_hung_cinder_api_hands_nothing_twice_and_loses_nothing(
     waiting.wait_clear(
         lambda: accounted(cinder, managers, pool_name, {}),
         timeout=90, what='pool settled after the hang')
-    wait_full(api, pool_name, 4)
+    waiting.pool_ready(api, pool_name, 4)
     # The client released each key it gave up on: a retry with it takes
     # nothing, and the caller's next claims get one volume per new key.
     again = _claims(api, pool_name, keys, timeout=30)
@@ -101,7 +100,7 @@ def test_hung_cinder_api_hands_nothing_twice_and_loses_nothing(
 def test_a_late_answer_is_retried_with_the_same_key(
         managers, api, cinder, snapshot, pool_name):
     managers([(pool_name, snapshot, 2)])
-    wait_full(api, pool_name, 2)
+    waiting.pool_ready(api, pool_name, 2)
     api.MIN_ATTEMPT_SECONDS = 1.0
     key = str(uuid.uuid4())
     with concurrent.futures.ThreadPoolExecutor(1) as executor:
@@ -136,7 +135,7 @@ def test_leases_confirm_release_and_attach_on_real_cinder(
         managers, api, cinder, snapshot, pool_name):
     managers([(pool_name, snapshot, 4)], sync_interval=2,
              extra='[volume_pool]\nclaim_lease = 4\n')
-    wait_full(api, pool_name, 4)
+    waiting.pool_ready(api, pool_name, 4)
     client = cinder.client()
     confirmed, released, abandoned, attached = (
         api.claim(CTXT, pool_name, claim_key='%s-%d' % (pool_name, n))

@@ -16,7 +16,6 @@ from volume_pool.tests.functional.test_exactly_once_real import accounted
 from volume_pool.tests.functional.test_exactly_once_real import CTXT
 from volume_pool.tests.functional.test_real_peers import table
 from volume_pool.tests.functional.test_real_peers import tagged
-from volume_pool.tests.functional.test_real_peers import wait_full
 
 
 def receipt_of(db_url, key):
@@ -39,7 +38,7 @@ def pool_ids(cinder, pool):
 def test_a_release_before_its_claim_spends_the_key(
         managers, api, cinder, snapshot, pool_name):
     managers([(pool_name, snapshot, 2)])
-    wait_full(api, pool_name, 2)
+    waiting.pool_ready(api, pool_name, 2)
     before = pool_ids(cinder, pool_name)
     key = str(uuid.uuid4())
     view = api.release(CTXT, key)
@@ -58,7 +57,7 @@ def test_a_release_before_its_claim_spends_the_key(
 def test_a_client_that_gives_up_releases_its_key(
         managers, api, cinder, snapshot, pool_name):
     process = managers([(pool_name, snapshot, 2)])
-    wait_full(api, pool_name, 2)
+    waiting.pool_ready(api, pool_name, 2)
     key = str(uuid.uuid4())
     api.MIN_ATTEMPT_SECONDS = 1.0
     api.GIVE_UP_RELEASE_TIMEOUT = 2.0

@@ -10,8 +10,8 @@ import sys
 import textwrap
 
 from volume_pool import cinder as vp_cinder
+from volume_pool.fixtures import waiting
 from volume_pool.tests.functional import engines
-from volume_pool.tests.functional.test_real_peers import wait_full
 
 # MariaDB only: what is tested is the client's installation; the
 # claim itself is proven on both databases by the other tests.
@@ -62,7 +62,7 @@ def _run(*args, timeout=600):
 def test_light_client_in_a_venv_of_its_own(managers, api, cinder, snapshot,
                                            pool_name, tmp_path):
     managers([(pool_name, snapshot, 2)])
-    wait_full(api, pool_name, 2)
+    waiting.pool_ready(api, pool_name, 2)
     wheels = tmp_path / 'wheels'
     # pbr builds it, with the version of this clone.
     _run(sys.executable, '-m', 'pip', 'wheel', '--no-deps',

@@ -17,7 +17,6 @@ from volume_pool.fixtures import redis as private_redis
 from volume_pool.fixtures import tcp_proxy
 from volume_pool.fixtures import waiting
 from volume_pool.tests.functional import engines
-from volume_pool.tests.functional.test_real_peers import wait_full
 
 CTXT = vp_context.RequestContext()
 
@@ -71,7 +70,7 @@ def test_metrics_follow_the_pool_and_the_claims(managers, api, cinder,
                                                 snapshot, pool_name):
     port = waiting.free_port()
     managers([(pool_name, snapshot, 3)], extra=_metrics_section(port))
-    wait_full(api, pool_name, 3)
+    waiting.pool_ready(api, pool_name, 3)
     ready = ('volume_pool_volumes', (('cluster', ''), ('pool', pool_name),
                                      ('state', 'ready')))
     target = ('volume_pool_target', (('cluster', ''), ('pool', pool_name)))
@@ -95,7 +94,7 @@ def test_metrics_follow_the_pool_and_the_claims(managers, api, cinder,
     for result in claimed:
         volume = cinder.client().volumes.get(result['volume_id'])
         assert vp_cinder.TAG_POOL not in volume.metadata
-    wait_full(api, pool_name, 3)
+    waiting.pool_ready(api, pool_name, 3)
     waiting.wait_for(lambda: _scrape(port).get(ready) == 3, timeout=30,
                      what='the ready gauge back at 3')
     assert _ready_in_cinder(cinder, pool_name) == 3

@@ -15,7 +15,6 @@ from volume_pool.fixtures import waiting
 from volume_pool.tests.functional import engines
 from volume_pool.tests.functional.test_real_peers import table
 from volume_pool.tests.functional.test_real_peers import tagged
-from volume_pool.tests.functional.test_real_peers import wait_full
 
 CTXT = vp_context.RequestContext()
 TENANT = 'os-vol-tenant-attr:tenant_id'
@@ -35,7 +34,7 @@ def test_claim_into_another_project(managers, api, cinder, snapshot,
     managers([(pool_name, snapshot, 2)],
              extra='[volume_pool]\nclaim_projects = %s,%s\n'
                    % (receiver, full))
-    wait_full(api, pool_name, 2)
+    waiting.pool_ready(api, pool_name, 2)
     result = api.claim(CTXT, pool_name, name='vnf-fn-into',
                        project_id=receiver)
     assert (result['source'], result['project_id']) == ('pool', receiver)
@@ -49,7 +48,7 @@ def test_claim_into_another_project(managers, api, cinder, snapshot,
         v.id for v in cinder.client().volumes.list()}
     assert result['volume_id'] not in table(managers.db_url, pool_name)
     assert cinder.client().transfers.list() == []
-    wait_full(api, pool_name, 2)
+    waiting.pool_ready(api, pool_name, 2)
 
     # A receiver whose quota is full: Cinder refuses the accept (413), the
     # volume stays in the pool, tagged, and the caller gets a typed error.
@@ -97,7 +96,7 @@ def test_quota_backoff_reason_on_real_cinder(managers, api, cinder,
     client.quotas.update(project, gigabytes=2)
     managers([(pool_name, snapshot, 4)], project_id=project,
              extra='[volume_pool]\nbackoff_initial = 2\nbackoff_max = 8\n')
-    wait_full(api, pool_name, 2)
+    waiting.pool_ready(api, pool_name, 2)
     # 12 replenish runs with 2 volumes missing each
     refused = cinder.refused_creates(project, 12)
     print('413 answers in 12 s of backoff: %d (about 24 without)' % refused)
@@ -110,4 +109,4 @@ def test_quota_backoff_reason_on_real_cinder(managers, api, cinder,
     assert status['backoff']['failures'] >= 1
     assert len(as_project(cinder, project).volumes.list()) == 2
     client.quotas.update(project, gigabytes=50)
-    wait_full(api, pool_name, 4, timeout=60)
+    waiting.pool_ready(api, pool_name, 4, timeout=60)

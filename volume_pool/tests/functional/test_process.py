@@ -5,12 +5,10 @@ import contextlib
 import signal
 import subprocess
 import sys
-import time
-
-import pytest
 
 from volume_pool import context as vp_context
 from volume_pool import rpcapi
+from volume_pool.fixtures import waiting
 from volume_pool.tests import services
 from volume_pool.tests.conftest import cinder_section
 from volume_pool.tests.console import console_script
@@ -97,7 +95,8 @@ def _exercise(proc, conf, conf_path, simulator):
     try:
         api = rpcapi.VolumePoolAPI(transport, timeout=20)
         ctxt = vp_context.RequestContext()
-        _wait_pool(api, ctxt, proc, ready=2)
+        waiting.pool_ready(api, 'debian', 2, ctxt=ctxt, timeout=30,
+                           alive=lambda: proc.poll() is None)
         claimed = api.claim(ctxt, 'debian', name='vnf-proc')
         assert claimed['source'] == 'pool'
         assert simulator.get_volume(claimed['volume_id'])['name'] == \
@@ -106,26 +105,10 @@ def _exercise(proc, conf, conf_path, simulator):
         conf_path.write_text(conf_path.read_text().replace(
             'target = 2', 'target = 4'))
         proc.send_signal(signal.SIGHUP)
-        status = _wait_pool(api, ctxt, proc, ready=4)
+        status = waiting.pool_ready(api, 'debian', 4, ctxt=ctxt, timeout=30,
+                                    alive=lambda: proc.poll() is None)
         assert status['target'] == 4
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=30)
     finally:
         transport.cleanup()
-
-
-def _wait_pool(api, ctxt, proc, ready, timeout=30):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail('volume-pool-manager exited with %s'
-                        % proc.returncode)
-        try:
-            status = api.pool_status(ctxt, timeout=5)[0]
-        except Exception:  # not listening yet
-            time.sleep(0.2)
-            continue
-        if status['ready'] >= ready:
-            return status
-        time.sleep(0.2)
-    raise AssertionError('pool did not reach %d ready volumes' % ready)

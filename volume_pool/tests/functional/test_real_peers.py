@@ -8,7 +8,6 @@ import sys
 import time
 import uuid
 
-import oslo_messaging as messaging
 import pytest
 import sqlalchemy as sa
 
@@ -49,23 +48,10 @@ def table(db_url, pool):
         engine.dispose()
 
 
-def wait_full(api, pool, target, timeout=90):
-    def full():
-        try:
-            # A call sent before any manager listens is lost: retry fast.
-            listing = api.pool_status(CTXT, timeout=5)
-        except messaging.MessagingTimeout:
-            return False
-        status = {p['name']: p for p in listing}
-        return status[pool]['ready'] >= target and status[pool]
-    return waiting.wait_for(full, timeout=timeout,
-                            what='%s full at %d' % (pool, target))
-
-
 def test_fill_claim_and_refill(managers, api, cinder, snapshot, pool_name):
     empty = pool_name + '-empty'
     managers([(pool_name, snapshot, 3), (empty, snapshot, 0)])
-    wait_full(api, pool_name, 3)
+    waiting.pool_ready(api, pool_name, 3)
     time.sleep(3)  # a few more replenish runs: nothing may overshoot
     volumes = tagged(cinder, pool_name)
     assert len(volumes) == 3
@@ -79,7 +65,7 @@ def test_fill_claim_and_refill(managers, api, cinder, snapshot, pool_name):
     assert (volume.status, volume.name) == ('available', 'vnf-fn-1')
     assert vp_cinder.TAG_POOL not in volume.metadata
     assert claimed['volume_id'] not in table(managers.db_url, pool_name)
-    wait_full(api, pool_name, 3)
+    waiting.pool_ready(api, pool_name, 3)
 
     with pytest.raises(exception.PoolEmpty):
         api.claim(CTXT, empty, create_on_miss=False)
@@ -98,7 +84,7 @@ def test_three_managers_200_claims_from_20_callers(managers, api, cinder,
     for host in ('mgr-1', 'mgr-2', 'mgr-3'):
         managers([(pool_name, snapshot, 30)], host=host, coordination=True,
                  extra=uncapped)
-    wait_full(api, pool_name, 30, timeout=120)
+    waiting.pool_ready(api, pool_name, 30, timeout=120)
     callers = [subprocess.Popen(
         [sys.executable, CLAIMER, managers.transport_url, pool_name,
          '50', '5'], stdout=subprocess.PIPE, text=True) for _ in range(4)]
@@ -127,7 +113,7 @@ def test_three_managers_200_claims_from_20_callers(managers, api, cinder,
 @pytest.mark.serial
 def test_sync_follows_cinder(managers, api, cinder, snapshot, pool_name):
     manager = managers([(pool_name, snapshot, 4)])
-    wait_full(api, pool_name, 4)
+    waiting.pool_ready(api, pool_name, 4)
     client = cinder.client()
     gone, broken, attached, kept = [v.id for v in tagged(cinder, pool_name)]
     # One sync must see all of it: one that saw only the broken volumes
@@ -156,7 +142,7 @@ def test_sync_follows_cinder(managers, api, cinder, snapshot, pool_name):
     waiting.wait_for(lambda: _gone(client, broken), timeout=60,
                      what='errored volume deleted')
     assert vp_cinder.TAG_POOL not in client.volumes.get(attached).metadata
-    wait_full(api, pool_name, 4)
+    waiting.pool_ready(api, pool_name, 4)
     client.attachments.delete(attachment['id'] if isinstance(
         attachment, dict) else attachment.id)
 
@@ -176,7 +162,7 @@ def test_kill_9_loses_and_leaks_nothing(managers, api, cinder, snapshot,
                      timeout=60, what='creates under way')
     first.kill()  # mid-replenish: rows and volumes in every state
     managers([(pool_name, snapshot, 6)], host='mgr-b')
-    wait_full(api, pool_name, 6)
+    waiting.pool_ready(api, pool_name, 6)
 
     def consistent():
         in_cinder = {v.id for v in tagged(cinder, pool_name)}
@@ -192,7 +178,7 @@ SYNC_SKIPPED = re.compile(r'Sync (of pool \S+ )?skipped')
 def test_cinder_api_away_fails_claims_fast_and_recovers(
         managers, api, cinder, snapshot, pool_name):
     process = managers([(pool_name, snapshot, 2)])
-    wait_full(api, pool_name, 2)
+    waiting.pool_ready(api, pool_name, 2)
     # Cinder API away: claims fail fast and typed, the manager lives on.
     skipped = len(SYNC_SKIPPED.findall(process.log()))
     cinder.stop_api()
@@ -209,14 +195,14 @@ def test_cinder_api_away_fails_claims_fast_and_recovers(
     finally:
         cinder.start_api()
     assert api.claim(CTXT, pool_name)['source'] == 'pool'
-    wait_full(api, pool_name, 2)
+    waiting.pool_ready(api, pool_name, 2)
     assert process.terminate() == 0
 
 
 def test_broker_and_database_connections_cut_recover(
         managers, api, snapshot, pool_name):
     process = managers([(pool_name, snapshot, 2)])
-    wait_full(api, pool_name, 2)
+    waiting.pool_ready(api, pool_name, 2)
     # Broker connections closed under the manager: it reconnects.
     _close_rabbit_connections(managers.transport_url)
     waiting.wait_for(lambda: _claim_ok(api, pool_name), timeout=60,
@@ -284,7 +270,7 @@ def test_quota_exceeded_backs_off(managers, api, cinder, snapshot,
     client.quotas.update(project, volumes=2)
     managers([(pool_name, snapshot, 5)], project_id=project,
              extra='[volume_pool]\nbackoff_initial = 2\nbackoff_max = 8\n')
-    wait_full(api, pool_name, 2)
+    waiting.pool_ready(api, pool_name, 2)
     # 15 replenish runs of 3 missing volumes each
     refused = cinder.refused_creates(project, 15)
     assert 1 <= refused <= 8, refused  # without backoff: about 45
@@ -294,4 +280,4 @@ def test_quota_exceeded_backs_off(managers, api, cinder, snapshot,
     claimed = api.claim(CTXT, pool_name, create_on_miss=False)
     assert claimed['source'] == 'pool'  # claims go on meanwhile
     client.quotas.update(project, volumes=50)
-    wait_full(api, pool_name, 5, timeout=60)
+    waiting.pool_ready(api, pool_name, 5, timeout=60)

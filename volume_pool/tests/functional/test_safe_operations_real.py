@@ -23,7 +23,6 @@ from volume_pool.tests.functional import engines
 from volume_pool.tests.functional.test_pool_policy_real import as_project
 from volume_pool.tests.functional.test_real_peers import table
 from volume_pool.tests.functional.test_real_peers import tagged
-from volume_pool.tests.functional.test_real_peers import wait_full
 
 # MariaDB only: these behaviours do not depend on the database.
 pytestmark = engines.ON_MARIADB
@@ -159,7 +158,7 @@ def test_redis_down_at_start_serves_claims_then_joins(
 
         redis.start()
         back = time.monotonic()
-        wait_full(api, pool_name, 2, timeout=90)
+        waiting.pool_ready(api, pool_name, 2, timeout=90)
         print('joined and filled %.1fs after Redis started'
               % (time.monotonic() - back))
         waiting.wait_for(
@@ -199,7 +198,7 @@ def _filled(managers, api, cinder, snapshot, pool_name):
     """A manager whose pool of 2 is full and synced; returns it, the
     pool's volumes in Cinder and its rows."""
     process = managers([(pool_name, snapshot, 2)], sync_interval=1)
-    wait_full(api, pool_name, 2)
+    waiting.pool_ready(api, pool_name, 2)
     waiting.wait_for(lambda: settled(cinder, managers.db_url, pool_name, 2),
                      timeout=60, what='Cinder and table agree on 2')
     return (process, in_cinder(cinder, pool_name),
@@ -239,7 +238,7 @@ def test_pool_removed_from_config_keeps_its_volumes(
 
     # A typo in both the list and the section: another pool is served.
     process, offset = _restart(managers, process, [(typo, snapshot, 1)])
-    wait_full(api, typo, 1)
+    waiting.pool_ready(api, typo, 1)
     waiting.wait_for(lambda: syncs(process, offset) >= 4, timeout=60,
                      what='four sync runs with the misspelt pool')
     assert in_cinder(cinder, pool_name) == volumes
@@ -306,7 +305,7 @@ def test_manager_internals_are_not_callable_over_rpc(
     waiting.wait_for(lambda: status_of(api, pool_name), timeout=60,
                      what='manager answers')
     assert api.refill(CTXT, pool_name) == 2
-    wait_full(api, pool_name, 2)
+    waiting.pool_ready(api, pool_name, 2)
     api.claim(CTXT, pool_name)
     # The table still counts this one ready: sync would delete it and
     # drop its row, replenish would see the pool short and create one.
@@ -346,7 +345,7 @@ def test_claim_into_an_unlisted_project_moves_nothing(
     allowed, other = uuid.uuid4().hex, uuid.uuid4().hex
     managers([(pool_name, snapshot, 2)],
              extra='[volume_pool]\nclaim_projects = %s\n' % allowed)
-    wait_full(api, pool_name, 2)
+    waiting.pool_ready(api, pool_name, 2)
     waiting.wait_for(lambda: settled(cinder, managers.db_url, pool_name, 2),
                      timeout=60, what='Cinder and table agree on 2')
     before = (in_cinder(cinder, pool_name), rows(managers.db_url, pool_name),
@@ -384,7 +383,7 @@ def test_bad_input_is_refused_short_and_changes_nothing(
     """Checked by the manager itself (the bare client skips the checks of
     volume_pool.rpcapi); the answer quotes a short prefix only."""
     process = managers([(pool_name, snapshot, 2)])
-    wait_full(api, pool_name, 2)
+    waiting.pool_ready(api, pool_name, 2)
     waiting.wait_for(lambda: settled(cinder, managers.db_url, pool_name, 2),
                      timeout=60, what='Cinder and table agree on 2')
     before = (in_cinder(cinder, pool_name), rows(managers.db_url, pool_name),

@@ -10,7 +10,6 @@ from volume_pool.tests.functional import engines
 from volume_pool.tests.functional.test_real_peers import CTXT
 from volume_pool.tests.functional.test_real_peers import table
 from volume_pool.tests.functional.test_real_peers import tagged
-from volume_pool.tests.functional.test_real_peers import wait_full
 
 # The lock of a pool is a row lock on MariaDB and PostgreSQL alike: the
 # tests below run on one.
@@ -69,7 +68,7 @@ def test_three_managers_without_coordination_never_overfill(
             claimed += _empty(api, name)
             assert _refill_at_once(api, hosts, name) <= target
     for name, _snapshot, target in pools:
-        wait_full(api, name, target)
+        waiting.pool_ready(api, name, target)
     assert len(claimed) == len(set(claimed)) >= 4 * (6 + 3)
     # Every volume Cinder made for the pools is a ready one or one handed
     # out, and not one more.
@@ -89,7 +88,7 @@ def test_a_rotation_waits_for_every_manager(managers, api, cinder, snapshot,
                      sync_interval=2)
     second = managers([(pool_name, snapshot, 2)], host='mgr-2',
                       sync_interval=2)
-    wait_full(api, pool_name, 2)
+    waiting.pool_ready(api, pool_name, 2)
     new = cinder.make_snapshot(size=1)
 
     def snapshots():

@@ -30,7 +30,6 @@ from volume_pool.tests.functional.test_exactly_once_real import accounted
 from volume_pool.tests.functional.test_exactly_once_real import receipts
 from volume_pool.tests.functional.test_real_peers import table
 from volume_pool.tests.functional.test_real_peers import tagged
-from volume_pool.tests.functional.test_real_peers import wait_full
 
 # MariaDB only: what is tested is old code on a newer schema, and the
 # old code's statements never touch what the new revision added, on
@@ -157,13 +156,13 @@ def test_previous_release_beside_the_current_on_the_new_schema(
     assert _query(db_url, 'SELECT version_num FROM alembic_version') == [
         (migration.head(),)]
     assert migration.head() != PREVIOUS_HEAD
-    wait_full(api, pool_name, TARGET)
+    waiting.pool_ready(api, pool_name, TARGET)
     # A claim with a key, so with a lease, made by the current code alone.
     key = str(uuid.uuid4())
     leased = api.claim(CTXT, pool_name, name='fn-leased', claim_key=key)
     assert leased['lease_expires_at']
     assert not lease_problems(cinder, db_url, pool_name, key)
-    wait_full(api, pool_name, TARGET)
+    waiting.pool_ready(api, pool_name, TARGET)
     made_by_new = {v.id: v.metadata for v in tagged(cinder, pool_name)}
     assert len(made_by_new) == TARGET
     assert all(m.get(vp_cinder.TAG_CLUSTER) == cluster_names.NO_CLUSTER

@@ -80,16 +80,6 @@ def held_past_its_deadline():
                 table.claim_deadline < clock.utcnow())).scalar() == 1
 
 
-def wait_ready_over_rpc(api, ctxt, count, timeout=20):
-    """Wait until pool_status, asked over RPC, reports ``count`` ready
-    volumes in the first pool; returns that status."""
-    def filled():
-        status = api.pool_status(ctxt)
-        return status if status and status[0]['ready'] >= count else None
-    return waiting.wait_for(filled, timeout=timeout, interval=0.05,
-                            what='%d ready volumes' % count)
-
-
 def spy(api):
     """Record every call the client sends: version, attempt timeout,
     method, arguments, and what came back (answer or exception)."""

@@ -8,7 +8,7 @@ import pytest
 from volume_pool import context as vp_context
 from volume_pool import exception
 from volume_pool import rpcapi
-from volume_pool.tests.unit.manager_steps import wait_ready_over_rpc
+from volume_pool.fixtures import waiting
 
 # The functional layer runs these again on the real services.
 pytestmark = pytest.mark.recollect
@@ -18,7 +18,8 @@ def test_claim_over_rpc_returns_the_contract_fields(running_service,
                                                     simulator):
     api = rpcapi.VolumePoolAPI(timeout=30)
     ctxt = vp_context.RequestContext(request_id='req-abc')
-    status = wait_ready_over_rpc(api, ctxt, 2)
+    status = waiting.pool_ready(api, None, 2, ctxt=ctxt, timeout=20,
+                                interval=0.05)
     assert status[0]['name'] == 'debian'
     result = api.claim(ctxt, 'debian', name='vnf-7-root')
     assert set(result) >= {'volume_id', 'name', 'snapshot_type',
@@ -57,17 +58,20 @@ def test_a_1_0_client_still_works(running_service):
     """A controller pinned to 1.0 (rolling upgrade) claims as before."""
     api = rpcapi.VolumePoolAPI(timeout=30, version_cap='1.0')
     ctxt = vp_context.RequestContext()
-    wait_ready_over_rpc(api, ctxt, 1)
+    waiting.pool_ready(api, None, 1, ctxt=ctxt, timeout=20,
+                       interval=0.05)
     assert api.claim(ctxt, 'debian')['source'] == 'pool'
 
 
 def test_refill_over_rpc_queues_the_deficit(running_service, simulator):
     api = rpcapi.VolumePoolAPI(timeout=30)
     ctxt = vp_context.RequestContext()
-    wait_ready_over_rpc(api, ctxt, 2)
+    waiting.pool_ready(api, None, 2, ctxt=ctxt, timeout=20,
+                       interval=0.05)
     api.claim(ctxt, 'debian')
     assert api.refill(ctxt, 'debian') == 1  # the claimed one, queued now
-    wait_ready_over_rpc(api, ctxt, 2)
+    waiting.pool_ready(api, None, 2, ctxt=ctxt, timeout=20,
+                       interval=0.05)
     with pytest.raises(exception.PoolNotFound):
         api.refill(ctxt, 'no-such-pool')
 

@@ -15,11 +15,11 @@ from volume_pool.db import api as db_api
 from volume_pool.db import claims as db_claims
 from volume_pool.db import models
 from volume_pool.fixtures import cinder_handles
+from volume_pool.fixtures import waiting
 from volume_pool.tests.unit.manager_steps import call
 from volume_pool.tests.unit.manager_steps import fill
 from volume_pool.tests.unit.manager_steps import ready
 from volume_pool.tests.unit.manager_steps import tagged
-from volume_pool.tests.unit.manager_steps import wait_ready_over_rpc
 
 # The functional layer runs these again on the real services.
 pytestmark = pytest.mark.recollect
@@ -190,7 +190,8 @@ def test_rpc_1_3_claim_into_a_project(running_service,
                                       simulator):
     api = rpcapi.VolumePoolAPI(timeout=30)
     ctxt = vp_context.RequestContext()
-    wait_ready_over_rpc(api, ctxt, 2)
+    waiting.pool_ready(api, None, 2, ctxt=ctxt, timeout=20,
+                       interval=0.05)
     result = api.claim(ctxt, 'debian', project_id=PROJECT)
     assert result['project_id'] == PROJECT
     assert owner(simulator, result['volume_id']) == PROJECT
@@ -224,7 +225,8 @@ def test_a_1_0_client_cannot_claim_into_a_project(
     a claim into a project fails at once, before anything is sent."""
     api = rpcapi.VolumePoolAPI(timeout=30, version_cap='1.0')
     ctxt = vp_context.RequestContext()
-    wait_ready_over_rpc(api, ctxt, 1)
+    waiting.pool_ready(api, None, 1, ctxt=ctxt, timeout=20,
+                       interval=0.05)
     simulator.reset_counts()
     with pytest.raises(exception.ClaimIntoProjectUnsupported,
                        match='version_cap 1.0'):
