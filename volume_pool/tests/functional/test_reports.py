@@ -71,7 +71,8 @@ def _claim(conf, conf_path, proc, request_id):
         api = rpcapi.VolumePoolAPI(transport, timeout=20)
         ctxt = vp_context.RequestContext(request_id=request_id,
                                          overwrite=False)
-        test_process._wait_pool(api, ctxt, proc, ready=1)
+        waiting.pool_ready(api, 'debian', 1, ctxt=ctxt, timeout=30,
+                           alive=lambda: proc.poll() is None)
         assert api.claim(ctxt, 'debian')['source'] == 'pool'
     finally:
         transport.cleanup()
