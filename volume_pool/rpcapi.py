@@ -177,9 +177,10 @@ class VolumePoolAPI:
         try:
             self.release(ctxt, claim_key, cluster=cluster,
                          timeout=self.GIVE_UP_RELEASE_TIMEOUT)
+        except ClaimTimedOut:
+            self._queue_release(ctxt, claim_key, cluster)
         except (messaging.MessagingException,
                 exception.VolumePoolException) as exc:
-            # The release message is sent; a manager may still run it.
             LOG.warning('claim %(key)s timed out; releasing its key '
                         'failed: %(error)s',
                         {'key': claim_key,
@@ -187,6 +188,29 @@ class VolumePoolAPI:
                          exc.__class__.__name__})
         else:
             LOG.info('claim %s timed out; its key is released.', claim_key)
+
+    def _queue_release(self, ctxt, claim_key, cluster):
+        """Leave the release of a given-up key in the managers' queue.
+
+        The broker drops a call's message once the call's timeout has
+        passed (oslo.messaging sends it with that expiration), so a release
+        no manager picked up in time would be lost, and the claim's volume
+        kept until its lease runs out.  A cast never expires: a manager
+        runs it when it gets to it.  Releases are idempotent by the key, so
+        one that did arrive makes this one a no-op.
+        """
+        try:
+            self._prepare('1.4', cluster=cluster).cast(
+                ctxt, 'release', claim_key=claim_key, cluster=cluster)
+        except messaging.MessagingException as exc:
+            LOG.warning('claim %(key)s timed out; its release got no '
+                        'answer and could not be queued: %(error)s',
+                        {'key': claim_key,
+                         'error': exception.first_line(exc) or
+                         exc.__class__.__name__})
+        else:
+            LOG.warning('claim %s timed out; its release got no answer in '
+                        'time and is queued for the managers.', claim_key)
 
     def confirm(self, ctxt, claim_key, cluster=None, timeout=None):
         """The claimed volume is the caller's for good: its lease ends

@@ -82,7 +82,8 @@ def held_past_its_deadline():
 
 def spy(api):
     """Record every call the client sends: version, attempt timeout,
-    method, arguments, and what came back (answer or exception)."""
+    method, arguments, and what came back (answer or exception); and
+    every cast (``cast`` True)."""
     sent = []
     prepare = api._prepare
 
@@ -101,7 +102,15 @@ def spy(api):
                 raise
             return entry['outcome']
 
+        def spying_cast(ctxt, method, **kwargs):
+            sent.append({'version': version, 'timeout': timeout,
+                         'method': method, 'kwargs': dict(kwargs),
+                         'cast': True})
+            return cast(ctxt, method, **kwargs)
+
+        cast = cctxt.cast
         cctxt.call = spying_call
+        cctxt.cast = spying_cast
         return cctxt
 
     api._prepare = spying_prepare
