@@ -131,12 +131,15 @@ def test_redis_outage_keeps_claims_and_resumes_replenish(
     redis = services.PrivateRedis(tmp_path)
     redis.start()
     try:
-        for host in ('east-a', 'east-b'):
-            managers([(pool_name, snapshot, 3)], host=host, cluster='east',
-                     coordination=redis.url)
+        east = [managers([(pool_name, snapshot, 3)], host=host,
+                         cluster='east', coordination=redis.url)
+                for host in ('east-a', 'east-b')]
         waiting.pool_ready(api, pool_name, 3, cluster='east')
         redis.stop()
-        time.sleep(3)
+        waiting.wait_for(
+            lambda: all('Coordination backend unreachable' in p.log()
+                        for p in east),
+            timeout=30, what='both managers saw the backend go')
         # Claims never depend on coordination.
         claimed = [api.claim(CTXT, pool_name, cluster='east')['volume_id']
                    for _ in range(3)]
@@ -144,16 +147,15 @@ def test_redis_outage_keeps_claims_and_resumes_replenish(
         # Each manager keeps the pools it owned: the pool refills even now.
         waiting.pool_ready(api, pool_name, 3, cluster='east', timeout=60)
         redis.start()
-        time.sleep(6)  # managers rejoin the group
+        waiting.wait_for(
+            lambda: all('Coordination backend is back' in p.log()
+                        for p in east),
+            timeout=30, what='both managers back in the group')
         api.claim(CTXT, pool_name, cluster='east')
         waiting.pool_ready(api, pool_name, 3, cluster='east', timeout=60)
         time.sleep(3)
         # Documented bound: no overshoot while the membership is stable.
         assert len(tagged(cinder, pool_name, 'east')) == 3
-        hosts = waiting.wait_for(
-            lambda: api.get_usable_hosts(CTXT, 'east') == ['east-a',
-                                                            'east-b'],
-            timeout=30, what='both managers back in the group')
-        assert hosts
+        assert api.get_usable_hosts(CTXT, 'east') == ['east-a', 'east-b']
     finally:
         redis.stop()
