@@ -75,6 +75,8 @@ def test_fill_claim_and_refill(managers, api, cinder, snapshot, pool_name):
         'vnf-fn-miss'
 
 
+# PostgreSQL: the same burst runs on MariaDB in the two-clusters test.
+@engines.ON_POSTGRESQL
 @pytest.mark.serial
 def test_three_managers_200_claims_from_20_callers(managers, api, cinder,
                                                    snapshot, pool_name):
