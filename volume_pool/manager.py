@@ -196,43 +196,9 @@ class Manager(manager_api.ManagerAPI, periodic_task.PeriodicTasks):
 
     # -- periodic tasks ------------------------------------------------------
 
-    @periodic_task.periodic_task(spacing=CONF.volume_pool.replenish_interval,
-                                 run_immediately=True)
-    def replenish(self, context):
-        """Create the volumes each pool lacks (bounded concurrency)."""
-        if self._stop.stopping:
-            return
-        self.shared_demand.publish(self.specs)
-        queued = {}
-        # One read for every pool; a pool full by it is left alone without
-        # asking the ring or taking its lock (a claim since is seen next
-        # run).  A pool short by it reads its counts again under the lock.
-        counts = db_api.count_by_pool(self.cluster)
-        figures = self._demand_figures(self.specs)
-        usage_of = self._usage_once()
-        short = {}
-        for name, spec in self.specs.items():
-            target = self._target_of(spec, figures).value
-            if self.replenisher.plan(spec, target, counts,
-                                     usage_of).deficit:
-                short[name] = (spec, target)
-        # The ring is asked only when a pool is short: a run that finds
-        # every pool full costs one read and no call to the backend.
-        owns = self.coordination.ownership() if short else None
-        for name, (spec, target) in short.items():
-            if not owns(name):
-                continue
-            with self.coordination.pool_lock(name) as may_run:
-                if may_run:
-                    queued[name] = self.replenisher.replenish_pool(spec,
-                                                                   target)
-        if any(queued.values()):
-            LOG.info('Replenish queued %(total)d volumes: %(pools)s',
-                     {'total': sum(queued.values()),
-                      'pools': ', '.join('%s=%d' % item
-                                         for item in sorted(queued.items())
-                                         if item[1])})
-        self.last_runs['replenish'] = time.time()
+    # oslo.service runs the tasks due in the order they are defined: at
+    # start, sync (run_immediately) brings the table in step with Cinder
+    # before the first replenish counts what the pools lack.
 
     @periodic_task.periodic_task(spacing=CONF.volume_pool.sync_interval,
                                  run_immediately=True)
@@ -306,6 +272,44 @@ class Manager(manager_api.ManagerAPI, periodic_task.PeriodicTasks):
                         {'peers': ', '.join(peers),
                          'cluster': self.cluster or '(none)'})
         self._peers_without_coordination = peers
+
+    @periodic_task.periodic_task(spacing=CONF.volume_pool.replenish_interval,
+                                 run_immediately=True)
+    def replenish(self, context):
+        """Create the volumes each pool lacks (bounded concurrency)."""
+        if self._stop.stopping:
+            return
+        self.shared_demand.publish(self.specs)
+        queued = {}
+        # One read for every pool; a pool full by it is left alone without
+        # asking the ring or taking its lock (a claim since is seen next
+        # run).  A pool short by it reads its counts again under the lock.
+        counts = db_api.count_by_pool(self.cluster)
+        figures = self._demand_figures(self.specs)
+        usage_of = self._usage_once()
+        short = {}
+        for name, spec in self.specs.items():
+            target = self._target_of(spec, figures).value
+            if self.replenisher.plan(spec, target, counts,
+                                     usage_of).deficit:
+                short[name] = (spec, target)
+        # The ring is asked only when a pool is short: a run that finds
+        # every pool full costs one read and no call to the backend.
+        owns = self.coordination.ownership() if short else None
+        for name, (spec, target) in short.items():
+            if not owns(name):
+                continue
+            with self.coordination.pool_lock(name) as may_run:
+                if may_run:
+                    queued[name] = self.replenisher.replenish_pool(spec,
+                                                                   target)
+        if any(queued.values()):
+            LOG.info('Replenish queued %(total)d volumes: %(pools)s',
+                     {'total': sum(queued.values()),
+                      'pools': ', '.join('%s=%d' % item
+                                         for item in sorted(queued.items())
+                                         if item[1])})
+        self.last_runs['replenish'] = time.time()
 
     @periodic_task.periodic_task(
         spacing=CONF.coordination.refresh_interval, run_immediately=True)

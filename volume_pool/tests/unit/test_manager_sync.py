@@ -6,6 +6,7 @@ still holds."""
 import pytest
 
 from volume_pool import cinder as vp_cinder
+from volume_pool import manager as vp_manager
 from volume_pool import shrink
 from volume_pool import sync
 from volume_pool.db import api as db_api
@@ -270,3 +271,10 @@ def test_a_listing_older_than_the_claim_changes_nothing(make_manager,
     callers = dict(claim_checks.lease_tags(None), app='vnf-1')
     assert _claimed_with_pool_tags_in_the_listing(
         mgr, simulator, callers) == callers
+
+
+def test_the_start_syncs_before_it_replenishes():
+    # oslo.service runs the tasks due in the order they are defined: at
+    # start the table is in step with Cinder before the first refill.
+    names = [name for name, _task in vp_manager.Manager._periodic_tasks]
+    assert names.index('sync') < names.index('replenish')
