@@ -28,6 +28,7 @@ from volume_pool import late_requests
 from volume_pool import leases
 from volume_pool import manager_api
 from volume_pool import pool_spec
+from volume_pool import reconciled
 from volume_pool import replenish
 from volume_pool import shared_demand
 from volume_pool import shrink
@@ -81,13 +82,16 @@ class Manager(manager_api.ManagerAPI, periodic_task.PeriodicTasks):
         # the claimer's undo and sync's take-over wait it out alike.
         self.late_window = late_requests.LateWindow(
             conf.cinder.timeout or cinder_conf.DEFAULT_TIMEOUT)
+        # The pools a sync of this process has reconciled with Cinder:
+        # replenish refills no other (see volume_pool.reconciled).
+        self.reconciled = reconciled.ReconciledPools()
         self.syncer = sync.Sync(
             cinder, self.host, self.replenisher.is_pending,
             creating_timeout=options.creating_timeout,
             claim_timeout=options.claim_timeout,
             incarnation=self.incarnation,
             service_down_time=options.service_down_time,
-            late_window=self.late_window)
+            late_window=self.late_window, reconciled=self.reconciled)
         self.claimer = claims.Claimer(
             cinder, self.stats, host=self.host,
             incarnation=self.incarnation, claim_lease=options.claim_lease,
@@ -197,8 +201,8 @@ class Manager(manager_api.ManagerAPI, periodic_task.PeriodicTasks):
     # -- periodic tasks ------------------------------------------------------
 
     # oslo.service runs the tasks due in the order they are defined: at
-    # start, sync (run_immediately) brings the table in step with Cinder
-    # before the first replenish counts what the pools lack.
+    # start, sync (run_immediately) reconciles the pools with Cinder before
+    # the first replenish, which refills only reconciled pools.
 
     @periodic_task.periodic_task(spacing=CONF.volume_pool.sync_interval,
                                  run_immediately=True)
@@ -276,7 +280,11 @@ class Manager(manager_api.ManagerAPI, periodic_task.PeriodicTasks):
     @periodic_task.periodic_task(spacing=CONF.volume_pool.replenish_interval,
                                  run_immediately=True)
     def replenish(self, context):
-        """Create the volumes each pool lacks (bounded concurrency)."""
+        """Create the volumes each pool lacks (bounded concurrency).
+
+        Only for the pools a sync of this process has reconciled with
+        Cinder: one whose table lacks rows looks emptier than it is.
+        """
         if self._stop.stopping:
             return
         self.shared_demand.publish(self.specs)
@@ -297,7 +305,7 @@ class Manager(manager_api.ManagerAPI, periodic_task.PeriodicTasks):
         # every pool full costs one read and no call to the backend.
         owns = self.coordination.ownership() if short else None
         for name, (spec, target) in short.items():
-            if not owns(name):
+            if not owns(name) or self.reconciled.hold(spec.cluster, name):
                 continue
             with self.coordination.pool_lock(name) as may_run:
                 if may_run:

@@ -18,6 +18,7 @@ from volume_pool.tests.unit.manager_steps import call
 from volume_pool.tests.unit.manager_steps import CTXT
 from volume_pool.tests.unit.manager_steps import fill
 from volume_pool.tests.unit.manager_steps import ready
+from volume_pool.tests.unit.manager_steps import started
 from volume_pool.tests.unit.manager_steps import tagged
 from volume_pool.tests.unit.manager_steps import wait_for
 
@@ -126,6 +127,7 @@ def test_stuck_creating_volume_is_reaped_and_replaced(make_manager,
                                                       frozen_time):
     simulator.creation_delay = 60
     mgr = make_manager({'debian': 1}, creating_timeout=1)
+    started(mgr)
     mgr.replenish(CTXT)
     wait_for(lambda: db_api.get_rows(None) and
              db_api.get_rows(None)[0].volume_id)
