@@ -162,7 +162,8 @@ class ManagerAPI:
                                           usage_of).capped
                     if spec else None),
             held=self.backoff.state(name), claims=self.stats.figures(name),
-            coordination=self.coordination)
+            coordination=self.coordination,
+            reconciled=self.reconciled.done(self.cluster, name))
 
     def _spec(self, pool, cluster):
         self._check_cluster(cluster)

@@ -26,6 +26,7 @@ from volume_pool.tests.unit.manager_steps import wait_for
 DELETE = ('DELETE', '/volumes/{id}')
 LISTING = r'^/volumes/detail$'
 METADATA = r'^/volumes/[0-9a-f-]+/metadata$'
+WAITING = 'waiting for the first sync with Cinder'
 
 
 def restored(simulator, mgr, pool, count):
@@ -40,6 +41,10 @@ def restored(simulator, mgr, pool, count):
 
 def rows_of(pool='debian'):
     return {r.volume_id: r.status for r in db_api.get_rows(None, pool=pool)}
+
+
+def status_of(mgr, pool='debian'):
+    return {p['name']: p for p in call(mgr.pool_status)}[pool]
 
 
 def creating():
@@ -116,6 +121,7 @@ def test_a_pool_whose_orphans_sync_could_not_settle_stays_held(
     mgr.sync(CTXT)
     mgr.replenish(CTXT)
     assert creating() == []
+    assert status_of(mgr)['reason'].startswith(WAITING)
     simulator.clear_faults()
     mgr.sync(CTXT)
     assert rows_of() == dict.fromkeys(kept - {attached}, models.AVAILABLE)
@@ -137,6 +143,24 @@ def test_a_claim_on_an_empty_pool_before_the_first_sync_gets_a_volume(
     assert simulator.request_counts[POST] == 1
 
 
+def test_pool_status_says_a_short_pool_waits_for_the_first_sync(
+        make_manager, simulator):
+    mgr = make_manager({'debian': 2})
+    kept = restored(simulator, mgr, 'debian', 1)
+    mgr.replenish(CTXT)
+    status = status_of(mgr)
+    assert (status['ready'], status['creating']) == (0, 0)
+    assert status['reason'].startswith(WAITING), status['reason']
+    mgr.sync(CTXT)
+    status = status_of(mgr)
+    assert status['ready'] == 1
+    assert status['reason'] == 'waiting for the next replenish'
+    mgr.replenish(CTXT)
+    wait_for(lambda: ready() == 2, what='the pool full')
+    assert status_of(mgr)['reason'] == 'full'
+    assert kept < set(rows_of())
+
+
 def test_a_pool_taken_over_later_waits_for_this_managers_sync(
         make_manager, simulator, monkeypatch):
     # With coordination, sync settles only the pools this manager owns on
@@ -154,6 +178,7 @@ def test_a_pool_taken_over_later_waits_for_this_managers_sync(
     simulator.reset_counts()
     mgr.replenish(CTXT)
     assert quiet(mgr, simulator)
+    assert status_of(mgr, 'windows')['reason'].startswith(WAITING)
     mgr.sync(CTXT)
     assert rows_of('windows') == dict.fromkeys(kept, models.AVAILABLE)
     mgr.replenish(CTXT)
