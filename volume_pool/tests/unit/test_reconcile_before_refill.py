@@ -186,6 +186,19 @@ def test_a_pool_taken_over_later_waits_for_this_managers_sync(
     assert simulator.request_counts[POST] == 1
 
 
+def test_the_operators_refill_reconciles_the_pool_first(make_manager,
+                                                         simulator):
+    mgr = make_manager({'debian': 3})
+    kept = restored(simulator, mgr, 'debian', 2)
+    simulator.reset_counts()
+    assert call(mgr.refill, 'debian') == 1  # the one Cinder lacks
+    assert kept < set(rows_of())
+    wait_for(lambda: ready() == 3, what='the pool full')
+    assert simulator.request_counts[POST] == 1
+    assert simulator.request_counts[DELETE] == 0
+    assert call(mgr.refill, 'debian') == 0
+
+
 def test_held_and_released_are_said_once_per_pool(make_manager, simulator,
                                                   caplog):
     caplog.set_level(logging.INFO, logger='volume_pool.reconciled')
