@@ -28,6 +28,7 @@ from volume_pool import late_requests
 from volume_pool import leases
 from volume_pool import manager_api
 from volume_pool import pool_spec
+from volume_pool import reconciled
 from volume_pool import replenish
 from volume_pool import shared_demand
 from volume_pool import shrink
@@ -81,13 +82,16 @@ class Manager(manager_api.ManagerAPI, periodic_task.PeriodicTasks):
         # the claimer's undo and sync's take-over wait it out alike.
         self.late_window = late_requests.LateWindow(
             conf.cinder.timeout or cinder_conf.DEFAULT_TIMEOUT)
+        # The pools a sync of this process has reconciled with Cinder:
+        # replenish refills no other (see volume_pool.reconciled).
+        self.reconciled = reconciled.ReconciledPools()
         self.syncer = sync.Sync(
             cinder, self.host, self.replenisher.is_pending,
             creating_timeout=options.creating_timeout,
             claim_timeout=options.claim_timeout,
             incarnation=self.incarnation,
             service_down_time=options.service_down_time,
-            late_window=self.late_window)
+            late_window=self.late_window, reconciled=self.reconciled)
         self.claimer = claims.Claimer(
             cinder, self.stats, host=self.host,
             incarnation=self.incarnation, claim_lease=options.claim_lease,
@@ -196,43 +200,9 @@ class Manager(manager_api.ManagerAPI, periodic_task.PeriodicTasks):
 
     # -- periodic tasks ------------------------------------------------------
 
-    @periodic_task.periodic_task(spacing=CONF.volume_pool.replenish_interval,
-                                 run_immediately=True)
-    def replenish(self, context):
-        """Create the volumes each pool lacks (bounded concurrency)."""
-        if self._stop.stopping:
-            return
-        self.shared_demand.publish(self.specs)
-        queued = {}
-        # One read for every pool; a pool full by it is left alone without
-        # asking the ring or taking its lock (a claim since is seen next
-        # run).  A pool short by it reads its counts again under the lock.
-        counts = db_api.count_by_pool(self.cluster)
-        figures = self._demand_figures(self.specs)
-        usage_of = self._usage_once()
-        short = {}
-        for name, spec in self.specs.items():
-            target = self._target_of(spec, figures).value
-            if self.replenisher.plan(spec, target, counts,
-                                     usage_of).deficit:
-                short[name] = (spec, target)
-        # The ring is asked only when a pool is short: a run that finds
-        # every pool full costs one read and no call to the backend.
-        owns = self.coordination.ownership() if short else None
-        for name, (spec, target) in short.items():
-            if not owns(name):
-                continue
-            with self.coordination.pool_lock(name) as may_run:
-                if may_run:
-                    queued[name] = self.replenisher.replenish_pool(spec,
-                                                                   target)
-        if any(queued.values()):
-            LOG.info('Replenish queued %(total)d volumes: %(pools)s',
-                     {'total': sum(queued.values()),
-                      'pools': ', '.join('%s=%d' % item
-                                         for item in sorted(queued.items())
-                                         if item[1])})
-        self.last_runs['replenish'] = time.time()
+    # oslo.service runs the tasks due in the order they are defined: at
+    # start, sync (run_immediately) reconciles the pools with Cinder before
+    # the first replenish, which refills only reconciled pools.
 
     @periodic_task.periodic_task(spacing=CONF.volume_pool.sync_interval,
                                  run_immediately=True)
@@ -306,6 +276,48 @@ class Manager(manager_api.ManagerAPI, periodic_task.PeriodicTasks):
                         {'peers': ', '.join(peers),
                          'cluster': self.cluster or '(none)'})
         self._peers_without_coordination = peers
+
+    @periodic_task.periodic_task(spacing=CONF.volume_pool.replenish_interval,
+                                 run_immediately=True)
+    def replenish(self, context):
+        """Create the volumes each pool lacks (bounded concurrency).
+
+        Only for the pools a sync of this process has reconciled with
+        Cinder: one whose table lacks rows looks emptier than it is.
+        """
+        if self._stop.stopping:
+            return
+        self.shared_demand.publish(self.specs)
+        queued = {}
+        # One read for every pool; a pool full by it is left alone without
+        # asking the ring or taking its lock (a claim since is seen next
+        # run).  A pool short by it reads its counts again under the lock.
+        counts = db_api.count_by_pool(self.cluster)
+        figures = self._demand_figures(self.specs)
+        usage_of = self._usage_once()
+        short = {}
+        for name, spec in self.specs.items():
+            target = self._target_of(spec, figures).value
+            if self.replenisher.plan(spec, target, counts,
+                                     usage_of).deficit:
+                short[name] = (spec, target)
+        # The ring is asked only when a pool is short: a run that finds
+        # every pool full costs one read and no call to the backend.
+        owns = self.coordination.ownership() if short else None
+        for name, (spec, target) in short.items():
+            if not owns(name) or self.reconciled.hold(spec.cluster, name):
+                continue
+            with self.coordination.pool_lock(name) as may_run:
+                if may_run:
+                    queued[name] = self.replenisher.replenish_pool(spec,
+                                                                   target)
+        if any(queued.values()):
+            LOG.info('Replenish queued %(total)d volumes: %(pools)s',
+                     {'total': sum(queued.values()),
+                      'pools': ', '.join('%s=%d' % item
+                                         for item in sorted(queued.items())
+                                         if item[1])})
+        self.last_runs['replenish'] = time.time()
 
     @periodic_task.periodic_task(
         spacing=CONF.coordination.refresh_interval, run_immediately=True)

@@ -137,12 +137,26 @@ class ManagerAPI:
 
         The operator's ``volume-pool-manage pool refill``.  The manager that
         receives it may not own the pool on the hash ring; the tooz lock of
-        the pool still keeps two managers from replenishing it at once.
-        Returns how many creates were queued.
+        the pool still keeps two managers from replenishing it at once.  A
+        pool no sync of this manager has reconciled yet is synced first
+        (:mod:`volume_pool.reconciled`).  Returns how many creates were
+        queued.
         """
         validation.check_pool_arg(pool)
         spec = self._spec(pool, cluster)
         self.backoff.reset(pool)
+        if not self.reconciled.done(spec.cluster, pool):
+            # No sync of this process has listed the pool yet: reconcile it
+            # first, or a table that lacks rows would overfill it.
+            report = self.syncer.sync_pool(pool, spec, self.cluster)
+            LOG.info('Refill of pool %(pool)s synced it with Cinder first: '
+                     '%(report)s',
+                     {'pool': pool, 'report': ', '.join(
+                         '%s=%d' % item for item in report.as_dict().items())})
+            if not self.reconciled.done(spec.cluster, pool):
+                LOG.warning('Refill of pool %s skipped: its sync with Cinder '
+                            'did not finish.', pool)
+                return 0
         with self.coordination.pool_lock(pool) as may_run:
             if not may_run:
                 LOG.info('Refill of pool %s skipped: another manager is '
@@ -162,7 +176,8 @@ class ManagerAPI:
                                           usage_of).capped
                     if spec else None),
             held=self.backoff.state(name), claims=self.stats.figures(name),
-            coordination=self.coordination)
+            coordination=self.coordination,
+            reconciled=self.reconciled.done(self.cluster, name))
 
     def _spec(self, pool, cluster):
         self._check_cluster(cluster)

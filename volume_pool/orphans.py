@@ -34,7 +34,8 @@ class Orphans:
 
     def settle(self, orphans, specs, cluster, report):
         """Adopt or delete the listed volumes no row owns, ``{pool:
-        volumes}``, after one more read of those pools' rows."""
+        volumes}``, after one more read of those pools' rows; returns the
+        pools skipped for a Cinder error (orphans may be left unsettled)."""
         # Read the table again, after the listing: a claim or a create
         # that started since the first read holds a row by now (written
         # before Cinder is asked), or a receipt once it finished.
@@ -49,6 +50,7 @@ class Orphans:
         rows_of = {}
         for row in fresh:
             rows_of.setdefault(row.pool, []).append(row)
+        skipped = set()
         for pool, volumes in sorted(left.items()):
             for volume in volumes:
                 receipt = held.get(volume.id)
@@ -69,8 +71,10 @@ class Orphans:
                                                  live, report)
             except exception.CinderException as exc:
                 report.errors += 1
+                skipped.add(pool)
                 LOG.warning('Sync of pool %(pool)s skipped: %(err)s',
                             {'pool': pool, 'err': exc})
+        return skipped
 
     def _restore_claimed(self, volume, receipt):
         """Drop the pool tags a late request put back on a caller's

@@ -9,13 +9,14 @@ from volume_pool import sizing
 
 
 def record(name, cluster, spec, counts, target, capped=None, held=None,
-           claims=None, coordination=None):
+           claims=None, coordination=None, reconciled=True):
     """The pool's status as a dict (``spec`` None: a pool no longer
     configured that still holds volumes).
 
     ``counts``: ``db_api.count_by_pool``'s; ``target``: the pool's
-    :class:`~volume_pool.sizing.Target`; ``capped``, ``held`` and
-    ``coordination``: as for :func:`volume_pool.sizing.reason`.
+    :class:`~volume_pool.sizing.Target`; ``capped``, ``held``,
+    ``coordination`` and ``reconciled``: as for
+    :func:`volume_pool.sizing.reason`.
     """
     pool = sizing.counts_of(name, spec, counts)
     views = sizing.explain(spec, target)
@@ -35,7 +36,8 @@ def record(name, cluster, spec, counts, target, capped=None, held=None,
         'stale': pool.stale,
         'configured': spec is not None,
         'reason': sizing.reason(name, spec, pool, target, capped=capped,
-                                held=held, coordination=coordination),
+                                held=held, coordination=coordination,
+                                reconciled=reconciled),
         'backoff': held,
         'claims': claims,
         'auto': views['auto'],

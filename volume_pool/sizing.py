@@ -232,7 +232,7 @@ def plan(spec, target, ready, creating, usage, max_total_gb=None):
 # -- why a pool is where it is -----------------------------------------------
 
 def reason(name, spec, counts, target, capped=None, held=None,
-           coordination=None):
+           coordination=None, reconciled=True):
     """Why a pool is where it is, so nobody has to read the logs.
 
     ``counts``: its :class:`Counts`; ``target``: its :class:`Target`;
@@ -240,7 +240,8 @@ def reason(name, spec, counts, target, capped=None, held=None,
     backoff state.  ``coordination`` (``owns(name)``, ``degraded``) is
     asked last, and only for a pool short with nothing under way: asking
     may reach the coordination backend.  None: this manager replenishes
-    every pool.
+    every pool.  ``reconciled``: False while no sync of this manager has
+    reconciled the pool with Cinder (:mod:`volume_pool.reconciled`).
     """
     if spec is None:
         return ('not configured: volumes kept until "volume-pool-manage '
@@ -270,6 +271,10 @@ def reason(name, spec, counts, target, capped=None, held=None,
             return ('coordination backend unreachable: waiting for it '
                     'to share out the pools (claims go on)')
         return 'replenished by another manager'
+    if not reconciled:
+        return ('waiting for the first sync with Cinder: no refill before '
+                'it has listed the pool and adopted its volumes without a '
+                'row')
     return 'waiting for the next replenish'
 
 

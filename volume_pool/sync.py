@@ -24,7 +24,9 @@ tagged, no row (crash before the insert)    adopted up to the target,
 =========================================  ==================================
 
 Rows are read before Cinder is listed, so a volume created meanwhile is
-never mistaken for a vanished one.
+never mistaken for a vanished one.  The pools a run settled whole (listed,
+rows and orphans settled) are marked reconciled
+(:mod:`volume_pool.reconciled`): replenish refills only those.
 """
 
 import dataclasses
@@ -92,9 +94,12 @@ class Sync:
 
     def __init__(self, cinder, host, is_pending, creating_timeout,
                  claim_timeout, incarnation=None, service_down_time=60,
-                 late_window=None):
+                 late_window=None, reconciled=None):
         """``late_window``: the :class:`volume_pool.late_requests.LateWindow`
-        the claimer shares (none: requests never land late)."""
+        the claimer shares (none: requests never land late);
+        ``reconciled``: the manager's
+        :class:`volume_pool.reconciled.ReconciledPools`, told of every pool
+        a run settled whole."""
         self._cinder = cinder
         self._host = host
         self._is_pending = is_pending
@@ -107,6 +112,7 @@ class Sync:
         self._peers = peers.LiveManagers(incarnation, service_down_time)
         self._orphans = orphans.Orphans(cinder, host, creating_timeout,
                                         self._peers)
+        self._reconciled = reconciled
 
     def run(self, specs, cluster, owns=None):
         """Sync the configured pools and the ones that still have rows.
@@ -142,7 +148,7 @@ class Sync:
 
             def volumes_of(name, _cluster):
                 return volumes.get(name, [])
-        unrecorded = {}
+        unrecorded, settled = {}, set()
         for name in sorted(names):
             try:
                 found = self._settle_rows(name, specs.get(name), cluster,
@@ -153,10 +159,13 @@ class Sync:
                 LOG.warning('Sync of pool %(pool)s skipped: %(err)s',
                             {'pool': name, 'err': exc})
                 continue
+            settled.add(name)
             if found:
                 unrecorded[name] = found
         if unrecorded:
-            self._orphans.settle(unrecorded, specs, cluster, total)
+            settled -= self._orphans.settle(unrecorded, specs, cluster,
+                                            total)
+        self._mark_reconciled(cluster, settled)
         return total
 
     def sync_pool(self, pool, spec, cluster):
@@ -168,10 +177,17 @@ class Sync:
         volumes = self._list_pool(pool, cluster)
         unrecorded = self._settle_rows(pool, spec, cluster, rows, volumes,
                                        report)
+        skipped = set()
         if unrecorded:
-            self._orphans.settle({pool: unrecorded}, {pool: spec},
-                                 cluster, report)
+            skipped = self._orphans.settle({pool: unrecorded}, {pool: spec},
+                                           cluster, report)
+        if not skipped:
+            self._mark_reconciled(cluster, {pool})
         return report
+
+    def _mark_reconciled(self, cluster, pools):
+        if self._reconciled is not None and pools:
+            self._reconciled.mark(cluster, pools)
 
     def _lists_per_pool(self, names, rows):
         """True to list each pool alone: when the pools to settle are few

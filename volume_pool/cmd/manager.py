@@ -94,7 +94,9 @@ def _warn_of_disabled_tasks():
                     'disabled, the pools will not fill.')
     if options.sync_interval < 0:
         LOG.warning('[volume_pool] sync_interval = -1: sync is disabled, '
-                    'nothing settles a crash or a failed claim.')
+                    'nothing settles a crash or a failed claim, and '
+                    'replenish refills no pool: only "volume-pool-manage '
+                    'pool refill", which syncs the pool first.')
 
 
 def _check_pool_spelling():

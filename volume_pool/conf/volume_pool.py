@@ -27,8 +27,11 @@ volume_pool_opts = [
                default=300,
                min=-1,
                help='Seconds between two runs of the sync task, which '
-                    'syncs the pool table with Cinder. -1 disables the '
-                    'task (nothing then settles a crash or a failed claim: '
+                    'syncs the pool table with Cinder. Replenish refills '
+                    'a pool only once a sync of the manager process has '
+                    'reconciled it with Cinder. -1 disables the task '
+                    '(nothing then settles a crash or a failed claim, and '
+                    'only "volume-pool-manage pool refill" refills a pool: '
                     'for maintenance and tests; the manager warns at '
                     'start); 0 runs it at the default periodic spacing of '
                     'oslo.service (60 s).'),

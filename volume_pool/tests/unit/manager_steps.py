@@ -42,10 +42,20 @@ def ready(pool='debian'):
     return counts(pool).get(models.AVAILABLE, 0)
 
 
+def started(mgr):
+    """The manager's first sync, as the service runs it at start:
+    replenish refills only the pools a sync has reconciled with Cinder."""
+    mgr.sync(CTXT)
+    return mgr
+
+
 def fill(mgr, pool='debian', timeout=10.0):
     """Run replenish until the pool is full: one run creates at most
-    ``max_creating`` volumes, and a pool backing off skips runs."""
+    ``max_creating`` volumes, and a pool backing off skips runs.  A pool
+    no sync has reconciled yet is synced first (:func:`started`)."""
     target = mgr.specs[pool].target
+    if not mgr.reconciled.done(mgr.cluster, pool):
+        started(mgr)
 
     def full():
         mgr.replenish(CTXT)

@@ -14,12 +14,14 @@ from volume_pool.tests.unit.manager_steps import CTXT
 from volume_pool.tests.unit.manager_steps import fill
 from volume_pool.tests.unit.manager_steps import ready
 from volume_pool.tests.unit.manager_steps import settle
+from volume_pool.tests.unit.manager_steps import started
 from volume_pool.tests.unit.manager_steps import wait_for
 
 
 def test_quota_storm_backs_off_instead_of_hammering(make_manager, simulator,
                                                     frozen_time):
     mgr = make_manager({'debian': 5}, backoff_initial=0.5, backoff_max=2)
+    started(mgr)
     simulator.inject_fault(status=413, method='POST', path='^/volumes$',
                            count=1000)
     simulator.reset_counts()
@@ -44,6 +46,7 @@ def test_pool_pauses_after_errors_in_a_row_and_resumes_on_reload(
         make_manager, simulator, frozen_time):
     mgr = make_manager({'debian': 2}, backoff_initial=0.1, backoff_max=1,
                        max_consecutive_errors=3)
+    started(mgr)
     simulator.fail_next_creates(100)
     for _ in range(40):
         mgr.replenish(CTXT)
@@ -76,6 +79,7 @@ def test_refill_resumes_a_paused_pool_and_creates_its_deficit(
     # One create at a time: a success beside the failure would clear it.
     mgr = make_manager({'debian': 1}, backoff_initial=0.1, backoff_max=1,
                        max_consecutive_errors=1)
+    started(mgr)
     simulator.fail_next_creates(1)
     mgr.replenish(CTXT)
     wait_for(lambda: mgr.backoff.state('debian') and

@@ -11,6 +11,7 @@ from volume_pool.tests.unit.manager_steps import CTXT
 from volume_pool.tests.unit.manager_steps import fill
 from volume_pool.tests.unit.manager_steps import ready
 from volume_pool.tests.unit.manager_steps import settle
+from volume_pool.tests.unit.manager_steps import started
 from volume_pool.tests.unit.manager_steps import tagged
 from volume_pool.tests.unit.manager_steps import wait_for
 
@@ -69,6 +70,7 @@ def record(function, calls):
 def test_replenish_counts_creating_volumes(make_manager, simulator):
     simulator.creation_delay = 0.5
     mgr = make_manager({'debian': 4})
+    started(mgr)
     mgr.replenish(CTXT)
     mgr.replenish(CTXT)  # while the first four are still creating
     wait_for(lambda: ready() == 4)
@@ -78,6 +80,7 @@ def test_replenish_counts_creating_volumes(make_manager, simulator):
 def test_cinder_errors_do_not_crash_replenish_and_are_retried(
         make_manager, simulator):
     mgr = make_manager({'debian': 2}, backoff_initial=0.1)
+    started(mgr)
     simulator.inject_fault(status=500, method='POST', path='^/volumes$',
                            count=1)
     simulator.inject_fault(status=413, method='POST', path='^/volumes$',
@@ -93,6 +96,7 @@ def test_cinder_errors_do_not_crash_replenish_and_are_retried(
 def test_volume_that_ends_in_error_is_deleted_and_replaced(
         make_manager, simulator, frozen_time):
     mgr = make_manager({'debian': 2})
+    started(mgr)
     simulator.fail_next_creates(1)
     mgr.replenish(CTXT)
     settle(mgr)  # one ready, one in error (the backoff counted it)
@@ -107,6 +111,7 @@ def test_volume_that_ends_in_error_is_deleted_and_replaced(
 def test_max_creating_caps_creates_in_flight(make_manager, simulator, conf):
     simulator.creation_delay = 0.5
     mgr = make_manager({'debian': 6})
+    started(mgr)
     conf.set_override('max_creating', 2, group='pool:debian')
     mgr.reset()
     mgr.replenish(CTXT)

@@ -6,6 +6,7 @@ still holds."""
 import pytest
 
 from volume_pool import cinder as vp_cinder
+from volume_pool import manager as vp_manager
 from volume_pool import shrink
 from volume_pool import sync
 from volume_pool.db import api as db_api
@@ -17,6 +18,7 @@ from volume_pool.tests.unit.manager_steps import call
 from volume_pool.tests.unit.manager_steps import CTXT
 from volume_pool.tests.unit.manager_steps import fill
 from volume_pool.tests.unit.manager_steps import ready
+from volume_pool.tests.unit.manager_steps import started
 from volume_pool.tests.unit.manager_steps import tagged
 from volume_pool.tests.unit.manager_steps import wait_for
 
@@ -125,6 +127,7 @@ def test_stuck_creating_volume_is_reaped_and_replaced(make_manager,
                                                       frozen_time):
     simulator.creation_delay = 60
     mgr = make_manager({'debian': 1}, creating_timeout=1)
+    started(mgr)
     mgr.replenish(CTXT)
     wait_for(lambda: db_api.get_rows(None) and
              db_api.get_rows(None)[0].volume_id)
@@ -270,3 +273,10 @@ def test_a_listing_older_than_the_claim_changes_nothing(make_manager,
     callers = dict(claim_checks.lease_tags(None), app='vnf-1')
     assert _claimed_with_pool_tags_in_the_listing(
         mgr, simulator, callers) == callers
+
+
+def test_the_start_syncs_before_it_replenishes():
+    # oslo.service runs the tasks due in the order they are defined: at
+    # start the table is in step with Cinder before the first refill.
+    names = [name for name, _task in vp_manager.Manager._periodic_tasks]
+    assert names.index('sync') < names.index('replenish')

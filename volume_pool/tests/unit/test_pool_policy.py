@@ -14,6 +14,7 @@ from volume_pool.tests.unit.manager_steps import call
 from volume_pool.tests.unit.manager_steps import counts
 from volume_pool.tests.unit.manager_steps import CTXT
 from volume_pool.tests.unit.manager_steps import ready
+from volume_pool.tests.unit.manager_steps import started
 from volume_pool.tests.unit.manager_steps import tagged
 from volume_pool.tests.unit.manager_steps import wait_for
 
@@ -43,6 +44,7 @@ def ready_ids(pool='debian'):
 
 def test_max_ready_caps_replenish_and_says_so(make_manager, simulator):
     mgr = make_manager({'debian': {'target': 5, 'max_ready': 3}})
+    started(mgr)
     settle(mgr)
     assert ready() == 3
     assert len(tagged(simulator)) == 3
@@ -57,6 +59,7 @@ def test_max_ready_gb_learns_the_size_then_caps(make_manager, simulator):
     # (2 GiB), then fills what fits in 5 GiB: two volumes.
     mgr = make_manager({'debian': {'target': 5, 'max_ready_gb': 5,
                                    'snapshot_size': 2}})
+    started(mgr)
     mgr.replenish(CTXT)
     assert len(db_api.get_rows(None)) == 1
     settle(mgr)
@@ -71,6 +74,7 @@ def test_max_total_gb_caps_the_pools_of_the_cluster(make_manager,
                         'windows': {'target': 3, 'size': 2,
                                     'snapshot_size': 2}},
                        max_total_gb=7)
+    started(mgr)
     settle(mgr, pools=('debian', 'windows'))
     # debian takes 3 GiB first; 4 GiB leave room for two windows volumes.
     assert (ready('debian'), ready('windows')) == (3, 2)
@@ -91,6 +95,7 @@ def test_idle_pool_shrinks_oldest_first_to_min_ready_and_recovers(
         make_manager, simulator, frozen_time):
     mgr = make_manager({'debian': {'target': 4, 'min_ready': 2,
                                    'idle_ttl': 600}})
+    started(mgr)
     settle(mgr)                         # T0: A, B, C, D ready
     frozen_time(100)
     call(mgr.claim, 'debian')           # T0+100: takes A, the oldest
@@ -128,6 +133,7 @@ def test_idle_pool_shrinks_oldest_first_to_min_ready_and_recovers(
 def test_pool_never_claimed_is_idle_after_ttl_from_first_service(
         make_manager, simulator, frozen_time):
     mgr = make_manager({'debian': {'target': 3, 'idle_ttl': 600}})
+    started(mgr)
     settle(mgr)
     frozen_time(599)
     mgr.sync(CTXT)
@@ -149,6 +155,7 @@ def test_auto_target_follows_the_claim_rate_up_and_down(
                                    'max_ready': 6}},
                        auto_target_window=100, auto_target_headroom=1.0,
                        auto_target_refill_time=5)
+    started(mgr)
     auto = status_of(mgr)['auto']
     assert (auto['computed_target'], auto['refill_time_s'],
             auto['refill_time_measured']) == (1, 5.0, False)

@@ -235,3 +235,16 @@ def test_reason_asks_the_coordination_only_for_an_idle_short_pool():
             'coordination backend unreachable')
     assert reason(spec(), coordination=Coordination(owns=True)) == \
         'waiting for the next replenish'
+
+
+def test_reason_of_a_pool_no_sync_has_reconciled_yet():
+    # Refills wait for it; a full pool, another manager's, or one already
+    # creating says so first.
+    waiting = reason(spec(), reconciled=False)
+    assert waiting.startswith('waiting for the first sync with Cinder')
+    assert reason(spec(), ready=4, reconciled=False) == 'full'
+    assert reason(spec(), creating=1, reconciled=False) == 'creating'
+    assert reason(spec(), reconciled=False, coordination=Coordination(
+        owns=False)) == 'replenished by another manager'
+    assert reason(spec(), reconciled=False, coordination=Coordination(
+        owns=True)) == waiting
