@@ -95,7 +95,8 @@ MODULES = {
         'test_claim_keys.py', 'test_claim_lease.py'],
     'project_claims': [
         'test_transfer.py', 'test_transfer_edges.py',
-        'test_claim_keyed_miss.py'],
+        'test_claim_keyed_miss.py', 'test_late_requests.py',
+        'db/test_claim_step_guards.py'],
     'late_requests': [
         'test_late_requests.py', 'test_transfer_edges.py',
         'test_claim_undo.py'],
