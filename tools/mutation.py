@@ -72,7 +72,8 @@ MODULES = {
     'handback': [
         'test_claim_undo.py', 'test_claim_guards.py', 'test_transfer.py',
         'test_transfer_edges.py', 'test_claim_keyed_miss.py',
-        'test_late_requests.py', 'test_miss_creates.py'],
+        'test_late_requests.py', 'test_miss_creates.py',
+        'test_claim_release.py', 'test_handback.py'],
     'claims': [
         'test_manager_claim.py', 'test_claim_undo.py', 'test_claim_guards.py',
         'test_claim_keys.py', 'test_claim_give_up.py', 'test_claim_lease.py',
