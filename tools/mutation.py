@@ -67,11 +67,13 @@ MODULES = {
         'test_claim_keys.py',
         'test_claim_release.py', 'test_claim_give_up.py',
         'test_claim_keyed_miss.py', 'test_sync_beside_claims.py',
-        'test_transfer.py', 'test_transfer_edges.py'],
+        'test_transfer.py', 'test_transfer_edges.py',
+        'db/test_receipt_guards.py'],
     'handback': [
         'test_claim_undo.py', 'test_claim_guards.py', 'test_transfer.py',
         'test_transfer_edges.py', 'test_claim_keyed_miss.py',
-        'test_late_requests.py', 'test_miss_creates.py'],
+        'test_late_requests.py', 'test_miss_creates.py',
+        'test_claim_release.py', 'test_handback.py'],
     'claims': [
         'test_manager_claim.py', 'test_claim_undo.py', 'test_claim_guards.py',
         'test_claim_keys.py', 'test_claim_give_up.py', 'test_claim_lease.py',
@@ -94,7 +96,8 @@ MODULES = {
         'test_claim_keys.py', 'test_claim_lease.py'],
     'project_claims': [
         'test_transfer.py', 'test_transfer_edges.py',
-        'test_claim_keyed_miss.py'],
+        'test_claim_keyed_miss.py', 'test_late_requests.py',
+        'db/test_claim_step_guards.py'],
     'late_requests': [
         'test_late_requests.py', 'test_transfer_edges.py',
         'test_claim_undo.py'],

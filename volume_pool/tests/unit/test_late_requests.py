@@ -26,6 +26,7 @@ from volume_pool.tests.unit.manager_steps import fill
 
 PROJECT = '0123456789abcdef0123456789abcdef'
 TRANSFER = r'^/os-volume-transfer$|^/volume-transfers$'
+ACCEPT = '/accept$'
 
 
 @pytest.fixture
@@ -90,6 +91,35 @@ def test_a_transfer_applied_after_the_claim_gave_up_leaks_nothing(
     assert list(rows_by_volume()) == [volume_id]
     assert receipt('t', project='') is None
     again = call(mgr.claim, 'debian', name='vnf-t', claim_key='t',
+                 project_id=PROJECT)
+    assert again['volume_id'] == volume_id
+    owner = simulator.get_volume(volume_id)['os-vol-tenant-attr:tenant_id']
+    assert owner == PROJECT
+
+
+def test_an_accept_that_may_land_late_finds_its_transfer_withdrawn(
+        impatient_manager, simulator):
+    """The accept got no answer: the claim withdraws the transfer before
+    it asks the receiving project, so the accept can no longer land; the
+    volume waits out the late window all the same, then serves the key's
+    retry."""
+    mgr = impatient_manager
+    [volume_id] = rows_by_volume()
+    accept = simulator.inject_fault(status=None, method='POST', path=ACCEPT,
+                                    hold=True)
+    with pytest.raises(exception.VolumeTransferFailed):
+        call(mgr.claim, 'debian', name='vnf-l', claim_key='l',
+             project_id=PROJECT)
+    assert counts() == {models.UNCERTAIN: 1}
+    volume = simulator.get_volume(volume_id)
+    assert (volume['status'], volume['os-vol-tenant-attr:tenant_id']) == (
+        'available', simulator.project_id)
+    # Whenever it is applied now, the accept finds no transfer.
+    accept.release()
+    past_the_late_window(mgr)
+    mgr.sync(CTXT)
+    assert_settled(mgr, simulator)
+    again = call(mgr.claim, 'debian', name='vnf-l', claim_key='l',
                  project_id=PROJECT)
     assert again['volume_id'] == volume_id
     owner = simulator.get_volume(volume_id)['os-vol-tenant-attr:tenant_id']

@@ -21,12 +21,15 @@ from volume_pool.tests.unit.claim_checks import past_the_late_window
 from volume_pool.tests.unit.claim_checks import receipt
 from volume_pool.tests.unit.claim_checks import rows_by_volume
 from volume_pool.tests.unit.manager_steps import call
+from volume_pool.tests.unit.manager_steps import counts
 from volume_pool.tests.unit.manager_steps import CTXT
 from volume_pool.tests.unit.manager_steps import fill
 from volume_pool.tests.unit.manager_steps import held_past_its_deadline
 
 PROJECT = '0123456789abcdef0123456789abcdef'
 ACCEPT = '/accept$'
+# One transfer by id (its delete), not its accept.
+TRANSFER_BY_ID = r'^/(os-volume-transfer|volume-transfers)/[^/]+$'
 
 
 @pytest.fixture(autouse=True)
@@ -189,3 +192,46 @@ def test_a_miss_into_a_project_out_of_time_leaves_its_volume_to_the_pool(
     mgr.sync(CTXT)
     assert_settled(mgr, simulator)
     assert list(rows_by_volume()) == [made['id']]
+
+
+def test_a_refused_accept_gives_the_volume_back_at_once_for_a_member(
+        make_manager, simulator):
+    """A Cinder user with the member role: the receiving project does not
+    find the volume, which tells that it did not get it -- the volume is
+    back in its pool at once, and the key is free for a retry."""
+    simulator.admin = False
+    mgr = make_manager({'debian': 1})
+    fill(mgr)
+    [volume_id] = rows_by_volume()
+    simulator.inject_fault(status=400, method='POST', path=ACCEPT)
+    with pytest.raises(exception.VolumeTransferFailed):
+        call(mgr.claim, 'debian', name='vnf-r', claim_key='r',
+             project_id=PROJECT)
+    assert_settled(mgr, simulator)
+    assert receipt('r') is None
+    again = call(mgr.claim, 'debian', name='vnf-r', claim_key='r',
+                 project_id=PROJECT)
+    assert again['volume_id'] == volume_id
+    assert owner(simulator, volume_id) == PROJECT
+
+
+def test_a_transfer_that_cannot_be_withdrawn_waits_out_the_late_window(
+        make_manager, simulator):
+    """The accept failed and so did the delete of the transfer: whether
+    the offer still stands is unknown, so the volume waits out the late
+    window; sync then withdraws the transfer and the volume is back."""
+    mgr = make_manager({'debian': 1})
+    fill(mgr)
+    [volume_id] = rows_by_volume()
+    simulator.inject_fault(status=400, method='POST', path=ACCEPT)
+    simulator.inject_fault(status=500, method='DELETE', path=TRANSFER_BY_ID)
+    with pytest.raises(exception.VolumeTransferFailed):
+        call(mgr.claim, 'debian', name='vnf-d', claim_key='d',
+             project_id=PROJECT)
+    assert counts() == {models.UNCERTAIN: 1}
+    assert simulator.get_volume(volume_id)['status'] == 'awaiting-transfer'
+    past_the_late_window(mgr)
+    mgr.sync(CTXT)
+    assert_settled(mgr, simulator)
+    assert owner(simulator, volume_id) == simulator.project_id
+    assert receipt('d') is None

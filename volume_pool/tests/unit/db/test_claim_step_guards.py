@@ -1,15 +1,18 @@
 """Guards of a claim's own statements, each pinned on its own: the new
 row of a miss, the volume bound to it, the accepted transfer, a take whose
-commit was retried, and the takes of one batch."""
+commit was retried, the takes of one batch, and the answer a claim reads
+back when the reply of its commit was lost."""
 
 from oslo_utils import uuidutils
 import pytest
 
+from volume_pool import project_claims
 from volume_pool.db import api as db_api
 from volume_pool.db import claims as db_claims
 from volume_pool.db import models
 from volume_pool.db import receipts as db_receipts
 from volume_pool.tests.unit.db.test_claims import _add
+from volume_pool.tests.unit.db.test_claims import _finish
 from volume_pool.tests.unit.db.test_claims import _take
 from volume_pool.tests.unit.db.test_claims import INCARNATION
 
@@ -124,3 +127,25 @@ def test_a_used_answer_has_no_lease(any_database):
             result={'volume_id': held.volume_id}, lease=60.0)])
     assert answer['lease_expires_at'] is None
     assert db_receipts.get(None, 'p1', 'k1').lease_expires_at is None
+
+
+def test_only_a_receipt_that_holds_its_volume_gives_a_committed_answer(
+        any_database):
+    """committed_answer (a finish or a hand-over whose reply was lost):
+    the answer of a receipt ``leased`` or ``used``; none for a claim that
+    left no receipt, one still running, or one whose caller released the
+    volume since -- its answer is still written, but no longer true."""
+    _add()
+    _add()
+    assert project_claims.committed_answer('no-such-claim') is None
+    running, _row = _take(key='k1')
+    assert project_claims.committed_answer(running.claim_id) is None
+    take, held = _take(key='k2')
+    _finish(held, take.claim_id)
+    assert project_claims.committed_answer(take.claim_id)['volume_id'] == (
+        held.volume_id)
+    receipt, _hold = db_receipts.begin_release(None, 'p1', 'k2', 'h1',
+                                               INCARNATION, 60.0)
+    assert receipt.state == models.R_RELEASING
+    assert db_receipts.answer(receipt) is not None
+    assert project_claims.committed_answer(take.claim_id) is None
