@@ -9,7 +9,6 @@ from volume_pool.fixtures import waiting
 from volume_pool.tests.functional import engines
 from volume_pool.tests.functional.test_real_peers import table
 from volume_pool.tests.functional.test_real_peers import tagged
-from volume_pool.tests.functional.test_real_peers import wait_full
 
 SYNC_LINE = 'Sync: '
 
@@ -33,7 +32,7 @@ def _syncs(process):
 def test_a_start_on_a_table_missing_rows_keeps_the_same_volumes(
         managers, api, cinder, snapshot, pool_name):
     first = managers([(pool_name, snapshot, 4)], host='mgr-1')
-    wait_full(api, pool_name, 4)
+    waiting.pool_ready(api, pool_name, 4)
     volumes = {v.id for v in tagged(cinder, pool_name)}
     assert len(volumes) == 4
     assert set(table(managers.db_url, pool_name)) == volumes
@@ -42,7 +41,7 @@ def test_a_start_on_a_table_missing_rows_keeps_the_same_volumes(
     assert table(managers.db_url, pool_name) == {}
 
     second = managers([(pool_name, snapshot, 4)], host='mgr-2')
-    wait_full(api, pool_name, 4)
+    waiting.pool_ready(api, pool_name, 4)
     # Settled: a few more syncs (every 3 s) and replenish runs (every 1 s),
     # any of which would create, trim or delete.
     waiting.wait_for(lambda: _syncs(second) >= 3, timeout=60,

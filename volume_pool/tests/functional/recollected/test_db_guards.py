@@ -1,6 +1,7 @@
-"""The unit tests that pin the guards of the hold and claim steps, found
-by mutation testing, re-collected on the real services: the database on
-MariaDB and PostgreSQL."""
+"""The unit tests that pin the guards of the hold and claim steps and of
+the receipts, found by mutation testing, re-collected on the real
+services: the database on MariaDB and PostgreSQL."""
 
 from volume_pool.tests.unit.db.test_claim_step_guards import *  # noqa: F401,F403
 from volume_pool.tests.unit.db.test_hold_guards import *  # noqa: F401,F403
+from volume_pool.tests.unit.db.test_receipt_guards import *  # noqa: F401,F403
