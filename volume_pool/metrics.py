@@ -140,6 +140,13 @@ class PoolCollector:
                      'consecutive failures.', ['cluster', 'pool'],
                      [([_cluster(r['cluster']), r['name']],
                        int(bool(r['backoff']))) for r in records])
+        yield _gauge('volume_pool_awaiting_sync',
+                     '1 while the pool is not refilled because no sync of '
+                     'this manager has reconciled it with Cinder yet.',
+                     ['cluster', 'pool'],
+                     [([_cluster(r['cluster']), r['name']],
+                       int(not r.get('reconciled', True)))
+                      for r in records])
 
 
 def _gauge(name, documentation, labels, samples):

@@ -16,6 +16,7 @@ from volume_pool import metrics
 from volume_pool import metrics_server
 from volume_pool.tests.unit.manager_steps import call
 from volume_pool.tests.unit.manager_steps import fill
+from volume_pool.tests.unit.manager_steps import started
 
 
 def _sample(name, **labels):
@@ -73,6 +74,20 @@ def test_pool_gauges_come_from_the_table_for_owned_pools(make_manager):
     families = _families(_collector(mgr, owns=lambda pool: pool == 'ubuntu'))
     assert {labels[1] for labels in families['volume_pool_volumes']} == {
         'ubuntu'}
+
+
+def test_a_pool_awaits_its_first_sync_until_one_reconciles_it(make_manager):
+    mgr = make_manager({'debian': 2, 'ubuntu': 1})
+    awaiting = _families(_collector(mgr))['volume_pool_awaiting_sync']
+    assert awaiting == {('', 'debian'): 1, ('', 'ubuntu'): 1}
+    started(mgr)
+    awaiting = _families(_collector(mgr))['volume_pool_awaiting_sync']
+    assert awaiting == {('', 'debian'): 0, ('', 'ubuntu'): 0}
+    # Claims and refills after it change nothing.
+    fill(mgr)
+    call(mgr.claim, 'debian')
+    awaiting = _families(_collector(mgr))['volume_pool_awaiting_sync']
+    assert awaiting == {('', 'debian'): 0, ('', 'ubuntu'): 0}
 
 
 def _get(url):
