@@ -52,7 +52,8 @@ POOL_COLUMNS = ['name', 'cluster', 'target', 'ready', 'creating',
 # What only the managers' pool_status answer carries: -c accepts them,
 # and they are empty when the counts come from the database.
 LIVE_POOL_FIELDS = ['configured_target', 'uncertain', 'stale', 'configured',
-                    'backoff', 'claims', 'auto', 'idle', 'capped']
+                    'backoff', 'reconciled', 'claims', 'auto', 'idle',
+                    'capped']
 POOL_FIELDS = POOL_COLUMNS + LIVE_POOL_FIELDS
 VOLUME_COLUMNS = ['volume_id', 'name', 'status', 'snapshot_id', 'size',
                   'host', 'created_at']

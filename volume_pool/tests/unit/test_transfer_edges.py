@@ -235,3 +235,43 @@ def test_a_transfer_that_cannot_be_withdrawn_waits_out_the_late_window(
     assert_settled(mgr, simulator)
     assert owner(simulator, volume_id) == simulator.project_id
     assert receipt('d') is None
+
+
+def test_a_release_that_meets_a_transfer_is_no_answer_until_it_settles(
+        make_manager, simulator):
+    """The caller gave up on a claim into a project and released its key
+    while the claim's transfer was offered: the accept may yet land (a
+    request that lands late), so neither the release nor a retry of the
+    claim says "released" then; once the accept landed and sync settled
+    it, the claim is ``used`` and a retry gets the project's volume."""
+    mgr = make_manager({'debian': 1})
+    fill(mgr)
+    [row], _done = db_claims.commit_steps(
+        'debian', None, mgr.specs['debian'].snapshot_id, 'dead-manager',
+        [db_claims.Take(claim_id='c1', hold=60, claim_key='k',
+                        fingerprint=claim_request.fingerprint(
+                            mgr.specs['debian'], 'vnf-k', True, PROJECT),
+                        target_project=PROJECT)])
+    giver = cinder_handles.noauth_cinder_client(simulator.endpoint,
+                                                simulator.project_id)
+    receiver = cinder_handles.noauth_cinder_client(simulator.endpoint,
+                                                   PROJECT)
+    giver.volumes.update(row.volume_id, name='vnf-k', metadata={})
+    offer = giver.transfers.create(row.volume_id)
+
+    def retry():
+        return call(mgr.claim, 'debian', name='vnf-k', project_id=PROJECT,
+                    claim_key='k')
+    with pytest.raises(exception.ClaimInProgress):
+        call(mgr.release, 'k')
+    with pytest.raises(exception.ClaimInProgress):
+        retry()
+    # The accept the claim sent lands now, after the release began.
+    receiver.transfers.accept(offer.id, offer.auth_key)
+    past_the_late_window(mgr)
+    mgr.sync(CTXT)
+    kept = receipt('k')
+    assert (kept.state, kept.volume_id) == (models.R_USED, row.volume_id)
+    answer = retry()
+    assert (answer['volume_id'], answer['project_id']) == (row.volume_id,
+                                                           PROJECT)
