@@ -38,6 +38,11 @@ class ClaimTimedOut(exception.ClaimTimedOut, messaging.MessagingTimeout):
     names the claim to release."""
 
 
+def _error_text(exc):
+    """One line for a log: the error's first line, or its type's name."""
+    return exception.first_line(exc) or exc.__class__.__name__
+
+
 def get_transport(conf, url=None):
     """An RPC transport that re-raises volume_pool errors by type.
 
@@ -183,9 +188,7 @@ class VolumePoolAPI:
                 exception.VolumePoolException) as exc:
             LOG.warning('claim %(key)s timed out; releasing its key '
                         'failed: %(error)s',
-                        {'key': claim_key,
-                         'error': exception.first_line(exc) or
-                         exc.__class__.__name__})
+                        {'key': claim_key, 'error': _error_text(exc)})
         else:
             LOG.info('claim %s timed out; its key is released.', claim_key)
 
@@ -205,9 +208,7 @@ class VolumePoolAPI:
         except messaging.MessagingException as exc:
             LOG.warning('claim %(key)s timed out; its release got no '
                         'answer and could not be queued: %(error)s',
-                        {'key': claim_key,
-                         'error': exception.first_line(exc) or
-                         exc.__class__.__name__})
+                        {'key': claim_key, 'error': _error_text(exc)})
         else:
             LOG.warning('claim %s timed out; its release got no answer in '
                         'time and is queued for the managers.', claim_key)

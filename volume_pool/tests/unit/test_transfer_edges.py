@@ -117,15 +117,10 @@ def test_an_accept_answered_past_the_deadline_is_recorded_first(
     assert len(volumes_of_the_pool(simulator, mgr)) == 1
 
 
-@pytest.mark.parametrize('admin', [True, False], ids=['admin', 'member'])
-def test_sync_keeps_the_receipt_of_a_volume_handed_to_its_project(
-        make_manager, simulator, admin):
-    """A manager died after Cinder accepted its transfer: sync lets the
-    row go and the receipt follows the volume to its project, ``used``,
-    whether or not the pool's Cinder user can still see the volume."""
-    simulator.admin = admin
-    mgr = make_manager({'debian': 1})
-    fill(mgr)
+def _offered_by_a_dead_manager(mgr, simulator):
+    """Key ``k``'s claim into PROJECT, taken by a manager that died once
+    it had renamed the volume and offered its transfer: returns the row,
+    the offer and the receiving project's client, to accept it with."""
     [row], _done = db_claims.commit_steps(
         'debian', None, mgr.specs['debian'].snapshot_id, 'dead-manager',
         [db_claims.Take(claim_id='c1', hold=60, claim_key='k',
@@ -137,7 +132,19 @@ def test_sync_keeps_the_receipt_of_a_volume_handed_to_its_project(
     receiver = cinder_handles.noauth_cinder_client(simulator.endpoint,
                                                    PROJECT)
     giver.volumes.update(row.volume_id, name='vnf-k', metadata={})
-    offer = giver.transfers.create(row.volume_id)
+    return row, giver.transfers.create(row.volume_id), receiver
+
+
+@pytest.mark.parametrize('admin', [True, False], ids=['admin', 'member'])
+def test_sync_keeps_the_receipt_of_a_volume_handed_to_its_project(
+        make_manager, simulator, admin):
+    """A manager died after Cinder accepted its transfer: sync lets the
+    row go and the receipt follows the volume to its project, ``used``,
+    whether or not the pool's Cinder user can still see the volume."""
+    simulator.admin = admin
+    mgr = make_manager({'debian': 1})
+    fill(mgr)
+    row, offer, receiver = _offered_by_a_dead_manager(mgr, simulator)
     receiver.transfers.accept(offer.id, offer.auth_key)
     mgr.sync(CTXT)
     kept = receipt('k')
@@ -246,18 +253,7 @@ def test_a_release_that_meets_a_transfer_is_no_answer_until_it_settles(
     it, the claim is ``used`` and a retry gets the project's volume."""
     mgr = make_manager({'debian': 1})
     fill(mgr)
-    [row], _done = db_claims.commit_steps(
-        'debian', None, mgr.specs['debian'].snapshot_id, 'dead-manager',
-        [db_claims.Take(claim_id='c1', hold=60, claim_key='k',
-                        fingerprint=claim_request.fingerprint(
-                            mgr.specs['debian'], 'vnf-k', True, PROJECT),
-                        target_project=PROJECT)])
-    giver = cinder_handles.noauth_cinder_client(simulator.endpoint,
-                                                simulator.project_id)
-    receiver = cinder_handles.noauth_cinder_client(simulator.endpoint,
-                                                   PROJECT)
-    giver.volumes.update(row.volume_id, name='vnf-k', metadata={})
-    offer = giver.transfers.create(row.volume_id)
+    row, offer, receiver = _offered_by_a_dead_manager(mgr, simulator)
 
     def retry():
         return call(mgr.claim, 'debian', name='vnf-k', project_id=PROJECT,
