@@ -73,12 +73,8 @@ def replay(receipt, claim_key, fingerprint_):
         raise exception.ClaimKeyConflict(claim_key=claim_key)
     if receipt.state in models.HELD:
         return db_receipts.answer(receipt)
-    if receipt.state == models.R_RELEASED or (
-            receipt.state == models.R_RELEASING and
-            not receipt.target_project):
+    if db_receipts.released_for_the_caller(receipt):
         raise exception.ClaimReleased(claim_key=claim_key)
-    # A release of a claim into a project is no answer until it settles:
-    # a transfer accepted late ends it ``used``, the volume the caller's.
     if receipt.state in (models.R_RETURNING, models.R_RETURNED):
         raise exception.ClaimLeaseExpired(claim_key=claim_key)
     raise exception.ClaimInProgress(claim_key=claim_key)

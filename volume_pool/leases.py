@@ -93,12 +93,10 @@ def release(cinder, cluster, project_id, claim_key, host, incarnation):
 
 def _stopped(receipt):
     """A claim released before it answered, still giving its volume
-    back: the release is done as far as the caller is concerned.  Not a
-    claim into a project: its transfer may yet be accepted (a request
-    that lands late), and then the volume is the project's, the claim
-    ``used``: the caller hears it when that is settled."""
+    back: the release is done as far as the caller is concerned (but for
+    a claim into a project, see ``released_for_the_caller``)."""
     return (receipt.state == models.R_RELEASING and receipt.result is None
-            and not receipt.target_project)
+            and db_receipts.released_for_the_caller(receipt))
 
 
 def _what_release_did(receipt):

@@ -171,6 +171,16 @@ def released_unclaimed(receipt):
     return receipt.fingerprint == RELEASED_UNCLAIMED
 
 
+def released_for_the_caller(receipt):
+    """True when the key's release is the caller's answer: its volume is
+    back in the pool, or on its way back.  A release of a claim into a
+    project is no answer until it settles: its transfer may yet be
+    accepted (a request that lands late), and then the volume is the
+    project's and the claim ``used``."""
+    return receipt.state == models.R_RELEASED or (
+        receipt.state == models.R_RELEASING and not receipt.target_project)
+
+
 def record_release(cluster, project_id, claim_key):
     """The release of a key that no claim has used yet: a receipt of its
     own, ``released`` with no volume.  Its insert and a claim's take
