@@ -415,10 +415,17 @@ class _PoolSteps:
         return self._committer.submit((_FINISH, finish))
 
     def _run(self, steps):
-        taken, finished = db_claims.commit_steps(
-            self._pool, self._cluster, self.snapshot_id, self._incarnation,
-            [arg for kind, arg in steps if kind == _TAKE],
-            [arg for kind, arg in steps if kind == _FINISH])
+        takes = [arg for kind, arg in steps if kind == _TAKE]
+        try:
+            taken, finished = db_claims.commit_steps(
+                self._pool, self._cluster, self.snapshot_id,
+                self._incarnation, takes,
+                [arg for kind, arg in steps if kind == _FINISH])
+        except db_claims.TakesLost as lost:
+            # The finishes committed: only the takes' callers get the
+            # error (and a keyed retry, since no receipt was written).
+            taken = [group_commit.Failed(lost)] * len(takes)
+            finished = lost.finished
         taken, finished = iter(taken), iter(finished)
         return [next(taken) if kind == _TAKE else next(finished)
                 for kind, _arg in steps]

@@ -20,6 +20,16 @@ class BatchTimeout(Exception):
     """The batch did not run in time (the database is stalled)."""
 
 
+class Failed:
+    """A result of ``run_batch`` that is an error for its caller alone:
+    the rest of the batch keeps its results."""
+
+    __slots__ = ('error',)
+
+    def __init__(self, error):
+        self.error = error
+
+
 class _Request:
     __slots__ = ('item', 'result', 'error', 'finished', 'leads', 'wake')
 
@@ -36,7 +46,8 @@ class GroupCommitter:
     """Runs ``run_batch(items) -> results`` (one result per item, in order)
     for the items of concurrent :meth:`submit` calls, one batch at a time.
 
-    If a batch raises, every caller of that batch gets the exception.
+    If a batch raises, every caller of that batch gets the exception; a
+    result that is :class:`Failed` is raised to its own caller only.
     """
 
     def __init__(self, run_batch, max_batch=32, wait_timeout=None):
@@ -88,7 +99,10 @@ class GroupCommitter:
                 raise RuntimeError('batch of %d gave %d results'
                                    % (len(batch), len(results)))
             for request, result in zip(batch, results, strict=True):
-                request.result = result
+                if isinstance(result, Failed):
+                    request.error = result.error
+                else:
+                    request.result = result
         except BaseException as exc:
             for request in batch:
                 request.error = exc

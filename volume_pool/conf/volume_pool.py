@@ -103,6 +103,17 @@ volume_pool_opts = [
                     'it fails (MariaDB read and write timeouts, PostgreSQL '
                     'statement_timeout), so that a stalled database fails a '
                     'claim instead of hanging it.'),
+    cfg.IntOpt('database_conflict_retries',
+               default=10,
+               min=0,
+               help='Times a transaction that lost a race with another is '
+                    'run again before its error is raised: a deadlock, or '
+                    'on a Galera cluster a write that failed certification '
+                    'at commit, which is how Galera reports two nodes '
+                    'writing the same rows. The waits are short and '
+                    'random (20 ms doubling up to 0.5 s); a dropped '
+                    'connection is retried three times whatever this '
+                    'says.'),
     cfg.FloatOpt('backoff_initial',
                  default=2.0,
                  min=0.1,

@@ -95,8 +95,9 @@ def commit_steps(pool, cluster, snapshot_id, incarnation, takes=(),
         pending = [take for take in takes if take.claim_id not in answered
                    and take not in repeats]
         try:
-            taken, finished = _commit(pool, cluster, snapshot_id,
-                                      incarnation, pending, finishes)
+            taken, finished = _commit_or_apart(pool, cluster, snapshot_id,
+                                               incarnation, pending,
+                                               finishes)
         except db_exc.DBDuplicateEntry:
             fresh = _own_takes(pending)
             found = receipts.by_keys(cluster, [
@@ -122,6 +123,42 @@ def commit_steps(pool, cluster, snapshot_id, incarnation, takes=(),
                 for take in repeats)
         return [answered[take.claim_id] for take in takes], finished
     raise db_exc.DBError('claim keys kept colliding')
+
+
+class TakesLost(db_exc.DBError):
+    """The takes of a batch failed after its finishes had committed on
+    their own: ``finished`` holds the finishes' answers.  No take wrote
+    anything, so a keyed retry starts afresh."""
+
+    def __init__(self, finished, cause):
+        super().__init__(cause)
+        self.finished = finished
+
+
+def _commit_or_apart(pool, cluster, snapshot_id, incarnation, takes,
+                     finishes):
+    """The takes and finishes in one transaction; if it keeps losing
+    races, the finishes alone, then the takes alone.
+
+    A take races other claims for the oldest ready rows (on a Galera
+    cluster, claims writing through other nodes, seen only at commit); a
+    finish deletes a row its claim already holds, whose volume Cinder has
+    already handed over.  The finishes must not pay for the takes' races.
+    """
+    try:
+        return _commit(pool, cluster, snapshot_id, incarnation, takes,
+                       finishes)
+    except db_exc.DBDeadlock:
+        if not (takes and finishes):
+            raise
+    finished = _commit(pool, cluster, snapshot_id, incarnation, (),
+                       finishes)[1]
+    try:
+        taken = _commit(pool, cluster, snapshot_id, incarnation, takes,
+                        ())[0]
+    except db_exc.DBError as error:
+        raise TakesLost(finished, error) from error
+    return taken, finished
 
 
 def _own_takes(takes):

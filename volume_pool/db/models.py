@@ -185,6 +185,10 @@ class PoolLock(Base, models.TimestampMixin):
     pool = sa.Column(sa.String(64), nullable=False)
     # The manager that last held it (for an operator who wonders).
     host = sa.Column(sa.String(255), nullable=True)
+    # How many times it was taken: each take changes the row, which a
+    # Galera cluster needs to see two nodes' takes conflict.
+    turns = sa.Column(sa.BigInteger, nullable=False, default=0,
+                      server_default='0')
 
 
 class ClaimReceipt(Base, models.TimestampMixin):

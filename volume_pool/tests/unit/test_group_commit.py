@@ -95,3 +95,17 @@ def test_a_batch_must_give_one_result_per_item():
 def test_max_batch_must_be_positive():
     with pytest.raises(ValueError):
         group_commit.GroupCommitter(lambda items: items, max_batch=0)
+
+
+def test_a_failed_result_is_raised_to_its_own_caller_only():
+    """A batch whose run fails for some items (a take that lost its race
+    after the finishes beside it committed) fails those callers alone."""
+    lost = ValueError('lost the race')
+    committer = group_commit.GroupCommitter(
+        lambda items: [group_commit.Failed(lost) if item == 2 else item * 10
+                       for item in items])
+    assert committer.submit(1) == 10
+    with pytest.raises(ValueError) as raised:
+        committer.submit(2)
+    assert raised.value is lost
+    assert committer.submit(3) == 30
