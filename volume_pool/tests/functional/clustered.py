@@ -1,13 +1,17 @@
-"""A clustered engine of :mod:`volume_pool.fixtures.clusters` for a test
-module: on free ports, in a work dir of its own (on tmpfs where there is
-one), stopped and removed afterwards."""
+"""The clustered engines of :mod:`volume_pool.fixtures.clusters` as
+fixtures, one cluster per test module: on free ports, in a work dir of its
+own (on tmpfs where there is one), stopped and removed afterwards.  The
+functional conftest makes them available to every test module."""
 
+import functools
 import os
 import shutil
 import tempfile
+import uuid
 
 import pytest
 
+from volume_pool.fixtures import clusters
 from volume_pool.tests import services
 
 
@@ -24,7 +28,30 @@ def running(make):
     cluster = make(os.path.join(workdir, 'c'), missing=services.unavailable)
     try:
         cluster.start()
+        # Shown with --durations: the fixture's setup is the start-up.
         yield cluster
     finally:
         cluster.stop()
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture(scope='module')
+def galera():
+    yield from running(clusters.GaleraCluster.on_free_ports)
+
+
+@pytest.fixture(scope='module')
+def rabbit_cluster():
+    prefix = 'vpt%s-' % uuid.uuid4().hex[:6]
+    yield from running(functools.partial(
+        clusters.RabbitCluster.on_free_ports, prefix=prefix))
+
+
+@pytest.fixture(scope='module')
+def sentinel():
+    yield from running(clusters.SentinelCluster.on_free_ports)
+
+
+@pytest.fixture(scope='module')
+def etcd():
+    yield from running(clusters.EtcdCluster.on_free_ports)

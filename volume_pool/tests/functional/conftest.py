@@ -24,6 +24,12 @@ from volume_pool.fixtures import manager_process
 from volume_pool.tests import console as vp_console
 from volume_pool.tests import services
 
+# The clustered engines: one cluster per test module that asks for one.
+from volume_pool.tests.functional.clustered import etcd  # noqa: F401
+from volume_pool.tests.functional.clustered import galera  # noqa: F401
+from volume_pool.tests.functional.clustered import rabbit_cluster  # noqa
+from volume_pool.tests.functional.clustered import sentinel  # noqa: F401
+
 CLAIMER = os.path.join(os.path.dirname(__file__), 'claimer.py')
 # For the tests of a burst of claims, about contention and not deadlines:
 # twenty misses at once on the test Cinder (one API worker) of a loaded
@@ -221,3 +227,4 @@ def pytest_sessionfinish(session, exitstatus):
     if (exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED and
             session.config.getoption('markexpr')):
         session.exitstatus = pytest.ExitCode.OK
+

@@ -9,10 +9,7 @@ three nodes of each engine is a burst of CPU, and their timeouts are
 short.
 """
 
-import functools
 import os
-import shutil
-import tempfile
 import uuid
 
 from oslo_config import cfg
@@ -26,48 +23,6 @@ from volume_pool.fixtures import waiting
 from volume_pool.tests import services
 
 pytestmark = pytest.mark.serial
-
-
-def _cluster(make):
-    """Start the cluster ``make(workdir, missing)`` gives; stop it and
-    remove its work dir afterwards."""
-    if (os.environ.get('VOLUME_POOL_FUNCTIONAL') != '1'
-            and not services.in_ci()):
-        pytest.skip('clustered engines: run with VOLUME_POOL_FUNCTIONAL=1')
-    shm = '/dev/shm'  # noqa: S108
-    workdir = tempfile.mkdtemp(prefix='vp-cluster-',
-                               dir=shm if os.path.isdir(shm) else None)
-    os.chmod(workdir, 0o755)  # noqa: S103 (nodes run as mysql, rabbitmq)
-    cluster = make(os.path.join(workdir, 'c'), missing=services.unavailable)
-    try:
-        cluster.start()
-        # Shown with --durations: the fixture's setup is the start-up.
-        yield cluster
-    finally:
-        cluster.stop()
-        shutil.rmtree(workdir, ignore_errors=True)
-
-
-@pytest.fixture(scope='module')
-def galera():
-    yield from _cluster(clusters.GaleraCluster.on_free_ports)
-
-
-@pytest.fixture(scope='module')
-def rabbit():
-    prefix = 'vpt%s-' % uuid.uuid4().hex[:6]
-    yield from _cluster(functools.partial(
-        clusters.RabbitCluster.on_free_ports, prefix=prefix))
-
-
-@pytest.fixture(scope='module')
-def sentinel():
-    yield from _cluster(clusters.SentinelCluster.on_free_ports)
-
-
-@pytest.fixture(scope='module')
-def etcd():
-    yield from _cluster(clusters.EtcdCluster.on_free_ports)
 
 
 # -- Galera ------------------------------------------------------------
@@ -116,10 +71,10 @@ def test_galera_a_killed_node_rejoins_synced_with_what_it_missed(galera):
 
 # -- RabbitMQ ----------------------------------------------------------
 
-def test_rabbit_cluster_status_shows_three_running_nodes(rabbit):
-    expected = sorted(rabbit.nodename(i) for i in range(3))
+def test_rabbit_cluster_status_shows_three_running_nodes(rabbit_cluster):
+    expected = sorted(rabbit_cluster.nodename(i) for i in range(3))
     for i in range(3):
-        assert rabbit.running_nodes(node=i) == expected
+        assert rabbit_cluster.running_nodes(node=i) == expected
 
 
 class Echo:
@@ -129,9 +84,10 @@ class Echo:
         return value
 
 
-def test_rabbit_rpc_round_trip_on_quorum_queues_over_every_node(rabbit):
+def test_rabbit_rpc_round_trip_on_quorum_queues_over_every_node(
+        rabbit_cluster):
     vhost = 'vp-quorum-%s' % uuid.uuid4().hex[:8]
-    rabbit.add_vhost(vhost)
+    rabbit_cluster.add_vhost(vhost)
     conf = cfg.ConfigOpts()
     conffixture.ConfFixture(conf)  # registers the drivers' options
     conf([], project='volume-pool-test')
@@ -139,7 +95,8 @@ def test_rabbit_rpc_round_trip_on_quorum_queues_over_every_node(rabbit):
                       group='oslo_messaging_rabbit')
     conf.set_override('rabbit_transient_quorum_queue', True,
                       group='oslo_messaging_rabbit')
-    transport = messaging.get_rpc_transport(conf, url=rabbit.url(vhost))
+    transport = messaging.get_rpc_transport(
+        conf, url=rabbit_cluster.url(vhost))
     topic = 'vp-echo'
     server = messaging.get_rpc_server(
         transport, messaging.Target(topic=topic, server='s1'), [Echo()])
@@ -150,7 +107,7 @@ def test_rabbit_rpc_round_trip_on_quorum_queues_over_every_node(rabbit):
             timeout=30)
         assert client.call({}, 'echo', value='over three nodes') == (
             'over three nodes')
-        queues = dict(line.split('\t') for line in rabbit.ctl(
+        queues = dict(line.split('\t') for line in rabbit_cluster.ctl(
             'list_queues', '-p', vhost, '--no-table-headers', 'name',
             'type').splitlines() if '\t' in line)
         assert queues[topic] == 'quorum'
@@ -161,7 +118,7 @@ def test_rabbit_rpc_round_trip_on_quorum_queues_over_every_node(rabbit):
         server.stop()
         server.wait()
         transport.cleanup()
-        rabbit.ctl('delete_vhost', vhost)
+        rabbit_cluster.ctl('delete_vhost', vhost)
 
 
 # -- Redis Sentinel ----------------------------------------------------

@@ -4,30 +4,36 @@ nodes' conflicting writes meet only at commit, where the loser gets a
 deadlock.  The pool lock must hold across nodes all the same."""
 
 import concurrent.futures
+import json
+import subprocess
+import sys
 import threading
+import time
 import types
+import uuid
 
 from oslo_db.sqlalchemy import enginefacade
 from oslo_utils import uuidutils
 import pytest
 import sqlalchemy as sa
 
+from volume_pool import context as vp_context
+from volume_pool import exception
 from volume_pool.db import api as db_api
 from volume_pool.db import migration
 from volume_pool.db import models
-from volume_pool.fixtures import clusters
-from volume_pool.tests.functional import clustered
+from volume_pool.fixtures import waiting
+from volume_pool.tests import accounting
+from volume_pool.tests.functional import engines
+from volume_pool.tests.functional.conftest import BURST_TIMEOUTS
+from volume_pool.tests.functional.conftest import CLAIMER
 
-pytestmark = pytest.mark.serial
+# One cluster for the module, on one worker.
+pytestmark = pytest.mark.xdist_group('galera')
 
 DATABASE = 'volume_pool'
 TARGET = 5
 ROUNDS = 200
-
-
-@pytest.fixture(scope='module')
-def galera():
-    yield from clustered.running(clusters.GaleraCluster.on_free_ports)
 
 
 @pytest.fixture(scope='module')
@@ -133,3 +139,157 @@ def test_the_pool_lock_holds_across_nodes(galera, node_urls, through_nodes):
     print('%d rounds, %d overfilled: %s' % (ROUNDS, len(overfilled),
                                             overfilled[:5]))
     assert overfilled == []
+
+
+CTXT = vp_context.RequestContext(project_id='controller')
+
+
+def _pool_levels(url, pool, stop, seen):
+    """Until ``stop``: the pool's ready and creating rows, as replenish
+    counts them, read through node ``url`` every 0.2 s."""
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    try:
+        while not stop.wait(0.2):
+            with engine.connect() as conn:
+                seen.append(conn.execute(sa.text(
+                    "SELECT COUNT(*) FROM pool_volumes WHERE pool = :p "
+                    "AND status IN ('available', 'creating')"),
+                    {'p': pool}).scalar())
+    finally:
+        engine.dispose()
+
+
+def _claiming(url, pool):
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            return conn.execute(sa.text(
+                "SELECT COUNT(*) FROM pool_volumes WHERE pool = :p "
+                "AND status = 'claiming'"), {'p': pool}).scalar()
+    finally:
+        engine.dispose()
+
+
+# The managers fixture's own database (MariaDB's) is not the one they use.
+@engines.ON_MARIADB
+def test_200_claims_through_three_nodes(managers, api, cinder, snapshot,
+                                        pool_name, node_urls):
+    """Three managers, each writing through its own node, no coordination
+    backend (the pool lock alone keeps them apart): 200 claims from 20
+    callers, none sees an error, no volume twice, no pool over target."""
+    extra = ('[pool:%s]\nmax_miss_creates = 20\n' % pool_name +
+             BURST_TIMEOUTS)
+    for i, url in enumerate(node_urls):
+        managers([(pool_name, snapshot, 30)], host='mgr-%d' % (i + 1),
+                 connection=url, extra=extra)
+    waiting.pool_ready(api, pool_name, 30, timeout=120)
+    stop, levels = threading.Event(), []
+    sampler = threading.Thread(target=_pool_levels,
+                               args=(node_urls[2], pool_name, stop, levels))
+    sampler.start()
+    try:
+        callers = [subprocess.Popen(
+            [sys.executable, CLAIMER, managers.transport_url, pool_name,
+             '50', '5'], stdout=subprocess.PIPE, text=True)
+            for _ in range(4)]
+        results = []
+        for caller in callers:
+            out, _ = caller.communicate(timeout=600)
+            assert caller.returncode == 0
+            results.extend(json.loads(out))
+        # Refilled after the burst, with the sampler still watching.
+        waiting.pool_ready(api, pool_name, 30, timeout=120)
+    finally:
+        stop.set()
+        sampler.join(10)
+    errors = [r for r in results if 'error' in r]
+    assert not errors, errors[:5]
+    ids = [r['volume_id'] for r in results]
+    assert len(ids) == 200 and len(set(ids)) == 200
+    assert max(levels) <= 30, max(levels)
+    answers = dict(zip(map(str, range(200)), ids, strict=True))
+    waiting.wait_clear(
+        lambda: accounting.accounted(cinder, node_urls[0], pool_name,
+                                     answers, since=managers.started_at),
+        timeout=90, what='every volume accounted for')
+    print('200 claims through three nodes: %d from the pool; pool level '
+          'at most %d' % (sum(r['source'] == 'pool' for r in results),
+                          max(levels)))
+
+
+def _keyed_caller(api, pool, until, outcomes):
+    """Claims with a key of its own until ``until``; a typed error is
+    retried with the same key until it gets an answer or a final no."""
+    while time.monotonic() < until:
+        key = str(uuid.uuid4())
+        tries = []
+        while True:
+            began = time.monotonic()
+            try:
+                answer = api.claim(CTXT, pool, name='fn-%s' % key[:8],
+                                   claim_key=key, timeout=30)
+            except (exception.ClaimTimedOut, exception.ClaimReleased) as exc:
+                tries.append(type(exc).__name__)
+                outcomes.append((key, None, tries,
+                                 time.monotonic() - began))
+                break
+            except exception.VolumePoolException as exc:
+                tries.append(type(exc).__name__)
+                time.sleep(0.5)
+                continue
+            outcomes.append((key, answer['volume_id'], tries,
+                             time.monotonic() - began))
+            break
+
+
+@engines.ON_MARIADB
+def test_a_node_killed_behind_haproxy(galera, node_urls, managers, api,
+                                      cinder, snapshot, pool_name):
+    """Three managers through HAProxy (one node writes, the others are
+    its backups); the writing node is killed with SIGKILL mid-run, then
+    rejoins.  Callers see at most a typed error that a keyed retry turns
+    into an answer; no volume twice, none lost, none left claiming past
+    a sync."""
+    proxy = galera.urls['proxy'] + DATABASE
+    extra = '[volume_pool]\nclaim_lease = 0\n' + BURST_TIMEOUTS
+    for i in range(3):
+        managers([(pool_name, snapshot, 10)], host='mgr-%d' % (i + 1),
+                 coordination=True, connection=proxy, extra=extra)
+    waiting.pool_ready(api, pool_name, 10, timeout=120)
+    outcomes = []
+    until = time.monotonic() + 25
+    callers = [threading.Thread(target=_keyed_caller,
+                                args=(api, pool_name, until, outcomes))
+               for _ in range(6)]
+    for caller in callers:
+        caller.start()
+    time.sleep(4)
+    galera.kill_node(0)
+    killed_at = time.monotonic()
+    time.sleep(6)
+    restarted_at = time.monotonic() - killed_at
+    rejoined_in = galera.start_node(0)
+    for caller in callers:
+        caller.join(120)
+    answers = {key: volume for key, volume, _tries, _s in outcomes
+               if volume is not None}
+    assert len(set(answers.values())) == len(answers)
+    gave_up = [o for o in outcomes if o[1] is None]
+    assert not gave_up, gave_up[:5]
+    errors = {}
+    for _key, _volume, tries, _s in outcomes:
+        for name in tries:
+            errors[name] = errors.get(name, 0) + 1
+    # Settled: nothing claiming, every volume in the pool or answered.
+    waiting.wait_for(lambda: _claiming(node_urls[1], pool_name) == 0,
+                     timeout=60, what='no row left claiming')
+    waiting.wait_clear(
+        lambda: accounting.accounted(cinder, node_urls[1], pool_name,
+                                     answers, since=managers.started_at),
+        timeout=90, what='every volume accounted for')
+    slowest = max(s for _k, _v, _t, s in outcomes)
+    print('node killed behind HAProxy: %d claims answered, errors seen '
+          'and retried: %s, slowest claim %.1fs; the node restarted %.0fs '
+          'after the kill was Synced %.1fs later'
+          % (len(answers), errors or 'none', slowest, restarted_at,
+             rejoined_in))
