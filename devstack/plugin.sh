@@ -28,6 +28,18 @@ function install_volume_pool_coordination {
     fi
 }
 
+# The tooz URL to write: "etcd3" stands for DevStack's own etcd, and
+# fails unless that is enabled.
+function volume_pool_coordination_url {
+    if [[ "$VOLUME_POOL_COORDINATION_URL" != "etcd3" ]]; then
+        echo "$VOLUME_POOL_COORDINATION_URL"
+    elif is_service_enabled etcd3; then
+        echo "etcd3+http://${SERVICE_HOST}:${ETCD_PORT:-2379}"
+    else
+        return 1
+    fi
+}
+
 function configure_volume_pool {
     sudo install -d -o "$STACK_USER" "$VOLUME_POOL_CONF_DIR"
     rm -f "$VOLUME_POOL_CONF"
@@ -42,8 +54,18 @@ function configure_volume_pool {
     iniset "$VOLUME_POOL_CONF" volume_pool sync_interval \
         "$VOLUME_POOL_SYNC_INTERVAL"
     if [[ -n "$VOLUME_POOL_COORDINATION_URL" ]]; then
+        local coordination_url
+        coordination_url=$(volume_pool_coordination_url) ||
+            die $LINENO "VOLUME_POOL_COORDINATION_URL=etcd3 needs" \
+                "enable_service etcd3 in local.conf"
         iniset "$VOLUME_POOL_CONF" coordination backend_url \
-            "$VOLUME_POOL_COORDINATION_URL"
+            "$coordination_url"
+    fi
+    if [[ "$VOLUME_POOL_RABBIT_QUORUM_QUEUES" == "True" ]]; then
+        iniset "$VOLUME_POOL_CONF" oslo_messaging_rabbit \
+            rabbit_quorum_queue True
+        iniset "$VOLUME_POOL_CONF" oslo_messaging_rabbit \
+            rabbit_transient_quorum_queue True
     fi
 
     create_service_user "$VOLUME_POOL_SERVICE_USER" "admin"

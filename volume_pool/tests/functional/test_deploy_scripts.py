@@ -42,7 +42,10 @@ _STUBS = textwrap.dedent('''
     rec() { echo "$*" >> "$LOG"; }
     get_python_exec_prefix() { echo "$STUB_BIN"; }
     enable_service() { rec enable_service "$@"; }
-    is_service_enabled() { return 0; }
+    is_service_enabled() { [[ " $STUB_DISABLED " != *" $1 "* ]]; }
+    trueorfalse() { local v=${!2:-$1}; [[ $v == [Tt]rue ]] && echo True ||
+        echo False; }
+    SERVICE_HOST=10.0.0.5; ETCD_PORT=2379
     echo_summary() { :; }
     setup_develop() { rec setup_develop "$@"; }
     iniset() { rec iniset "$@"; }
@@ -70,7 +73,7 @@ _STUBS = textwrap.dedent('''
     ''')
 
 
-def _run_phase(tmp_path, *phase, env=None):
+def _run_phase(tmp_path, *phase, env=None, check=True):
     log = tmp_path / 'calls.log'
     stub_bin = tmp_path / 'bin'
     stub_bin.mkdir(exist_ok=True)
@@ -78,7 +81,7 @@ def _run_phase(tmp_path, *phase, env=None):
     manage.write_text('#!/bin/sh\necho "volume-pool-manage $*" >> "$LOG"\n')
     manage.chmod(0o755)
     script = _STUBS + 'source devstack/plugin.sh %s\n' % ' '.join(phase)
-    subprocess.run(['bash', '-c', script], cwd=TOP, check=True,
+    subprocess.run(['bash', '-c', script], cwd=TOP, check=check,
                    env={'LOG': str(log), 'PATH': os.environ['PATH'],
                         'STUB_BIN': str(stub_bin), 'STUB_DISTRO': 'ubuntu',
                         **(env or {})})
@@ -135,3 +138,29 @@ def test_devstack_leaves_other_coordination_backends_alone(tmp_path):
     calls = _run_phase(tmp_path, 'stack', 'post-config', env=env)
     assert ('iniset /etc/volume-pool/volume-pool.conf coordination '
             'backend_url etcd3+http://127.0.0.1:2379') in calls
+
+
+def test_devstack_points_at_its_own_etcd(tmp_path):
+    env = {'VOLUME_POOL_COORDINATION_URL': 'etcd3'}
+    calls = _run_phase(tmp_path, 'stack', 'post-config', env=env)
+    assert ('iniset /etc/volume-pool/volume-pool.conf coordination '
+            'backend_url etcd3+http://10.0.0.5:2379') in calls
+    without = tmp_path / 'without-etcd3'
+    without.mkdir()
+    calls = _run_phase(without, 'stack', 'post-config', check=False,
+                       env=dict(env, STUB_DISABLED='etcd3'))
+    assert [c for c in calls if c.startswith('die ')], calls
+    assert not [c for c in calls if ' coordination ' in c]
+
+
+def test_devstack_turns_quorum_queues_on(tmp_path):
+    conf = '/etc/volume-pool/volume-pool.conf'
+    calls = _run_phase(tmp_path, 'stack', 'post-config')
+    assert not [c for c in calls if 'oslo_messaging_rabbit' in c]
+    quorum = tmp_path / 'quorum'
+    quorum.mkdir()
+    calls = _run_phase(quorum, 'stack', 'post-config',
+                       env={'VOLUME_POOL_RABBIT_QUORUM_QUEUES': 'True'})
+    for option in ('rabbit_quorum_queue', 'rabbit_transient_quorum_queue'):
+        assert ('iniset %s oslo_messaging_rabbit %s True' % (conf, option)
+                in calls)
