@@ -4,9 +4,8 @@ etcd, each reached the way a deployment reaches it (SQL, oslo.messaging,
 tooz), with a node killed and back where that is the point.
 
 One cluster per engine for the module, on free ports in a work dir of
-its own, started by the first test that needs it.  Serial: starting
-three nodes of each engine is a burst of CPU, and their timeouts are
-short.
+its own, started by the first test that needs it; the module's tests run
+on one worker, so each cluster starts once.
 """
 
 import os
@@ -22,7 +21,7 @@ from volume_pool.fixtures import clusters
 from volume_pool.fixtures import waiting
 from volume_pool.tests import services
 
-pytestmark = pytest.mark.serial
+pytestmark = pytest.mark.xdist_group('cluster-engines')
 
 
 # -- Galera ------------------------------------------------------------
