@@ -8,7 +8,8 @@ thread of its own instead, and the caller waits for it no longer than its
 own time.  Nothing is sent on that thread, so a caller that gave up
 leaves no call behind: when the broker comes back the queue is made and
 the next call finds it.  Drivers without a reply queue (``fake://``) need
-no wait.
+no wait.  The transport's ``cleanup()`` waits for that setup too, hence
+:func:`close`.
 """
 
 import threading
@@ -69,3 +70,22 @@ def ready(transport, timeout):
     if setup.error is not None:
         raise setup.error
     return True
+
+
+def close(transport, timeout=5.0):
+    """``transport.cleanup()``, waiting at most ``timeout`` seconds.
+
+    oslo.messaging's cleanup takes the lock its reply queue setup holds
+    while it waits for the broker: with the broker away it would wait as
+    long.  Returns False when the cleanup was left to finish on its own
+    (a daemon thread, ended with the process).
+    """
+    setup = _SETUPS.get(transport)
+    if setup is None or setup.done.is_set():
+        transport.cleanup()
+        return True
+    closing = threading.Thread(target=transport.cleanup,
+                               name='rpc-transport-cleanup', daemon=True)
+    closing.start()
+    closing.join(timeout)
+    return not closing.is_alive()

@@ -80,6 +80,15 @@ def get_transport(conf, url=None):
         conf, url=url, allowed_remote_exmods=rpc.ALLOWED_EXMODS)
 
 
+def close_transport(transport, timeout=5.0):
+    """Clean ``transport`` up without waiting for a broker that is away
+    (at most ``timeout`` seconds): use it instead of
+    ``transport.cleanup()``, which waits as long as the broker does when
+    a call found it away.  False when the cleanup was left to finish in
+    the background."""
+    return reply_queue.close(transport, timeout)
+
+
 class VolumePoolAPI:
     """Client side of the volume-pool RPC API.
 
