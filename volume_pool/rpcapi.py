@@ -232,11 +232,11 @@ class VolumePoolAPI:
         ClaimReleased from then on.
 
         BrokerUnreachable and BrokerRefused carry the key too.  With
-        ``maybe_sent`` false no manager got the claim; otherwise the
-        client queues the release of the key if the broker takes it, and
-        says so in its log: a claim with your own key is safe to make
-        again with it (its lease also returns an unconfirmed volume), one
-        without a key is undone by releasing the key of the error.
+        ``maybe_sent`` false no manager got the claim.  Otherwise a claim
+        with your own key is safe to make again with it (its lease also
+        returns an unconfirmed volume); for one without a key the client
+        queues the release of the key it made if the broker takes it, and
+        logs the key when it cannot: release it once the broker is back.
         """
         validation.check_claim_args(snapshot_type, name, cluster,
                                     create_on_miss)
@@ -262,7 +262,8 @@ class VolumePoolAPI:
                         % self.client.version_cap)
             return self._call_once(ctxt, 'claim', version, timeout,
                                    route=cluster, **kwargs)
-        if claim_key is None:
+        own_key = claim_key is None
+        if own_key:
             # The key only makes retries safe: no lease, the volume is the
             # caller's at hand-over, as for a claim without a key.
             claim_key = str(uuid.uuid4())
@@ -276,8 +277,10 @@ class VolumePoolAPI:
             self._give_up(ctxt, claim_key, cluster)
             raise
         except exception.BrokerError as exc:
-            if exc.maybe_sent:
-                # No time to wait for an answer: queue it, or say so.
+            if exc.maybe_sent and own_key:
+                # Nobody else knows the key, and no lease would bring the
+                # volume back: queue its release, or say so.  A caller's
+                # key stays the caller's to claim again with.
                 self._queue_release(ctxt, claim_key, cluster)
             raise
 

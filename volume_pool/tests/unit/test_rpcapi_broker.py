@@ -45,8 +45,21 @@ def test_a_broker_away_to_the_end_is_broker_unreachable(monkeypatch):
     assert 'Connection refused' in str(error)
 
 
-def test_a_claim_that_may_have_been_sent_queues_its_release(monkeypatch,
-                                                            caplog):
+def test_a_claim_without_key_that_may_have_been_sent_queues_its_release(
+        monkeypatch):
+    api = _quick(_fake_api(monkeypatch, [SEND_FAILED] + [REFUSED_CONNECT] *
+                           1000))
+    casts = []
+    monkeypatch.setattr(api, '_queue_release',
+                        lambda ctxt, key, cluster: casts.append(key))
+    with pytest.raises(rpcapi.BrokerUnreachable) as caught:
+        api.claim(None, 'debian', timeout=0.2)
+    made = api.client.sent[0][2]['claim_key']
+    assert (caught.value.claim_key, caught.value.maybe_sent) == (made, True)
+    assert casts == [made]
+
+
+def test_a_claim_with_the_callers_key_keeps_it_to_claim_again(monkeypatch):
     api = _quick(_fake_api(monkeypatch, [SEND_FAILED] + [REFUSED_CONNECT] *
                            1000))
     casts = []
@@ -55,7 +68,7 @@ def test_a_claim_that_may_have_been_sent_queues_its_release(monkeypatch,
     with pytest.raises(rpcapi.BrokerUnreachable) as caught:
         api.claim(None, 'debian', claim_key='k', timeout=0.2)
     assert (caught.value.claim_key, caught.value.maybe_sent) == ('k', True)
-    assert casts == ['k']
+    assert casts == []
 
 
 def test_a_claim_that_reached_a_manager_before_the_broker_went_may_be_held(
