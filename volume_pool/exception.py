@@ -252,3 +252,41 @@ class ClaimTimedOut(ClaimError):
                "did not finish is undone, one that did can be released "
                "with its key.")
     code = 504
+
+
+class BrokerError(VolumePoolException):
+    """The client could not use the message broker: no manager answered.
+
+    ``claim_key`` names the call's key when it had one; ``maybe_sent``
+    says whether a message may have left this client before the broker
+    failed (False: nothing reached any manager, there is nothing to undo).
+    """
+
+    msg_fmt = "The message broker cannot be used: %(reason)s"
+    code = 503
+
+    @property
+    def claim_key(self):
+        return self.kwargs.get('claim_key')
+
+    @property
+    def maybe_sent(self):
+        return bool(self.kwargs.get('maybe_sent'))
+
+
+class BrokerUnreachable(BrokerError, ServiceUnavailable):
+    """No connection to the message broker within the caller's time.
+
+    Ask again later: a keyed call is always safe to repeat with its key.
+    """
+
+    msg_fmt = "The message broker cannot be reached: %(reason)s"
+
+
+class BrokerRefused(BrokerError):
+    """The message broker refused this client's connection: its user,
+    password or virtual host in ``transport_url`` is wrong.  Asking again
+    does not help until the configuration is fixed."""
+
+    msg_fmt = ("The message broker refused the connection (check the user, "
+               "password and virtual host of transport_url): %(reason)s")

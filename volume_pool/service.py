@@ -21,6 +21,7 @@ from volume_pool import coordination
 from volume_pool import exception
 from volume_pool import metrics_server
 from volume_pool import rpc
+from volume_pool import rpc_start
 from volume_pool import version
 from volume_pool.db import api as db_api
 from volume_pool.db import migration
@@ -31,6 +32,10 @@ MANAGER_CLASS = 'volume_pool.manager.Manager'
 # The timer never sleeps longer than this, so a reload is seen in time.
 _PERIODIC_INTERVAL_MAX = 60
 _PERIODIC_RETRY = 5
+# start() waits this long for the RPC servers: a manager whose broker
+# answers serves claims when start() returns.  After it they go on
+# starting in the background.
+RPC_START_GRACE = 5.0
 
 
 def check_schema():
@@ -70,6 +75,7 @@ class Service(service.Service):
         self.host_rpcserver = None
         self.metrics_server = None
         self.coordination = None
+        self._rpc_start = None
 
     def start(self):
         LOG.info('Starting volume-pool-manager %(version)s on %(host)s '
@@ -87,31 +93,48 @@ class Service(service.Service):
         # Its own timer, so a long sync never delays the heartbeat.
         self.tg.add_timer_args(self.conf.volume_pool.heartbeat_interval,
                                self.heartbeat, stop_on_exception=False)
-        target = messaging.Target(topic=rpc.TOPIC,
-                                  server=rpc_server_name(self.conf))
-        # Only the API: the manager's tasks and internals stay off the bus.
-        # Its calls know how long they waited for a worker (claims count
-        # it against the caller's time).
-        self.rpcserver = rpc.get_server(
-            target, [api_endpoint.PoolAPIEndpoint(self.manager)],
-            server_cls=arrival.ArrivalStampingServer)
-        self.rpcserver.start()
-        # Managers of a cluster share one server name: each also answers
-        # ping under its own, so that it can be probed by name.
-        self.host_rpcserver = rpc.get_server(
-            messaging.Target(topic=rpc.HOST_TOPIC, server=self.conf.host),
-            [api_endpoint.HostEndpoint(self.manager)])
-        self.host_rpcserver.start()
-        self.manager.rpc_serving = True
         self._start_metrics()
         fuzzy = self.conf.volume_pool.periodic_fuzzy_delay
         self.tg.add_dynamic_timer(
             self.periodic_tasks,
             initial_delay=random.randint(0, fuzzy) if fuzzy else None,
             periodic_interval_max=_PERIODIC_INTERVAL_MAX)
+        # Last, and in the background: with the broker away, starting an
+        # RPC server waits for it, and the pools must not.
+        self._rpc_start = rpc_start.BackgroundStart(
+            [('volume-pool', self._make_rpcserver),
+             ('volume-pool-host', self._make_host_rpcserver)],
+            on_serving=self._serving)
+        self._rpc_start.start()
+        if not self._rpc_start.wait(RPC_START_GRACE):
+            LOG.warning('The message broker does not answer yet: replenish '
+                        'and sync run, and claims are served once it '
+                        'does.')
         LOG.info('volume-pool-manager serving pools %s on topic %s',
                  ', '.join(sorted(self.manager.specs)) or '(none)',
                  rpc.TOPIC)
+
+    def _make_rpcserver(self):
+        """The API's server.  Only the API: the manager's tasks and
+        internals stay off the bus.  Its calls know how long they waited
+        for a worker (claims count it against the caller's time)."""
+        target = messaging.Target(topic=rpc.TOPIC,
+                                  server=rpc_server_name(self.conf))
+        self.rpcserver = rpc.get_server(
+            target, [api_endpoint.PoolAPIEndpoint(self.manager)],
+            server_cls=arrival.ArrivalStampingServer)
+        return self.rpcserver
+
+    def _make_host_rpcserver(self):
+        """Managers of a cluster share one server name: each also answers
+        ping under its own, so that it can be probed by name."""
+        self.host_rpcserver = rpc.get_server(
+            messaging.Target(topic=rpc.HOST_TOPIC, server=self.conf.host),
+            [api_endpoint.HostEndpoint(self.manager)])
+        return self.host_rpcserver
+
+    def _serving(self):
+        self.manager.rpc_serving = True
 
     def _start_metrics(self):
         """The /metrics and /healthcheck listener, if configured.  A port
@@ -182,8 +205,10 @@ class Service(service.Service):
         if self.manager is not None:
             self.manager.prepare_for_shutdown()
             self.manager.rpc_serving = False
-        servers = [s for s in (self.rpcserver, self.host_rpcserver)
-                   if s is not None]
+        # Only the servers that started: one still waiting for the broker
+        # is left to its thread, which stops it if it ever starts.
+        servers = (self._rpc_start.stop() if self._rpc_start is not None
+                   else [])
         for server in servers:
             try:
                 server.stop()

@@ -4,8 +4,10 @@ Works on the database and Cinder directly, like nova-manage, so most
 commands need no running manager; ``claim`` and ``pool refill`` go to the
 managers over RPC, as the controller does, and ``pool list`` asks them for
 their live view when ``transport_url`` is set.  Exit codes: 0 done, 1 the
-action failed, 2 bad usage or configuration, or an action refused because
-it would race with a live manager.
+action failed, 2 bad usage or configuration (the broker refusing the
+transport URL's credentials included), or an action refused because it
+would race with a live manager, 3 the message broker could not be reached
+within ``--timeout``.
 """
 
 import sys
@@ -23,6 +25,7 @@ from volume_pool.cmd import manage_clusters
 from volume_pool.cmd import manage_output
 from volume_pool.cmd import manage_pools
 from volume_pool.cmd import manage_rpc
+from volume_pool.cmd.manage_output import EXIT_BROKER_UNREACHABLE
 from volume_pool.cmd.manage_output import EXIT_FAILED
 from volume_pool.cmd.manage_output import EXIT_USAGE
 from volume_pool.db import api as db_api
@@ -291,9 +294,13 @@ def main(argv=None):
     try:
         db_api.configure(CONF)
         return CONF.command.func()
-    except (exception.ConfigError, clusters.ClusterRefused) as exc:
+    except (exception.ConfigError, clusters.ClusterRefused,
+            exception.BrokerRefused) as exc:
         _error(exc)
         return EXIT_USAGE
+    except exception.BrokerUnreachable as exc:
+        _error(exc, key_of=exc)
+        return EXIT_BROKER_UNREACHABLE
     except exception.VolumePoolException as exc:
         _error(exc)
         return EXIT_FAILED
@@ -302,12 +309,18 @@ def main(argv=None):
         return EXIT_FAILED
 
 
-def _error(exc, with_class=False):
+def _error(exc, with_class=False, key_of=None):
     """One line on stderr.  An error re-raised from a manager carries the
-    remote traceback after its message: the operator gets the message."""
+    remote traceback after its message: the operator gets the message.
+    ``key_of``: a broker error whose claim may have reached a manager:
+    its key is what releases it."""
     text = exception.first_line(exc)
     if with_class:
         text = '%s: %s' % (exc.__class__.__name__, text)
+    if key_of is not None and key_of.maybe_sent and key_of.claim_key:
+        text += (' (claim %s may have reached a manager: "claim release '
+                 '%s" once the broker is back)'
+                 % (key_of.claim_key, key_of.claim_key))
     sys.stderr.write('volume-pool-manage: %s\n' % text)
 
 if __name__ == '__main__':

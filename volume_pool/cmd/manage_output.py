@@ -10,6 +10,9 @@ record as field/value.  ``-c`` is checked before the command runs (see
 from volume_pool.cmd import manage_formats
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+# The message broker could not be reached within --timeout: nothing was
+# done, or, for a claim, see the key printed with the error.  Try again.
+EXIT_BROKER_UNREACHABLE = 3
 
 
 class UnknownColumn(ValueError):

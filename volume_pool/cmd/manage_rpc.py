@@ -1,5 +1,7 @@
 """volume-pool-manage's calls to the managers over RPC."""
 
+import contextlib
+import logging
 
 from oslo_config import cfg
 import oslo_messaging as messaging
@@ -19,6 +21,28 @@ NO_ANSWER = '(no manager answered)'
 NO_TRANSPORT = '(not asked: no transport_url)'
 # oslo.messaging's driver that never leaves its process.
 IN_PROCESS = 'fake'
+# Logs an ERROR at each connection attempt to a broker that is away: a
+# command says it in one line of its own.
+RABBIT_LOGGER = 'oslo.messaging._drivers.impl_rabbit'
+# Seconds a command waits, at its end, for its transport to close: a
+# broker away would not let it close sooner.
+CLOSE_TIMEOUT = 0.2
+
+
+@contextlib.contextmanager
+def rpc_transport():
+    """The command's transport: the driver's retry lines quiet (unless
+    --debug), and closed at the end without waiting for a broker away."""
+    logger = logging.getLogger(RABBIT_LOGGER)
+    level = logger.level
+    if not CONF.debug:
+        logger.setLevel(logging.CRITICAL)
+    transport = rpcapi.get_transport(CONF)
+    try:
+        yield transport
+    finally:
+        rpcapi.close_transport(transport, CLOSE_TIMEOUT)
+        logger.setLevel(level)
 
 
 def transport_url():
@@ -60,14 +84,14 @@ def call(call, timeout, project_id=None):
             reason='[DEFAULT] transport_url is not set: this command talks '
                    'to the managers over RPC')
     check_not_in_process()
-    transport = rpcapi.get_transport(CONF)
-    try:
-        api = rpcapi.VolumePoolAPI(transport, timeout=timeout)
-        return call(api, vp_context.RequestContext(project_id=project_id))
-    except rpcapi.ClaimTimedOut:
-        raise  # names the key to show or release the claim with
-    except messaging.MessagingTimeout:
-        raise exception.ServiceUnavailable(
-            reason='no volume-pool-manager answered within %d s' % timeout)
-    finally:
-        transport.cleanup()
+    with rpc_transport() as transport:
+        try:
+            api = rpcapi.VolumePoolAPI(transport, timeout=timeout)
+            return call(api,
+                        vp_context.RequestContext(project_id=project_id))
+        except rpcapi.ClaimTimedOut:
+            raise  # names the key to show or release the claim with
+        except messaging.MessagingTimeout:
+            raise exception.ServiceUnavailable(
+                reason='no volume-pool-manager answered within %d s'
+                       % timeout)

@@ -13,7 +13,10 @@ itself crashed.
 ``health [--host HOST]`` asks one manager (this machine's ``host`` by
 default) over RPC how it is, for a systemd timer or a Kubernetes exec
 probe: exit 0 when it is ``ok`` or ``degraded``, 1 when it is ``failed``
-or does not answer.
+or does not answer, 2 when the configuration is unusable (the broker
+refusing the transport URL's credentials included), 3 when the message
+broker cannot be reached within ``--timeout`` (the manager's health is
+then unknown).
 """
 
 import json
@@ -266,6 +269,8 @@ def _probe(url, member):
 # Seconds ``health`` waits for the manager's answer by default.
 HEALTH_TIMEOUT = 10
 EXIT_HEALTHY, EXIT_UNHEALTHY, EXIT_CONFIG = 0, 1, 2
+# No broker to ask through: not the manager's verdict.
+EXIT_BROKER_UNREACHABLE = 3
 
 
 def health():
@@ -281,21 +286,27 @@ def health():
     except exception.ConfigError as exc:
         sys.stderr.write('volume-pool-status: %s\n' % exc)
         return EXIT_CONFIG
-    transport = rpcapi.get_transport(CONF)
-    try:
-        record = rpcapi.VolumePoolAPI(transport).ping(
-            vp_context.get_admin_context(), host, timeout=options.timeout)
-    except messaging.MessagingTimeout:
-        print('Manager %s did not answer within %s s: it is down, not '
-              'serving, or not reachable over the message queue.'
-              % (host, options.timeout))
-        return EXIT_UNHEALTHY
-    except (messaging.MessagingException,
-            exception.VolumePoolException) as exc:
-        print('Cannot ask manager %s: %s' % (host, _one_line(exc)))
-        return EXIT_UNHEALTHY
-    finally:
-        transport.cleanup()
+    with manage_rpc.rpc_transport() as transport:
+        try:
+            record = rpcapi.VolumePoolAPI(transport).ping(
+                vp_context.get_admin_context(), host, timeout=options.timeout)
+        except exception.BrokerRefused as exc:
+            sys.stderr.write('volume-pool-status: %s\n'
+                             % exception.first_line(exc))
+            return EXIT_CONFIG
+        except exception.BrokerUnreachable as exc:
+            print('Cannot ask manager %s: %s' % (host,
+                                                 exception.first_line(exc)))
+            return EXIT_BROKER_UNREACHABLE
+        except messaging.MessagingTimeout:
+            print('Manager %s did not answer within %s s: it is down, not '
+                  'serving, or not reachable over the message queue.'
+                  % (host, options.timeout))
+            return EXIT_UNHEALTHY
+        except (messaging.MessagingException,
+                exception.VolumePoolException) as exc:
+            print('Cannot ask manager %s: %s' % (host, _one_line(exc)))
+            return EXIT_UNHEALTHY
     if options.json:
         print(json.dumps(record, indent=2, sort_keys=True))
     else:
@@ -337,7 +348,8 @@ def _add_commands(subparsers):
     probe = subparsers.add_parser(
         'health', help='Ask one manager over RPC whether it is healthy; '
                        'exit 0 when ok or degraded, 1 when failed or '
-                       'silent.')
+                       'silent, 2 bad configuration or credentials, 3 '
+                       'no message broker within --timeout.')
     probe.add_argument('--host', dest='manager', default=None,
                        help='The manager to ask (its [DEFAULT] host); '
                             'default: this machine\'s host option.')

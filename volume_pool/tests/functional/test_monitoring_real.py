@@ -30,7 +30,8 @@ def _get(port, path, method='GET'):
         with urllib.request.urlopen(request, timeout=20) as answer:  # noqa: S310
             return answer.status, answer.read().decode('utf-8')
     except urllib.error.HTTPError as error:
-        return error.code, error.read().decode('utf-8')
+        with error:  # its connection, closed now rather than at gc
+            return error.code, error.read().decode('utf-8')
     except OSError:
         return None, ''  # not listening yet
 

@@ -97,8 +97,8 @@ def spy(api):
     sent = []
     prepare = api._prepare
 
-    def spying_prepare(version, cluster=None, timeout=None):
-        cctxt = prepare(version, cluster=cluster, timeout=timeout)
+    def spying_prepare(version, cluster=None, timeout=None, **extra):
+        cctxt = prepare(version, cluster=cluster, timeout=timeout, **extra)
         call = cctxt.call
 
         def spying_call(ctxt, method, **kwargs):

@@ -41,7 +41,7 @@ class _FakeClient:
     def can_send_version(self, version):
         return True
 
-    def prepare(self, version=None, server=None, timeout=None):
+    def prepare(self, version=None, server=None, timeout=None, **kwargs):
         return _FakeCall(self, timeout)
 
 

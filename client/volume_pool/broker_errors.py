@@ -1,0 +1,1 @@
+../../volume_pool/broker_errors.py

@@ -1,0 +1,1 @@
+../../volume_pool/reply_queue.py
