@@ -198,10 +198,14 @@ class Sync:
             names = {name for name in names if owns(name)}
         if not names:
             return total  # nothing of this cluster is ours to settle
-        since = self._changes_since(specs, cluster, names, rows)
+        since, why = self._changes_since(specs, cluster, names, rows)
         if since is not None:
             return self._run_changes(specs, cluster, names, rows, since,
                                      total)
+        if self._full_sync_interval > 0:
+            LOG.info('Sync of cluster %(cluster)s lists every volume: '
+                     '%(why)s.', {'cluster': cluster or '(none)',
+                                  'why': why})
         # A full listing: the cursor is trusted again only if it settles
         # without an error.
         self._cursors.pop(cluster, None)
@@ -251,24 +255,28 @@ class Sync:
         return total
 
     def _changes_since(self, specs, cluster, names, rows):
-        """Where a listing of the changes starts, or None to list in
-        full (see the module's docstring for when)."""
+        """``(where a listing of the changes starts, None)``, or ``(None,
+        why)`` to list in full (see the module's docstring for when)."""
         if self._full_sync_interval <= 0:
-            return None
+            return None, 'full_sync_interval is 0'
         cursor = self._cursors.get(cluster)
-        if (cursor is None or
-                self._clock() - cursor.full_at >= self._full_sync_interval or
-                not names <= cursor.pools or
-                _rotation_waits(specs, names, rows)):
-            return None
+        if cursor is None:
+            return None, ('the first sync of the process, or the last '
+                          'one had an error or listed nothing')
+        if self._clock() - cursor.full_at >= self._full_sync_interval:
+            return None, 'full_sync_interval has passed'
+        if not names <= cursor.pools:
+            return None, ('pools the last full listing did not settle: %s'
+                          % ', '.join(sorted(names - cursor.pools)))
+        if _rotation_waits(specs, names, rows):
+            return None, 'volumes of an older snapshot wait to be drained'
         try:
             if not self._cinder.lists_changes():
-                return None
+                return None, 'Cinder is older than microversion 3.60'
         except exception.CinderException as exc:
-            LOG.warning('Cinder could not say which microversions it '
-                        'serves (%s); listing every volume.', exc)
-            return None
-        return cursor.since - CURSOR_MARGIN
+            return None, ('Cinder could not say which microversions it '
+                          'serves (%s)' % exception.first_line(exc))
+        return cursor.since - CURSOR_MARGIN, None
 
     def _run_changes(self, specs, cluster, names, rows, since, total):
         """Settle what the listing of the changes since ``since`` shows;
@@ -293,10 +301,10 @@ class Sync:
                         {'now': listing.server_time.isoformat(),
                          'since': cursor.since.isoformat()})
             trusted = False
-        LOG.debug('Sync of cluster %(cluster)s: %(count)d volumes changed '
-                  'since %(since)s.', {'cluster': cluster or '(none)',
-                                       'count': len(listing),
-                                       'since': since.isoformat()})
+        LOG.info('Sync of cluster %(cluster)s lists the changes: '
+                 '%(count)d volumes changed since %(since)s.',
+                 {'cluster': cluster or '(none)', 'count': len(listing),
+                  'since': since.isoformat()})
         volumes = _by_pool(listing, lambda volume: volume.pool)
         unrecorded = {}
         for name in sorted(names):
