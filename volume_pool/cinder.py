@@ -9,6 +9,7 @@ turns the libraries' errors into them), never a cinderclient object.
 
 import copy
 import dataclasses
+from email import utils as email_utils
 import functools
 import threading
 
@@ -44,9 +45,10 @@ TAG_LEASE = 'volume_pool_lease'
 
 ERROR_STATUSES = frozenset(('error', 'error_restoring', 'error_extending',
                             'error_managing', 'error_deleting'))
+# Microversion from which a volume listing filters on ``updated_at`` with a
+# comparison operator (``updated_at=gte:<ISO 8601 time>``).
+CHANGES_VERSION = api_versions.APIVersion('3.60')
 # A volume in one of these is being used by somebody: it is not ours now.
-# Microversion that adds ``count`` to list answers (``with_count``).
-_WITH_COUNT_VERSION = api_versions.APIVersion('3.45')
 IN_USE_STATUSES = frozenset(('in-use', 'attaching', 'detaching', 'reserved',
                              'maintenance', 'awaiting-transfer',
                              'retyping', 'backing-up', 'downloading',
@@ -69,6 +71,8 @@ class CinderVolume:
     created: str | None = None
     # The owning project; Cinder shows it to admins only (else None).
     project_id: str | None = None
+    # When Cinder last changed it, Cinder's ISO 8601 text (its clock).
+    updated: str | None = None
 
     @classmethod
     def from_resource(cls, volume):
@@ -80,14 +84,19 @@ class CinderVolume:
                    metadata=dict(info.get('metadata') or {}),
                    attached=bool(info.get('attachments')),
                    created=info.get('created_at') or None,
-                   project_id=info.get('os-vol-tenant-attr:tenant_id'))
+                   project_id=info.get('os-vol-tenant-attr:tenant_id'),
+                   updated=info.get('updated_at') or None)
 
     @functools.cached_property
     def created_at(self):
         """When Cinder created it (naive UTC), or None if not said."""
-        if not self.created:
-            return None
-        return timeutils.normalize_time(timeutils.parse_isotime(self.created))
+        return _parse_time(self.created)
+
+    @functools.cached_property
+    def updated_at(self):
+        """When Cinder last changed it (naive UTC, Cinder's clock), or
+        None if not said."""
+        return _parse_time(self.updated)
 
     @property
     def pool(self):
@@ -104,6 +113,39 @@ class CinderVolume:
     @property
     def in_use(self):
         return self.attached or self.status in IN_USE_STATUSES
+
+
+def _parse_time(text):
+    if not text:
+        return None
+    return timeutils.normalize_time(timeutils.parse_isotime(text))
+
+
+def _date_of(resp):
+    """The ``Date`` header of an answer (naive UTC), or None."""
+    text = getattr(resp, 'headers', {}).get('Date')
+    if not text:
+        return None
+    try:
+        moment = email_utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError):
+        return None
+    return timeutils.normalize_time(moment)
+
+
+class Listing(list):
+    """The volumes of one listing, and what Cinder's clock said.
+
+    ``server_time``: the ``Date`` of Cinder's answer to the first page
+    (naive UTC, whole seconds), or None when it sent none.
+    """
+
+    server_time = None
+
+    def last_change(self):
+        """The latest ``updated_at`` of the volumes listed, or None."""
+        stamps = [v.updated_at for v in self if v.updated_at is not None]
+        return max(stamps) if stamps else None
 
 
 def cluster_tag(cluster):
@@ -175,6 +217,7 @@ class Cinder:
         auth, session = cinder_session.load(conf, project_id)
         adapter_conf = conf[cinder_conf.GROUP]
         self._page_size = adapter_conf.list_page_size
+        self._lists_changes = None  # asked of Cinder when first needed
         self._auth = auth
         self._session = session
         self._client = cinder_client.Client(
@@ -296,42 +339,69 @@ class Cinder:
             raise exception.VolumeNotFound(volume_id=volume_id)
 
     @cinder_errors.translated
-    def list_volumes(self, metadata, any_deployment=False):
-        """Every volume whose metadata matches, filtered by Cinder, paged.
+    def lists_changes(self):
+        """True when Cinder's API filters a listing on ``updated_at``
+        (microversion 3.60 and later).  Asked once per handle (the versions
+        document at the endpoint's root); an older Cinder is logged once.
+        Raises a CinderException when Cinder cannot tell (asked again
+        next time)."""
+        if self._lists_changes is None:
+            highest = api_versions.get_highest_version(self._client)
+            self._lists_changes = highest >= CHANGES_VERSION
+            if not self._lists_changes:
+                LOG.info('Cinder\'s API goes up to microversion %(have)s; '
+                         'listing only the volumes changed since the last '
+                         'sync needs %(need)s: every sync lists every '
+                         'volume of the cluster.',
+                         {'have': highest.get_string(),
+                          'need': CHANGES_VERSION.get_string()})
+        return self._lists_changes
+
+    @cinder_errors.translated
+    def list_volumes(self, metadata, any_deployment=False,
+                     changed_since=None):
+        """Every volume whose metadata matches, filtered by Cinder, paged:
+        a :class:`Listing`.
 
         One request per ``list_page_size`` volumes: sync of 10,000 volumes is
         ten requests, not ten thousand.  Only this handle's deployment's
         volumes, unless ``any_deployment`` (a request id, which names one
         volume of one row, may be looked up on a volume an earlier release
-        tagged).
+        tagged).  With ``changed_since`` (naive UTC, Cinder's clock), only
+        the volumes Cinder changed at or after it (``updated_at=gte:``,
+        microversion 3.60: ask :meth:`lists_changes` first); a deleted
+        volume is never listed.  No ``with_count``: Cinder would count the
+        matches again for every page, where a listing whose size is a
+        multiple of the page size costs one empty page at the end.
         """
         if self._deployment and not any_deployment:
             metadata = dict(metadata, **{TAG_DEPLOYMENT: self._deployment})
         search_opts = {'metadata': dict(metadata)}
-        if self._client.api_version >= _WITH_COUNT_VERSION:
-            # Cinder says how many match, so a count that is a multiple of
-            # the page size costs no extra, empty request at the end.
-            search_opts['with_count'] = True
-        volumes = []
-        seen = 0
+        microversion = None
+        if changed_since is not None:
+            search_opts['updated_at'] = 'gte:%s' % (
+                changed_since.strftime('%Y-%m-%dT%H:%M:%S.%fZ'))
+            microversion = CHANGES_VERSION.get_string()
+        volumes = Listing()
         marker = None
         while True:
-            page, total = self._list_page(search_opts, marker)
+            page, server_time = self._list_page(search_opts, marker,
+                                                microversion)
+            if marker is None:
+                volumes.server_time = server_time
             listed = [CinderVolume.from_resource(v) for v in page]
-            seen += len(listed)
             # Cinder on MariaDB compares the values without case: keep the
             # exact matches, or pool "Gold" would see the volumes of "gold".
             volumes.extend(v for v in listed if all(
                 v.metadata.get(key) == value
                 for key, value in metadata.items()))
-            if len(page) < self._page_size or (
-                    total is not None and seen >= total):
+            if len(page) < self._page_size:
                 return volumes
             marker = page[-1]['id']
 
-    def _list_page(self, search_opts, marker):
-        """One page of ``GET /volumes/detail``: ``(volume dicts, count or
-        None)``.
+    def _list_page(self, search_opts, marker, microversion=None):
+        """One page of ``GET /volumes/detail``: ``(volume dicts, the time
+        of Cinder's answer or None)``.
 
         The URL and the request are cinderclient's; the answer is read as
         the dicts Cinder sent, without a cinderclient resource per volume
@@ -342,11 +412,12 @@ class Cinder:
         url = manager._build_list_url('volumes', detailed=True,
                                       search_opts=search_opts,
                                       marker=marker, limit=self._page_size)
-        _resp, body = self._client.client.get(url)
+        kwargs = {'microversion': microversion} if microversion else {}
+        resp, body = self._client.client.get(url, **kwargs)
         if not isinstance(body, dict):
             raise exception.CinderUnavailable(
                 reason='the volume listing answered no JSON object')
-        return body.get('volumes') or [], body.get('count')
+        return body.get('volumes') or [], _date_of(resp)
 
     @cinder_errors.translated
     def update_volume(self, volume_id, name=None, metadata=None):

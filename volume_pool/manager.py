@@ -91,7 +91,8 @@ class Manager(manager_api.ManagerAPI, periodic_task.PeriodicTasks):
             claim_timeout=options.claim_timeout,
             incarnation=self.incarnation,
             service_down_time=options.service_down_time,
-            late_window=self.late_window, reconciled=self.reconciled)
+            late_window=self.late_window, reconciled=self.reconciled,
+            full_sync_interval=options.full_sync_interval)
         self.claimer = claims.Claimer(
             cinder, self.stats, host=self.host,
             incarnation=self.incarnation, claim_lease=options.claim_lease,

@@ -27,9 +27,39 @@ Rows are read before Cinder is listed, so a volume created meanwhile is
 never mistaken for a vanished one.  The pools a run settled whole (listed,
 rows and orphans settled) are marked reconciled
 (:mod:`volume_pool.reconciled`): replenish refills only those.
+
+Full listings and listings of the changes
+-----------------------------------------
+
+A full listing (every pool volume of the cluster) costs Cinder what the
+cluster holds.  Between two full listings (``full_sync_interval``), a sync
+lists only the pool volumes Cinder changed since the last listing: one
+request ``updated_at=gte:<time>`` (microversion 3.60), where the time is
+the latest ``updated_at`` Cinder returned so far, less
+``CURSOR_MARGIN`` -- Cinder's clock, never the manager's.  Such a listing
+settles the rows of the volumes it shows, and the orphans among them,
+exactly as a full one does; a volume it does not show tells nothing (a
+deleted volume is never listed), so no row is dropped for its absence.
+The rows that need Cinder's word whether or not their volume changed are
+read by id: a ``deleting`` row (is the volume gone yet?), a ``creating``
+row past ``creating_timeout``, a row with no volume yet (looked up by its
+request).  What only a full listing finds -- a pool volume deleted behind
+the pool's back, one whose tags were removed -- waits for the next one;
+meanwhile a claim that picks such a row finds the volume gone at its
+hand-over (``volume_pool.claims``) and takes the next.
+
+A sync lists in full when: it is the first of the process (reconcile
+before refilling needs one), ``full_sync_interval`` has passed, a pool to
+settle was not settled by the last full listing (a new pool, a pool the
+ring gave this manager), a pool's snapshot changed and old volumes wait
+to be drained, Cinder is older than 3.60, or the cursor is not trusted: the
+last sync had an error, or Cinder's clock is behind the changes it listed
+before.
 """
 
 import dataclasses
+import datetime
+import time
 
 from oslo_log import log as logging
 from oslo_utils import timeutils
@@ -53,6 +83,12 @@ LOG = logging.getLogger(__name__)
 # Up to this many pools to settle, a sync lists each pool alone; above,
 # it lists the whole cluster (paged), whatever the number of pools.
 PER_POOL_LISTINGS = 10
+
+# A change is stamped by the Cinder host that makes it (API, scheduler,
+# volume service, each on its own clock) when it is made, and committed a
+# little later: a listing of the changes starts this long before the
+# latest ``updated_at`` already listed.
+CURSOR_MARGIN = datetime.timedelta(seconds=60)
 
 # A listing of the cluster is started again from its first page once when
 # Cinder refuses a page (its marker, a volume, was deleted midway through
@@ -84,6 +120,29 @@ class SyncReport:
         return dataclasses.asdict(self)
 
 
+@dataclasses.dataclass
+class _Cursor:
+    """Where the next listing of a cluster's changes starts."""
+
+    since: datetime.datetime  # latest updated_at listed (Cinder's clock)
+    full_at: float  # the Sync's clock when the last full listing ran
+    pools: frozenset  # the pools that full listing settled
+
+
+def _cursor_time(listings):
+    """The latest ``updated_at`` of ``listings``, capped by the time of
+    Cinder's answer to the first page (a change made while the pages were
+    read may carry an earlier stamp than the last page's); None when
+    nothing was listed."""
+    stamps = [stamp for stamp in (lst.last_change() for lst in listings)
+              if stamp is not None]
+    if not stamps:
+        return None
+    latest = max(stamps)
+    first = listings[0].server_time
+    return min(latest, first) if first is not None else latest
+
+
 def _age(moment):
     return (timeutils.utcnow() -
             timeutils.normalize_time(moment)).total_seconds()
@@ -94,12 +153,15 @@ class Sync:
 
     def __init__(self, cinder, host, is_pending, creating_timeout,
                  claim_timeout, incarnation=None, service_down_time=60,
-                 late_window=None, reconciled=None):
+                 late_window=None, reconciled=None, full_sync_interval=0,
+                 clock=time.monotonic):
         """``late_window``: the :class:`volume_pool.late_requests.LateWindow`
         the claimer shares (none: requests never land late);
         ``reconciled``: the manager's
         :class:`volume_pool.reconciled.ReconciledPools`, told of every pool
-        a run settled whole."""
+        a run settled whole; ``full_sync_interval``: seconds between two
+        full listings of a cluster (0: every run lists in full), measured
+        on ``clock``."""
         self._cinder = cinder
         self._host = host
         self._is_pending = is_pending
@@ -113,6 +175,9 @@ class Sync:
         self._orphans = orphans.Orphans(cinder, host, creating_timeout,
                                         self._peers)
         self._reconciled = reconciled
+        self._full_sync_interval = full_sync_interval
+        self._clock = clock
+        self._cursors = {}  # cluster -> _Cursor
 
     def run(self, specs, cluster, owns=None):
         """Sync the configured pools and the ones that still have rows.
@@ -133,18 +198,35 @@ class Sync:
             names = {name for name in names if owns(name)}
         if not names:
             return total  # nothing of this cluster is ours to settle
+        since, why = self._changes_since(specs, cluster, names, rows)
+        if since is not None:
+            return self._run_changes(specs, cluster, names, rows, since,
+                                     total)
+        if self._full_sync_interval > 0:
+            LOG.info('Sync of cluster %(cluster)s lists every volume: '
+                     '%(why)s.', {'cluster': cluster or '(none)',
+                                  'why': why})
+        # A full listing: the cursor is trusted again only if it settles
+        # without an error.
+        self._cursors.pop(cluster, None)
+        started = self._clock()
+        listings = []
         if self._lists_per_pool(names, rows):
-            volumes_of = self._list_pool
+            def volumes_of(name, cluster):
+                listing = self._list_pool(name, cluster)
+                listings.append(listing)
+                return listing
         else:
             try:
-                volumes = _by_pool(self._list_cluster(cluster),
-                                   lambda volume: volume.pool)
+                listing = self._list_cluster(cluster)
             except exception.CinderException as exc:
                 total.errors += 1
                 LOG.warning('Sync skipped: listing the volumes of cluster '
                             '%(cluster)s failed: %(err)s',
                             {'cluster': cluster or '(none)', 'err': exc})
                 return total
+            listings.append(listing)
+            volumes = _by_pool(listing, lambda volume: volume.pool)
 
             def volumes_of(name, _cluster):
                 return volumes.get(name, [])
@@ -166,6 +248,87 @@ class Sync:
             settled -= self._orphans.settle(unrecorded, specs, cluster,
                                             total)
         self._mark_reconciled(cluster, settled)
+        since = _cursor_time(listings)
+        if not total.errors and since is not None:
+            self._cursors[cluster] = _Cursor(since, started,
+                                             frozenset(settled))
+        return total
+
+    def _changes_since(self, specs, cluster, names, rows):
+        """``(where a listing of the changes starts, None)``, or ``(None,
+        why)`` to list in full (see the module's docstring for when)."""
+        if self._full_sync_interval <= 0:
+            return None, 'full_sync_interval is 0'
+        cursor = self._cursors.get(cluster)
+        if cursor is None:
+            return None, ('the first sync of the process, or the last '
+                          'one had an error or listed nothing')
+        if self._clock() - cursor.full_at >= self._full_sync_interval:
+            return None, 'full_sync_interval has passed'
+        if not names <= cursor.pools:
+            return None, ('pools the last full listing did not settle: %s'
+                          % ', '.join(sorted(names - cursor.pools)))
+        if _rotation_waits(specs, names, rows):
+            return None, 'volumes of an older snapshot wait to be drained'
+        try:
+            if not self._cinder.lists_changes():
+                return None, 'Cinder is older than microversion 3.60'
+        except exception.CinderException as exc:
+            return None, ('Cinder could not say which microversions it '
+                          'serves (%s)' % exception.first_line(exc))
+        return cursor.since - CURSOR_MARGIN, None
+
+    def _run_changes(self, specs, cluster, names, rows, since, total):
+        """Settle what the listing of the changes since ``since`` shows;
+        what it does not show is left as it is."""
+        cursor = self._cursors.pop(cluster)
+        try:
+            listing = self._list_changes(cluster, since)
+        except exception.CinderException as exc:
+            total.errors += 1
+            LOG.warning('Sync skipped: listing the volumes of cluster '
+                        '%(cluster)s changed since %(since)s failed: '
+                        '%(err)s; the next sync lists every volume.',
+                        {'cluster': cluster or '(none)',
+                         'since': since.isoformat(), 'err': exc})
+            return total
+        trusted = True
+        if (listing.server_time is not None and
+                listing.server_time < cursor.since - CURSOR_MARGIN):
+            LOG.warning('Cinder\'s clock (%(now)s) is behind the changes '
+                        'it listed before (%(since)s); the next sync lists '
+                        'every volume.',
+                        {'now': listing.server_time.isoformat(),
+                         'since': cursor.since.isoformat()})
+            trusted = False
+        LOG.info('Sync of cluster %(cluster)s lists the changes: '
+                 '%(count)d volumes changed since %(since)s.',
+                 {'cluster': cluster or '(none)', 'count': len(listing),
+                  'since': since.isoformat()})
+        volumes = _by_pool(listing, lambda volume: volume.pool)
+        unrecorded = {}
+        for name in sorted(names):
+            try:
+                found = self._settle_rows(
+                    name, specs.get(name), cluster, rows.get(name, []),
+                    volumes.get(name, []), total, changes_only=True)
+            except exception.CinderException as exc:
+                total.errors += 1
+                LOG.warning('Sync of pool %(pool)s skipped: %(err)s',
+                            {'pool': name, 'err': exc})
+                continue
+            if found:
+                unrecorded[name] = found
+        if unrecorded:
+            self._orphans.settle(unrecorded, specs, cluster, total)
+        if trusted and not total.errors:
+            latest = _cursor_time([listing])
+            if latest is not None and latest > cursor.since:
+                cursor.since = latest
+            # A pool settled elsewhere meanwhile (the ring moved it) had
+            # changes this run did not settle: it needs a full listing.
+            cursor.pools &= names
+            self._cursors[cluster] = cursor
         return total
 
     def sync_pool(self, pool, spec, cluster):
@@ -215,9 +378,22 @@ class Sync:
         return self._cinder.list_volumes({
             vp_cinder.TAG_CLUSTER: vp_cinder.cluster_tag(cluster)})
 
-    def _settle_rows(self, pool, spec, cluster, rows, volumes, report):
+    @_retry_listing
+    def _list_changes(self, cluster, since):
+        """The pool volumes of the cluster Cinder changed at or after
+        ``since`` (Cinder's clock)."""
+        return self._cinder.list_volumes({
+            vp_cinder.TAG_CLUSTER: vp_cinder.cluster_tag(cluster)},
+            changed_since=since)
+
+    def _settle_rows(self, pool, spec, cluster, rows, volumes, report,
+                     changes_only=False):
         """Settle every row of a pool by its listed ``volumes``; returns
-        the listed volumes that no row owns (candidate orphans)."""
+        the listed volumes that no row owns (candidate orphans).
+
+        ``changes_only``: ``volumes`` are the ones Cinder changed lately,
+        not all: a row whose volume is not among them is settled only if
+        it needs Cinder's word anyway, read by id (:meth:`_due`)."""
         by_id = {v.id: v for v in volumes}
         by_request = {v.request_id: v for v in volumes if v.request_id}
         owned = set()
@@ -240,6 +416,11 @@ class Sync:
                 # runs, or settled just above.
                 owned.add(row.volume_id)
                 continue
+            if changes_only and not self._due(row, by_id):
+                # Not listed: unchanged, or gone (the next full listing
+                # tells). Nothing is decided on an absence.
+                owned.add(row.volume_id)
+                continue
             volume = self._sync_row(row, spec, by_id, by_request, report)
             if volume is not None:
                 owned.add(volume.id)
@@ -248,6 +429,26 @@ class Sync:
         return [v for v in volumes if v.id not in owned]
 
     # -- rows --------------------------------------------------------------
+
+    def _due(self, row, by_id):
+        """For a listing of the changes: True to settle ``row`` now.
+
+        Its volume was listed; or it has none yet (looked up by its
+        request, as a full sync does); or it is past ``creating_timeout``
+        (read by id, :func:`volume_pool.retag.confirm_gone`); or it is
+        ``deleting``: its volume is read by id here (gone: the row goes).
+        """
+        if row.volume_id is None or row.volume_id in by_id:
+            return True
+        if row.status == models.CREATING:
+            return _age(row.created_at) > self._creating_timeout
+        if row.status == models.DELETING:
+            try:
+                by_id[row.volume_id] = self._cinder.get_volume(row.volume_id)
+            except exception.VolumeNotFound:
+                pass
+            return True
+        return False
 
     def _sync_row(self, row, spec, by_id, by_request, report):
         """Settle one row; returns the Cinder volume it owns, if any."""
@@ -360,6 +561,19 @@ class Sync:
 
     def _find_untagged_create(self, row):
         return retag.find_untagged_create(self._cinder, row)
+
+
+def _rotation_waits(specs, names, rows):
+    """True while a pool to settle has ready or creating rows of another
+    snapshot than its own: draining them needs every volume listed."""
+    for name in names:
+        spec = specs.get(name)
+        if spec is not None and any(
+                row.snapshot_id != spec.snapshot_id and
+                row.status in (models.AVAILABLE, models.CREATING)
+                for row in rows.get(name, ())):
+            return True
+    return False
 
 
 def _by_pool(items, pool_of):

@@ -159,12 +159,13 @@ def managers(tmp_path, cinder, transport_url, db_url):
 
     def _start(pools, host='mgr-1', coordination=False, sync_interval=3,
                extra='', project_id=None, cluster=None, connection=None,
-               broker=None):
+               broker=None, full_sync_interval=0):
         """``pools``: (name, snapshot_id, target) triples; ``coordination``
         True for the machine's Redis, or a tooz URL; ``connection`` the
         database URL the manager uses, if not the test's own (``db
         sync``-ed by its first manager); ``broker`` its transport URL, if
-        not the test's own."""
+        not the test's own; ``full_sync_interval`` 0 (every sync lists in
+        full) unless a test says otherwise."""
         sections = ''.join(
             '[pool:%s]\nsnapshot_id = %s\ntarget = %d\n' % p for p in pools)
         if coordination is True:
@@ -176,13 +177,15 @@ def managers(tmp_path, cinder, transport_url, db_url):
                 'graceful_shutdown_timeout = 30\n%s'
                 '[database]\nconnection = %s\n'
                 '[volume_pool]\nenabled_pools = %s\nreplenish_interval = 1\n'
-                'sync_interval = %d\ncreate_concurrency = 8\n'
+                'sync_interval = %d\nfull_sync_interval = %d\n'
+                'create_concurrency = 8\n'
                 'create_poll_interval = 0.2\nperiodic_fuzzy_delay = 0\n'
                 'claim_timeout = 20\n%s%s%s%s'
                 % (host, broker or transport_url,
                    'cluster = %s\n' % cluster if cluster else '',
                    connection or db_url,
                    ','.join(p[0] for p in pools), sync_interval,
+                   full_sync_interval,
                    cinder.cinder_section(project_id), sections,
                    coordination_section,
                    extra))

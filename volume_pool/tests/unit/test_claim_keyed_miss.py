@@ -30,9 +30,9 @@ def record_bodies(simulator, monkeypatch):
     seen = []
     handle = simulator.handle
 
-    def recording(method, path, query, body, project=None):
+    def recording(method, path, query, body, project=None, **kwargs):
         seen.append((method, path, body))
-        return handle(method, path, query, body, project=project)
+        return handle(method, path, query, body, project=project, **kwargs)
 
     monkeypatch.setattr(simulator, 'handle', recording)
     return seen

@@ -96,6 +96,27 @@ def test_a_sync_is_one_read_and_one_listing(make_manager, simulator,
     assert simulator.request_counts == {LISTING: 1}
 
 
+@pytest.mark.parametrize('pools', [1, 40])
+def test_a_sync_with_nothing_changed_is_one_read_and_one_empty_listing(
+        make_manager, simulator, pools):
+    # Between two full listings: the changes since the last listing, in
+    # one request (Cinder builds no volume for it, and counts nothing).
+    mgr = _full_pools(make_manager, simulator, pools,
+                      full_sync_interval=600)
+    simulator.age_volumes(3600)
+    mgr.syncer.run(mgr.specs, mgr.cluster)  # the first sync lists in full
+    simulator.reset_counts()
+    with costs.statements() as statements:
+        report = mgr.syncer.run(mgr.specs, mgr.cluster)
+    assert not [k for k, v in report.as_dict().items() if v]
+    assert len(statements) <= SYNC_MAX_QUERIES, statements
+    assert simulator.request_counts == {LISTING: 1}
+    query, = simulator.list_queries
+    assert query['updated_at'].startswith('gte:')
+    assert 'with_count' not in query
+    assert simulator.last_listed == 0
+
+
 def test_a_sync_pages_the_cluster_listing(make_manager, simulator):
     # 30 pools x 2 volumes on pages of 25: three pages, not 30 listings.
     mgr = _full_pools(make_manager, simulator, 30)
