@@ -25,6 +25,13 @@ checked against Cinder (every project the run used) and the database.
 Needs MariaDB or PostgreSQL, RabbitMQ, redis-server and the local Cinder
 of volume_pool/fixtures/cinder-local.sh (installed on first use).
 
+--topology ha runs the managers on clusters instead, all on free ports:
+three Galera nodes behind HAProxy, three RabbitMQ nodes (quorum queues)
+and Redis Sentinel or three etcd members (--coordination); its faults
+add a Galera node killed, a RabbitMQ node stopped, a Sentinel failover
+or the etcd leader killed (each started again after the outage), and
+drop the Redis restart.
+
 Exit status: 0 the invariant held, 1 it did not, 2 the soak could not run.
 """
 
@@ -47,12 +54,23 @@ def share(text):
 
 
 def fault_list(text):
-    kinds = [k.strip() for k in text.split(',') if k.strip()]
-    unknown = set(kinds) - set(faults.KINDS)
+    """The names of ``--faults``; checked against the topology's kinds
+    once every option is read (:func:`parse_args`)."""
+    return [k.strip() for k in text.split(',') if k.strip()]
+
+
+def topology_faults(kinds, topology, coordination):
+    """``kinds`` (None: the topology's default, all of its kinds), or
+    ValueError naming what does not apply there."""
+    known = faults.kinds_for(topology, coordination)
+    if kinds is None:
+        return list(known)
+    unknown = [k for k in kinds if k not in known]
     if unknown:
-        raise argparse.ArgumentTypeError(
-            'unknown fault(s) %s; known: %s'
-            % (', '.join(sorted(unknown)), ', '.join(faults.KINDS)))
+        where = topology if topology == faults.SINGLE else '%s with %s' % (
+            topology, coordination)
+        raise ValueError('fault(s) %s not on the %s topology; known there: '
+                         '%s' % (', '.join(unknown), where, ', '.join(known)))
     return kinds
 
 
@@ -67,9 +85,20 @@ def parser():
                    help='seed of every random choice (default: random, '
                         'printed); a run is repeatable only as far as the '
                         'services\' timing allows')
+    p.add_argument('--topology', choices=faults.TOPOLOGIES,
+                   default=faults.SINGLE,
+                   help='single: the machine\'s MariaDB or PostgreSQL and '
+                        'RabbitMQ, a private redis-server (default); ha: '
+                        'Galera behind HAProxy, a RabbitMQ cluster with '
+                        'quorum queues, Sentinel or etcd, on free ports')
+    p.add_argument('--coordination', choices=faults.COORDINATIONS,
+                   default='sentinel',
+                   help='coordination backend on the ha topology (default '
+                        'sentinel; ignored on single)')
     p.add_argument('--backend', choices=('mysql', 'postgresql'),
                    default='mysql', help='database of the managers '
-                                         '(default mysql: MariaDB)')
+                                         '(default mysql: MariaDB; ha is '
+                                         'Galera, MariaDB)')
     p.add_argument('--managers', type=positive(int), default=3,
                    help='manager processes in the cluster (default 3)')
     p.add_argument('--callers', type=positive(int), default=8,
@@ -85,10 +114,13 @@ def parser():
                    metavar='SECONDS',
                    help='[volume_pool] claim_lease: an abandoned claim '
                         'goes back to its pool after it (default 20)')
-    p.add_argument('--faults', type=fault_list, default=list(faults.KINDS),
+    p.add_argument('--faults', type=fault_list, default=None,
                    metavar='KIND,...',
-                   help='faults to draw from (default all: %s); empty '
-                        'for none' % ','.join(faults.KINDS))
+                   help='faults to draw from (default all of the '
+                        'topology\'s: single %s; ha %s, and %s with '
+                        'sentinel or %s with etcd); empty for none'
+                   % (','.join(faults.KINDS), ','.join(faults.HA_KINDS),
+                      faults.SENTINEL, faults.ETCD_LEADER))
     p.add_argument('--proxy-fault-rate', type=float, default=0.05,
                    metavar='P',
                    help='chance that the proxy delays, fails or drops one '
@@ -130,10 +162,25 @@ def parser():
     return p
 
 
-def main(argv=None):
-    args = parser().parse_args(argv)
+def parse_args(argv=None):
+    """The options, checked together; exits (status 2) on an error."""
+    p = parser()
+    args = p.parse_args(argv)
     if not 0 <= args.proxy_fault_rate <= 1:
-        parser().error('--proxy-fault-rate must be between 0 and 1')
+        p.error('--proxy-fault-rate must be between 0 and 1')
+    if args.topology == faults.HA and args.backend != 'mysql':
+        p.error('--topology ha runs on Galera: --backend %s does not apply'
+                % args.backend)
+    try:
+        args.faults = topology_faults(args.faults, args.topology,
+                                      args.coordination)
+    except ValueError as exc:
+        p.error('--faults: %s' % exc)
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
     try:
         return soak.run(args)
     except KeyboardInterrupt:

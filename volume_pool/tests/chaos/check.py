@@ -385,6 +385,11 @@ class _Checker:
             'retried_keys': sum(1 for r in self.records if r.attempts > 1),
             'errors': dict(collections.Counter(
                 e for r in self.records for e in r.errors)),
+            # Keys (one caller's claim each) that saw each error, and
+            # that saw any.
+            'error_keys': dict(collections.Counter(
+                e for r in self.records for e in set(r.errors))),
+            'keys_with_errors': sum(1 for r in self.records if r.errors),
             'receipts': dict(states),
             'volumes': dict(categories, total=len(self.volumes)),
             'pools': {p: {'ready': ready.get(p, 0), 'target': t}

@@ -21,8 +21,32 @@ CINDER_STOP = 'cinder_sigstop'  # SIGSTOP cinder-api, then SIGCONT
 PROXY_STALL = 'proxy_stall'    # the proxy holds every request
 REDIS = 'redis_restart'        # restart the private redis-server
 PROXY_BURST = 'proxy_burst'    # the next requests fail in the proxy
+# On the ha topology only:
+GALERA_NODE = 'galera_node_kill'     # SIGKILL a Galera node, start it again
+RABBIT_NODE = 'rabbit_node_stop'     # stop_app a RabbitMQ node, start_app
+SENTINEL = 'sentinel_failover'       # SENTINEL FAILOVER
+ETCD_LEADER = 'etcd_leader_kill'     # SIGKILL the etcd leader, start it
+
+SINGLE = 'single'
+HA = 'ha'
+TOPOLOGIES = (SINGLE, HA)
+COORDINATIONS = ('sentinel', 'etcd')
+
 KINDS = (KILL, RABBIT, DATABASE, CINDER_STOP, PROXY_STALL, REDIS,
          PROXY_BURST)
+HA_KINDS = (KILL, RABBIT, DATABASE, CINDER_STOP, PROXY_STALL, PROXY_BURST,
+            GALERA_NODE, RABBIT_NODE)
+COORDINATION_KINDS = {'sentinel': (SENTINEL,), 'etcd': (ETCD_LEADER,)}
+ALL_KINDS = KINDS + tuple(k for k in HA_KINDS if k not in KINDS) + (
+    SENTINEL, ETCD_LEADER)
+
+
+def kinds_for(topology, coordination='sentinel'):
+    """The faults that make sense on ``topology`` (with ``coordination``
+    on ha): the default list, and what ``--faults`` may name."""
+    if topology == SINGLE:
+        return KINDS
+    return HA_KINDS + COORDINATION_KINDS[coordination]
 
 # Background chance per Cinder request of each proxy fault while the
 # faults run, as shares of --proxy-fault-rate.  The late fault has a rate
@@ -61,6 +85,27 @@ def kill_db_connections(engine, backend, database):
         return result.scalar()
 
 
+class Skipped(Exception):
+    """A fault that did not apply at that moment (the etcd leader is the
+    managers' own endpoint): neither run nor failed."""
+
+
+def kill_galera_sessions(galera, database):
+    """Kill ``database``'s sessions on every Galera node that answers;
+    returns {node index: how many}."""
+    killed = {}
+    for i, url in enumerate(galera.urls['nodes']):
+        engine = sa.create_engine(url, poolclass=sa.pool.NullPool,
+                                  connect_args={'connect_timeout': 2})
+        try:
+            killed[i] = kill_db_connections(engine, 'mysql', database)
+        except sa.exc.DBAPIError:
+            killed[i] = None  # down
+        finally:
+            engine.dispose()
+    return killed
+
+
 class Chaos:
     """Runs faults from ``kinds`` on ``rig`` until :meth:`stop`."""
 
@@ -77,6 +122,7 @@ class Chaos:
         self.log = log
         self.counts = collections.Counter()
         self.failures = collections.Counter()  # a fault that could not run
+        self.skipped = collections.Counter()  # a fault that did not apply
         self.died = collections.Counter()  # managers that exited unasked
         self._stopping = threading.Event()
         self._thread = None
@@ -101,9 +147,8 @@ class Chaos:
     def heal(self):
         self.rig.proxy.faults.clear()
         self.rig.resume_cinder()
-        redis = self.rig.redis.proc
-        if redis is None or redis.poll() is not None:
-            self.rig.redis.start()
+        for what in self.rig.heal_backends():
+            self.log('healed: %s' % what)
         self.restart_dead()
 
     def restart_dead(self):
@@ -124,6 +169,10 @@ class Chaos:
             started = time.monotonic()
             try:
                 detail = getattr(self, '_' + kind)()
+            except Skipped as why:
+                self.skipped[kind] += 1
+                self.log('fault %s skipped: %s' % (kind, why))
+                continue
             except Exception as exc:
                 self.failures[kind] += 1
                 self.log('fault %s failed: %s' % (kind, exc))
@@ -158,9 +207,19 @@ class Chaos:
         return victim.name
 
     def _rabbit_connections(self):
+        if self.rig.rabbit_cluster is not None:
+            self.rig.rabbit_cluster.ctl('close_all_connections', '-p',
+                                        self.rig.vhost, 'chaos',
+                                        timeout=60)
+            return 'on the cluster'
         close_vhost_connections(self.rig.vhost)
 
     def _db_connections(self):
+        if self.rig.galera is not None:
+            killed = kill_galera_sessions(self.rig.galera,
+                                          self.rig.db_name)
+            return ', '.join('n%d %s' % (i + 1, 'down' if n is None else n)
+                             for i, n in sorted(killed.items())) + ' killed'
         engine = self.rig.admin_engine()
         try:
             return '%d killed' % kill_db_connections(
@@ -197,3 +256,49 @@ class Chaos:
         count = self.rng.randint(1, 5)
         self.rig.proxy.faults.inject(action, count)
         return '%d x %s' % (count, action)
+
+    # -- the ha topology -------------------------------------------------
+
+    def _galera_node_kill(self):
+        """Any node, HAProxy's active one (n1) too; started again after
+        the outage, once it is Synced in a cluster of three."""
+        i = self.rng.randrange(3)
+        self.rig.galera.kill_node(i)
+        try:
+            self._outage()
+        finally:
+            took = self.rig.galera.start_node(i)
+        return 'n%d%s, back and Synced in %.0fs' % (
+            i + 1, ' (HAProxy\'s active one)' if i == 0 else '', took)
+
+    def _rabbit_node_stop(self):
+        """``stop_app`` on one node (one at a time: the faults run one
+        after another), ``start_app`` after the outage."""
+        cluster = self.rig.rabbit_cluster
+        i = self.rng.randrange(3)
+        cluster.ctl('stop_app', node=i)
+        try:
+            self._outage()
+        finally:
+            cluster.ctl('start_app', node=i)
+        return cluster.nodename(i)
+
+    def _sentinel_failover(self):
+        before = self.rig.sentinel.master_port()
+        after = self.rig.sentinel.failover()
+        return 'master :%d -> :%d' % (before, after)
+
+    def _etcd_leader_kill(self):
+        """The leader, unless it is the member the managers talk to
+        (etcd3gw knows that one only)."""
+        etcd = self.rig.etcd
+        leader = etcd.wait_leader()
+        if leader == self.rig.etcd_endpoint:
+            raise Skipped('the leader e%d is the managers\' endpoint'
+                          % (leader + 1))
+        etcd.kill_node(leader)
+        try:
+            self._outage()
+        finally:
+            took = etcd.start_node(leader)
+        return 'e%d, back in %.0fs' % (leader + 1, took)

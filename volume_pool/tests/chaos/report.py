@@ -17,16 +17,20 @@ def counts_text(counter):
 
 def summary(*, params, report, faults, proxy_faults,
             fault_failures, settled_in, tracebacks, workdir,
-            error_messages=None):
+            error_messages=None, fault_skips=None, times=None):
     """The lines to print, last the verdict."""
     figures = report.figures
     outcomes = figures['outcomes']
     volumes = collections.Counter(figures['volumes'])
     kinds = report.by_kind()
+    topology = ''
+    if params.get('topology') == 'ha':
+        topology = (', ha: Galera behind HAProxy, RabbitMQ cluster '
+                    '(quorum queues), %s' % params.get('coordination'))
     lines = [
         'chaos soak: seed %(seed)s, %(duration)ss, %(managers)d managers, '
         '%(callers)d callers, %(pools)d pools x %(target)d, %(backend)s, '
-        'lease %(lease)ss' % params,
+        'lease %(lease)ss' % params + topology,
         'claims: %d keys, %d answered (%d confirmed, %d released, %d '
         'abandoned, %d attached, %d kept, %d uncertain), %d unanswered' % (
             figures['keys'], figures['answered'], outcomes['confirmed'],
@@ -38,6 +42,9 @@ def summary(*, params, report, faults, proxy_faults,
         'retries: %d claim attempts for %d keys, %d keys retried later' % (
             figures['attempts'], figures['keys'], figures['retried_keys']),
         'errors seen by callers: %s' % counts_text(figures['errors']),
+        'keys that saw an error: %d of %d; by type: %s' % (
+            figures.get('keys_with_errors', 0), figures['keys'],
+            counts_text(figures.get('error_keys', {}))),
     ]
     lines += ['  first %s: %s' % item
               for item in sorted((error_messages or {}).items())]
@@ -48,6 +55,9 @@ def summary(*, params, report, faults, proxy_faults,
     if fault_failures:
         lines.append('faults that could not run: %s'
                      % counts_text(fault_failures))
+    if fault_skips:
+        lines.append('faults skipped (did not apply then): %s'
+                     % counts_text(fault_skips))
     lines += [
         'volumes in Cinder: %d (%d golden, %d in pools, %d held by keys, '
         '%d deleting, %d leaked)' % (
@@ -73,6 +83,10 @@ def summary(*, params, report, faults, proxy_faults,
         'OK' if report.ok else 'VIOLATED',
         ' (settled in %.0fs)' % settled_in if settled_in is not None
         else ' (did not settle)'))
+    if times:
+        lines.append('times: %s' % ', '.join(
+            '%s %.0fs' % item for item in times.items()
+            if item[1] is not None))
     lines.append('run details (logs, chaos-result.json): %s'
                  % (workdir or 'removed, --keep keeps them'))
     return lines

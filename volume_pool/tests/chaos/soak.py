@@ -13,6 +13,7 @@ import tempfile
 import time
 
 from oslo_config import cfg
+from oslo_messaging import opts as messaging_opts
 
 from volume_pool import rpcapi
 from volume_pool.fixtures import waiting
@@ -162,7 +163,12 @@ def run(args):
               'project_share': args.project_share,
               'unkeyed_share': args.unkeyed_share,
               'attach_share': args.attach_share,
-              'late_rate': args.late_rate}
+              'late_rate': args.late_rate, 'topology': args.topology,
+              'coordination': (args.coordination
+                               if args.topology == vp_faults.HA else None)}
+    if args.topology == vp_faults.HA:
+        params['backend'] = 'galera'
+    began = time.monotonic()
     workdir = tempfile.mkdtemp(prefix='volume-pool-chaos-')
     log('seed %s, work dir %s' % (seed, workdir))
     rng = random.Random(seed)
@@ -170,24 +176,43 @@ def run(args):
         with vp_rig.Rig(workdir, backend=args.backend,
                         managers=args.managers, pools=args.pools,
                         target=args.target, seed=seed,
-                        options=manager_options(args), log=log) as rig:
+                        options=manager_options(args), log=log,
+                        topology=args.topology,
+                        coordination=args.coordination) as rig:
             code = _soak(rig, args, params, rng, log, workdir)
     except vp_rig.RigFailed as exc:
         log('the soak could not run: %s' % exc)
         return 2
+    log('done: %.0fs in all, start-up and teardown included'
+        % (time.monotonic() - began))
     if code == 0 and not args.keep:
         shutil.rmtree(workdir, ignore_errors=True)
     return code
 
 
+def quorum_queues(conf):
+    """The soak's own RPC client declares quorum queues, as the managers
+    on the ha topology do."""
+    # The drivers' options, registered before a transport is built.
+    for group, opts in messaging_opts.list_opts():
+        conf.register_opts(opts, group=group)
+    for option in vp_rig.QUORUM_OPTIONS:
+        conf.set_override(option, True, group='oslo_messaging_rabbit')
+
+
 def _soak(rig, args, params, rng, log, workdir):
     cfg.CONF([], project='volume-pool-chaos')
+    if rig.topology == vp_faults.HA:
+        quorum_queues(cfg.CONF)
     transport = rpcapi.get_transport(cfg.CONF, url=rig.transport_url)
     try:
         api = rpcapi.VolumePoolAPI(transport, timeout=args.call_timeout)
         log('%d managers started; waiting for %d pools of %d'
             % (len(rig.managers), len(rig.pools), args.target))
+        filling = time.monotonic()
         wait_full(rig, args.fill_timeout)
+        times = {'start-up': rig.started_in,
+                 'pools filled': time.monotonic() - filling}
         chaos = vp_faults.Chaos(rig, rng, kinds=args.faults,
                                 proxy_rate=args.proxy_fault_rate,
                                 late_rate=args.late_rate, log=log)
@@ -216,7 +241,8 @@ def _soak(rig, args, params, rng, log, workdir):
             proxy_faults=proxy_faults, fault_failures=chaos.failures,
             settled_in=settled_in, tracebacks=tracebacks(rig.managers),
             workdir=workdir if kept else None,
-            error_messages=claimer.first_messages)
+            error_messages=claimer.first_messages,
+            fault_skips=chaos.skipped, times=times)
         if chaos.died:
             lines.insert(-2, 'managers that exited by themselves: %s'
                          % vp_report.counts_text(chaos.died))
