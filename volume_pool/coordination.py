@@ -91,6 +91,9 @@ class Coordination:
         self._connecting = False     # a connection attempt runs
         self._started_at = time.time()
         self._ring_cache = None      # (members, HashRing)
+        # Pool locks whose release failed: still held (the backend's
+        # heartbeat keeps them), released at the pool's next replenish.
+        self._unreleased = {}
 
     # -- life cycle ------------------------------------------------------
 
@@ -320,13 +323,21 @@ class Coordination:
         if self._coordinator is None or self._degraded or not self._started:
             yield self._coordinator is None or self._members is not None
             return
-        lock = self._coordinator.get_lock(lock_name(self.cluster, pool_name))
-        try:
-            acquired = lock.acquire(blocking=False)
-        except BACKEND_ERRORS as exc:
-            self._set_degraded(exc)
-            yield self._members is not None
-            return
+        # A lock this manager could not release is still its own: the
+        # backend keeps it as long as the coordinator's heartbeat runs, so
+        # no other lock of the pool would ever be granted.  It serves this
+        # replenish, and is released after it.
+        lock = self._unreleased.pop(pool_name, None)
+        acquired = lock is not None
+        if lock is None:
+            lock = self._coordinator.get_lock(
+                lock_name(self.cluster, pool_name))
+            try:
+                acquired = lock.acquire(blocking=False)
+            except BACKEND_ERRORS as exc:
+                self._set_degraded(exc)
+                yield self._members is not None
+                return
         try:
             yield acquired
         finally:
@@ -334,8 +345,11 @@ class Coordination:
                 try:
                     lock.release()
                 except BACKEND_ERRORS as exc:
-                    LOG.warning('Releasing the lock of pool %s failed: %s',
-                                pool_name, exc)
+                    self._unreleased[pool_name] = lock
+                    LOG.warning('Releasing the lock of pool %(pool)s '
+                                'failed (%(err)s); it is released after the '
+                                'next replenish of the pool.',
+                                {'pool': pool_name, 'err': exc})
 
 
 def _own_everything(pool_name):

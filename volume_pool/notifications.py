@@ -29,9 +29,12 @@ event type                     payload (besides ``pool``, ``cluster``,
                                since the claim)
 =============================  ==============================================
 
-Sending is best effort and bounded: without :func:`volume_pool.rpc.init`
-(the CLI, unit tests) nothing is sent, and a broker failure is logged,
-never raised, so an event can never break or hang a claim.
+Sending is best effort and off the work's path
+(:mod:`volume_pool.event_sender`): without :func:`volume_pool.rpc.init`
+(the CLI, unit tests) nothing is sent; otherwise the event is queued and
+sent by a thread of its own, which reconnects once (to the next node of a
+RabbitMQ cluster) before it logs and drops it.  An event can never break
+or hang a claim.
 """
 
 from oslo_log import log as logging
@@ -39,6 +42,7 @@ from oslo_utils import timeutils
 
 from volume_pool import conf as vp_conf
 from volume_pool import context as vp_context
+from volume_pool import event_sender
 from volume_pool import rpc
 
 LOG = logging.getLogger(__name__)
@@ -66,9 +70,9 @@ EVICT_SURPLUS = 'surplus'      # above target after volumes came back
 EVICT_REASONS = (EVICT_DRAIN, EVICT_ROTATION, EVICT_IDLE, EVICT_ERROR,
                  EVICT_STUCK, EVICT_GONE, EVICT_TAKEN, EVICT_SURPLUS)
 
-# One connection attempt, no reconnect loop: a broker outage costs a claim
-# one failed send, not an endless retry (oslo.messaging's default).
-_SEND_RETRY = 0
+# Sent from a thread of its own, in order; the notifier is read at each
+# send, so rpc.init() and rpc.cleanup() take effect at once.
+SENDER = event_sender.EventSender(lambda: rpc.NOTIFIER)
 
 
 def publisher_id(host):
@@ -91,20 +95,14 @@ def _send(event_type, payload, host, context=None):
     if not enabled():
         return
     host = host or vp_conf.CONF.host
-    payload = dict(payload, host=host)
-    try:
-        notifier = rpc.NOTIFIER.prepare(publisher_id=publisher_id(host),
-                                        retry=_SEND_RETRY)
-        notifier.info(context or vp_context.get_admin_context(),
-                      event_type, payload)
-    except Exception:
-        # oslo.messaging logs and drops a driver's own failure (a broker
-        # away); what gets here is a bug.  An event must never break the
-        # pool's work: logged with its traceback, and the work goes on.
-        LOG.exception('Could not send notification %s', event_type)
-    else:
-        LOG.debug('Sent %(type)s: %(payload)s',
-                  {'type': event_type, 'payload': payload})
+    SENDER.send(event_type, dict(payload, host=host), publisher_id(host),
+                context or vp_context.get_admin_context())
+
+
+def flush(timeout=5.0):
+    """Wait for the events already made to be sent (the end of the
+    process, or a test); False if that takes longer than ``timeout``."""
+    return SENDER.flush(timeout)
 
 
 def claim_hit(host, spec, result, duration, ready_at=None, context=None):

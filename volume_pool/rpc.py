@@ -145,6 +145,10 @@ def init(conf):
 def cleanup():
     """Close the transports (the end of the process, or of a test)."""
     global TRANSPORT, NOTIFICATION_TRANSPORT, NOTIFIER, NOTIFICATIONS_ENABLED
+    if NOTIFICATIONS_ENABLED:
+        # The events already made go out first (a few seconds at most).
+        from volume_pool import notifications
+        notifications.flush()
     for transport in (TRANSPORT, NOTIFICATION_TRANSPORT):
         if transport is not None:
             transport.cleanup()

@@ -125,7 +125,7 @@ volume_pool_opts = [
                     'statement_timeout), so that a stalled database fails a '
                     'claim instead of hanging it.'),
     cfg.IntOpt('database_conflict_retries',
-               default=10,
+               default=20,
                min=0,
                help='Times a transaction that lost a race with another is '
                     'run again before its error is raised: a deadlock, or '

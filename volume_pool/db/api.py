@@ -39,7 +39,7 @@ _on_disconnect = oslo_db_api.wrap_db_retry(
 # doubling interval); ``[volume_pool] database_conflict_retries`` sets
 # how often.
 _on_conflict = oslo_db_api.wrap_db_retry(
-    max_retries=10, retry_interval=0.02, max_retry_interval=0.5,
+    max_retries=20, retry_interval=0.02, max_retry_interval=0.5,
     retry_on_deadlock=True)
 
 

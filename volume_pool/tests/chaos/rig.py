@@ -248,9 +248,10 @@ class Rig:
         self._start_proxy(started)
 
     def _stop_cluster(self, cluster):
-        """Stop it; its logs go to the run's work dir first."""
+        """Stop it (its data is thrown away: no clean shutdown); its logs
+        go to the run's work dir first."""
         try:
-            cluster.stop(keep_logs=True)
+            cluster.stop(keep_logs=True, fast=True)
         finally:
             logs = cluster.path('logs')
             if os.path.isdir(logs):

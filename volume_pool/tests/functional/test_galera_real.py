@@ -178,7 +178,10 @@ def _claiming(url, pool):
 
 
 # The managers fixture's own database (MariaDB's) is not the one they use.
+# Serial, as the other 200-claim bursts: twenty misses at once on the test
+# Cinder beside the other tests overload it (HTTP 500 on create).
 @engines.ON_MARIADB
+@pytest.mark.serial
 def test_200_claims_through_three_nodes(managers, api, cinder, snapshot,
                                         pool_name, node_urls):
     """Three managers, each writing through its own node, no coordination
@@ -367,17 +370,18 @@ def _fill(through_nodes, pool, count):
 
 
 def test_claims_through_three_nodes_and_through_haproxy(through_nodes):
-    """Six claimers empty a pool of 300 rows, two through each node, then
-    six through HAProxy's one writer: each row goes to one claim, no
-    claim sees an error, and the figures say which is faster."""
+    """Three claimers empty a pool of 300 rows, one through each node,
+    then three through HAProxy's one writer: each row goes to one claim,
+    no claim sees an error, and the figures say which is faster."""
     figures = {}
-    for name, paths in (('three nodes', [0, 1, 2] * 2),
-                        ('HAProxy', [PROXY] * 6)):
+    for name, paths in (('three nodes', [0, 1, 2]),
+                        ('HAProxy', [PROXY] * 3)):
         pool = 'claims-%s' % uuidutils.generate_uuid()[:8]
         _fill(through_nodes, pool, 300)
         got, retried, seconds = _claim_all(through_nodes, paths, pool, 300)
         assert sorted(got) == sorted('vol-%d' % n for n in range(300))
         figures[name] = (300 / seconds, retried)
-    print('claims (take + finish) of 300 rows by six threads: %s' % '; '.join(
-        '%s %.0f/s with %d transactions retried' % (name, rate, retried)
-        for name, (rate, retried) in figures.items()))
+    print('claims (take + finish) of 300 rows by three threads: %s'
+          % '; '.join('%s %.0f/s with %d transactions retried'
+                      % (name, rate, retried)
+                      for name, (rate, retried) in figures.items()))

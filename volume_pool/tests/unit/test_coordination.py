@@ -134,6 +134,39 @@ def test_pool_lock_is_exclusive(members):
         assert got_after
 
 
+def test_a_lock_whose_release_failed_is_released_at_the_next_replenish(
+        members, monkeypatch):
+    """The backend keeps a lock its holder failed to release (the
+    coordinator's heartbeat refreshes it): the pool would never be
+    replenished again by anyone.  The holder uses it and releases it at
+    the pool's next replenish."""
+    one, two = members('mgr-1'), members('mgr-2')
+    real_get_lock = one._coordinator.get_lock
+    failing = []
+
+    def get_lock(name):
+        lock = real_get_lock(name)
+        release = lock.release
+
+        def release_once():
+            if not failing:
+                failing.append(lock)
+                raise redis_exc.ConnectionError('backend away')
+            return release()
+        lock.release = release_once
+        return lock
+    monkeypatch.setattr(one._coordinator, 'get_lock', get_lock)
+    with one.pool_lock('debian') as got:
+        assert got
+    with two.pool_lock('debian') as other:
+        assert not other  # still held: its release failed
+    with one.pool_lock('debian') as again:
+        assert again  # the same lock, still this manager's
+    assert not failing[0].acquired
+    with two.pool_lock('debian') as other:
+        assert other
+
+
 def test_a_manager_of_no_cluster_joins_and_locks_under_its_key(
         coordination_url, monkeypatch):
     """What a manager with no cluster sends: the names

@@ -165,7 +165,8 @@ def test_a_broker_failure_never_breaks_a_claim(write_config, database,
         assert result['source'] == 'pool'
         assert result['volume_id'] not in {
             r.volume_id for r in db_api.get_rows(None)}
-        # The send was tried, failed once, and the claim went on.
+        # The send was tried, failed, and the claim went on.
+        assert notifications.flush(30)
         assert 'Could not send notification' in caplog.text
         assert notifications.CLAIM_HIT in caplog.text
     finally:
@@ -187,7 +188,53 @@ def test_a_bug_while_sending_is_logged_with_its_traceback(monkeypatch,
     monkeypatch.setattr(rpc, 'NOTIFICATIONS_ENABLED', True)
     notifications._send(notifications.CLAIM_HIT, {'pool': 'debian'}, HOST,
                         context=object())
+    assert notifications.flush(10)
     [record] = caplog.records
     assert record.getMessage() == (
         'Could not send notification %s' % notifications.CLAIM_HIT)
     assert record.exc_info[0] is TypeError
+
+
+def test_a_send_that_hangs_never_holds_the_work(monkeypatch):
+    """The event is queued and the work goes on, whatever the broker
+    does; the events go out in order once it answers."""
+    answer, sent = threading.Event(), []
+
+    class _Hung:
+        def prepare(self, **kwargs):
+            assert kwargs['retry'] == 1  # one reconnect: the next node
+            return self
+
+        def info(self, ctxt, event_type, payload):
+            assert answer.wait(30)
+            sent.append(payload['n'])
+
+    monkeypatch.setattr(rpc, 'NOTIFIER', _Hung())
+    monkeypatch.setattr(rpc, 'NOTIFICATIONS_ENABLED', True)
+    for n in range(3):
+        notifications._send(notifications.CLAIM_HIT, {'n': n}, HOST,
+                            context=object())
+    assert not notifications.flush(0.2)
+    assert sent == []
+    answer.set()
+    assert notifications.flush(10)
+    assert sent == [0, 1, 2]
+
+
+def test_a_full_queue_drops_the_newest_with_a_warning(caplog):
+    from volume_pool import event_sender
+    held = threading.Event()
+
+    class _Held:
+        def prepare(self, **kwargs):
+            return self
+
+        def info(self, ctxt, event_type, payload):
+            held.wait(30)
+
+    sender = event_sender.EventSender(lambda: _Held(), size=2)
+    for n in range(5):
+        sender.send('kind', {'n': n}, 'pub', None)
+    assert 'Dropped notification kind' in caplog.text
+    held.set()
+    assert sender.flush(10)
