@@ -85,7 +85,8 @@ MODULES = {
         'test_transfer.py', 'test_claim_failures.py',
         'test_claim_release.py', 'test_late_requests.py',
         'test_transfer_edges.py', 'test_sync_beside_claims.py',
-        'test_handback.py', 'test_rpcapi_give_up.py', 'test_rpcapi_retry.py'],
+        'test_handback.py', 'test_rpcapi_give_up.py', 'test_rpcapi_retry.py',
+        'test_claimer_guards.py'],
     'leases': [
         'test_claim_lease.py', 'test_claim_release.py',
         'test_manager_sync.py', 'test_claim_keys.py', 'test_claim_give_up.py',
