@@ -1,6 +1,7 @@
 """The claimer's own guards (``volume_pool.claims``), each pinned by a
 test that fails without it: a claim into a project the manager cannot
-act as is refused before any volume is touched, and a finish the
+act as is refused before any volume is touched, a ready volume taken
+behind the pool's back is never handed out, and a finish the
 database committed is the caller's answer however its reply was lost.
 
 The checks are those of ``claim_checks``: what Cinder and the tables
@@ -42,6 +43,21 @@ def test_a_claim_into_a_project_the_manager_cannot_act_as_is_refused(
              project_id=PROJECT)
     assert all_receipts() == []
     assert_in_pool(simulator, volume_id)
+
+
+def test_a_volume_reserved_behind_the_pools_back_is_never_handed_out(
+        make_manager, simulator):
+    """Cinder answers the hand-over with the volume ``reserved`` (an
+    attach under way), not attached yet: it is somebody else's, so the
+    claim drops its row and finds the pool empty."""
+    mgr = make_manager({'debian': 1})
+    fill(mgr)
+    [volume_id] = rows_by_volume()
+    simulator.set_volume_status(volume_id, 'reserved')
+    with pytest.raises(exception.PoolEmpty):
+        call(mgr.claim, 'debian', name='vnf-x', create_on_miss=False)
+    assert rows_by_volume() == {}
+    assert simulator.get_volume(volume_id)['status'] == 'reserved'
 
 
 def test_a_finish_retried_after_its_commit_is_answered_from_the_receipt(
