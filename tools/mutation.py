@@ -58,8 +58,7 @@ MODULES = {
         'test_claim_keyed_miss.py', 'db/test_receipt_guards.py',
         'test_handback.py', 'test_late_requests.py', 'test_miss_creates.py',
         'test_transfer.py', 'test_transfer_edges.py',
-        'test_claim_failures.py', 'test_rpcapi_give_up.py',
-        'test_rpcapi_retry.py'],
+        'test_claim_failures.py', 'test_rpcapi_retry.py'],
     'db/holds': [
         'db/test_claims.py', 'db/test_hold_guards.py', 'db/test_api.py',
         'test_claim_undo.py',
@@ -85,15 +84,15 @@ MODULES = {
         'test_transfer.py', 'test_claim_failures.py',
         'test_claim_release.py', 'test_late_requests.py',
         'test_transfer_edges.py', 'test_sync_beside_claims.py',
-        'test_handback.py', 'test_rpcapi_give_up.py', 'test_rpcapi_retry.py',
+        'test_handback.py', 'test_rpcapi_retry.py',
         'test_claimer_guards.py'],
     'leases': [
         'test_claim_lease.py', 'test_claim_release.py',
         'test_manager_sync.py', 'test_claim_keys.py', 'test_claim_give_up.py',
         'test_claim_guards.py', 'test_claim_undo.py',
         'test_lease_tag_removal.py', 'test_sync_beside_claims.py',
-        'test_transfer_edges.py', 'test_rpcapi_give_up.py',
-        'test_rpcapi_retry.py', 'test_manage.py'],
+        'test_transfer_edges.py', 'test_rpcapi_retry.py', 'test_manage.py',
+        'test_lease_keeper_guards.py'],
     'sync': [
         'test_manager_sync.py', 'test_sync_beside_claims.py',
         'test_transfer_edges.py', 'test_late_requests.py',
