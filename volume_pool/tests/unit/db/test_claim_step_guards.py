@@ -1,7 +1,10 @@
 """Guards of a claim's own statements, each pinned on its own: the new
 row of a miss, the volume bound to it, the accepted transfer, a take whose
-commit was retried, the takes of one batch, and the answer a claim reads
-back when the reply of its commit was lost."""
+commit was retried, the takes of one batch, the hold a claim used up
+queueing, and the answer a claim reads back when the reply of its commit
+was lost."""
+
+import time
 
 from oslo_utils import uuidutils
 import pytest
@@ -114,6 +117,38 @@ def test_unkeyed_takes_of_one_batch_get_a_row_each(any_database):
     rows, _done = db_claims.commit_steps('debian', None, 'snap-1',
                                          INCARNATION, takes)
     assert len({row.id for row in rows}) == 2
+
+
+def test_a_key_repeated_in_one_batch_is_answered_from_its_projects_receipt(
+        any_database):
+    """Two takes of one project with the same claim key in one batch: the
+    second is answered from the receipt of the first, found by that
+    project and key."""
+    _add()
+    _add()
+    first, again = [db_claims.Take(claim_id=uuidutils.generate_uuid(),
+                                   hold=60.0, claim_key='k1',
+                                   project_id='p1') for _ in range(2)]
+    [row, existing], _done = db_claims.commit_steps(
+        'debian', None, 'snap-1', INCARNATION, [first, again])
+    assert not isinstance(row, db_claims.Existing)
+    assert isinstance(existing, db_claims.Existing)
+    assert existing.receipt.claim_id == first.claim_id
+    assert sum(r.status == models.CLAIMING for r in _rows().values()) == 1
+
+
+def test_a_claim_that_used_up_its_hold_queueing_cannot_finish(any_database):
+    """The time a claim waited for its batch counts against its hold: one
+    that arrived longer ago than its hold is past its deadline as soon as
+    it holds its row, and its finish is refused."""
+    _add()
+    take = db_claims.Take(claim_id=uuidutils.generate_uuid(), hold=60.0,
+                          claim_key='k1', project_id='p1',
+                          since=time.monotonic() - 61.0)
+    [row], _done = db_claims.commit_steps('debian', None, 'snap-1',
+                                          INCARNATION, [take])
+    assert _finish(row, take.claim_id) is None
+    assert _rows()[row.id].status == models.CLAIMING
 
 
 def test_a_used_answer_has_no_lease(any_database):
