@@ -20,8 +20,10 @@ from tooz import coordination
 from volume_pool.fixtures import clusters
 from volume_pool.fixtures import waiting
 from volume_pool.tests import services
+from volume_pool.tests.functional import clustered
 
-pytestmark = pytest.mark.xdist_group('cluster-engines')
+pytestmark = [pytest.mark.xdist_group('cluster-engines'),
+              clustered.UNCLOSED_SOCKETS]
 
 
 # -- Galera ------------------------------------------------------------

@@ -11,11 +11,12 @@ import sqlalchemy as sa
 
 from volume_pool import context as vp_context
 from volume_pool.fixtures import waiting
+from volume_pool.tests.functional import clustered
 from volume_pool.tests.functional import engines
 
 # One cluster of each engine for the module, on one worker.
 pytestmark = [pytest.mark.xdist_group('coordination-clusters'),
-              engines.ON_MARIADB]
+              engines.ON_MARIADB, clustered.UNCLOSED_SOCKETS]
 
 CTXT = vp_context.RequestContext()
 POOLS = 3

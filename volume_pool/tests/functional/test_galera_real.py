@@ -26,12 +26,13 @@ from volume_pool.db import migration
 from volume_pool.db import models
 from volume_pool.fixtures import waiting
 from volume_pool.tests import accounting
+from volume_pool.tests.functional import clustered
 from volume_pool.tests.functional import engines
 from volume_pool.tests.functional.conftest import BURST_TIMEOUTS
 from volume_pool.tests.functional.conftest import CLAIMER
 
 # One cluster for the module, on one worker.
-pytestmark = pytest.mark.xdist_group('galera')
+pytestmark = [pytest.mark.xdist_group('galera'), clustered.UNCLOSED_SOCKETS]
 
 DATABASE = 'volume_pool'
 TARGET = 5

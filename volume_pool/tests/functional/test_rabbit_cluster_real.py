@@ -18,10 +18,12 @@ from volume_pool import notifications
 from volume_pool import rpcapi
 from volume_pool.fixtures import waiting
 from volume_pool.tests import accounting
+from volume_pool.tests.functional import clustered
 from volume_pool.tests.functional import engines
 
 # One cluster for the module, on one worker.
-pytestmark = [pytest.mark.xdist_group('rabbit-cluster'), engines.ON_MARIADB]
+pytestmark = [pytest.mark.xdist_group('rabbit-cluster'), engines.ON_MARIADB,
+              clustered.UNCLOSED_SOCKETS]
 
 CTXT = vp_context.RequestContext(project_id='controller')
 QUORUM = ('[oslo_messaging_rabbit]\nrabbit_quorum_queue = true\n'
