@@ -14,9 +14,10 @@ import pytest
 from volume_pool.fixtures import clusters
 from volume_pool.tests import services
 
-# A test client's socket to a node killed or starting mid-handshake
-# can be left to the garbage collector (PyMySQL, requests): the
-# node's fault, not the code under test.
+# A test client's socket to a service killed, stopped or starting
+# mid-handshake can be left to the garbage collector (PyMySQL, requests,
+# kombu): the fault's doing, not the code under test's.  The functional
+# conftest puts this on every test of the layer.
 UNCLOSED_SOCKETS = pytest.mark.filterwarnings(
     'ignore:Exception ignored in. <socket.socket'
     ':pytest.PytestUnraisableExceptionWarning')
