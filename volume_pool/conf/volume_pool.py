@@ -54,8 +54,9 @@ volume_pool_opts = [
                     'settle, and a manager that starts or whose last '
                     'listing failed list in full at once. Choose it as how '
                     'long such a volume may go unseen: each full listing '
-                    'costs Cinder about 0.5 ms of CPU per volume of the '
-                    'cluster. 0: every sync lists in full.'),
+                    'costs Cinder about 1 ms of CPU per volume of the '
+                    'cluster (its API and its database, measured at 20,000 '
+                    'volumes). 0: every sync lists in full.'),
     cfg.IntOpt('creating_timeout',
                default=1800,
                min=1,
