@@ -11,7 +11,6 @@ import sys
 import threading
 import time
 import types
-import uuid
 
 from oslo_db.sqlalchemy import enginefacade
 from oslo_utils import uuidutils
@@ -19,7 +18,6 @@ import pytest
 import sqlalchemy as sa
 
 from volume_pool import context as vp_context
-from volume_pool import exception
 from volume_pool.db import api as db_api
 from volume_pool.db import claims as db_claims
 from volume_pool.db import migration
@@ -28,6 +26,7 @@ from volume_pool.fixtures import waiting
 from volume_pool.tests import accounting
 from volume_pool.tests.functional import clustered
 from volume_pool.tests.functional import engines
+from volume_pool.tests.functional import keyed_callers
 from volume_pool.tests.functional.conftest import BURST_TIMEOUTS
 from volume_pool.tests.functional.conftest import CLAIMER
 
@@ -231,31 +230,6 @@ def test_200_claims_through_three_nodes(managers, api, cinder, snapshot,
               max(levels)))
 
 
-def _keyed_caller(api, pool, until, outcomes):
-    """Claims with a key of its own until ``until``; a typed error is
-    retried with the same key until it gets an answer or a final no."""
-    while time.monotonic() < until:
-        key = str(uuid.uuid4())
-        tries = []
-        while True:
-            began = time.monotonic()
-            try:
-                answer = api.claim(CTXT, pool, name='fn-%s' % key[:8],
-                                   claim_key=key, timeout=30)
-            except (exception.ClaimTimedOut, exception.ClaimReleased) as exc:
-                tries.append(type(exc).__name__)
-                outcomes.append((key, None, tries,
-                                 time.monotonic() - began))
-                break
-            except exception.VolumePoolException as exc:
-                tries.append(type(exc).__name__)
-                time.sleep(0.5)
-                continue
-            outcomes.append((key, answer['volume_id'], tries,
-                             time.monotonic() - began))
-            break
-
-
 @engines.ON_MARIADB
 def test_a_node_killed_behind_haproxy(galera, node_urls, managers, api,
                                       cinder, snapshot, pool_name):
@@ -270,30 +244,19 @@ def test_a_node_killed_behind_haproxy(galera, node_urls, managers, api,
         managers([(pool_name, snapshot, 10)], host='mgr-%d' % (i + 1),
                  coordination=True, connection=proxy, extra=extra)
     waiting.pool_ready(api, pool_name, 10, timeout=120)
-    outcomes = []
-    until = time.monotonic() + 25
-    callers = [threading.Thread(target=_keyed_caller,
-                                args=(api, pool_name, until, outcomes))
-               for _ in range(6)]
-    for caller in callers:
-        caller.start()
+    callers = keyed_callers.KeyedCallers(api, CTXT, pool_name, seconds=25,
+                                         count=6)
     time.sleep(4)
     galera.kill_node(0)
     killed_at = time.monotonic()
     time.sleep(6)
     restarted_at = time.monotonic() - killed_at
     rejoined_in = galera.start_node(0)
-    for caller in callers:
-        caller.join(120)
-    answers = {key: volume for key, volume, _tries, _s in outcomes
-               if volume is not None}
+    callers.join()
+    answers = callers.answers
     assert len(set(answers.values())) == len(answers)
-    gave_up = [o for o in outcomes if o[1] is None]
-    assert not gave_up, gave_up[:5]
-    errors = {}
-    for _key, _volume, tries, _s in outcomes:
-        for name in tries:
-            errors[name] = errors.get(name, 0) + 1
+    assert not callers.gave_up, callers.gave_up[:5]
+    errors = dict(callers.errors())
     # Settled: nothing claiming, every volume in the pool or answered.
     waiting.wait_for(lambda: _claiming(node_urls[1], pool_name) == 0,
                      timeout=60, what='no row left claiming')
@@ -301,7 +264,7 @@ def test_a_node_killed_behind_haproxy(galera, node_urls, managers, api,
         lambda: accounting.accounted(cinder, node_urls[1], pool_name,
                                      answers, since=managers.started_at),
         timeout=90, what='every volume accounted for')
-    slowest = max(s for _k, _v, _t, s in outcomes)
+    slowest = callers.slowest
     print('node killed behind HAProxy: %d claims answered, errors seen '
           'and retried: %s, slowest claim %.1fs; the node restarted %.0fs '
           'after the kill was Synced %.1fs later'

@@ -13,13 +13,13 @@ from oslo_messaging import opts as messaging_opts
 import pytest
 
 from volume_pool import context as vp_context
-from volume_pool import exception
 from volume_pool import notifications
 from volume_pool import rpcapi
 from volume_pool.fixtures import waiting
 from volume_pool.tests import accounting
 from volume_pool.tests.functional import clustered
 from volume_pool.tests.functional import engines
+from volume_pool.tests.functional import keyed_callers
 
 # One cluster for the module, on one worker.
 pytestmark = [pytest.mark.xdist_group('rabbit-cluster'), engines.ON_MARIADB,
@@ -76,29 +76,6 @@ class _Events:
             return {p['volume_id'] for t, p in self.seen if t in CLAIMED}
 
 
-def _keyed_caller(api, pool, until, outcomes):
-    """Claims with keys until ``until``; a typed error is retried with the
-    same key."""
-    while time.monotonic() < until:
-        key, tries, began = str(uuid.uuid4()), [], time.monotonic()
-        while True:
-            try:
-                answer = api.claim(CTXT, pool, name='fn-%s' % key[:8],
-                                   claim_key=key, timeout=30)
-            except exception.VolumePoolException as exc:
-                tries.append(type(exc).__name__)
-                if isinstance(exc, (exception.ClaimTimedOut,
-                                    exception.ClaimReleased)):
-                    outcomes.append((key, None, tries,
-                                     time.monotonic() - began))
-                    break
-                time.sleep(0.5)
-                continue
-            outcomes.append((key, answer['volume_id'], tries,
-                             time.monotonic() - began))
-            break
-
-
 def test_a_node_stopped_mid_run(rabbit_cluster, cluster_url, quorum_conf,
                                 managers, cinder, snapshot, pool_name):
     transport = rpcapi.get_transport(quorum_conf, url=cluster_url)
@@ -116,13 +93,8 @@ def test_a_node_stopped_mid_run(rabbit_cluster, cluster_url, quorum_conf,
                      extra=QUORUM + EVENTS +
                      '[volume_pool]\nclaim_lease = 0\n')
         waiting.pool_ready(api, pool_name, 6, timeout=120)
-        outcomes = []
-        until = time.monotonic() + 20
-        callers = [threading.Thread(target=_keyed_caller,
-                                    args=(api, pool_name, until, outcomes))
-                   for _ in range(4)]
-        for caller in callers:
-            caller.start()
+        callers = keyed_callers.KeyedCallers(api, CTXT, pool_name,
+                                             seconds=20, count=4)
         time.sleep(4)
         on_first = _connections(rabbit_cluster, cluster_url, node=0)
         # oslo.messaging connects to the URL's first host that answers.
@@ -130,14 +102,11 @@ def test_a_node_stopped_mid_run(rabbit_cluster, cluster_url, quorum_conf,
         rabbit_cluster.ctl('stop_app', node=0)
         time.sleep(6)
         rabbit_cluster.ctl('start_app', node=0)
-        for caller in callers:
-            caller.join(120)
-        answers = {key: volume for key, volume, _t, _s in outcomes
-                   if volume is not None}
-        gave_up = [o for o in outcomes if o[1] is None]
-        assert not gave_up, gave_up[:5]
+        callers.join()
+        answers = callers.answers
+        assert not callers.gave_up, callers.gave_up[:5]
         assert len(set(answers.values())) == len(answers)
-        slowest = max(s for _k, _v, _t, s in outcomes)
+        slowest = callers.slowest
         assert slowest < 30, slowest  # within one caller's budget
         waiting.wait_for(
             lambda: set(answers.values()) <= events.claimed(), timeout=30,
@@ -150,7 +119,7 @@ def test_a_node_stopped_mid_run(rabbit_cluster, cluster_url, quorum_conf,
         listener.stop()
         listener.wait()
         transport.cleanup()
-    retried = [t for _k, _v, t, _s in outcomes if t]
+    retried = [t for _k, _v, t, _s in callers.outcomes if t]
     print('RabbitMQ node stopped for 6 s with %d connections on it: %d '
           'claims answered, %d retried (%s), slowest %.1fs, %d events'
           % (on_first, len(answers), len(retried), retried[:3], slowest,
