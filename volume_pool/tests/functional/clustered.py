@@ -23,11 +23,17 @@ UNCLOSED_SOCKETS = pytest.mark.filterwarnings(
     ':pytest.PytestUnraisableExceptionWarning')
 
 
-def running(make):
-    """Yield the cluster ``make(workdir, missing=...)`` gives, started."""
+def require_opt_in():
+    """Clustered engines start on a developer's machine only when asked
+    (VOLUME_POOL_FUNCTIONAL=1); in CI they always start, never skip."""
     if (os.environ.get('VOLUME_POOL_FUNCTIONAL') != '1'
             and not services.in_ci()):
         pytest.skip('clustered engines: run with VOLUME_POOL_FUNCTIONAL=1')
+
+
+def running(make):
+    """Yield the cluster ``make(workdir, missing=...)`` gives, started."""
+    require_opt_in()
     shm = '/dev/shm'  # noqa: S108
     workdir = tempfile.mkdtemp(prefix='vp-cluster-',
                                dir=shm if os.path.isdir(shm) else None)

@@ -184,9 +184,7 @@ def test_etcd_a_lock_works_before_and_after_the_leader_is_killed(etcd):
 
 
 def test_the_clusters_leave_nothing_running_once_stopped(tmp_path):
-    if (os.environ.get('VOLUME_POOL_FUNCTIONAL') != '1'
-            and not services.in_ci()):
-        pytest.skip('clustered engines: run with VOLUME_POOL_FUNCTIONAL=1')
+    clustered.require_opt_in()
     cluster = clusters.EtcdCluster.on_free_ports(
         tmp_path / 'etcd', missing=services.unavailable)
     cluster.start()
