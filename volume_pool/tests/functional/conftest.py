@@ -12,6 +12,7 @@ use one of these run here against the real thing.
 """
 
 import datetime
+from importlib import metadata
 import os
 import uuid
 
@@ -106,6 +107,7 @@ REAL_SERVICES = {'db_backend', 'transport_url', 'console',
                  'coordination_url', 'private_coordination'}
 
 
+@pytest.hookimpl(trylast=True)  # after pytest-xdist names the groups
 def pytest_collection_modifyitems(config, items):
     """A unit test imported by a functional module runs here only when it
     is marked ``recollect`` and uses a fixture this layer makes real; the
@@ -143,6 +145,38 @@ def pytest_collection_modifyitems(config, items):
     # here; the unit layer keeps it an error.
     for item in items:
         item.add_marker(clustered.UNCLOSED_SOCKETS)
+    _check_groups(config, items)
+
+
+# Set on a test whose group pytest-xdist lost: the reason it fails.
+GROUP_LOST = pytest.StashKey[str]()
+
+
+def _check_groups(config, items):
+    """With ``--dist loadgroup``, pytest-xdist keeps a group's tests on
+    one worker by naming each after its group; a pytest it does not know
+    may drop the name, and a module's cluster then starts on every
+    worker.  Such a test fails, saying why, instead of running slowly."""
+    if not getattr(config.option, 'loadgroup', False):
+        return
+    for item in items:
+        if (item.get_closest_marker('xdist_group') is not None
+                and '@' not in item.nodeid):
+            item.stash[GROUP_LOST] = (
+                'pytest %s and pytest-xdist %s do not keep the tests of an '
+                'xdist_group on one worker: use the versions of '
+                'upper-constraints.txt' % (pytest.__version__,
+                                           _xdist_version()))
+
+
+def pytest_runtest_setup(item):
+    lost = item.stash.get(GROUP_LOST, None)
+    if lost:
+        pytest.fail(lost, pytrace=False)
+
+
+def _xdist_version():
+    return metadata.version('pytest-xdist')
 
 
 @pytest.fixture(params=['mysql', 'postgresql'])
