@@ -9,6 +9,8 @@ claim as used.  Giving a volume back holds it with a pool row first (see
 :mod:`volume_pool.db.receipts`), so a crash half-way is settled by sync.
 """
 
+import time
+
 from oslo_log import log as logging
 
 from volume_pool import cinder as vp_cinder
@@ -16,6 +18,7 @@ from volume_pool import exception
 from volume_pool import handback
 from volume_pool import metrics
 from volume_pool import notifications
+from volume_pool.db import clock
 from volume_pool.db import models
 from volume_pool.db import receipts as db_receipts
 
@@ -107,22 +110,49 @@ def _what_release_did(receipt):
     return 'already %s' % receipt.state
 
 
-class LeaseKeeper:
-    """Sync's pass over the claimed volumes of a cluster."""
+# A pass with more receipts to look at than this lists the cluster's
+# lease-tagged volumes in one request instead of reading each volume.
+READ_LIMIT = 100
+# A pass looks for receipts that became used since the last pass began,
+# less this margin: a transaction that took its time before the last pass
+# read the table, and committed after, is still seen.
+USED_MARGIN = 60.0
 
-    def __init__(self, cinder, host, incarnation):
+
+class LeaseKeeper:
+    """Sync's pass over the claimed volumes of a cluster.
+
+    Listing the volumes by their lease tag makes Cinder's database look at
+    every volume of the project, claimed ones included, however few carry
+    the tag.  So the pass lists only when it must know every tag: the
+    first pass of the process, after a pass that could not drop a tag,
+    once per ``full_interval`` (with the pools' full listings: the pools
+    this manager owns change), or when many receipts are to be looked at.
+    Otherwise it reads, one by
+    one, the volumes of the receipts it can act on (the leased ones, and
+    those that became used since the last pass began); a tag with no such
+    receipt behind it is one this pass would pass over anyway.
+    """
+
+    def __init__(self, cinder, host, incarnation, full_interval=0,
+                 clock=time.monotonic):
+        """``full_interval``: seconds between two listings of every lease
+        tag (0: every pass lists)."""
         self._cinder = cinder
         self._host = host
         self._incarnation = incarnation
+        self._full_interval = full_interval
+        self._clock = clock
+        # Receipts used since then may still carry a lease tag; None: the
+        # next pass lists every tag.
+        self._used_since = None
+        self._listed_at = None
 
     def run(self, cluster, owns=None):
         """Latch attached volumes, drop stale lease tags, return volumes
         whose lease ran out.  Returns ``{'returned': n, 'latched': n}``."""
         report = {'returned': 0, 'latched': 0, 'errors': 0}
-        tagged = self._cinder.list_volumes(
-            {vp_cinder.TAG_LEASE: vp_cinder.cluster_tag(cluster)})
-        by_id = {volume.id: volume for volume in tagged}
-        held = db_receipts.holding(by_id, states=models.HELD)
+        started, tagged, held = self._tagged(cluster, owns)
         for volume in tagged:
             receipt = held.get(volume.id)
             if receipt is None or (owns and not owns(receipt.pool)):
@@ -138,6 +168,9 @@ class LeaseKeeper:
                 report['errors'] += 1
                 LOG.info('Could not drop the lease tag of %(id)s: %(err)s',
                          {'id': volume.id, 'err': exc})
+        # A tag left in place is found by the next pass's listing.
+        self._used_since = (None if report['errors'] else
+                            clock.later(started, -USED_MARGIN))
         for receipt in db_receipts.expired_leases(cluster):
             if owns and not owns(receipt.pool):
                 continue
@@ -150,6 +183,33 @@ class LeaseKeeper:
                             'failed, will retry: %(err)s',
                             {'id': receipt.volume_id, 'err': exc})
         return report
+
+    def _tagged(self, cluster, owns):
+        """``(started, volumes, held)``: the database's time before the
+        receipts were read, the lease-tagged volumes of the cluster to
+        act on, and the receipts holding them by volume id."""
+        tag = vp_cinder.cluster_tag(cluster)
+        started, receipts = db_receipts.lease_pass(cluster, self._used_since)
+        receipts = [r for r in receipts if not owns or owns(r.pool)]
+        if self._must_list(len(receipts)):
+            self._listed_at = self._clock()
+            tagged = self._cinder.list_volumes({vp_cinder.TAG_LEASE: tag})
+            return started, tagged, db_receipts.holding(
+                {volume.id for volume in tagged}, states=models.HELD)
+        tagged = []
+        for receipt in receipts:
+            try:
+                volume = self._cinder.get_volume(receipt.volume_id)
+            except exception.VolumeNotFound:
+                continue
+            if volume.metadata.get(vp_cinder.TAG_LEASE) == tag:
+                tagged.append(volume)
+        return started, tagged, {r.volume_id: r for r in receipts}
+
+    def _must_list(self, to_read):
+        return (self._used_since is None or to_read > READ_LIMIT or
+                self._full_interval <= 0 or
+                self._clock() - self._listed_at >= self._full_interval)
 
     def _return(self, receipt):
         _receipt, row = db_receipts.begin_lease_return(

@@ -99,8 +99,9 @@ class Manager(manager_api.ManagerAPI, periodic_task.PeriodicTasks):
             batch_wait=options.database_timeout + 5,
             late_window=self.late_window,
             poll_interval=options.create_poll_interval)
-        self.lease_keeper = leases.LeaseKeeper(cinder, self.host,
-                                               self.incarnation)
+        self.lease_keeper = leases.LeaseKeeper(
+            cinder, self.host, self.incarnation,
+            full_interval=options.full_sync_interval)
         self._stop = graceful.GracefulStop()
         self._peers_without_coordination = []
         # For the health checks: whether the service's RPC server runs,

@@ -56,7 +56,11 @@ volume_pool_opts = [
                     'long such a volume may go unseen: each full listing '
                     'costs Cinder about 1 ms of CPU per volume of the '
                     'cluster (its API and its database, measured at 20,000 '
-                    'volumes). 0: every sync lists in full.'),
+                    'volumes). The lease pass lists the cluster\'s '
+                    'lease-tagged volumes at the same interval; in '
+                    'between it reads, one by one, the volumes of the '
+                    'claims whose lease it may act on. 0: every sync '
+                    'lists in full.'),
     cfg.IntOpt('creating_timeout',
                default=1800,
                min=1,

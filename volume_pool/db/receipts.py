@@ -336,6 +336,35 @@ def holding(volume_ids, states=None):
 
 
 @db_api.retry
+def lease_pass(cluster, used_since):
+    """``(now, receipts)`` for sync's lease pass without a listing.
+
+    The receipts whose volume may carry a lease tag this cluster must act
+    on: every one still leased (seen attached, it is latched used), and
+    the used ones changed at or after ``used_since`` (their tag is
+    dropped; none when it is None).  Claims into a project are left out:
+    their volume is the receiving project's and carries no lease tag.
+    ``now`` is the database's clock, for the next pass's ``used_since``;
+    both come in one statement, a pass being mostly idle.
+    """
+    table = models.ClaimReceipt
+    acts_on = sa.and_(
+        table.cluster == db_api.cluster_key(cluster),
+        table.volume_id.is_not(None),
+        table.target_project.is_(None),
+        sa.or_(table.state == models.R_LEASED,
+               sa.false() if used_since is None else
+               sa.and_(table.state == models.R_USED,
+                       table.updated_at >= used_since)))
+    one_row = sa.select(sa.literal(1).label('one')).subquery()
+    with db_api.reader() as session:
+        rows = session.execute(
+            sa.select(clock.utcnow().label('now'), table)
+            .select_from(one_row).outerjoin(table, acts_on)).all()
+    return rows[0].now, [row[1] for row in rows if row[1] is not None]
+
+
+@db_api.retry
 def of_states(cluster, states):
     """Receipts of a cluster in ``states`` (sync's lease pass)."""
     table = models.ClaimReceipt
