@@ -92,7 +92,7 @@ MODULES = {
         'test_claim_guards.py', 'test_claim_undo.py',
         'test_lease_tag_removal.py', 'test_sync_beside_claims.py',
         'test_transfer_edges.py', 'test_rpcapi_retry.py', 'test_manage.py',
-        'test_lease_keeper_guards.py'],
+        'test_lease_keeper_guards.py', 'test_lease_reads.py'],
     'sync': [
         'test_manager_sync.py', 'test_sync_beside_claims.py',
         'test_transfer_edges.py', 'test_late_requests.py',
@@ -102,7 +102,7 @@ MODULES = {
         'test_transfer.py', 'test_cluster_rename.py', 'test_deployments.py',
         'test_shared_cluster.py', 'test_newer_release.py',
         'test_reconcile_before_refill.py', 'test_manager_replenish.py',
-        'test_task_costs.py'],
+        'test_task_costs.py', 'test_sync_changes.py'],
     'orphans': [
         'test_manager_sync.py', 'test_sync_beside_claims.py',
         'test_transfer_edges.py', 'test_claim_keys.py',
