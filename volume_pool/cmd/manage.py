@@ -12,7 +12,6 @@ within ``--timeout``.
 
 import sys
 
-from alembic import util as alembic_util
 from oslo_config import cfg
 import oslo_messaging as messaging
 
@@ -39,8 +38,14 @@ CONF = config.CONF
 # revision asked for), the broker or a manager over RPC, the coordination
 # backend.  One line each; anything else is a bug and keeps its traceback.
 SERVICE_ERRORS = (db_api.DATABASE_ERRORS + coordination.BACKEND_ERRORS +
-                  (ImportError, alembic_util.CommandError,
-                   messaging.MessagingException))
+                  (ImportError, messaging.MessagingException))
+
+
+def _service_errors():
+    """SERVICE_ERRORS, and alembic's own when a command loaded alembic
+    (only the schema's commands do: the others start without it)."""
+    loaded = sys.modules.get('alembic.util')
+    return SERVICE_ERRORS + ((loaded.CommandError,) if loaded else ())
 
 
 # -- parser --------------------------------------------------------------
@@ -304,7 +309,7 @@ def main(argv=None):
     except exception.VolumePoolException as exc:
         _error(exc)
         return EXIT_FAILED
-    except SERVICE_ERRORS as exc:
+    except _service_errors() as exc:
         _error(exc, with_class=True)
         return EXIT_FAILED
 

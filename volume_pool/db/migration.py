@@ -1,18 +1,26 @@
-"""Schema migrations with alembic, run by ``volume-pool-manage db sync``."""
+"""Schema migrations with alembic, run by ``volume-pool-manage db sync``.
+
+alembic is imported by the functions that use it, not with this module:
+it is a third of a command's start-up, and most commands never need it.
+"""
 
 import os
-
-from alembic import command as alembic_command
-from alembic import config as alembic_config
-from alembic import migration as alembic_migration
-from alembic import script as alembic_script
 
 from volume_pool.db import api as db_api
 
 _MIGRATIONS_DIR = os.path.join(os.path.dirname(__file__), 'migrations')
 
 
+def _scripts():
+    from alembic import config as alembic_config
+    from alembic import script as alembic_script
+    config = alembic_config.Config()
+    config.set_main_option('script_location', _MIGRATIONS_DIR)
+    return alembic_script.ScriptDirectory.from_config(config)
+
+
 def _alembic_config(connection):
+    from alembic import config as alembic_config
     config = alembic_config.Config()
     config.set_main_option('script_location', _MIGRATIONS_DIR)
     # env.py uses this open connection instead of building an engine.
@@ -24,6 +32,7 @@ def upgrade(revision='head', engine=None):
     """Bring the schema to ``revision`` (default: the newest)."""
     engine = engine or db_api.get_engine()
     with engine.begin() as connection:
+        from alembic import command as alembic_command
         alembic_command.upgrade(_alembic_config(connection), revision)
 
 
@@ -31,15 +40,14 @@ def version(engine=None):
     """The current revision of the database, or None if never synced."""
     engine = engine or db_api.get_engine()
     with engine.connect() as connection:
+        from alembic import migration as alembic_migration
         context = alembic_migration.MigrationContext.configure(connection)
         return context.get_current_revision()
 
 
 def head():
     """The newest revision the code knows."""
-    config = alembic_config.Config()
-    config.set_main_option('script_location', _MIGRATIONS_DIR)
-    scripts = alembic_script.ScriptDirectory.from_config(config)
+    scripts = _scripts()
     return scripts.get_current_head()
 
 
@@ -48,9 +56,7 @@ CURRENT, OLDER, NEWER, EMPTY = 'current', 'older', 'newer', 'empty'
 
 
 def known_revisions():
-    config = alembic_config.Config()
-    config.set_main_option('script_location', _MIGRATIONS_DIR)
-    scripts = alembic_script.ScriptDirectory.from_config(config)
+    scripts = _scripts()
     return {script.revision for script in scripts.walk_revisions()}
 
 

@@ -3,6 +3,8 @@
 RabbitMQ and Redis, when the functional layer re-collects these tests."""
 
 import json
+import subprocess
+import sys
 import uuid
 
 from oslo_db import exception as db_exc
@@ -57,6 +59,27 @@ def test_db_sync_then_version(manage):
     assert result.returncode == 0, result.stderr
     assert 'Database is at revision %s' % migration.head() in result.stdout
     assert manage('db', 'version').stdout.strip() == migration.head()
+
+
+def test_db_sync_to_an_unknown_revision_is_one_line(manage):
+    """alembic is loaded by the schema's commands only; its error is
+    still a service error: one line naming it, no traceback."""
+    result = manage('db', 'sync', '--revision', 'nosuchrevision')
+    assert result.returncode == 1
+    assert 'Traceback' not in result.stderr
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith('volume-pool-manage: CommandError: '), line
+    assert 'nosuchrevision' in line
+
+
+def test_the_command_line_loads_without_alembic():
+    """A third of a command's start-up: only the schema's commands pay
+    it."""
+    probe = subprocess.run(
+        [sys.executable, '-c', 'import sys, volume_pool.cmd.manage; '
+         'print(any(m.split(".")[0] == "alembic" for m in sys.modules))'],
+        capture_output=True, text=True, check=True)
+    assert probe.stdout.strip() == 'False'
 
 
 @pytest.mark.recollect
