@@ -71,7 +71,7 @@ MODULES = {
         'test_claim_release.py', 'test_claim_give_up.py',
         'test_claim_keyed_miss.py', 'test_sync_beside_claims.py',
         'test_transfer.py', 'test_transfer_edges.py',
-        'db/test_receipt_guards.py'],
+        'db/test_receipt_guards.py', 'test_lease_reads.py'],
     'handback': [
         'test_claim_undo.py', 'test_claim_guards.py', 'test_transfer.py',
         'test_transfer_edges.py', 'test_claim_keyed_miss.py',

@@ -125,13 +125,16 @@ class LeaseKeeper:
     Listing the volumes by their lease tag makes Cinder's database look at
     every volume of the project, claimed ones included, however few carry
     the tag.  So the pass lists only when it must know every tag: the
-    first pass of the process, after a pass that could not drop a tag,
-    once per ``full_interval`` (with the pools' full listings: the pools
-    this manager owns change), or when many receipts are to be looked at.
-    Otherwise it reads, one by
-    one, the volumes of the receipts it can act on (the leased ones, and
-    those that became used since the last pass began); a tag with no such
-    receipt behind it is one this pass would pass over anyway.
+    first pass of the process, after a pass that could not read a volume
+    or drop a tag, when the manager gained a pool (its tags are the dead
+    peer's leftovers), once per ``full_interval``, or when there are more
+    than ``READ_LIMIT`` volumes to read.  Otherwise it reads, one by one,
+    the volumes of the receipts it can act on: the leased ones, and those
+    that became used since the last pass began (a tag a confirm could not
+    drop).  A tag with no such receipt behind it is one this pass would
+    pass over anyway.  Either way the receipts are read again after the
+    volumes, so that a volume is judged by the claim that holds it now,
+    never by one that gave it back meanwhile.
     """
 
     def __init__(self, cinder, host, incarnation, full_interval=0,
@@ -147,12 +150,20 @@ class LeaseKeeper:
         # next pass lists every tag.
         self._used_since = None
         self._listed_at = None
+        self._owned = frozenset()
 
-    def run(self, cluster, owns=None):
+    def run(self, cluster, owns=None, pools=()):
         """Latch attached volumes, drop stale lease tags, return volumes
-        whose lease ran out.  Returns ``{'returned': n, 'latched': n}``."""
+        whose lease ran out.  ``pools``: the pools of the cluster, of
+        which ``owns`` says this manager's.  Returns ``{'returned': n,
+        'latched': n, 'errors': n}``."""
         report = {'returned': 0, 'latched': 0, 'errors': 0}
-        started, tagged, held = self._tagged(cluster, owns)
+        owned = frozenset(p for p in pools if not owns or owns(p))
+        started, tagged, errors = self._tagged(cluster, owns,
+                                               gained=owned - self._owned)
+        report['errors'] += errors
+        held = db_receipts.holding({volume.id for volume in tagged},
+                                   states=models.HELD)
         for volume in tagged:
             receipt = held.get(volume.id)
             if receipt is None or (owns and not owns(receipt.pool)):
@@ -168,9 +179,12 @@ class LeaseKeeper:
                 report['errors'] += 1
                 LOG.info('Could not drop the lease tag of %(id)s: %(err)s',
                          {'id': volume.id, 'err': exc})
-        # A tag left in place is found by the next pass's listing.
-        self._used_since = (None if report['errors'] else
-                            clock.later(started, -USED_MARGIN))
+        # A volume not read or a tag left in place: the next pass lists.
+        if report['errors']:
+            self._used_since = None
+        else:
+            self._used_since = clock.later(started, -USED_MARGIN)
+            self._owned = owned
         for receipt in db_receipts.expired_leases(cluster):
             if owns and not owns(receipt.pool):
                 continue
@@ -184,27 +198,33 @@ class LeaseKeeper:
                             {'id': receipt.volume_id, 'err': exc})
         return report
 
-    def _tagged(self, cluster, owns):
-        """``(started, volumes, held)``: the database's time before the
-        receipts were read, the lease-tagged volumes of the cluster to
-        act on, and the receipts holding them by volume id."""
+    def _tagged(self, cluster, owns, gained):
+        """``(started, volumes, errors)``: the database's time before the
+        receipts were read, the lease-tagged volumes of the cluster to act
+        on, and how many could not be read."""
         tag = vp_cinder.cluster_tag(cluster)
         started, receipts = db_receipts.lease_pass(cluster, self._used_since)
         receipts = [r for r in receipts if not owns or owns(r.pool)]
-        if self._must_list(len(receipts)):
-            self._listed_at = self._clock()
+        if gained or self._must_list(len(receipts)):
             tagged = self._cinder.list_volumes({vp_cinder.TAG_LEASE: tag})
-            return started, tagged, db_receipts.holding(
-                {volume.id for volume in tagged}, states=models.HELD)
-        tagged = []
+            self._listed_at = self._clock()
+            return started, tagged, 0
+        tagged, errors = [], 0
         for receipt in receipts:
             try:
                 volume = self._cinder.get_volume(receipt.volume_id)
             except exception.VolumeNotFound:
                 continue
+            except exception.CinderException as exc:
+                errors += 1
+                LOG.info('Could not read volume %(id)s of claim %(claim)s '
+                         'for the lease pass: %(err)s',
+                         {'id': receipt.volume_id,
+                          'claim': receipt.claim_id, 'err': exc})
+                continue
             if volume.metadata.get(vp_cinder.TAG_LEASE) == tag:
                 tagged.append(volume)
-        return started, tagged, {r.volume_id: r for r in receipts}
+        return started, tagged, errors
 
     def _must_list(self, to_read):
         return (self._used_since is None or to_read > READ_LIMIT or

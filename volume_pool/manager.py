@@ -217,7 +217,8 @@ class Manager(manager_api.ManagerAPI, periodic_task.PeriodicTasks):
         owns = self.coordination.ownership()
         report = self.syncer.run(self.specs, self.cluster, owns=owns)
         try:
-            leased = self.lease_keeper.run(self.cluster, owns=owns)
+            leased = self.lease_keeper.run(self.cluster, owns=owns,
+                                           pools=self.specs)
         except exception.CinderException as exc:
             LOG.warning('Lease pass skipped: %s', exc)
         else:

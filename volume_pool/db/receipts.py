@@ -109,13 +109,14 @@ def confirm(cluster, project_id, claim_key):
     """leased -> used; returns the receipt as it is after, or None."""
     table = models.ClaimReceipt
     with db_api.writer() as session:
-        now = clock.now(session)
+        # The time of the update itself, not of the transaction's start:
+        # sync's lease pass looks for receipts used since its last pass.
         session.execute(
             sa.update(table)
             .where(*_key_of(cluster, project_id, claim_key),
                    table.state == models.R_LEASED)
             .values(state=models.R_USED, lease_expires_at=None,
-                    updated_at=now))
+                    updated_at=clock.utcnow()))
         return session.execute(sa.select(table).where(
             *_key_of(cluster, project_id, claim_key))).scalar()
 
@@ -344,8 +345,9 @@ def lease_pass(cluster, used_since):
     the used ones changed at or after ``used_since`` (their tag is
     dropped; none when it is None).  Claims into a project are left out:
     their volume is the receiving project's and carries no lease tag.
-    ``now`` is the database's clock, for the next pass's ``used_since``;
-    both come in one statement, a pass being mostly idle.
+    ``now`` is the database's clock when the statement ran, for the next
+    pass's ``used_since`` (which looks back a margin before it); both come
+    in one statement, a pass being mostly idle.
     """
     table = models.ClaimReceipt
     acts_on = sa.and_(

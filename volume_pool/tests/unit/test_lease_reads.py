@@ -9,11 +9,14 @@ pass did, on the simulator and SQLite."""
 
 import datetime
 
+import pytest
 import sqlalchemy as sa
 
+from volume_pool import exception
 from volume_pool import leases
 from volume_pool.db import api as db_api
 from volume_pool.db import models
+from volume_pool.tests.unit.claim_checks import lease_tags
 from volume_pool.tests.unit.claim_checks import receipt
 from volume_pool.tests.unit.manager_steps import call
 from volume_pool.tests.unit.manager_steps import fill
@@ -174,3 +177,110 @@ def test_a_used_receipt_from_before_the_last_pass_is_not_read_again(
     simulator.reset_counts()
     keeper.run(None)
     assert sum(simulator.request_counts.values()) == 0
+
+
+def test_a_volume_is_judged_by_the_claim_that_holds_it_now(
+        make_manager, simulator, monkeypatch):
+    """The receipts the pass read went stale before it read the volume:
+    the claim it read as used gave the volume back, and another claim
+    took it with a lease.  The new claim keeps its lease tag (without
+    it, it could never be latched used)."""
+    mgr = make_manager({'debian': 1})
+    fill(mgr)
+    keeper = keeper_of(mgr)
+    keeper.run(None)
+    first = call(mgr.claim, 'debian', name='vnf-1', claim_key='old')
+    call(mgr.confirm, 'old')
+    stale = leases.db_receipts.lease_pass(None, datetime.datetime(2000, 1, 1))
+    call(mgr.release, 'old')
+    second = call(mgr.claim, 'debian', name='vnf-2', claim_key='new')
+    assert second['volume_id'] == first['volume_id']
+    monkeypatch.setattr(leases.db_receipts, 'lease_pass',
+                        lambda cluster, used_since: stale)
+    keeper.run(None)
+    assert tags_of(simulator, second['volume_id']) == lease_tags()
+    assert receipt('new').state == models.R_LEASED
+
+
+def test_a_volume_cinder_fails_to_read_holds_back_no_other(
+        make_manager, simulator):
+    """One GET fails: the other attached volume is latched all the same,
+    the error is counted, and the next pass lists."""
+    mgr = make_manager({'debian': 2})
+    fill(mgr)
+    keeper = keeper_of(mgr)
+    keeper.run(None)
+    failing = call(mgr.claim, 'debian', name='vnf-f', claim_key='f1')
+    attached = call(mgr.claim, 'debian', name='vnf-a', claim_key='a1')
+    simulator.attach_volume(attached['volume_id'])
+    simulator.inject_fault(status=500, method='GET',
+                           path='^/volumes/%s$' % failing['volume_id'],
+                           count=20)
+    report = keeper.run(None)
+    assert (report['latched'], report['errors']) == (1, 1)
+    assert receipt('a1').state == models.R_USED
+    simulator.clear_faults()
+    simulator.reset_counts()
+    keeper.run(None)
+    assert listings(simulator) == 1
+
+
+def test_a_listing_that_failed_is_not_put_off_a_full_interval(
+        make_manager, simulator):
+    mgr = make_manager({'debian': 1})
+    fill(mgr)
+    clock = Clock()
+    keeper = keeper_of(mgr, full_interval=600, clock=clock)
+    keeper.run(None)
+    clock.now += 600
+    simulator.inject_fault(status=500, path='^/volumes/detail', count=20)
+    with pytest.raises(exception.CinderException):
+        keeper.run(None)
+    simulator.clear_faults()
+    simulator.reset_counts()
+    keeper.run(None)
+    assert listings(simulator) == 1
+
+
+def test_a_pool_gained_from_a_peer_is_listed_once(make_manager, simulator):
+    """The peer that owned it may have left tags it could not drop."""
+    mgr = make_manager({'debian': 1, 'ubuntu': 1})
+    fill(mgr)
+    keeper = keeper_of(mgr)
+    mine = {'debian'}
+    keeper.run(None, owns=lambda pool: pool in mine,
+               pools=['debian', 'ubuntu'])
+    simulator.reset_counts()
+    keeper.run(None, owns=lambda pool: pool in mine,
+               pools=['debian', 'ubuntu'])
+    assert listings(simulator) == 0
+    mine.add('ubuntu')
+    keeper.run(None, owns=lambda pool: pool in mine,
+               pools=['debian', 'ubuntu'])
+    assert listings(simulator) == 1
+    keeper.run(None, owns=lambda pool: pool in mine,
+               pools=['debian', 'ubuntu'])
+    assert listings(simulator) == 1
+
+
+def test_a_receipt_used_just_before_the_last_pass_began_is_read(
+        make_manager, simulator):
+    """A confirm whose transaction took its time before the last pass
+    read the table, and committed after: within the margin, it is read
+    and its tag dropped."""
+    mgr = make_manager({'debian': 1})
+    fill(mgr)
+    result = call(mgr.claim, 'debian', name='vnf-m', claim_key='m1')
+    keeper = keeper_of(mgr)
+    keeper.run(None)
+    call(mgr.confirm, 'm1')
+    # A second before the last pass began.
+    before = keeper._used_since + datetime.timedelta(
+        seconds=leases.USED_MARGIN - 1)
+    with db_api.writer() as session:
+        session.execute(sa.update(models.ClaimReceipt).values(
+            updated_at=before))
+    mgr._cinder.update_volume(result['volume_id'], metadata=lease_tags())
+    assert tags_of(simulator, result['volume_id']) == lease_tags()
+    keeper.run(None)
+    assert tags_of(simulator, result['volume_id']) == {}
