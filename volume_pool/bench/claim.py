@@ -9,6 +9,11 @@ the same client process:
   (``get_usable_hosts`` without a coordination backend touches neither the
   database nor Cinder) and the Cinder rename call alone, at the same
   concurrency;
+* one durable commit: a transaction that changes one row of the claim's
+  database, through the same driver, from this process, at the same
+  concurrency (each caller its own row).  A claim that survives a crash
+  at any line must write once before it renames the volume, so the
+  floor of a safe claim is the empty RPC, the rename and that commit;
 * the claim itself, through :mod:`volume_pool.rpcapi`;
 * the path without a pool (once per Cinder): create from the snapshot and
   poll until ``available``.
@@ -33,6 +38,8 @@ from volume_pool.fixtures import cinder_handles
 from volume_pool.fixtures import seeding
 
 POOL = 'bench'
+# The commit floor's table, in the benchmark's own database; dropped after.
+COMMIT_TABLE = 'bench_commit_floor'
 # [database] options of the claim managers (none: the project defaults).
 DATABASE_OPTIONS = {}
 
@@ -44,15 +51,60 @@ def claims_needed(levels, calls, profiled=False):
     return sum(runs * calls + 2 * callers for callers in levels) + 10
 
 
+class CommitFloor:
+    """One durable commit on a database, as a claim's take makes one:
+    ``UPDATE`` of one row and ``COMMIT``, each caller on its own row (no
+    lock waits: the floor, not contention)."""
+
+    def __init__(self, url):
+        self._engine = sa.create_engine(url, pool_size=64, max_overflow=0)
+        self._table = sa.Table(
+            COMMIT_TABLE, sa.MetaData(),
+            sa.Column('id', sa.Integer, primary_key=True,
+                      autoincrement=False),
+            sa.Column('n', sa.Integer, nullable=False))
+        self._rows = 0
+
+    def measure(self, calls, callers):
+        """Summary of ``calls`` commits from ``callers`` threads."""
+        self._make_rows(callers)
+        table = self._table
+
+        def commit(i):
+            with self._engine.begin() as conn:
+                conn.execute(table.update()
+                             .where(table.c.id == i % callers)
+                             .values(n=table.c.n + 1))
+        measure.run_concurrently(commit, callers * 2, callers)  # warm
+        durations, _, wall = measure.run_concurrently(commit, calls,
+                                                      callers)
+        return measure.summarize(durations, wall)
+
+    def _make_rows(self, callers):
+        self._table.create(self._engine, checkfirst=True)
+        if callers > self._rows:
+            with self._engine.begin() as conn:
+                conn.execute(self._table.insert(), [
+                    {'id': i, 'n': 0} for i in range(self._rows, callers)])
+            self._rows = callers
+
+    def close(self):
+        try:
+            self._table.drop(self._engine, checkfirst=True)
+        finally:
+            self._engine.dispose()
+
+
 def measure_level(api, ctxt, cinder, rename_ids, calls, callers, meter,
-                  profiler=None, name=''):
+                  profiler=None, name='', commits=None):
     """Floor, rename and claim at one concurrency; returns (figures, ids).
 
     ``meter`` (a :class:`volume_pool.bench.cpu.CpuMeter`) also gives each
     run's CPU per operation, process by process.  With ``profiler`` (a
     :class:`volume_pool.bench.profile.Profiler`), as many claims again run
     under it, apart from the measured ones, and the manager's CPU per
-    claim is split by phase.
+    claim is split by phase.  With ``commits`` (a :class:`CommitFloor`),
+    the floor of a safe claim too.
     """
     for _ in range(2):  # warm connections and threads of both sides
         measure.run_concurrently(lambda i: api.get_usable_hosts(ctxt),
@@ -90,6 +142,15 @@ def measure_level(api, ctxt, cinder, rename_ids, calls, callers, meter,
         'cpu_ms_per_op': {'empty_rpc': rpc_cpu, 'claim': claim_cpu,
                           'rename': rename_cpu},
     }
+    if commits is not None:
+        commit = commits.measure(calls, callers)
+        safe_floor = floor + commit['p50_ms']
+        figures.update({
+            'commit': commit, 'safe_floor_ms': round(safe_floor, 3),
+            'p50_over_safe_floor': measure.ratio(claim['p50_ms'],
+                                                 safe_floor),
+            'p99_over_safe_floor': measure.ratio(claim['p99_ms'],
+                                                 safe_floor)})
     if profiler is not None:
         profiled, phases, graph = profiler.record(
             meter.manager_pid, '%s-%d' % (name, callers),
@@ -105,16 +166,23 @@ def measure_level(api, ctxt, cinder, rename_ids, calls, callers, meter,
 
 
 def run_levels(api, ctxt, cinder, rename_ids, levels, calls, manager,
-               profiler=None, name=''):
-    """Every concurrency level against one running ``manager``."""
+               profiler=None, name='', db_url=None):
+    """Every concurrency level against one running ``manager``; with
+    ``db_url`` (its database), the commit floor at each."""
     meter = cpu.CpuMeter(manager.proc.pid)
+    commits = CommitFloor(db_url) if db_url else None
     figures, claimed = [], []
-    for callers in levels:
-        level, ids = measure_level(api, ctxt, cinder, rename_ids,
-                                   max(calls, callers), callers, meter,
-                                   profiler=profiler, name=name)
-        figures.append(level)
-        claimed.extend(ids)
+    try:
+        for callers in levels:
+            level, ids = measure_level(api, ctxt, cinder, rename_ids,
+                                       max(calls, callers), callers, meter,
+                                       profiler=profiler, name=name,
+                                       commits=commits)
+            figures.append(level)
+            claimed.extend(ids)
+    finally:
+        if commits is not None:
+            commits.close()
     return figures, claimed
 
 
@@ -174,7 +242,7 @@ def run_backend(backend, url, transport, transport_url, sim, workdir,
         wait_serving(manager, api, ctxt)
         figures, claimed = run_levels(api, ctxt, cinder, rename_ids, levels,
                                       calls, manager, profiler=profiler,
-                                      name='claim-%s' % backend)
+                                      name='claim-%s' % backend, db_url=url)
     finally:
         manager.stop()
     unique = measure.check_unique(claimed)

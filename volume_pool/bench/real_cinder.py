@@ -62,7 +62,8 @@ def run(transport, transport_url, workdir, levels, calls, samples, poll):
             try:
                 claim.wait_serving(manager, api, ctxt)
                 figures, claimed = claim.run_levels(
-                    api, ctxt, cinder, rename_ids, levels, calls, manager)
+                    api, ctxt, cinder, rename_ids, levels, calls, manager,
+                    db_url=url)
             finally:
                 manager.stop()
             db_server = services.server_version(url)
