@@ -53,6 +53,20 @@ def _ints(text):
     return values
 
 
+def _driver(text):
+    """``BACKEND=DRIVER``: the SQLAlchemy driver of a backend's URL."""
+    backend, _, driver = text.partition('=')
+    if backend not in bench_services.DRIVERS or not driver:
+        raise argparse.ArgumentTypeError(
+            'expected BACKEND=DRIVER, BACKEND one of %s: %r'
+            % (','.join(sorted(bench_services.DRIVERS)), text))
+    if driver not in bench_services.DRIVERS[backend]:
+        raise argparse.ArgumentTypeError(
+            '%s drivers: %s (got %s)' % (
+                backend, ','.join(bench_services.DRIVERS[backend]), driver))
+    return backend, driver
+
+
 def _names(allowed):
     def parse(text):
         values = [v.strip() for v in text.split(',') if v.strip()]
@@ -154,6 +168,12 @@ def parse_cli(argv):
         metavar='KEY=VALUE',
         help='A [database] option of the claim benchmark\'s managers, e.g. '
              'max_pool_size=40 (repeatable; default: the project\'s).')
+    add('--driver', type=_driver, action='append', default=[],
+        metavar='BACKEND=DRIVER',
+        help='The database driver of the claim benchmark, e.g. '
+             'mysql=mysqldb (mysqlclient) or postgresql=psycopg (psycopg '
+             '3); repeatable [default: mysql=pymysql, '
+             'postgresql=psycopg2].')
     add('--with-real-cinder', action='store_true',
         help='Also run the claim path and the path without a pool against '
              'a real Cinder (volume_pool/fixtures/cinder-local.sh; MariaDB).')
@@ -310,10 +330,15 @@ def _claims(args, results, sim, cinder, transport, transport_url, workdir,
     for backend in args.backends:
         _say('claims on %s, callers %s, %d calls each'
              % (backend, args.callers, args.calls))
+        driver = dict(args.driver).get(backend)
         with services.database(backend, workdir) as url:
-            results['claim'].append(claim.run_backend(
-                backend, url, transport, transport_url, sim, workdir,
-                args.callers, args.calls, profiler=profiler))
+            figures = claim.run_backend(
+                backend, services.with_driver(url, driver), transport,
+                transport_url, sim, workdir, args.callers, args.calls,
+                profiler=profiler)
+            if driver:
+                figures['label'] += ' (%s)' % driver
+            results['claim'].append(figures)
     _say('an RPC whose method only waits, 0-20 ms')
     results['rpc_wait'] = rpc_wait.run(transport, transport_url,
                                        calls=min(args.calls, 400))

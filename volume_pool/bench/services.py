@@ -16,6 +16,10 @@ from volume_pool.fixtures import services as fixture_services
 BACKENDS = ('mysql', 'postgresql', 'sqlite')
 # The machine's Redis: the scale part's managers share pools through it.
 REDIS_URL = fixture_services.REDIS_URL
+# The drivers a backend's URL may name (--driver); the first is the one
+# the machine's services are reached with.
+DRIVERS = {'mysql': ('pymysql', 'mysqldb'),
+           'postgresql': ('psycopg2', 'psycopg')}
 BACKEND_LABELS = {'mysql': 'MariaDB', 'postgresql': 'PostgreSQL',
                   'sqlite': 'SQLite'}
 
@@ -29,6 +33,16 @@ def database(backend, workdir):
     """A throw-away database of ``backend``; yields its URL as text."""
     return databases.provisioned_database(backend, workdir,
                                           prefix='vp_bench')
+
+
+def with_driver(url, driver):
+    """``url`` with its driver replaced by ``driver`` (None: as it is)."""
+    if not driver:
+        return url
+    parsed = sa.engine.make_url(url)
+    return parsed.set(drivername='%s+%s' % (parsed.get_backend_name(),
+                                            driver)).render_as_string(
+        hide_password=False)
 
 
 def count_rows(url, status=None):

@@ -15,6 +15,7 @@ from volume_pool.bench import measure
 from volume_pool.bench import profile
 from volume_pool.bench import refill
 from volume_pool.bench import report
+from volume_pool.bench import services as bench_services
 from volume_pool.bench import sync
 from volume_pool.db import api as db_api
 from volume_pool.fixtures import cinder_handles
@@ -217,3 +218,21 @@ def test_the_commit_floor_commits_each_call_once_and_cleans_up(tmp_path):
         assert claim.COMMIT_TABLE not in sa.inspect(engine).get_table_names()
     finally:
         engine.dispose()
+
+
+def test_a_driver_replaces_the_one_of_the_url_and_nothing_else():
+    url = 'mysql+pymysql://root:secret@127.0.0.1:3306/vp_bench_x'
+    assert bench_services.with_driver(url, 'mysqldb') == (
+        'mysql+mysqldb://root:secret@127.0.0.1:3306/vp_bench_x')
+    assert bench_services.with_driver(url, None) == url
+
+
+def test_the_driver_option_names_a_known_driver_of_a_known_backend(capsys):
+    args = cli.parse_cli(['--driver', 'mysql=mysqldb',
+                          '--driver', 'postgresql=psycopg'])
+    assert dict(args.driver) == {'mysql': 'mysqldb',
+                                 'postgresql': 'psycopg'}
+    for bad in ('mysql=psycopg', 'oracle=cx', 'mysql'):
+        with pytest.raises(SystemExit):
+            cli.parse_cli(['--driver', bad])
+        assert '--driver' in capsys.readouterr().err
