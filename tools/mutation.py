@@ -108,7 +108,7 @@ MODULES = {
         'test_transfer_edges.py', 'test_claim_keys.py',
         'test_claim_lease.py', 'test_claim_guards.py',
         'test_cluster_rename.py', 'test_newer_release.py',
-        'test_reconcile_before_refill.py'],
+        'test_reconcile_before_refill.py', 'test_orphan_guards.py'],
     'retag': [
         'test_manager_sync.py', 'test_sync_beside_claims.py',
         'test_claim_undo.py', 'test_cluster_rename.py', 'test_deployments.py',
