@@ -112,7 +112,8 @@ MODULES = {
     'retag': [
         'test_manager_sync.py', 'test_sync_beside_claims.py',
         'test_claim_undo.py', 'test_cluster_rename.py', 'test_deployments.py',
-        'test_shared_cluster.py', 'test_manager_replenish.py'],
+        'test_shared_cluster.py', 'test_manager_replenish.py',
+        'test_retag_guards.py'],
     'project_claims': [
         'test_transfer.py', 'test_transfer_edges.py',
         'test_claim_keyed_miss.py', 'test_late_requests.py',
