@@ -117,12 +117,18 @@ def test_a_tag_the_pass_could_not_drop_makes_the_next_pass_list(
     assert not tags_of(simulator, result['volume_id'])
 
 
-def test_the_full_interval_brings_a_listing_back(make_manager, simulator):
+def keeper_past_its_first_pass(make_manager, full_interval=600):
+    """A full pool's keeper on a clock of its own, its first pass made."""
     mgr = make_manager({'debian': 1})
     fill(mgr)
     clock = Clock()
-    keeper = keeper_of(mgr, full_interval=600, clock=clock)
+    keeper = keeper_of(mgr, full_interval=full_interval, clock=clock)
     keeper.run(None)
+    return keeper, clock
+
+
+def test_the_full_interval_brings_a_listing_back(make_manager, simulator):
+    keeper, clock = keeper_past_its_first_pass(make_manager)
     clock.now += 599
     simulator.reset_counts()
     keeper.run(None)
@@ -227,11 +233,7 @@ def test_a_volume_cinder_fails_to_read_holds_back_no_other(
 
 def test_a_listing_that_failed_is_not_put_off_a_full_interval(
         make_manager, simulator):
-    mgr = make_manager({'debian': 1})
-    fill(mgr)
-    clock = Clock()
-    keeper = keeper_of(mgr, full_interval=600, clock=clock)
-    keeper.run(None)
+    keeper, clock = keeper_past_its_first_pass(make_manager)
     clock.now += 600
     simulator.inject_fault(status=500, path='^/volumes/detail', count=20)
     with pytest.raises(exception.CinderException):
