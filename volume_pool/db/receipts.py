@@ -362,7 +362,8 @@ def lease_pass(cluster, used_since):
     with db_api.reader() as session:
         rows = session.execute(
             sa.select(clock.utcnow().label('now'), table)
-            .select_from(one_row).outerjoin(table, acts_on)).all()
+            .select_from(one_row).outerjoin(table, acts_on)
+            .order_by(table.id)).all()
     return rows[0].now, [row[1] for row in rows if row[1] is not None]
 
 

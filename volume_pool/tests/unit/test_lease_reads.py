@@ -20,6 +20,7 @@ from volume_pool.tests.unit.claim_checks import lease_tags
 from volume_pool.tests.unit.claim_checks import receipt
 from volume_pool.tests.unit.manager_steps import call
 from volume_pool.tests.unit.manager_steps import fill
+from volume_pool.tests.unit.test_claim_lease import expire_lease
 
 
 class Clock:
@@ -286,3 +287,49 @@ def test_a_receipt_used_just_before_the_last_pass_began_is_read(
     assert tags_of(simulator, result['volume_id']) == lease_tags()
     keeper.run(None)
     assert tags_of(simulator, result['volume_id']) == {}
+
+
+def test_a_volume_gone_holds_back_no_other(make_manager, simulator):
+    """The first claim's volume was deleted: the pass reads on, and the
+    attached volume of the claim after it is latched."""
+    mgr = make_manager({'debian': 2})
+    fill(mgr)
+    keeper = keeper_of(mgr)
+    keeper.run(None)
+    gone = call(mgr.claim, 'debian', name='vnf-g', claim_key='g1')
+    attached = call(mgr.claim, 'debian', name='vnf-a', claim_key='a1')
+    simulator.remove_volume(gone['volume_id'])
+    simulator.attach_volume(attached['volume_id'])
+    assert keeper.run(None)['latched'] == 1
+    assert receipt('a1').state == models.R_USED
+
+
+def test_as_many_receipts_as_the_read_limit_are_read(make_manager,
+                                                     simulator, monkeypatch):
+    mgr = make_manager({'debian': 2})
+    fill(mgr)
+    keeper = keeper_of(mgr)
+    keeper.run(None)
+    for n in range(2):
+        call(mgr.claim, 'debian', name='vnf-%d' % n, claim_key='k%d' % n)
+    monkeypatch.setattr(leases, 'READ_LIMIT', 2)
+    simulator.reset_counts()
+    keeper.run(None)
+    assert listings(simulator) == 0
+    assert simulator.request_counts[('GET', '/volumes/{id}')] == 2
+
+
+def test_a_lease_confirmed_before_its_return_is_not_counted_returned(
+        make_manager, simulator, monkeypatch):
+    """The lease ran out, but the caller confirmed between the pass's
+    read and its hold: nothing is returned, nothing counted."""
+    mgr = make_manager({'debian': 1})
+    fill(mgr)
+    call(mgr.claim, 'debian', name='vnf-c', claim_key='c1')
+    expire_lease('c1')
+    expired = leases.db_receipts.expired_leases(None)
+    call(mgr.confirm, 'c1')
+    monkeypatch.setattr(leases.db_receipts, 'expired_leases',
+                        lambda cluster: expired)
+    assert keeper_of(mgr).run(None)['returned'] == 0
+    assert receipt('c1').state == models.R_USED
