@@ -132,9 +132,11 @@ class Orphans:
                     name=volume.name or volume.id, host=self._host,
                     status=status)
             except db_exc.DBDuplicateEntry:
+                # Its row came after this sync read the pool's rows: it
+                # fills a place all the same.
                 LOG.debug('Volume %s was adopted by another sync first.',
                           volume.id)
-                return 0
+                return 1
             LOG.debug('Adopted tagged volume %(id)s into pool %(pool)s.',
                       {'id': volume.id, 'pool': volume.pool})
             report.adopted += 1

@@ -15,6 +15,8 @@ from volume_pool import sync
 from volume_pool.db import api as db_api
 from volume_pool.db import models
 from volume_pool.tests.unit import claim_checks
+from volume_pool.tests.unit.manager_steps import call
+from volume_pool.tests.unit.manager_steps import fill
 
 POOL = 'debian'
 
@@ -193,3 +195,42 @@ def test_a_young_creating_volume_of_another_snapshot_counts_for_nothing(
     report = settle(mgr, [waiting, current])
     assert (report.adopted, report.deleted) == (1, 0)
     assert [r.volume_id for r in db_api.get_rows(None)] == [current]
+
+
+def test_a_volume_another_sync_adopted_first_fills_a_place(
+        make_manager, simulator, monkeypatch):
+    """Target 1: the first orphan's row is written by another sync
+    between this sync's read of the rows and its own adoption; the
+    second orphan is then one too many, and is deleted, not adopted."""
+    mgr = make_manager({POOL: 1})
+    first, second = (orphan(mgr, simulator, 'req-%d' % n) for n in range(2))
+    create_row = db_api.create_volume_row
+
+    def adopted_meanwhile(**row):
+        if row['volume_id'] == first:
+            create_row(**row)  # the other sync wins the race
+        return create_row(**row)
+    monkeypatch.setattr(db_api, 'create_volume_row', adopted_meanwhile)
+    report = settle(mgr, [first, second])
+    assert (report.adopted, report.deleted) == (0, 1)
+    assert [r.volume_id for r in db_api.get_rows(None)] == [first]
+
+
+@pytest.mark.parametrize('status', [404, 500])
+def test_a_callers_volume_cinder_fails_to_untag_holds_back_nothing(
+        make_manager, simulator, status):
+    """A claimed volume a late request gave the pool tags back: reading
+    it fails (gone, or Cinder errs); the other orphans are settled all
+    the same and the caller's volume is not adopted."""
+    mgr = make_manager({POOL: 1})
+    fill(mgr)
+    claimed = call(mgr.claim, POOL, name='vnf-c', claim_key='c1')
+    volume = listed_as(mgr, claimed['volume_id'], metadata=(
+        claim_checks.pool_tags(POOL, None, 'req-late')))
+    extra = orphan(mgr, simulator, 'req-extra')
+    simulator.inject_fault(status=status, method='GET',
+                           path='^/volumes/%s$' % claimed['volume_id'],
+                           count=20)
+    report = settle(mgr, [volume, extra])
+    assert report.adopted == 1
+    assert [r.volume_id for r in db_api.get_rows(None)] == [extra]
