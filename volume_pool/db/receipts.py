@@ -368,17 +368,6 @@ def lease_pass(cluster, used_since):
 
 
 @db_api.retry
-def of_states(cluster, states):
-    """Receipts of a cluster in ``states`` (sync's lease pass)."""
-    table = models.ClaimReceipt
-    with db_api.reader() as session:
-        return list(session.execute(
-            sa.select(table).where(
-                table.cluster == db_api.cluster_key(cluster),
-                table.state.in_(states))).scalars())
-
-
-@db_api.retry
 def purge(cluster, ttl):
     """Forget settled receipts older than ``ttl`` seconds, and receipts of
     claims that died before holding a row; returns how many."""
