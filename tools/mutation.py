@@ -102,7 +102,8 @@ MODULES = {
         'test_transfer.py', 'test_cluster_rename.py', 'test_deployments.py',
         'test_shared_cluster.py', 'test_newer_release.py',
         'test_reconcile_before_refill.py', 'test_manager_replenish.py',
-        'test_task_costs.py', 'test_sync_changes.py'],
+        'test_task_costs.py', 'test_sync_changes.py',
+        'test_orphan_guards.py'],
     'orphans': [
         'test_manager_sync.py', 'test_sync_beside_claims.py',
         'test_transfer_edges.py', 'test_claim_keys.py',

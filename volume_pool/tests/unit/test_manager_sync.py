@@ -280,3 +280,26 @@ def test_the_start_syncs_before_it_replenishes():
     # start the table is in step with Cinder before the first refill.
     names = [name for name, _task in vp_manager.Manager._periodic_tasks]
     assert names.index('sync') < names.index('replenish')
+
+
+def test_a_row_is_ready_only_once_its_volume_is_available(make_manager,
+                                                          simulator):
+    """A create's volume Cinder still works on under another status than
+    ``creating`` (``restoring-backup``), in a pool that is no longer
+    configured (its volumes stay, recorded): its row stays ``creating``
+    until the volume is available."""
+    mgr = make_manager({'debian': 1})
+    volume_id = simulator.add_volume(
+        snapshot_id=mgr.snapshots['debian'], status='restoring-backup',
+        metadata=claim_checks.pool_tags('retired', None, 'req-rb'))
+    db_api.create_volume_row(
+        request_id='req-rb', volume_id=volume_id, pool='retired',
+        cluster=None, snapshot_id=mgr.snapshots['debian'], size=1,
+        name='n', host='mgr-1')
+    mgr.sync(CTXT)
+    assert [(r.volume_id, r.status) for r in db_api.get_rows(None)
+            if r.pool == 'retired'] == [(volume_id, models.CREATING)]
+    simulator.set_volume_status(volume_id, 'available')
+    mgr.sync(CTXT)
+    assert [r.status for r in db_api.get_rows(None)
+            if r.pool == 'retired'] == [models.AVAILABLE]

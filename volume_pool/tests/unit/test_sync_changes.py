@@ -216,3 +216,22 @@ def test_the_changes_listing_error_is_a_cinder_error(quiet_pool, simulator):
     assert report.errors == 1
     mgr.syncer.run(mgr.specs, mgr.cluster)
     assert _listed_changes(simulator)[-1] is False
+
+
+def test_a_change_stamped_just_before_the_cursor_is_still_listed(
+        quiet_pool, simulator):
+    """A change Cinder stamped before the last listing's latest change,
+    but committed after that listing was read: within the cursor's
+    margin, the next listing of the changes shows it."""
+    mgr, _clock = quiet_pool()
+    broken, _taken, _kept = _volume_ids()
+    simulator.set_volume_status(broken, 'error')
+    # Every volume an hour and a half minute older: the error's stamp
+    # is now 30 s before the cursor (the others' latest change, an hour
+    # ago, when the pool was seeded), the rest an hour older still.
+    simulator.age_volumes(HOUR + 30)
+    report = mgr.syncer.run(mgr.specs, mgr.cluster)
+    assert _listed_changes(simulator) == [True]
+    assert report.deleted == 1
+    assert [r.status for r in db_api.get_rows(None)
+            if r.volume_id == broken] == [models.DELETING]
