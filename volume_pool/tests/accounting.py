@@ -7,6 +7,8 @@ deleted, or the source of a snapshot.  An untagged volume that lost its
 row and its receipt is nowhere else, so it is listed too.
 """
 
+import re
+
 import sqlalchemy as sa
 
 from volume_pool import cinder as vp_cinder
@@ -51,11 +53,21 @@ def _mine(volume, pool, since):
     pool, or made since it started and tagged for no other pool.  A pool
     volume of another pool is another test's even when made later: a
     create that a killed manager sent can land after the next test
-    started."""
+    started.  So is an untagged one named after another pool (a miss
+    create with no name, whose tags were dropped when it was handed
+    over, or by a late request)."""
     tag = _pool_tag(volume)
     if tag is not None:
         return tag == pool
+    named = _NAMED_FOR_POOL.match(volume.get('name') or '')
+    if named is not None and named.group('pool') != pool:
+        return False
     return (volume.get('created_at') or '') >= since
+
+
+# A volume a pool names itself (``volume_name_prefix``'s default), and
+# the pool it names; the tests' pools are named ``fn-`` and 8 hex digits.
+_NAMED_FOR_POOL = re.compile(r'^volume-pool-(?P<pool>fn-[0-9a-f]{8})-')
 
 
 def problems(volumes, rows, receipts, answers, pool):

@@ -143,3 +143,23 @@ def test_another_pools_volume_made_late_is_not_this_tests(setting):
     assert any(lost in problem for problem in accounting.accounted(
         setting.simulator, setting.db_url, POOL, setting.answers,
         projects=(OTHER,), since=since))
+
+
+def test_an_untagged_volume_named_for_another_pool_is_not_this_tests(
+        setting):
+    """A miss create of an earlier test, with no name of the caller's,
+    handed over (its tags dropped) or untagged by a late request: named
+    after that test's pool, made after this one started.  One named
+    after this test's pool is still this test's."""
+    since, pool = '0000', 'fn-0badc0de'
+    setting.simulator.add_volume(name='volume-pool-fn-12345678-claimed-1')
+    assert accounting.accounted(
+        setting.simulator, setting.db_url, pool, setting.answers,
+        projects=(OTHER,), since=since) == []
+    mine = setting.simulator.add_volume(name='volume-pool-%s-claimed-2'
+                                        % pool)
+    found = accounting.accounted(setting.simulator, setting.db_url, pool,
+                                 setting.answers, projects=(OTHER,),
+                                 since=since)
+    assert any(mine in problem for problem in found)
+    assert not any('fn-12345678' in problem for problem in found)
