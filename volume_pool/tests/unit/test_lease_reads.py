@@ -209,17 +209,26 @@ def test_a_volume_is_judged_by_the_claim_that_holds_it_now(
     assert receipt('new').state == models.R_LEASED
 
 
-def test_a_volume_cinder_fails_to_read_holds_back_no_other(
-        make_manager, simulator):
-    """One GET fails: the other attached volume is latched all the same,
-    the error is counted, and the next pass lists."""
+def first_of_two_leases_second_attached(make_manager, simulator):
+    """A keeper past its first pass, then two leased claims (``f1``, and
+    ``a1`` whose volume is attached); returns the keeper and the first
+    claim's answer."""
     mgr = make_manager({'debian': 2})
     fill(mgr)
     keeper = keeper_of(mgr)
     keeper.run(None)
-    failing = call(mgr.claim, 'debian', name='vnf-f', claim_key='f1')
+    first = call(mgr.claim, 'debian', name='vnf-f', claim_key='f1')
     attached = call(mgr.claim, 'debian', name='vnf-a', claim_key='a1')
     simulator.attach_volume(attached['volume_id'])
+    return keeper, first
+
+
+def test_a_volume_cinder_fails_to_read_holds_back_no_other(
+        make_manager, simulator):
+    """One GET fails: the other attached volume is latched all the same,
+    the error is counted, and the next pass lists."""
+    keeper, failing = first_of_two_leases_second_attached(
+        make_manager, simulator)
     simulator.inject_fault(status=500, method='GET',
                            path='^/volumes/%s$' % failing['volume_id'],
                            count=20)
@@ -292,14 +301,9 @@ def test_a_receipt_used_just_before_the_last_pass_began_is_read(
 def test_a_volume_gone_holds_back_no_other(make_manager, simulator):
     """The first claim's volume was deleted: the pass reads on, and the
     attached volume of the claim after it is latched."""
-    mgr = make_manager({'debian': 2})
-    fill(mgr)
-    keeper = keeper_of(mgr)
-    keeper.run(None)
-    gone = call(mgr.claim, 'debian', name='vnf-g', claim_key='g1')
-    attached = call(mgr.claim, 'debian', name='vnf-a', claim_key='a1')
+    keeper, gone = first_of_two_leases_second_attached(make_manager,
+                                                       simulator)
     simulator.remove_volume(gone['volume_id'])
-    simulator.attach_volume(attached['volume_id'])
     assert keeper.run(None)['latched'] == 1
     assert receipt('a1').state == models.R_USED
 
