@@ -43,6 +43,7 @@ from oslo_db import exception as db_exc
 from oslo_log import log as logging
 from oslo_utils import uuidutils
 
+from volume_pool import answered_finishes
 from volume_pool import cinder as vp_cinder
 from volume_pool import claim_request
 from volume_pool import exception
@@ -54,6 +55,7 @@ from volume_pool import miss_creates
 from volume_pool import notifications
 from volume_pool import project_claims
 from volume_pool.db import claims as db_claims
+from volume_pool.db import clock
 from volume_pool.db import holds as db_holds
 from volume_pool.db import models
 
@@ -65,7 +67,7 @@ _MAX_STALE_SKIPS = 5
 # Claim steps that arrive together share a database transaction (see
 # volume_pool.group_commit); at most this many per transaction.
 _MAX_STEPS_PER_TRANSACTION = 32
-_TAKE, _FINISH = 'take', 'finish'
+_TAKE, _FINISH, _FINISHES = 'take', 'finish', 'finishes'
 # Seconds a claim holds its row again to undo itself after its deadline.
 UNDO_HOLD = 60.0
 
@@ -166,6 +168,7 @@ class Claimer:
         """Returns (answer, row), or (None, None) when the pool is empty."""
         steps = self._steps(request.spec)
         for _skip in range(_MAX_STALE_SKIPS):
+            asked = time.monotonic()
             taken = steps.take(request.take)
             if isinstance(taken, db_claims.Existing):
                 raise _Replayed(claim_request.replay(
@@ -181,6 +184,9 @@ class Claimer:
             if receiver is not None:
                 return self._handover.hand_over(taken, request, receiver,
                                                 result), taken
+            if request.claim_key is not None and request.take.left > 0:
+                return self._answer_first(steps, request, taken, result,
+                                          asked), taken
             return self._finish(steps, request, taken, result), taken
         # The table lags Cinder: serve the caller as on a miss, with the
         # receipt its last claim id has not got yet.
@@ -220,6 +226,43 @@ class Claimer:
             db_holds.let_go(row.id, request.claim_id)
             return None
         return volume
+
+    def _answer_first(self, steps, request, row, result, asked):
+        """Step 3 after the answer, for a keyed claim whose hand-over
+        landed in time: the volume is its caller's from now on.
+
+        The lease runs from the answer: the database's time of the take
+        plus the time since it was asked for, at least as late as the
+        database's time now.  A crash before the finish is written loses
+        nothing: a retry with the key meanwhile gets ClaimInProgress, and
+        sync records the claim from its volume (see
+        :func:`volume_pool.handback.settle`).
+        """
+        leased = request.leased
+        lease_at = (clock.later(row.claimed_at, time.monotonic() - asked +
+                                self.claim_lease)
+                    if leased and self.claim_lease else None)
+        finish = db_claims.Finish(
+            row_id=row.id, claim_id=request.claim_id,
+            state=models.R_LEASED if leased else models.R_USED,
+            result=result, answered=True, lease_at=lease_at)
+        steps.answered.post(
+            finish, _key_of(request.spec.cluster, request.take.project_id,
+                            request.claim_key),
+            lambda: self._undo(row, request.claim_id))
+        return dict(result, lease_expires_at=clock.iso(lease_at))
+
+    def wait_answered(self, timeout, cluster=None, project_id=None,
+                      claim_key=None):
+        """Wait until the answered claims of this process (of one key,
+        if given) are recorded; False if ``timeout`` ran out first."""
+        key = (None if claim_key is None
+               else _key_of(cluster, project_id, claim_key))
+        deadline = time.monotonic() + timeout
+        with self._transactions_lock:
+            steps = list(self._transactions.values())
+        return all(s.answered.wait(max(0.0, deadline - time.monotonic()),
+                                   key) for s in steps)
 
     def _finish(self, steps, request, row, result, volume_id=None):
         """Step 3; the answer, or the claim is undone and an error raised."""
@@ -383,6 +426,10 @@ class Claimer:
                                                'created')))
 
 
+def _key_of(cluster, project_id, claim_key):
+    return (cluster or None, project_id or '', claim_key)
+
+
 def _answer_of(request, result):
     """The answer's fields that come from the request: its key and the
     receiving project."""
@@ -405,6 +452,9 @@ class _PoolSteps:
         self.snapshot_id = spec.snapshot_id
         self._committer = group_commit.GroupCommitter(
             self._run, _MAX_STEPS_PER_TRANSACTION, wait_timeout=batch_wait)
+        self.answered = answered_finishes.AnsweredFinishes(
+            lambda finishes: self._committer.submit((_FINISHES, finishes)),
+            spec.name)
 
     def take(self, take):
         """The row now held for ``take``, None if empty, or Existing."""
@@ -416,16 +466,19 @@ class _PoolSteps:
 
     def _run(self, steps):
         takes = [arg for kind, arg in steps if kind == _TAKE]
+        finishes = [finish for kind, arg in steps if kind != _TAKE
+                    for finish in (arg if kind == _FINISHES else (arg,))]
         try:
             taken, finished = db_claims.commit_steps(
                 self._pool, self._cluster, self.snapshot_id,
-                self._incarnation, takes,
-                [arg for kind, arg in steps if kind == _FINISH])
+                self._incarnation, takes, finishes)
         except db_claims.TakesLost as lost:
             # The finishes committed: only the takes' callers get the
             # error (and a keyed retry, since no receipt was written).
             taken = [group_commit.Failed(lost)] * len(takes)
             finished = lost.finished
         taken, finished = iter(taken), iter(finished)
-        return [next(taken) if kind == _TAKE else next(finished)
-                for kind, _arg in steps]
+        return [next(taken) if kind == _TAKE
+                else [next(finished) for _finish in arg]
+                if kind == _FINISHES else next(finished)
+                for kind, arg in steps]

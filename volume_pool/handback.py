@@ -24,17 +24,23 @@ LOG = logging.getLogger(__name__)
 
 RETURNED = 'returned'
 LET_GO = 'let_go'
+HANDED_OUT = 'handed_out'
 NOT_HELD = 'not_held'
 
 Outcome = collections.namedtuple('Outcome', 'action reason receipt_state')
 
 
-def settle(cinder, row, claim_id, volume_id=None, volume=None):
+def settle(cinder, row, claim_id, volume_id=None, volume=None,
+           answered_lease=None):
     """Decide the held ``row`` (held under ``claim_id``) from Cinder.
 
-    ``volume``, when given, must have been read by id just now.  Raises a
-    CinderException if Cinder cannot tell or cannot be changed: the row
-    stays held and is settled again later.
+    ``volume``, when given, must have been read by id just now.
+    ``answered_lease``: not None when the hold is a claim that may have
+    answered (sync took it over from a claimer that did not end it): if
+    its hand-over landed, the volume is its caller's, leased for that
+    many seconds if it carries the lease tag.  Raises a CinderException
+    if Cinder cannot tell or cannot be changed: the row stays held and is
+    settled again later.
     """
     volume_id = volume_id or row.volume_id
     try:
@@ -54,6 +60,11 @@ def settle(cinder, row, claim_id, volume_id=None, volume=None):
             current.project_id != cinder.own_project_id()):
         return _let_go(row, claim_id, 'it was transferred to project %s'
                        % current.project_id, owner=current.project_id)
+    if answered_lease is not None and vp_cinder.TAG_POOL not in (
+            current.metadata):
+        handed_out = _hand_out(row, claim_id, current, answered_lease)
+        if handed_out is not None:
+            return handed_out
     if current.in_use or current.status in ('deleting', 'error_deleting'):
         return _let_go(row, claim_id, 'it is %s' % (
             'attached' if current.attached else current.status))
@@ -79,6 +90,32 @@ def settle(cinder, row, claim_id, volume_id=None, volume=None):
     LOG.debug('Volume %(id)s is back in pool %(pool)s.',
               {'id': volume_id, 'pool': row.pool})
     return Outcome(RETURNED, None, state)
+
+
+def _hand_out(row, claim_id, current, lease):
+    """A keyed claim in the pool's project whose hand-over landed (the
+    pool tag is gone): it answered, or its caller's retry with the key
+    gets the volume.  None if the claim is not such a claim."""
+    receipt = db_receipts.get_by_claim(claim_id)
+    if (receipt is None or receipt.state != models.R_CLAIMING or
+            receipt.claim_key is None or receipt.target_project):
+        return None
+    leased = vp_cinder.TAG_LEASE in current.metadata and not current.in_use
+    answer = db_holds.hand_out(row.id, claim_id, {
+        'volume_id': current.id, 'name': current.name,
+        'snapshot_type': receipt.pool, 'snapshot_id': receipt.snapshot_id,
+        'size': current.size, 'status': current.status,
+        'cluster': receipt.cluster or None, 'source': receipt.source,
+        'claim_key': receipt.claim_key}, lease=lease if leased else 0.0)
+    if answer is None:
+        return Outcome(NOT_HELD, 'the row is no longer held', None)
+    LOG.info('Volume %(id)s of pool %(pool)s was handed to the caller of '
+             'claim %(key)s before its claim ended; recorded as %(state)s.',
+             {'id': current.id, 'pool': row.pool, 'key': receipt.claim_key,
+              'state': models.R_LEASED if answer['lease_expires_at']
+              else models.R_USED})
+    return Outcome(HANDED_OUT, 'its claim had handed it over',
+                   models.R_CLAIMING)
 
 
 def _receiving_project(cinder, claim_id, volume_id):
@@ -118,10 +155,14 @@ _HOLDERS = {models.R_CLAIMING: 'a claim',
             models.R_RETURNING: 'a lease return'}
 
 
-def settle_taken(cinder, pool, taken, by_request, find_untagged, report):
+def settle_taken(cinder, pool, taken, by_request, find_untagged, report,
+                 claim_lease=0.0):
     """Settle the holds sync took over (``db_holds.take_over``) from
     Cinder's truth; ``find_untagged(row)`` looks up a create an earlier
-    release did not tag with the cluster.  Returns the rows settled."""
+    release did not tag with the cluster.  A claim that held its row to
+    the end may have answered: its volume is its caller's if the
+    hand-over landed, leased for ``claim_lease`` seconds.  Returns the
+    rows settled."""
     for row, receipt_state in taken:
         if row.volume_id is None:
             volume = (by_request.get(row.request_id) or
@@ -134,8 +175,12 @@ def settle_taken(cinder, pool, taken, by_request, find_untagged, report):
                 continue
             db_claims.bind_volume(row.id, row.claim_id, volume.id)
             row.volume_id = volume.id
+        may_have_answered = (receipt_state == models.R_CLAIMING and
+                             row.status == models.CLAIMING)
         try:
-            outcome = settle(cinder, row, row.claim_id)
+            outcome = settle(cinder, row, row.claim_id,
+                             answered_lease=claim_lease if may_have_answered
+                             else None)
         except exception.CinderException as exc:
             report.errors += 1
             LOG.warning('Settling volume %(id)s of an abandoned claim '
@@ -144,7 +189,7 @@ def settle_taken(cinder, pool, taken, by_request, find_untagged, report):
             continue
         if outcome.action == RETURNED:
             report.released += 1
-        elif outcome.action == LET_GO:
+        elif outcome.action in (LET_GO, HANDED_OUT):
             report.removed += 1
         LOG.info('Settled volume %(id)s of pool %(pool)s left by '
                  '%(what)s: %(action)s%(why)s.',

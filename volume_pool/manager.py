@@ -43,6 +43,9 @@ from volume_pool.db import receipts as db_receipts
 
 CONF = vp_conf.CONF
 LOG = logging.getLogger(__name__)
+# Seconds a stopping manager waits for the claims it answered to be
+# recorded before it says it stopped.
+ANSWERED_AT_STOP = 10.0
 
 
 class Manager(manager_api.ManagerAPI, periodic_task.PeriodicTasks):
@@ -92,7 +95,8 @@ class Manager(manager_api.ManagerAPI, periodic_task.PeriodicTasks):
             incarnation=self.incarnation,
             service_down_time=options.service_down_time,
             late_window=self.late_window, reconciled=self.reconciled,
-            full_sync_interval=options.full_sync_interval)
+            full_sync_interval=options.full_sync_interval,
+            claim_lease=options.claim_lease)
         self.claimer = claims.Claimer(
             cinder, self.stats, host=self.host,
             incarnation=self.incarnation, claim_lease=options.claim_lease,
@@ -167,6 +171,9 @@ class Manager(manager_api.ManagerAPI, periodic_task.PeriodicTasks):
 
     def cleanup_host(self):
         self.replenisher.stop(wait=True)
+        if not self.claimer.wait_answered(ANSWERED_AT_STOP):
+            LOG.warning('Stopping with answered claims not yet recorded; '
+                        'sync records them from their volumes.')
         try:
             db_managers.stopped(self.incarnation)
         except db_api.DATABASE_ERRORS as exc:

@@ -24,6 +24,10 @@ from volume_pool.db import api as db_api
 
 LOG = logging.getLogger(__name__)
 
+# Seconds a confirm or a release waits for this process to record the
+# claim it answered just before (a group commit's turn, as a rule).
+ANSWER_RECORD_WAIT = 2.0
+
 
 def _project_of(context):
     """The caller's project: claim keys are unique per project."""
@@ -75,6 +79,7 @@ class ManagerAPI:
         validation.check_claim_key(claim_key, required=True)
         validation.check_cluster_arg(cluster)
         self._check_cluster(cluster)
+        self._answered_recorded(context, claim_key)
         return leases.confirm(self._cinder, self.cluster,
                               _project_of(context), claim_key)
 
@@ -85,10 +90,19 @@ class ManagerAPI:
         validation.check_claim_key(claim_key, required=True)
         validation.check_cluster_arg(cluster)
         self._check_cluster(cluster)
+        self._answered_recorded(context, claim_key)
         with self._stop.claim_running():
             return leases.release(self._cinder, self.cluster,
                                   _project_of(context), claim_key,
                                   self.host, self.incarnation)
+
+    def _answered_recorded(self, context, claim_key):
+        """A confirm or release that follows its claim's answer at once
+        acts as after the claim's finish: this process's finish of the
+        key is written first (elsewhere, the receipt says in progress and
+        the client asks again)."""
+        self.claimer.wait_answered(ANSWER_RECORD_WAIT, self.cluster,
+                                   _project_of(context), claim_key)
 
     def ping(self, context):
         """This manager's health record (RPC 1.5); answering at all

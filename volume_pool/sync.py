@@ -154,19 +154,21 @@ class Sync:
     def __init__(self, cinder, host, is_pending, creating_timeout,
                  claim_timeout, incarnation=None, service_down_time=60,
                  late_window=None, reconciled=None, full_sync_interval=0,
-                 clock=time.monotonic):
+                 clock=time.monotonic, claim_lease=0.0):
         """``late_window``: the :class:`volume_pool.late_requests.LateWindow`
         the claimer shares (none: requests never land late);
         ``reconciled``: the manager's
         :class:`volume_pool.reconciled.ReconciledPools`, told of every pool
         a run settled whole; ``full_sync_interval``: seconds between two
         full listings of a cluster (0: every run lists in full), measured
-        on ``clock``."""
+        on ``clock``; ``claim_lease``: the lease of a claim this sync
+        finds handed out before it ended."""
         self._cinder = cinder
         self._host = host
         self._is_pending = is_pending
         self._creating_timeout = creating_timeout
         self._claim_timeout = claim_timeout
+        self._claim_lease = claim_lease
         self._incarnation = incarnation
         self._service_down_time = service_down_time
         self._late_window = late_window or late_requests.LateWindow(
@@ -404,7 +406,8 @@ class Sync:
                 self._service_down_time, self._claim_timeout)
             for row in handback.settle_taken(
                     self._cinder, pool, taken, by_request,
-                    self._find_untagged_create, report):
+                    self._find_untagged_create, report,
+                    claim_lease=self._claim_lease):
                 owned.add(row.volume_id)
         for row in rows:
             if row.status not in models.STATUSES:

@@ -60,6 +60,10 @@ class Finish:
     result: dict
     lease: float = 0.0           # seconds, for models.R_LEASED
     volume_id: str | None = None
+    # Its answer already went out (see volume_pool.answered_finishes):
+    # the lease's end as the answer said, and no deadline to meet.
+    answered: bool = False
+    lease_at: object = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,11 +71,6 @@ class Existing:
     """A take whose key already has a receipt: the answer comes from it."""
 
     receipt: object
-
-
-def iso(moment):
-    return None if moment is None else moment.strftime(
-        '%Y-%m-%dT%H:%M:%S.%fZ')
 
 
 def commit_steps(pool, cluster, snapshot_id, incarnation, takes=(),
@@ -82,7 +81,9 @@ def commit_steps(pool, cluster, snapshot_id, incarnation, takes=(),
     None when the pool has no ready row (its receipt is written all the
     same, for the miss path), or :class:`Existing`; per finish, the answer
     with ``lease_expires_at`` filled in, or None if the claim no longer
-    holds its row or its deadline has passed (it must be undone).
+    holds its row or its deadline has passed (it must be undone).  A
+    finish whose answer went out is None when its claim no longer holds
+    its receipt: sync took it over, or a release stopped it.
     """
     answered = {}
     seen, repeats = set(), []
@@ -217,6 +218,21 @@ _STILL_HELD = (_ROW.id == sa.bindparam('b_id'),
                _ROW.claim_deadline > clock.utcnow())
 _DELETE_HELD = sa.delete(_ROWS).where(*_STILL_HELD)
 _DELETE_HELD_RETURNING = _DELETE_HELD.returning(clock.utcnow())
+# A finish whose answer went out: its receipt first, as a release that
+# stops a claim does (receipt, then row), and no deadline: the volume is
+# the caller's.  A claim stopped by a release meanwhile keeps its row for
+# the volume's way back.
+_RECORD_ANSWERED = (
+    sa.update(_RECEIPTS)
+    .where(_RECEIPTS.c.claim_id == sa.bindparam('b_claim'),
+           _RECEIPTS.c.state == models.R_CLAIMING)
+    .values(state=sa.bindparam('b_state'),
+            lease_expires_at=sa.bindparam('b_lease_at'), deadline=None,
+            updated_at=clock.utcnow(), result=sa.bindparam('b_result'),
+            volume_id=sa.bindparam('b_volume')))
+_DELETE_ANSWERED = sa.delete(_ROWS).where(
+    _ROW.id == sa.bindparam('b_id'), _ROW.claim_id == sa.bindparam('b_claim'),
+    _ROW.status == models.CLAIMING)
 _RECORD_ANSWER = (
     sa.update(_RECEIPTS)
     .where(_RECEIPTS.c.claim_id == sa.bindparam('b_claim'),
@@ -322,8 +338,33 @@ def _pick_sqlite(connection, values, count):
 
 
 def _finish(connection, finishes):
-    """Delete the rows still held by their claims within the deadline,
-    and write their receipts; returns per finish the answer or None."""
+    """Delete the rows still held by their claims (within the deadline
+    unless answered) and write their receipts; returns per finish the
+    answer or None."""
+    answers = {finish.claim_id: _record_answered(connection, finish)
+               for finish in finishes if finish.answered}
+    answers.update(_finish_in_time(
+        connection, [finish for finish in finishes if not finish.answered]))
+    return [answers.get(finish.claim_id) for finish in finishes]
+
+
+def _record_answered(connection, finish):
+    """The finish of a claim that answered already: its answer, or None
+    if the claim no longer holds its receipt."""
+    answer = dict(finish.result, lease_expires_at=clock.iso(finish.lease_at))
+    recorded = connection.execute(_RECORD_ANSWERED, dict(
+        b_claim=finish.claim_id, b_state=finish.state,
+        b_lease_at=finish.lease_at, b_result=json.dumps(answer),
+        b_volume=finish.volume_id or answer['volume_id'])).rowcount
+    if not recorded:
+        return None
+    connection.execute(_DELETE_ANSWERED, dict(b_id=finish.row_id,
+                                              b_claim=finish.claim_id))
+    return answer
+
+
+def _finish_in_time(connection, finishes):
+    """The finishes fenced by their deadline: ``{claim id: answer}``."""
     gone = []
     now = None
     returning = connection.dialect.delete_returning
@@ -341,7 +382,7 @@ def _finish(connection, finishes):
         if deleted:
             gone.append(finish)
     if not gone:
-        return [None] * len(finishes)
+        return {}
     if now is None:
         now = clock.now(connection)
     answers, recorded = {}, []
@@ -349,14 +390,14 @@ def _finish(connection, finishes):
         lease_at = (clock.later(now, finish.lease)
                     if finish.state == models.R_LEASED and finish.lease
                     else None)
-        answer = dict(finish.result, lease_expires_at=iso(lease_at))
+        answer = dict(finish.result, lease_expires_at=clock.iso(lease_at))
         answers[finish.claim_id] = answer
         recorded.append(dict(
             b_claim=finish.claim_id, b_state=finish.state,
             b_lease_at=lease_at, b_now=now, b_result=json.dumps(answer),
             b_volume=finish.volume_id or answer['volume_id']))
     connection.execute(_RECORD_ANSWER, recorded)
-    return [answers.get(finish.claim_id) for finish in finishes]
+    return answers
 
 
 # ---------------------------------------------------------------------------

@@ -45,3 +45,9 @@ def now(session):
 def later(moment, seconds):
     """``moment`` plus ``seconds`` (a float), for deadlines and leases."""
     return moment + datetime.timedelta(seconds=seconds)
+
+
+def iso(moment):
+    """A database time as the RPC answers show it (``lease_expires_at``)."""
+    return None if moment is None else moment.strftime(
+        '%Y-%m-%dT%H:%M:%S.%fZ')

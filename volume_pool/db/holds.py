@@ -146,6 +146,44 @@ def _end_hold(row_id, claim_id, status, outcomes, size=None, owner=None):
         return state
 
 
+class _NotHeld(Exception):
+    """The row was not the claim's any more: undo the receipt's change."""
+
+
+@db_api.retry
+def hand_out(row_id, claim_id, answer, lease=0.0):
+    """A claim's hand-over landed in Cinder and it may have answered: the
+    volume is its caller's.  The receipt, still ``claiming``, records the
+    answer (``leased`` for ``lease`` seconds from now, or ``used``) and
+    the row goes.  The receipt first, as a release that stops a claim
+    changes it first.  Returns the answer, or None if the claim's
+    receipt or row had changed."""
+    receipt = models.ClaimReceipt
+    try:
+        with db_api.writer() as session:
+            now = clock.now(session)
+            lease_at = clock.later(now, lease) if lease else None
+            answer = dict(answer, lease_expires_at=clock.iso(lease_at))
+            if not session.execute(
+                    sa.update(receipt)
+                    .where(receipt.claim_id == claim_id,
+                           receipt.state == models.R_CLAIMING)
+                    .values(state=(models.R_LEASED if lease_at
+                                   else models.R_USED),
+                            lease_expires_at=lease_at, deadline=None,
+                            updated_at=now, result=json.dumps(answer),
+                            volume_id=answer['volume_id'])).rowcount:
+                return None
+            table = models.PoolVolume
+            if not session.execute(sa.delete(table).where(
+                    table.id == row_id, table.claim_id == claim_id,
+                    table.status == models.CLAIMING)).rowcount:
+                raise _NotHeld()
+    except _NotHeld:
+        return None
+    return answer
+
+
 def _handed_over(receipt):
     """The answer of a claim into a project that ended without one."""
     return {'volume_id': receipt.volume_id, 'name': None,

@@ -180,8 +180,10 @@ def test_client_with_no_timeout_uses_rpc_response_timeout(
     assert entry['kwargs']['time_left'] == pytest.approx(60, abs=1)
     assert entry['timeout'] == pytest.approx(30, abs=1)
     assert result['claim_key'] == entry['kwargs']['claim_key']
-    assert db_receipts.get(None, '', result['claim_key']).state == \
-        models.R_USED
+    # Recorded once the answer is out.
+    waiting.wait_for(
+        lambda: db_receipts.get(None, '', result['claim_key']).state ==
+        models.R_USED, timeout=10, what='the claim recorded used')
 
 
 # -- rolling upgrade: version_cap -------------------------------------------

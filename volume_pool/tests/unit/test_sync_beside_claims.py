@@ -11,11 +11,13 @@ import threading
 import pytest
 import sqlalchemy as sa
 
+from volume_pool import claim_request
 from volume_pool.db import api as db_api
 from volume_pool.db import claims as db_claims
 from volume_pool.db import managers as db_managers
 from volume_pool.db import models
 from volume_pool.fixtures import waiting
+from volume_pool.tests.unit.claim_checks import all_receipts
 from volume_pool.tests.unit.claim_checks import assert_in_pool
 from volume_pool.tests.unit.claim_checks import assert_settled
 from volume_pool.tests.unit.claim_checks import in_thread
@@ -32,9 +34,12 @@ from volume_pool.tests.unit.manager_steps import fill
 # -- claims left by a manager that died -------------------------------------
 
 
-def _hold(mgr, incarnation, key=None, hold=60.0):
-    take = db_claims.Take(claim_id='claim-of-%s' % incarnation, hold=hold,
-                          fingerprint='fp', claim_key=key)
+def _hold(mgr, incarnation, key=None, hold=60.0, name='vnf-x'):
+    """A claim's take, as a claim of ``name`` with ``key`` writes it."""
+    take = db_claims.Take(
+        claim_id='claim-of-%s' % incarnation, hold=hold, claim_key=key,
+        fingerprint=claim_request.fingerprint(mgr.specs['debian'], name,
+                                              True, None))
     taken, _done = db_claims.commit_steps(
         'debian', None, mgr.specs['debian'].snapshot_id, incarnation, [take])
     assert taken[0] is not None
@@ -55,11 +60,8 @@ def _set_heartbeat(incarnation, moment):
                         .values(heartbeat_at=moment))
 
 
-@pytest.mark.parametrize('holder', ['unregistered', 'stopped', 'silent'])
-def test_sync_returns_the_claim_of_a_dead_manager_at_once(
-        make_manager, simulator, holder):
-    mgr = make_manager({'debian': 2})
-    fill(mgr)
+def _dead_holder(holder):
+    """The incarnation of a manager that is gone, as ``holder`` says."""
     incarnation = 'inc-%s' % holder
     if holder != 'unregistered':
         db_managers.register('dead-host', None, incarnation)
@@ -67,14 +69,59 @@ def test_sync_returns_the_claim_of_a_dead_manager_at_once(
         db_managers.stopped(incarnation)
     if holder == 'silent':
         _set_heartbeat(incarnation, PAST)  # > service_down_time ago
-    take, row = _hold(mgr, incarnation, key='k-dead')
-    _handed_over(mgr, row)
+    return incarnation
+
+
+@pytest.mark.parametrize('holder', ['unregistered', 'stopped', 'silent'])
+def test_sync_returns_the_claim_of_a_dead_manager_at_once(
+        make_manager, simulator, holder):
+    """Its hand-over never landed: the volume is the pool's."""
+    mgr = make_manager({'debian': 2})
+    fill(mgr)
+    take, row = _hold(mgr, _dead_holder(holder), key='k-dead')
     assert receipt('k-dead').state == models.R_CLAIMING
     # Well within its deadline, but its manager is gone.
     mgr.sync(CTXT)
     assert_in_pool(simulator, row.volume_id)
     assert simulator.get_volume(row.volume_id)['name'] == row.name
     assert receipt('k-dead') is None  # never answered: the key is free
+    assert_settled(mgr, simulator)
+
+
+@pytest.mark.parametrize('holder', ['unregistered', 'stopped', 'silent'])
+def test_sync_records_a_dead_managers_handed_over_claim_as_its_callers(
+        make_manager, simulator, holder):
+    """A keyed claim answers before its finish is written: once its
+    hand-over landed, the volume is its caller's, whatever the claim's
+    manager did next.  Sync records it, and the key's retry gets it."""
+    mgr = make_manager({'debian': 2})
+    fill(mgr)
+    take, row = _hold(mgr, _dead_holder(holder), key='k-dead')
+    _handed_over(mgr, row)
+    mgr.sync(CTXT)
+    held = receipt('k-dead')
+    assert (held.state, held.volume_id) == (models.R_LEASED, row.volume_id)
+    assert held.lease_expires_at is not None
+    volume = simulator.get_volume(row.volume_id)
+    assert (volume['name'], volume['metadata']) == ('vnf-x', lease_tags())
+    assert row.volume_id not in rows_by_volume()
+    assert counts() == {models.AVAILABLE: 1}
+    again = call(mgr.claim, 'debian', name='vnf-x', claim_key='k-dead')
+    assert (again['volume_id'], again['name']) == (row.volume_id, 'vnf-x')
+    assert counts() == {models.AVAILABLE: 1}
+
+
+def test_sync_returns_a_dead_managers_handed_over_unkeyed_claim(
+        make_manager, simulator):
+    """An unkeyed claim answers only after its finish: a hand-over it
+    never finished reached nobody, so the volume goes back."""
+    mgr = make_manager({'debian': 2})
+    fill(mgr)
+    _take, row = _hold(mgr, _dead_holder('stopped'))
+    _handed_over(mgr, row, key=False)
+    mgr.sync(CTXT)
+    assert_in_pool(simulator, row.volume_id)
+    assert simulator.get_volume(row.volume_id)['name'] == row.name
     assert_settled(mgr, simulator)
 
 
@@ -120,12 +167,11 @@ def test_sync_returns_a_live_claim_whose_deadline_passed(make_manager,
                                                          simulator):
     mgr = make_manager({'debian': 1})
     fill(mgr)
-    take, row = _hold(mgr, mgr.incarnation, key='k-late',
-                      hold=-3600.0)
-    _handed_over(mgr, row)
+    take, row = _hold(mgr, mgr.incarnation, hold=-3600.0)
+    _handed_over(mgr, row, key=False)
     mgr.sync(CTXT)
     assert_settled(mgr, simulator)
-    assert receipt('k-late') is None
+    assert all_receipts() == []  # never answered: nothing recorded
     # The claim, finishing now, is refused: it must undo, not answer.
     _taken, [answer] = db_claims.commit_steps(
         'debian', None, mgr.specs['debian'].snapshot_id, mgr.incarnation,
