@@ -235,3 +235,18 @@ def test_a_change_stamped_just_before_the_cursor_is_still_listed(
     assert report.deleted == 1
     assert [r.status for r in db_api.get_rows(None)
             if r.volume_id == broken] == [models.DELETING]
+
+
+def test_a_sync_with_an_error_is_followed_by_a_full_listing(quiet_pool,
+                                                            simulator):
+    """The listing worked but a volume could not be settled (its delete
+    refused): the next run lists in full, not the changes since."""
+    mgr, clock = quiet_pool()
+    broken, _taken, _kept = _volume_ids()
+    simulator.set_volume_status(broken, 'error')
+    simulator.inject_fault(status=503, method='DELETE', count=5)
+    report = mgr.syncer.run(mgr.specs, mgr.cluster)
+    assert report.errors >= 1
+    simulator.clear_faults()
+    mgr.syncer.run(mgr.specs, mgr.cluster)
+    assert _listed_changes(simulator) == [True, False]
