@@ -466,17 +466,25 @@ class _PoolSteps:
 
     def _run(self, steps):
         takes = [arg for kind, arg in steps if kind == _TAKE]
+        # The finishes of answered claims ride along with the takes.
+        riding = self.answered.take_queued() if takes else []
         finishes = [finish for kind, arg in steps if kind != _TAKE
                     for finish in (arg if kind == _FINISHES else (arg,))]
         try:
             taken, finished = db_claims.commit_steps(
                 self._pool, self._cluster, self.snapshot_id,
-                self._incarnation, takes, finishes)
+                self._incarnation, takes,
+                finishes + [item.finish for item in riding])
         except db_claims.TakesLost as lost:
             # The finishes committed: only the takes' callers get the
             # error (and a keyed retry, since no receipt was written).
             taken = [group_commit.Failed(lost)] * len(takes)
             finished = lost.finished
+        except BaseException:
+            self.answered.not_written(riding)
+            raise
+        if riding:
+            self.answered.written(riding, finished[len(finishes):])
         taken, finished = iter(taken), iter(finished)
         return [next(taken) if kind == _TAKE
                 else [next(finished) for _finish in arg]

@@ -40,7 +40,8 @@ def _unwaited(method, *args, **kwargs):
 
 @pytest.fixture
 def held_finishes(monkeypatch):
-    """Answered finishes wait until the test lets them go."""
+    """Answered finishes wait until the test lets them go: no claim's
+    transaction carries them, and their writer waits."""
     gate = threading.Event()
     real = answered_finishes._written
 
@@ -49,6 +50,8 @@ def held_finishes(monkeypatch):
         return real(write, finishes)
 
     monkeypatch.setattr(answered_finishes, '_written', held)
+    monkeypatch.setattr(answered_finishes.AnsweredFinishes, 'take_queued',
+                        lambda self: [])
     yield gate
     gate.set()
 
@@ -197,3 +200,56 @@ def test_a_claim_past_its_time_at_the_rename_does_not_answer_first(
     assert posted == []
     assert counts() == {models.AVAILABLE: 1}
     assert receipt('p') is None
+
+
+def test_the_next_claims_transaction_carries_the_finish(
+        make_manager, simulator, monkeypatch):
+    """The finish rides in the next claim's take: one transaction, and
+    the writer thread writes nothing alone."""
+    mgr = make_manager({'debian': 3})
+    fill(mgr)
+    monkeypatch.setattr(answered_finishes, 'RIDE_WAIT', 30.0)
+    alone = []
+    real = answered_finishes._written
+    monkeypatch.setattr(answered_finishes, '_written',
+                        lambda write, finishes: alone.append(finishes) or
+                        real(write, finishes))
+    first = _unwaited(mgr.claim, 'debian', name='vnf-1', claim_key='one')
+    assert receipt('one').state == models.R_CLAIMING
+    second = _unwaited(mgr.claim, 'debian', name='vnf-2', claim_key='two')
+    recorded = receipt('one')
+    assert (recorded.state, recorded.volume_id) == (models.R_LEASED,
+                                                    first['volume_id'])
+    assert first['volume_id'] not in rows_by_volume()
+    assert second['volume_id'] != first['volume_id']
+    assert alone == []
+    assert receipt('two').state == models.R_CLAIMING
+
+
+def test_a_carried_finish_whose_batch_failed_is_written_after(
+        make_manager, simulator, monkeypatch):
+    """The next claim's transaction failed as a whole: the finish it
+    carried is queued again, and the claim after carries it."""
+    mgr = make_manager({'debian': 3})
+    fill(mgr)
+    first = call(mgr.claim, 'debian', name='vnf-1', claim_key='one')
+    monkeypatch.setattr(answered_finishes, 'RIDE_WAIT', 30.0)
+    second = _unwaited(mgr.claim, 'debian', name='vnf-2', claim_key='two')
+    real = db_claims.commit_steps
+    failures = []
+
+    def fail_once(*args, **kwargs):
+        if not failures:
+            failures.append(args)
+            raise db_exc.DBConnectionError('the connection dropped')
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(db_claims, 'commit_steps', fail_once)
+    with pytest.raises(exception.VolumePoolException):
+        _unwaited(mgr.claim, 'debian', name='vnf-3', claim_key='three')
+    assert failures
+    assert receipt('two').state == models.R_CLAIMING
+    third = _unwaited(mgr.claim, 'debian', name='vnf-4', claim_key='four')
+    assert receipt('two').state == models.R_LEASED
+    assert len({first['volume_id'], second['volume_id'],
+                third['volume_id']}) == 3
