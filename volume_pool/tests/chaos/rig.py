@@ -305,9 +305,15 @@ class Rig:
         return dict.fromkeys(self.pool_names, self.target)
 
     def _stop_managers(self):
+        """SIGTERM to every manager at once, then wait for each: their
+        graceful stops run side by side."""
+        for process in self.managers:
+            if process.alive():
+                process.proc.send_signal(signal.SIGTERM)
         for process in self.managers:
             try:
-                process.terminate(timeout=30)
+                if process.proc is not None:
+                    process.proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 process.kill()
 
