@@ -169,3 +169,23 @@ def test_the_heartbeat_writes_the_pools_only_when_they_changed(
     assert ['pools' in s for s in changed] == [True]
     [(_host, _inc, pools)] = db_managers.pool_views(None, 60)
     assert pools == {'debian': new}
+
+
+def test_a_rotation_deletes_an_old_volume_whose_row_still_says_creating(
+        make_manager, simulator):
+    """Its create finished in Cinder, its row was not updated yet: the
+    rotation deletes it like a ready one."""
+    import sqlalchemy as sa
+
+    from volume_pool.db import models
+    mgr = make_manager({'debian': 2})
+    tm.fill(mgr)
+    old = mgr.snapshots['debian']
+    made = sorted(r.volume_id for r in db_api.get_rows(None))[0]
+    table = models.PoolVolume
+    with db_api.writer() as session:
+        session.execute(sa.update(table).where(table.volume_id == made)
+                        .values(status=models.CREATING))
+    _rotate(mgr, simulator)
+    mgr.sync(tm.CTXT)
+    assert old not in _snapshots_in_cinder(simulator)

@@ -254,3 +254,17 @@ def test_sync_never_deletes_the_volume_a_miss_is_creating(
     volume = simulator.get_volume(result['volume_id'])
     assert volume is not None, 'the claimed volume was deleted'
     assert (volume['name'], volume['metadata']) == ('vnf-miss', lease_tags())
+
+
+def test_sync_settles_the_rows_after_a_held_one(make_manager, simulator):
+    """A row held by a live claim is passed over, not the end of the
+    pool's run: a volume broken after it is still dealt with."""
+    mgr = make_manager({'debian': 2})
+    fill(mgr)
+    take, held = _hold(mgr, mgr.incarnation, key='k-held')
+    [broken] = [v for v in rows_by_volume() if v != held.volume_id]
+    simulator.set_volume_status(broken, 'error')
+    mgr.sync(CTXT)
+    assert broken not in rows_by_volume() or \
+        rows_by_volume()[broken].status == models.DELETING
+    assert rows_by_volume()[held.volume_id].claim_id == take.claim_id
