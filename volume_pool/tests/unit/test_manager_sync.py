@@ -303,3 +303,22 @@ def test_a_row_is_ready_only_once_its_volume_is_available(make_manager,
     mgr.sync(CTXT)
     assert [r.status for r in db_api.get_rows(None)
             if r.pool == 'retired'] == [models.AVAILABLE]
+
+
+def test_a_pool_whose_listing_failed_does_not_stop_the_others(
+        make_manager, simulator):
+    """Each pool is listed alone when they are few: the first one's
+    listing failing leaves the next one settled in the same run."""
+    mgr = make_manager({'alpha': 1, 'beta': 1})
+    fill(mgr, 'alpha')
+    fill(mgr, 'beta')
+    [broken] = [r.volume_id for r in db_api.get_rows(None)
+                if r.pool == 'beta']
+    simulator.set_volume_status(broken, 'error')
+    simulator.inject_fault(status=503, method='GET', path='/volumes/detail',
+                           count=1)
+    report = mgr.syncer.run(mgr.specs, mgr.cluster)
+    assert report.errors == 1
+    assert report.deleted == 1
+    assert broken not in {r.volume_id for r in db_api.get_rows(
+        None, status=models.AVAILABLE)}
