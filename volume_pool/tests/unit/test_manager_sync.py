@@ -322,3 +322,23 @@ def test_a_pool_whose_listing_failed_does_not_stop_the_others(
     assert report.deleted == 1
     assert broken not in {r.volume_id for r in db_api.get_rows(
         None, status=models.AVAILABLE)}
+
+
+def test_a_create_still_running_keeps_its_row(make_manager, simulator):
+    """A creating row with no volume yet, whose create this process is
+    still waiting on, is not abandoned by sync: the create binds it."""
+    mgr = make_manager({'debian': 1})
+    started(mgr)
+    held = simulator.inject_fault(status=None, method='POST',
+                                  path='/volumes', hold=True)
+    mgr.replenish(CTXT)
+    held.wait_arrived()
+    [row] = db_api.get_rows(None)
+    assert (row.status, row.volume_id) == (models.CREATING, None)
+    assert mgr.replenisher.is_pending(row.request_id)
+    mgr.syncer.run(mgr.specs, mgr.cluster)
+    assert [r.request_id for r in db_api.get_rows(None)] == [row.request_id]
+    held.release()
+    fill(mgr)
+    [made] = db_api.get_rows(None, status=models.AVAILABLE)
+    assert made.request_id == row.request_id
