@@ -268,3 +268,22 @@ def test_sync_settles_the_rows_after_a_held_one(make_manager, simulator):
     assert broken not in rows_by_volume() or \
         rows_by_volume()[broken].status == models.DELETING
     assert rows_by_volume()[held.volume_id].claim_id == take.claim_id
+
+
+def test_sync_settles_the_rows_after_one_of_a_newer_release(make_manager,
+                                                            simulator):
+    """A row in a state this release does not know (a newer manager's,
+    in a rolling upgrade) is passed over, not the end of its pool's run."""
+    mgr = make_manager({'debian': 2})
+    fill(mgr)
+    first, broken = sorted(rows_by_volume().items(),
+                           key=lambda item: item[1].id)
+    table = models.PoolVolume
+    with db_api.writer() as session:
+        session.execute(sa.update(table).where(table.id == first[1].id)
+                        .values(status='a-newer-state'))
+    simulator.set_volume_status(broken[0], 'error')
+    mgr.sync(CTXT)
+    assert rows_by_volume()[first[0]].status == 'a-newer-state'
+    assert broken[0] not in rows_by_volume() or \
+        rows_by_volume()[broken[0]].status == models.DELETING
