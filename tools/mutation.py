@@ -58,13 +58,14 @@ MODULES = {
         'test_claim_keyed_miss.py', 'db/test_receipt_guards.py',
         'test_handback.py', 'test_late_requests.py', 'test_miss_creates.py',
         'test_transfer.py', 'test_transfer_edges.py',
-        'test_claim_failures.py', 'test_rpcapi_retry.py'],
+        'test_claim_failures.py', 'test_rpcapi_retry.py',
+        'test_answered_finishes.py'],
     'db/holds': [
         'db/test_claims.py', 'db/test_hold_guards.py', 'db/test_api.py',
         'test_claim_undo.py',
         'test_claim_guards.py', 'test_sync_beside_claims.py',
         'test_manager_sync.py', 'test_transfer_edges.py',
-        'test_late_requests.py'],
+        'test_late_requests.py', 'test_answered_finishes.py'],
     'db/receipts': [
         'db/test_claims.py', 'db/test_hold_guards.py', 'db/test_api.py',
         'test_claim_keys.py',
@@ -76,7 +77,8 @@ MODULES = {
         'test_claim_undo.py', 'test_claim_guards.py', 'test_transfer.py',
         'test_transfer_edges.py', 'test_claim_keyed_miss.py',
         'test_late_requests.py', 'test_miss_creates.py',
-        'test_claim_release.py', 'test_handback.py'],
+        'test_claim_release.py', 'test_handback.py',
+        'test_answered_finishes.py', 'test_sync_beside_claims.py'],
     'claims': [
         'test_manager_claim.py', 'test_claim_undo.py', 'test_claim_guards.py',
         'test_claim_keys.py', 'test_claim_give_up.py', 'test_claim_lease.py',
@@ -85,7 +87,7 @@ MODULES = {
         'test_claim_release.py', 'test_late_requests.py',
         'test_transfer_edges.py', 'test_sync_beside_claims.py',
         'test_handback.py', 'test_rpcapi_retry.py',
-        'test_claimer_guards.py'],
+        'test_claimer_guards.py', 'test_answered_finishes.py'],
     'leases': [
         'test_claim_lease.py', 'test_claim_release.py',
         'test_manager_sync.py', 'test_claim_keys.py', 'test_claim_give_up.py',
