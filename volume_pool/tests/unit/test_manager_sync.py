@@ -131,12 +131,19 @@ def test_stuck_creating_volume_is_reaped_and_replaced(make_manager,
     mgr.replenish(CTXT)
     wait_for(lambda: db_api.get_rows(None) and
              db_api.get_rows(None)[0].volume_id)
-    stuck = db_api.get_rows(None)[0].volume_id
+    [row] = db_api.get_rows(None)
+    stuck = row.volume_id
     mgr.sync(CTXT)
     assert simulator.get_volume(stuck)['status'] == 'creating'  # in time
     frozen_time(1.2)  # past creating_timeout
     mgr.sync(CTXT)
     wait_for(lambda: simulator.get_volume(stuck) is None)
+    # Its create worker may see the volume go and count a failed create:
+    # time moves past the backoff that starts (a race a loaded machine
+    # lost before).
+    wait_for(lambda: not mgr.replenisher.is_pending(row.request_id),
+             what='the stuck create given up')
+    frozen_time(mgr.conf.volume_pool.backoff_max + 1)
     simulator.creation_delay = 0
     mgr.sync(CTXT)
     fill(mgr)
