@@ -114,7 +114,13 @@ def test_a_late_answer_is_retried_with_the_same_key(
         finally:
             cinder.resume_api()
         answer = claim.result(timeout=30)
-    held = receipts(managers.db_url, pool_name)
+
+    def recorded():
+        # A keyed claim answers before its finish is written.
+        held = receipts(managers.db_url, pool_name)
+        return held if held[key].state != 'claiming' else None
+    held = waiting.wait_for(recorded, timeout=30,
+                            what='the claim recorded after its answer')
     assert list(held) == [key]
     assert (held[key].state, held[key].volume_id) == ('leased',
                                                       answer['volume_id'])

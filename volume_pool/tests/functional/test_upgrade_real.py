@@ -161,7 +161,9 @@ def test_previous_release_beside_the_current_on_the_new_schema(
     key = str(uuid.uuid4())
     leased = api.claim(CTXT, pool_name, name='fn-leased', claim_key=key)
     assert leased['lease_expires_at']
-    assert not lease_problems(cinder, db_url, pool_name, key)
+    # Recorded just after the answer (its finish follows it).
+    waiting.wait_clear(lambda: lease_problems(cinder, db_url, pool_name, key),
+                       timeout=30, what='the leased claim recorded')
     waiting.pool_ready(api, pool_name, TARGET)
     made_by_new = {v.id: v.metadata for v in tagged(cinder, pool_name)}
     assert len(made_by_new) == TARGET
