@@ -6,7 +6,9 @@ an abandoned claim) asks Cinder for the volume by id, never trusting a
 listing or an earlier answer: a request that Cinder applied late may have
 renamed or untagged it.  An unused volume gets its pool name and tags back
 before its row is released; a volume in use, moved to another project or
-gone is let go.
+gone is let go -- but for an unused one of a claim into another project
+that its caller released, which comes back (see
+:mod:`volume_pool.project_returns`).
 """
 
 import collections
@@ -15,6 +17,7 @@ from oslo_log import log as logging
 
 from volume_pool import cinder as vp_cinder
 from volume_pool import exception
+from volume_pool import project_returns
 from volume_pool.db import claims as db_claims
 from volume_pool.db import holds as db_holds
 from volume_pool.db import models
@@ -47,19 +50,22 @@ def settle(cinder, row, claim_id, volume_id=None, volume=None,
         current = volume or cinder.get_volume(volume_id)
     except exception.VolumeNotFound:
         receiver = _receiving_project(cinder, claim_id, volume_id)
-        if receiver is not None:
-            return _let_go(row, claim_id, 'it was transferred to project '
-                           '%s' % receiver, owner=receiver)
-        return _let_go(row, claim_id, 'the volume is gone')
+        if receiver is None:
+            return _let_go(row, claim_id, 'the volume is gone')
+        current = _back_if_released(cinder, claim_id, volume_id, receiver)
+        if current is None:
+            return _let_go(row, claim_id, _in_project(receiver),
+                           owner=receiver)
     if current.status == 'awaiting-transfer':
         # A claim into a project stopped between creating and accepting
         # its transfer: withdraw it, the volume is ours.
         cinder.cancel_transfers(volume_id)
         current = cinder.get_volume(volume_id)
-    if (current.project_id is not None and
-            current.project_id != cinder.own_project_id()):
-        return _let_go(row, claim_id, 'it was transferred to project %s'
-                       % current.project_id, owner=current.project_id)
+    owner = current.project_id
+    if owner is not None and owner != cinder.own_project_id():
+        current = _back_if_released(cinder, claim_id, volume_id, owner)
+        if current is None:
+            return _let_go(row, claim_id, _in_project(owner), owner=owner)
     if answered_lease is not None and vp_cinder.TAG_POOL not in (
             current.metadata):
         handed_out = _hand_out(row, claim_id, current, answered_lease)
@@ -116,6 +122,21 @@ def _hand_out(row, claim_id, current, lease):
               else models.R_USED})
     return Outcome(HANDED_OUT, 'its claim had handed it over',
                    models.R_CLAIMING)
+
+
+def _in_project(project_id):
+    return ('it was transferred to project %s, which uses it' % project_id)
+
+
+def _back_if_released(cinder, claim_id, volume_id, project_id):
+    """The volume as the pool's project reads it once taken back from
+    ``project_id``, when its claim's caller released it and it is unused
+    there; otherwise None."""
+    if not project_returns.released_from(
+            db_receipts.get_by_claim(claim_id), project_id):
+        return None
+    return project_returns.take_back(cinder, claim_id, volume_id,
+                                     project_id)
 
 
 def _receiving_project(cinder, claim_id, volume_id):

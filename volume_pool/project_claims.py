@@ -5,9 +5,10 @@ The volume, from the pool or made for a miss, is in the pool's own
 project and carries the pool's tags until the claim hands it over, so
 sync can always find it.  The transfer's two steps start only while the
 claim holds its row in time.  Once Cinder accepted the transfer, the
-receipt says ``used`` before anything else happens: nothing can take an
-accepted volume back, and a retry with the claim's key must get this
-volume, never a second one.
+receipt says ``used`` before anything else happens: a retry with the
+claim's key must get this volume, never a second one.  Only a claim its
+caller released before the accept landed gives the volume back: the pool
+transfers it home (:mod:`volume_pool.project_returns`).
 
 When a step fails, whether Cinder accepted the transfer all the same is
 asked of the receiving project (the pool's Cinder user may not see
@@ -94,8 +95,10 @@ class ProjectHandover:
                                                result) or
                   committed_answer(request.claim_id))
         if answer is None:
-            # Sync took the row over: it sees the volume in its project
-            # and the receipt follows it there, ``used``.
+            # Its caller released the key meanwhile: the volume comes
+            # back from the project now (or, if sync took the row over,
+            # when sync settles it).
+            self._undo(row, request.claim_id, volume_id=result['volume_id'])
             raise exception.ClaimTimedOut(claim_key=request.claim_key)
         if request.claim_key is None:
             answer.pop('lease_expires_at', None)

@@ -176,8 +176,9 @@ def released_for_the_caller(receipt):
     """True when the key's release is the caller's answer: its volume is
     back in the pool, or on its way back.  A release of a claim into a
     project is no answer until it settles: its transfer may yet be
-    accepted (a request that lands late), and then the volume is the
-    project's and the claim ``used``."""
+    accepted (a request that lands late), and the volume comes back from
+    the project only if nobody there attached it first (then the claim
+    ends ``used``)."""
     return receipt.state == models.R_RELEASED or (
         receipt.state == models.R_RELEASING and not receipt.target_project)
 
@@ -279,7 +280,7 @@ def _begin(which, from_states, to_state, host, incarnation, hold,
         receipt = session.execute(query).scalar()
         if receipt is None:
             return None, None
-        ready = receipt.state in from_states and not receipt.target_project
+        ready = receipt.state in from_states
         if expired_only:
             ready = ready and (receipt.lease_expires_at is not None and
                                receipt.lease_expires_at < now)

@@ -6,11 +6,15 @@ one key gets one volume, and no volume is left that nobody knows.
 The checks are those of ``claim_checks``: what Cinder and the tables
 hold."""
 
+import datetime
+
 import pytest
+import sqlalchemy as sa
 
 from volume_pool import cinder as vp_cinder
 from volume_pool import claim_request
 from volume_pool import exception
+from volume_pool.db import api as db_api
 from volume_pool.db import claims as db_claims
 from volume_pool.db import models
 from volume_pool.fixtures import cinder_handles
@@ -244,13 +248,15 @@ def test_a_transfer_that_cannot_be_withdrawn_waits_out_the_late_window(
     assert receipt('d') is None
 
 
-def test_a_release_that_meets_a_transfer_is_no_answer_until_it_settles(
-        make_manager, simulator):
+@pytest.mark.parametrize('admin', [True, False], ids=['admin', 'member'])
+def test_a_transfer_accepted_after_its_release_comes_back_to_the_pool(
+        make_manager, simulator, admin):
     """The caller gave up on a claim into a project and released its key
-    while the claim's transfer was offered: the accept may yet land (a
-    request that lands late), so neither the release nor a retry of the
-    claim says "released" then; once the accept landed and sync settled
-    it, the claim is ``used`` and a retry gets the project's volume."""
+    while the claim's transfer was offered; the accept the claim sent
+    lands after.  Nobody in the project was told of the volume, so sync
+    transfers it back and returns it to its pool: the caller that gave up
+    leaves nothing behind, and the key stays released."""
+    simulator.admin = admin
     mgr = make_manager({'debian': 1})
     fill(mgr)
     row, offer, receiver = _offered_by_a_dead_manager(mgr, simulator)
@@ -260,14 +266,94 @@ def test_a_release_that_meets_a_transfer_is_no_answer_until_it_settles(
                     claim_key='k')
     with pytest.raises(exception.ClaimInProgress):
         call(mgr.release, 'k')
-    with pytest.raises(exception.ClaimInProgress):
-        retry()
     # The accept the claim sent lands now, after the release began.
     receiver.transfers.accept(offer.id, offer.auth_key)
+    assert owner(simulator, row.volume_id) == PROJECT
     past_the_late_window(mgr)
     mgr.sync(CTXT)
-    kept = receipt('k')
-    assert (kept.state, kept.volume_id) == (models.R_USED, row.volume_id)
-    answer = retry()
-    assert (answer['volume_id'], answer['project_id']) == (row.volume_id,
-                                                           PROJECT)
+    assert owner(simulator, row.volume_id) == simulator.project_id
+    assert_settled(mgr, simulator)
+    assert receipt('k').state == models.R_RELEASED
+    assert call(mgr.release, 'k')['state'] == models.R_RELEASED
+    with pytest.raises(exception.ClaimReleased):
+        retry()
+    assert len(volumes_of_the_pool(simulator, mgr)) == 1
+
+
+def test_a_claim_whose_accept_lands_after_its_release_gives_it_back_itself(
+        make_manager, simulator):
+    """The claim itself sees its accept land after the release stopped it:
+    it brings the volume back at once, without waiting for sync."""
+    mgr = make_manager({'debian': 1})
+    fill(mgr)
+    [volume_id] = rows_by_volume()
+    accept = simulator.inject_fault(status=None, method='POST', path=ACCEPT,
+                                    hold=True)
+    claiming = in_thread(call, mgr.claim, 'debian', name='vnf-g',
+                         claim_key='g', project_id=PROJECT)
+    accept.wait_arrived()
+    with pytest.raises(exception.ClaimInProgress):
+        call(mgr.release, 'g')
+    assert receipt('g').state == models.R_RELEASING
+    accept.release()
+    with pytest.raises(exception.ClaimTimedOut):
+        claiming.result(timeout=15)
+    assert owner(simulator, volume_id) == simulator.project_id
+    assert_settled(mgr, simulator)
+    assert receipt('g').state == models.R_RELEASED
+
+
+def test_a_volume_the_project_attached_stays_with_the_project(
+        make_manager, simulator):
+    """Someone in the receiving project attached the volume before sync
+    could bring it back: it is theirs now, and stays."""
+    mgr = make_manager({'debian': 1})
+    fill(mgr)
+    row, offer, receiver = _offered_by_a_dead_manager(mgr, simulator)
+    with pytest.raises(exception.ClaimInProgress):
+        call(mgr.release, 'k')
+    receiver.transfers.accept(offer.id, offer.auth_key)
+    simulator.attach_volume(row.volume_id)
+    past_the_late_window(mgr)
+    mgr.sync(CTXT)
+    assert owner(simulator, row.volume_id) == PROJECT
+    assert simulator.get_volume(row.volume_id)['status'] == 'in-use'
+    assert row.volume_id not in rows_by_volume()
+    assert receipt('k').volume_id == row.volume_id
+
+
+def _hold_runs_out(volume_id):
+    """Move the deadline of sync's own hold on the volume's row into the
+    past (the database's clock is real): the next sync takes it again."""
+    table = models.PoolVolume
+    with db_api.writer() as session:
+        assert session.execute(
+            sa.update(table).where(table.volume_id == volume_id)
+            .values(claim_deadline=datetime.datetime(2000, 1, 1))
+        ).rowcount == 1
+
+
+def test_a_take_back_whose_accept_failed_is_offered_again(make_manager,
+                                                           simulator):
+    """The pool's accept of the volume coming back failed: the volume
+    waits ``awaiting-transfer`` in the project, still held; the next
+    sync withdraws that offer (its key is lost), offers again and brings
+    the volume home."""
+    mgr = make_manager({'debian': 1})
+    fill(mgr)
+    row, offer, receiver = _offered_by_a_dead_manager(mgr, simulator)
+    with pytest.raises(exception.ClaimInProgress):
+        call(mgr.release, 'k')
+    receiver.transfers.accept(offer.id, offer.auth_key)
+    past_the_late_window(mgr)
+    simulator.inject_fault(status=500, method='POST', path=ACCEPT)
+    mgr.sync(CTXT)
+    assert simulator.get_volume(row.volume_id)['status'] == (
+        'awaiting-transfer')
+    assert owner(simulator, row.volume_id) == PROJECT
+    assert rows_by_volume()[row.volume_id].status == models.CLAIMING
+    _hold_runs_out(row.volume_id)
+    mgr.sync(CTXT)
+    assert owner(simulator, row.volume_id) == simulator.project_id
+    assert_settled(mgr, simulator)
+    assert receipt('k').state == models.R_RELEASED
