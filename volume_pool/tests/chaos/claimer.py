@@ -5,11 +5,11 @@ Each thread claims with a fresh key, retries a claim that failed with the
 same key a little later (the client already retries a timed-out attempt
 with it), then confirms, releases, attaches or abandons the volume.  Some
 claims go into a second project (a Cinder transfer: the volume is the
-caller's at once, until it releases it), some carry no key (the client makes one for its own
-retries, which the answer or the timeout tells; no lease, and no later
-retry: a new claim would be another volume).  Errors are recorded by class
-name: oslo.messaging re-raises a remote error it does not know as
-``<name>_Remote``.
+caller's at once, until it releases it), some carry no key (the client
+makes one for its own retries, which the answer or the timeout tells; no
+lease, and no later retry: a new claim would be another volume).  Errors
+are recorded by class name: oslo.messaging re-raises a remote error it
+does not know as ``<name>_Remote``.
 """
 
 import calendar

@@ -19,8 +19,8 @@ from volume_pool import exception
 from volume_pool import leases
 from volume_pool import notifications
 from volume_pool.db import api as db_api
-from volume_pool.fixtures import cinder_handles
 from volume_pool.db import models
+from volume_pool.fixtures import cinder_handles
 from volume_pool.tests.unit.claim_checks import assert_in_pool
 from volume_pool.tests.unit.claim_checks import lease_tags
 from volume_pool.tests.unit.claim_checks import receipt
