@@ -4,6 +4,7 @@ and snapshot changes, without losing a volume a claim or another manager
 still holds."""
 
 import pytest
+import sqlalchemy as sa
 
 from volume_pool import cinder as vp_cinder
 from volume_pool import manager as vp_manager
@@ -349,3 +350,35 @@ def test_a_create_still_running_keeps_its_row(make_manager, simulator):
     fill(mgr)
     [made] = db_api.get_rows(None, status=models.AVAILABLE)
     assert made.request_id == row.request_id
+
+
+def _set_status(volume_id, status):
+    table = models.PoolVolume
+    with db_api.writer() as session:
+        assert session.execute(
+            sa.update(table).where(table.volume_id == volume_id)
+            .values(status=status)).rowcount == 1
+
+
+def test_a_delete_refused_again_leaves_the_rest_of_the_pool_settled(
+        make_manager, simulator):
+    """A row being deleted whose delete Cinder refuses again: the error is
+    counted, the delete is asked again by the next sync, and the rows
+    after it in the same pool are settled in the same run."""
+    mgr = make_manager({'debian': 2})
+    fill(mgr)
+    first, second = db_api.get_rows(None)  # by creation time
+    _set_status(first.volume_id, models.DELETING)  # its delete was lost
+    _set_status(second.volume_id, models.CREATING)  # ready since
+    simulator.inject_fault(status=500, method='DELETE',
+                           path='^/volumes/%s$' % first.volume_id)
+    report = mgr.syncer.run(mgr.specs, mgr.cluster)
+    assert report.errors == 1
+    rows = claim_checks.rows_by_volume()
+    assert rows[second.volume_id].status == models.AVAILABLE
+    assert rows[first.volume_id].status == models.DELETING
+    assert simulator.get_volume(first.volume_id)['status'] == 'available'
+    report = mgr.syncer.run(mgr.specs, mgr.cluster)
+    assert report.errors == 0
+    assert simulator.get_volume(first.volume_id) is None or (
+        simulator.get_volume(first.volume_id)['status'] == 'deleting')

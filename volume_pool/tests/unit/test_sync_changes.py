@@ -3,9 +3,11 @@ the last listing are listed (``updated_at=gte:``, microversion 3.60), what
 they show is settled, and what they do not show is left for the next full
 listing -- which still finds a volume deleted behind the pool's back."""
 
+import datetime
 import logging
 
 import pytest
+import sqlalchemy as sa
 
 from volume_pool import exception
 from volume_pool.db import api as db_api
@@ -250,3 +252,26 @@ def test_a_sync_with_an_error_is_followed_by_a_full_listing(quiet_pool,
     simulator.clear_faults()
     mgr.syncer.run(mgr.specs, mgr.cluster)
     assert _listed_changes(simulator) == [True, False]
+
+
+def test_a_creating_row_past_its_timeout_is_read_between_full_listings(
+        quiet_pool, simulator):
+    """A create that stays ``creating`` in Cinder changes nothing there,
+    so no listing of the changes shows it: once ``creating_timeout`` has
+    passed, sync reads its volume by id and deletes it as stuck, without
+    waiting for the next full listing."""
+    mgr, clock = quiet_pool()
+    stuck = _volume_ids()[0]
+    simulator.set_volume_status(stuck, 'creating')  # and hangs there
+    simulator.age_volumes(2 * HOUR)  # older than the cursor: unlisted
+    table = models.PoolVolume
+    with db_api.writer() as session:
+        session.execute(sa.update(table).where(table.volume_id == stuck)
+                        .values(status=models.CREATING,
+                                created_at=datetime.datetime(2000, 1, 1)))
+    report = mgr.syncer.run(mgr.specs, mgr.cluster)
+    assert _listed_changes(simulator) == [True]
+    assert report.deleted == 1
+    assert stuck not in {r.volume_id for r in db_api.get_rows(
+        None, status=models.CREATING)}
+    wait_for(lambda: simulator.get_volume(stuck) is None)
