@@ -275,3 +275,48 @@ def test_a_creating_row_past_its_timeout_is_read_between_full_listings(
     assert stuck not in {r.volume_id for r in db_api.get_rows(
         None, status=models.CREATING)}
     wait_for(lambda: simulator.get_volume(stuck) is None)
+
+
+def test_a_cinder_that_cannot_say_its_microversions_gets_a_full_listing(
+        quiet_pool, simulator, monkeypatch, caplog):
+    """Whether Cinder lists the changes is asked once; when it cannot
+    answer, this sync lists in full, with no error, and says why."""
+    mgr, clock = quiet_pool()
+
+    def unknown():
+        raise exception.CinderUnavailable(reason='versions refused')
+    monkeypatch.setattr(mgr.syncer._cinder, 'lists_changes', unknown)
+    caplog.set_level(logging.INFO, logger='volume_pool.sync')
+    report = mgr.syncer.run(mgr.specs, mgr.cluster)
+    assert report.errors == 0
+    assert _listed_changes(simulator) == [False]
+    assert any('could not say which microversions' in r.getMessage()
+               for r in caplog.records)
+
+
+def test_a_pool_whose_settling_failed_leaves_the_next_one_settled(
+        make_manager, simulator):
+    """In a run of the changes, a pool that Cinder fails (a volume read
+    by id refused) is skipped with an error; the pools after it are
+    settled in the same run."""
+    mgr = make_manager({'alpha': 1, 'beta': 1}, full_sync_interval=FULL)
+    for pool in ('alpha', 'beta'):
+        seeding.seed_pool(simulator, pool, mgr.snapshots[pool], 1)
+    simulator.age_volumes(HOUR)
+    mgr.syncer._clock = Clock()
+    mgr.syncer.run(mgr.specs, mgr.cluster)
+    simulator.reset_counts()
+    simulator.age_volumes(HOUR)  # older than the cursor: unlisted
+    rows = {r.pool: r.volume_id for r in db_api.get_rows(None)}
+    table = models.PoolVolume
+    with db_api.writer() as session:  # its delete's answer was lost
+        session.execute(sa.update(table)
+                        .where(table.volume_id == rows['alpha'])
+                        .values(status=models.DELETING))
+    simulator.inject_fault(status=500, method='GET',
+                           path='^/volumes/%s$' % rows['alpha'], count=20)
+    simulator.set_volume_status(rows['beta'], 'error')
+    report = mgr.syncer.run(mgr.specs, mgr.cluster)
+    assert _listed_changes(simulator) == [True]
+    assert (report.errors, report.deleted) == (1, 1)
+    wait_for(lambda: simulator.get_volume(rows['beta']) is None)
