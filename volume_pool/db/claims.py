@@ -218,31 +218,30 @@ _STILL_HELD = (_ROW.id == sa.bindparam('b_id'),
                _ROW.claim_deadline > clock.utcnow())
 _DELETE_HELD = sa.delete(_ROWS).where(*_STILL_HELD)
 _DELETE_HELD_RETURNING = _DELETE_HELD.returning(clock.utcnow())
+
+
+def _recording_answer(updated_at):
+    """The receipt of a claim still ``claiming`` records its answer."""
+    return (sa.update(_RECEIPTS)
+            .where(_RECEIPTS.c.claim_id == sa.bindparam('b_claim'),
+                   _RECEIPTS.c.state == models.R_CLAIMING)
+            .values(state=sa.bindparam('b_state'),
+                    lease_expires_at=sa.bindparam('b_lease_at'),
+                    deadline=None, updated_at=updated_at,
+                    result=sa.bindparam('b_result'),
+                    volume_id=sa.bindparam('b_volume')))
+
+
 # A finish whose answer went out: its receipt first, as a release that
 # stops a claim does (receipt, then row), and no deadline: the volume is
 # the caller's.  A claim stopped by a release meanwhile keeps its row for
 # the volume's way back.
-_RECORD_ANSWERED = (
-    sa.update(_RECEIPTS)
-    .where(_RECEIPTS.c.claim_id == sa.bindparam('b_claim'),
-           _RECEIPTS.c.state == models.R_CLAIMING)
-    .values(state=sa.bindparam('b_state'),
-            lease_expires_at=sa.bindparam('b_lease_at'), deadline=None,
-            updated_at=clock.utcnow(), result=sa.bindparam('b_result'),
-            volume_id=sa.bindparam('b_volume')))
+_RECORD_ANSWERED = _recording_answer(clock.utcnow())
 _DELETE_ANSWERED = sa.delete(_ROWS).where(
     _ROW.id == sa.bindparam('b_id'), _ROW.claim_id == sa.bindparam('b_claim'),
     _ROW.status == models.CLAIMING)
-_RECORD_ANSWER = (
-    sa.update(_RECEIPTS)
-    .where(_RECEIPTS.c.claim_id == sa.bindparam('b_claim'),
-           _RECEIPTS.c.state == models.R_CLAIMING)
-    .values(state=sa.bindparam('b_state'),
-            lease_expires_at=sa.bindparam('b_lease_at'), deadline=None,
-            updated_at=sa.bindparam('b_now'),
-            result=sa.bindparam('b_result'),
-            volume_id=sa.bindparam('b_volume')))
-
+# A fenced finish: the time its row's delete returned.
+_RECORD_ANSWER = _recording_answer(sa.bindparam('b_now'))
 
 class HeldRow(types.SimpleNamespace):
     """A pool row as its claim now holds it: the columns, detached."""
