@@ -13,3 +13,10 @@ import pytest
 ON_MARIADB = pytest.mark.parametrize('db_url', ['mysql'], indirect=True)
 ON_POSTGRESQL = pytest.mark.parametrize('db_url', ['postgresql'],
                                         indirect=True)
+
+# The claim's path on every driver the install guide offers for it:
+# MariaDB through PyMySQL and through mysqlclient (``mysqldb``), and
+# PostgreSQL.
+CLAIM_DRIVERS = ['mysql', 'mysqldb', 'postgresql']
+ON_EVERY_CLAIM_DRIVER = pytest.mark.parametrize('db_url', CLAIM_DRIVERS,
+                                                indirect=True)

@@ -17,6 +17,7 @@ from volume_pool import exception
 from volume_pool import rpcapi
 from volume_pool.fixtures import waiting
 from volume_pool.tests import accounting
+from volume_pool.tests.functional import engines
 from volume_pool.tests.functional import test_real_peers
 from volume_pool.tests.functional.test_real_peers import table
 from volume_pool.tests.functional.test_real_peers import tagged
@@ -56,6 +57,7 @@ def _claims(api, pool, keys, timeout):
         return dict(executor.map(claim, keys))
 
 
+@engines.ON_EVERY_CLAIM_DRIVER
 def test_hung_cinder_api_hands_nothing_twice_and_loses_nothing(
         managers, api, cinder, snapshot, pool_name):
     for host in ('mgr-1', 'mgr-2'):
