@@ -91,6 +91,20 @@ def test_a_miss_into_a_project_hands_over_a_tagged_volume(make_manager,
     assert rows_by_volume() == {}
 
 
+def _claim_with_its_accept_held(mgr, simulator, key, **kwargs):
+    """Fill the pool's one place and claim it into PROJECT with ``key`` in
+    a thread, its transfer's accept held by Cinder until released:
+    returns the volume, the held accept and the claim's future."""
+    fill(mgr)
+    [volume_id] = rows_by_volume()
+    accept = simulator.inject_fault(status=None, method='POST', path=ACCEPT,
+                                    hold=True)
+    claiming = in_thread(call, mgr.claim, 'debian', name='vnf-%s' % key,
+                         claim_key=key, project_id=PROJECT, **kwargs)
+    accept.wait_arrived()
+    return volume_id, accept, claiming
+
+
 def test_an_accept_answered_past_the_deadline_is_recorded_first(
         make_manager, simulator):
     """Cinder accepted the transfer: the volume is the project's whatever
@@ -98,13 +112,8 @@ def test_an_accept_answered_past_the_deadline_is_recorded_first(
     even for a Cinder user that cannot see the volume any more."""
     simulator.admin = False
     mgr = make_manager({'debian': 1})
-    fill(mgr)
-    [volume_id] = rows_by_volume()
-    accept = simulator.inject_fault(status=None, method='POST', path=ACCEPT,
-                                    hold=True)
-    claiming = in_thread(call, mgr.claim, 'debian', name='vnf-a',
-                         claim_key='a', project_id=PROJECT, time_left=1.5)
-    accept.wait_arrived()
+    volume_id, accept, claiming = _claim_with_its_accept_held(
+        mgr, simulator, 'a', time_left=1.5)
     waiting.wait_for(held_past_its_deadline, timeout=15,
                      what="the claim's deadline passed")
     accept.release()
@@ -248,6 +257,18 @@ def test_a_transfer_that_cannot_be_withdrawn_waits_out_the_late_window(
     assert receipt('d') is None
 
 
+def _released_then_accepted(mgr, simulator):
+    """Key ``k``'s claim into PROJECT, offered by a manager that died:
+    its caller releases the key (the release waits on the transfer), and
+    then the accept the claim sent lands.  Returns the claim's row."""
+    fill(mgr)
+    row, offer, receiver = _offered_by_a_dead_manager(mgr, simulator)
+    with pytest.raises(exception.ClaimInProgress):
+        call(mgr.release, 'k')
+    receiver.transfers.accept(offer.id, offer.auth_key)
+    return row
+
+
 @pytest.mark.parametrize('admin', [True, False], ids=['admin', 'member'])
 def test_a_transfer_accepted_after_its_release_comes_back_to_the_pool(
         make_manager, simulator, admin):
@@ -258,16 +279,7 @@ def test_a_transfer_accepted_after_its_release_comes_back_to_the_pool(
     leaves nothing behind, and the key stays released."""
     simulator.admin = admin
     mgr = make_manager({'debian': 1})
-    fill(mgr)
-    row, offer, receiver = _offered_by_a_dead_manager(mgr, simulator)
-
-    def retry():
-        return call(mgr.claim, 'debian', name='vnf-k', project_id=PROJECT,
-                    claim_key='k')
-    with pytest.raises(exception.ClaimInProgress):
-        call(mgr.release, 'k')
-    # The accept the claim sent lands now, after the release began.
-    receiver.transfers.accept(offer.id, offer.auth_key)
+    row = _released_then_accepted(mgr, simulator)
     assert owner(simulator, row.volume_id) == PROJECT
     past_the_late_window(mgr)
     mgr.sync(CTXT)
@@ -276,7 +288,8 @@ def test_a_transfer_accepted_after_its_release_comes_back_to_the_pool(
     assert receipt('k').state == models.R_RELEASED
     assert call(mgr.release, 'k')['state'] == models.R_RELEASED
     with pytest.raises(exception.ClaimReleased):
-        retry()
+        call(mgr.claim, 'debian', name='vnf-k', project_id=PROJECT,
+             claim_key='k')
     assert len(volumes_of_the_pool(simulator, mgr)) == 1
 
 
@@ -285,13 +298,8 @@ def test_a_claim_whose_accept_lands_after_its_release_gives_it_back_itself(
     """The claim itself sees its accept land after the release stopped it:
     it brings the volume back at once, without waiting for sync."""
     mgr = make_manager({'debian': 1})
-    fill(mgr)
-    [volume_id] = rows_by_volume()
-    accept = simulator.inject_fault(status=None, method='POST', path=ACCEPT,
-                                    hold=True)
-    claiming = in_thread(call, mgr.claim, 'debian', name='vnf-g',
-                         claim_key='g', project_id=PROJECT)
-    accept.wait_arrived()
+    volume_id, accept, claiming = _claim_with_its_accept_held(
+        mgr, simulator, 'g')
     with pytest.raises(exception.ClaimInProgress):
         call(mgr.release, 'g')
     assert receipt('g').state == models.R_RELEASING
@@ -308,11 +316,7 @@ def test_a_volume_the_project_attached_stays_with_the_project(
     """Someone in the receiving project attached the volume before sync
     could bring it back: it is theirs now, and stays."""
     mgr = make_manager({'debian': 1})
-    fill(mgr)
-    row, offer, receiver = _offered_by_a_dead_manager(mgr, simulator)
-    with pytest.raises(exception.ClaimInProgress):
-        call(mgr.release, 'k')
-    receiver.transfers.accept(offer.id, offer.auth_key)
+    row = _released_then_accepted(mgr, simulator)
     simulator.attach_volume(row.volume_id)
     past_the_late_window(mgr)
     mgr.sync(CTXT)
@@ -340,11 +344,7 @@ def test_a_take_back_whose_accept_failed_is_offered_again(make_manager,
     sync withdraws that offer (its key is lost), offers again and brings
     the volume home."""
     mgr = make_manager({'debian': 1})
-    fill(mgr)
-    row, offer, receiver = _offered_by_a_dead_manager(mgr, simulator)
-    with pytest.raises(exception.ClaimInProgress):
-        call(mgr.release, 'k')
-    receiver.transfers.accept(offer.id, offer.auth_key)
+    row = _released_then_accepted(mgr, simulator)
     past_the_late_window(mgr)
     simulator.inject_fault(status=500, method='POST', path=ACCEPT)
     mgr.sync(CTXT)
