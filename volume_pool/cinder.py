@@ -303,13 +303,19 @@ class Cinder:
             pass
 
     @cinder_errors.translated
+    def pending_transfers(self, volume_id):
+        """``[(id, name)]`` of the transfers of a volume that this
+        handle's project offered and nobody accepted yet."""
+        return [(t.id, getattr(t, 'name', None))
+                for t in self._client.transfers.list()
+                if getattr(t, 'volume_id', None) == volume_id]
+
     def cancel_transfers(self, volume_id):
         """Withdraw every pending transfer of a volume (a claim that
         crashed between creating and accepting one); returns how many."""
-        pending = [t for t in self._client.transfers.list()
-                   if getattr(t, 'volume_id', None) == volume_id]
-        for transfer in pending:
-            self.delete_transfer(transfer.id)
+        pending = self.pending_transfers(volume_id)
+        for transfer_id, _name in pending:
+            self.delete_transfer(transfer_id)
         return len(pending)
 
     # -- volumes ------------------------------------------------------------

@@ -6,8 +6,8 @@ an abandoned claim) asks Cinder for the volume by id, never trusting a
 listing or an earlier answer: a request that Cinder applied late may have
 renamed or untagged it.  An unused volume gets its pool name and tags back
 before its row is released; a volume in use, moved to another project or
-gone is let go -- but for an unused one of a claim into another project
-that its caller released, which comes back (see
+gone is let go -- but for an unused one that a claim into another
+project handed over after its caller gave it up, which comes back (see
 :mod:`volume_pool.project_returns`).
 """
 
@@ -52,20 +52,22 @@ def settle(cinder, row, claim_id, volume_id=None, volume=None,
         receiver = _receiving_project(cinder, claim_id, volume_id)
         if receiver is None:
             return _let_go(row, claim_id, 'the volume is gone')
-        current = _back_if_released(cinder, claim_id, volume_id, receiver)
-        if current is None:
-            return _let_go(row, claim_id, _in_project(receiver),
-                           owner=receiver)
-    if current.status == 'awaiting-transfer':
+        current, outcome = _from_project(cinder, row, claim_id, volume_id,
+                                         receiver)
+        if outcome is not None:
+            return outcome
+    if current.status == 'awaiting-transfer' and _in_own_project(cinder,
+                                                                 current):
         # A claim into a project stopped between creating and accepting
-        # its transfer: withdraw it, the volume is ours.
+        # its transfer: withdraw it, the volume is ours (unless the accept
+        # landed meanwhile: read again).
         cinder.cancel_transfers(volume_id)
         current = cinder.get_volume(volume_id)
-    owner = current.project_id
-    if owner is not None and owner != cinder.own_project_id():
-        current = _back_if_released(cinder, claim_id, volume_id, owner)
-        if current is None:
-            return _let_go(row, claim_id, _in_project(owner), owner=owner)
+    if not _in_own_project(cinder, current):
+        current, outcome = _from_project(cinder, row, claim_id, volume_id,
+                                         current.project_id)
+        if outcome is not None:
+            return outcome
     if answered_lease is not None and vp_cinder.TAG_POOL not in (
             current.metadata):
         handed_out = _hand_out(row, claim_id, current, answered_lease)
@@ -124,19 +126,27 @@ def _hand_out(row, claim_id, current, lease):
                    models.R_CLAIMING)
 
 
-def _in_project(project_id):
-    return ('it was transferred to project %s, which uses it' % project_id)
+def _in_own_project(cinder, volume):
+    return volume.project_id in (None, cinder.own_project_id())
 
 
-def _back_if_released(cinder, claim_id, volume_id, project_id):
-    """The volume as the pool's project reads it once taken back from
-    ``project_id``, when its claim's caller released it and it is unused
-    there; otherwise None."""
-    if not project_returns.released_from(
-            db_receipts.get_by_claim(claim_id), project_id):
-        return None
-    return project_returns.take_back(cinder, claim_id, volume_id,
-                                     project_id)
+def _from_project(cinder, row, claim_id, volume_id, project_id):
+    """The volume is in ``project_id``: ``(volume, None)`` once it came
+    back, as the pool's project reads it, when its claim's caller gave it
+    up; else ``(None, outcome)``: it stays there, and the row goes."""
+    given_up = project_returns.given_up_in(
+        db_receipts.get_by_claim(claim_id), project_id)
+    if given_up:
+        try:
+            current = project_returns.take_back(
+                cinder, volume_id, project_id,
+                lambda: db_holds.still_holds(row.id, claim_id))
+        except project_returns.HoldLost:
+            return None, Outcome(NOT_HELD, 'the row is no longer held', None)
+        if current is not None:
+            return current, None
+    return None, _let_go(row, claim_id, 'it was transferred to project %s'
+                         % project_id, owner=project_id, given_up=given_up)
 
 
 def _receiving_project(cinder, claim_id, volume_id):
@@ -161,10 +171,13 @@ def _receiving_project(cinder, claim_id, volume_id):
     return project_id
 
 
-def _let_go(row, claim_id, reason, owner=None):
-    state = db_holds.let_go(row.id, claim_id, owner=owner)
+def _let_go(row, claim_id, reason, owner=None, given_up=False):
+    state = db_holds.let_go(row.id, claim_id, owner=owner, given_up=given_up)
     if state is False:
         return Outcome(NOT_HELD, 'the row is no longer held', None)
+    if state == db_holds.RELEASED_MEANWHILE:
+        return Outcome(NOT_HELD, 'a release stopped its claim meanwhile; it '
+                       'is settled again', None)
     LOG.info('Volume %(id)s leaves pool %(pool)s: %(why)s.',
              {'id': row.volume_id, 'pool': row.pool, 'why': reason})
     return Outcome(LET_GO, reason, state)

@@ -55,8 +55,9 @@ def _check_held(receipt, claim_key):
 
 
 def release(cinder, cluster, project_id, claim_key, host, incarnation):
-    """The caller's undo: the volume goes back to its pool if unused --
-    from the project it was claimed into, if any (see
+    """The caller's undo: the volume goes back to its pool if unused.  A
+    claim into a project is refused once its answer reached the caller
+    in time; otherwise its volume comes back from that project (see
     :mod:`volume_pool.project_returns`).
 
     Idempotent: a claim already released (or returned) answers as it is.
@@ -74,6 +75,11 @@ def release(cinder, cluster, project_id, claim_key, host, incarnation):
                              models.R_RETURNING):
             # Still running, or its Cinder step failed: sync finishes it.
             raise exception.ClaimInProgress(claim_key=claim_key)
+        if receipt.target_project:
+            raise exception.ClaimNotReleasable(
+                claim_key=claim_key,
+                reason='it was claimed into project %s, which owns the '
+                       'volume now' % receipt.target_project)
         return db_receipts.view(receipt)  # released or returned already
     outcome = handback.settle(cinder, row, row.claim_id)
     if outcome.action == handback.NOT_HELD:

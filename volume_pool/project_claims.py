@@ -7,8 +7,9 @@ sync can always find it.  The transfer's two steps start only while the
 claim holds its row in time.  Once Cinder accepted the transfer, the
 receipt says ``used`` before anything else happens: a retry with the
 claim's key must get this volume, never a second one.  Only a claim its
-caller released before the accept landed gives the volume back: the pool
-transfers it home (:mod:`volume_pool.project_returns`).
+caller gave up (released before the accept landed, or answered after its
+deadline) gives the volume back: the pool transfers it home
+(:mod:`volume_pool.project_returns`).
 
 When a step fails, whether Cinder accepted the transfer all the same is
 asked of the receiving project (the pool's Cinder user may not see

@@ -339,8 +339,7 @@ class VolumePoolAPI:
 
         Idempotent; returns the claim's receipt (``state`` ``released``,
         or ``returned`` when its lease had already run out), or raises
-        ClaimNotReleasable saying why (attached, here or in the project
-        it was claimed into).
+        ClaimNotReleasable saying why (attached, claimed into a project).
         """
         validation.check_claim_key(claim_key, required=True)
         validation.check_cluster_arg(cluster)

@@ -479,11 +479,15 @@ def record_handed_over(row_id, claim_id, result):
     answer = dict(result, lease_expires_at=None)
     with db_api.writer() as session:
         now = clock.now(session)
+        # Answered past its deadline, the receipt keeps it: no caller was
+        # told in time, and a release brings the volume back.
         recorded = session.execute(
             sa.update(receipt)
             .where(receipt.claim_id == claim_id,
                    receipt.state == models.R_CLAIMING)
-            .values(state=models.R_USED, deadline=None, updated_at=now,
+            .values(state=models.R_USED, updated_at=now,
+                    deadline=sa.case((receipt.deadline < now,
+                                      receipt.deadline), else_=None),
                     result=json.dumps(answer),
                     volume_id=answer['volume_id'])).rowcount
         if not recorded:

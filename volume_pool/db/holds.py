@@ -84,20 +84,39 @@ def give_back(row_id, claim_id, status=models.AVAILABLE, size=None):
     return _end_hold(row_id, claim_id, status, _GIVEN_BACK, size=size)
 
 
+class _ReleasedMeanwhile(Exception):
+    """A release stopped the claim after its settler read the receipt:
+    roll back, the volume may yet come back from its project."""
+
+
+# What ``let_go`` returns when it changed nothing for that reason.
+RELEASED_MEANWHILE = 'released meanwhile'
+
+
 @db_api.retry
-def let_go(row_id, claim_id, owner=None):
+def let_go(row_id, claim_id, owner=None, given_up=False):
     """The volume is not the pool's (in use, or gone): forget the row; a
     release or return in progress ends ``used``.
 
     ``owner``: the project Cinder says owns the volume now.  A claim into
     that very project whose end was lost (deadline, crash) did hand the
     volume over: its receipt ends ``used``, so a retry with its key gets
-    this volume, not a second one.
+    this volume, not a second one; past its deadline, the receipt keeps
+    it (no caller was told in time: a release brings the volume back).
+    ``given_up``: the settler read the receipt as given up by its caller
+    and the volume stays in ``owner`` all the same (in use there).
+    Returns RELEASED_MEANWHILE, changing nothing, if a release stopped
+    the claim since the settler read its receipt: it is settled again.
     """
-    return _end_hold(row_id, claim_id, None, _LET_GO, owner=owner)
+    try:
+        return _end_hold(row_id, claim_id, None, _LET_GO, owner=owner,
+                         given_up=given_up)
+    except _ReleasedMeanwhile:
+        return RELEASED_MEANWHILE
 
 
-def _end_hold(row_id, claim_id, status, outcomes, size=None, owner=None):
+def _end_hold(row_id, claim_id, status, outcomes, size=None, owner=None,
+              given_up=False):
     table, receipt = models.PoolVolume, models.ClaimReceipt
     held = (table.id == row_id, table.claim_id == claim_id,
             table.status.in_((models.CLAIMING, models.UNCERTAIN)))
@@ -124,9 +143,13 @@ def _end_hold(row_id, claim_id, status, outcomes, size=None, owner=None):
             state == models.R_RELEASING and found.result is None)
         if (unanswered and owner is not None and
                 found.target_project == owner):
+            if state == models.R_RELEASING and not given_up:
+                raise _ReleasedMeanwhile()
             session.execute(
                 sa.update(receipt).where(receipt.claim_id == claim_id)
-                .values(state=models.R_USED, updated_at=now, deadline=None,
+                .values(state=models.R_USED, updated_at=now,
+                        deadline=(_past(found.deadline, now)
+                                  if state == models.R_CLAIMING else None),
                         result=json.dumps(_handed_over(found))))
         elif state == models.R_CLAIMING:
             session.execute(sa.delete(receipt).where(
@@ -182,6 +205,12 @@ def hand_out(row_id, claim_id, answer, lease=0.0):
     except _NotHeld:
         return None
     return answer
+
+
+def _past(deadline, now):
+    """A claim's deadline, kept on a receipt answered after it (no caller
+    was told in time); None when the answer came in time."""
+    return deadline if deadline is not None and deadline < now else None
 
 
 def _handed_over(receipt):

@@ -280,7 +280,11 @@ def _begin(which, from_states, to_state, host, incarnation, hold,
         receipt = session.execute(query).scalar()
         if receipt is None:
             return None, None
-        ready = receipt.state in from_states
+        # A claim into a project answered in time is that project's; one
+        # answered past its deadline reached no caller (see
+        # ``volume_pool.project_returns``).
+        ready = receipt.state in from_states and (
+            not receipt.target_project or receipt.deadline is not None)
         if expired_only:
             ready = ready and (receipt.lease_expires_at is not None and
                                receipt.lease_expires_at < now)

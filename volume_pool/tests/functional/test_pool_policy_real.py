@@ -77,21 +77,15 @@ def test_claim_into_another_project(managers, api, cinder, snapshot,
         assert _trimmed(client, volume_id)
     assert as_project(cinder, full).volumes.list() == []
 
-    # The caller's undo of a claim into a project: the unused volume is
-    # transferred back from that project and is a pool volume again.
+    # A keyed claim into a project answered in time is that project's:
+    # its release is refused, and the volume stays there.
     key = str(uuid.uuid4())
-    released = api.claim(CTXT, pool_name, name='vnf-fn-back',
-                         project_id=receiver, claim_key=key)
-    assert released['project_id'] == receiver
-    assert api.release(CTXT, key)['state'] == 'released'
-    volume = client.volumes.get(released['volume_id'])
-    assert getattr(volume, TENANT) == cinder.project_id
-    assert volume.metadata.get(vp_cinder.TAG_POOL) == pool_name
-    assert volume.status == 'available'
-    assert table(managers.db_url, pool_name)[released['volume_id']] == (
-        'available')
-    assert [v.id for v in as_project(cinder, receiver).volumes.list()] == [
-        result['volume_id']]
+    kept = api.claim(CTXT, pool_name, name='vnf-fn-kept',
+                     project_id=receiver, claim_key=key)
+    with pytest.raises(exception.ClaimNotReleasable):
+        api.release(CTXT, key)
+    assert getattr(as_project(cinder, receiver).volumes.get(
+        kept['volume_id']), TENANT) == receiver
     assert client.transfers.list(search_opts={'all_tenants': 1}) == []
 
 

@@ -16,6 +16,7 @@ from volume_pool import claim_request
 from volume_pool import exception
 from volume_pool.db import api as db_api
 from volume_pool.db import claims as db_claims
+from volume_pool.db import holds as db_holds
 from volume_pool.db import models
 from volume_pool.fixtures import cinder_handles
 from volume_pool.fixtures import waiting
@@ -309,6 +310,149 @@ def test_a_claim_whose_accept_lands_after_its_release_gives_it_back_itself(
     assert owner(simulator, volume_id) == simulator.project_id
     assert_settled(mgr, simulator)
     assert receipt('g').state == models.R_RELEASED
+
+
+def _answered_past_its_deadline(mgr, simulator, key):
+    """A claim into PROJECT whose accept Cinder answers only after the
+    claim's deadline: recorded ``used`` and answered, to nobody in
+    time.  Returns the answer."""
+    volume_id, accept, claiming = _claim_with_its_accept_held(
+        mgr, simulator, key, time_left=1.5)
+    waiting.wait_for(held_past_its_deadline, timeout=15,
+                     what="the claim's deadline passed")
+    accept.release()
+    answer = claiming.result(timeout=15)
+    assert (answer['volume_id'], receipt(key).state) == (volume_id,
+                                                         models.R_USED)
+    return answer
+
+
+def test_a_claim_answered_past_its_deadline_comes_back_on_release(
+        make_manager, simulator):
+    """The caller's time ran out before the accept's answer came: the
+    client gave up and releases the key, and the volume comes back from
+    the project, where nobody was told of it."""
+    mgr = make_manager({'debian': 1})
+    answer = _answered_past_its_deadline(mgr, simulator, 'late')
+    assert owner(simulator, answer['volume_id']) == PROJECT
+    assert call(mgr.release, 'late')['state'] == models.R_RELEASED
+    assert owner(simulator, answer['volume_id']) == simulator.project_id
+    assert_settled(mgr, simulator)
+    with pytest.raises(exception.ClaimReleased):
+        call(mgr.claim, 'debian', name='vnf-late', claim_key='late',
+             project_id=PROJECT)
+
+
+def _holds_for(monkeypatch, answers):
+    """``still_holds`` answers from the list, then True: a settler that
+    loses its hold between the take-back's steps."""
+    real = db_holds.still_holds
+
+    def scripted(row_id, claim_id):
+        return answers.pop(0) if answers else real(row_id, claim_id)
+    monkeypatch.setattr(db_holds, 'still_holds', scripted)
+
+
+def test_a_take_back_starts_only_while_its_row_is_held(
+        make_manager, simulator, monkeypatch):
+    mgr = make_manager({'debian': 1})
+    answer = _answered_past_its_deadline(mgr, simulator, 'late')
+    _holds_for(monkeypatch, [False])
+    with pytest.raises(exception.ClaimInProgress):
+        call(mgr.release, 'late')
+    volume = simulator.get_volume(answer['volume_id'])
+    assert (volume['os-vol-tenant-attr:tenant_id'], volume['status']) == (
+        PROJECT, 'available')  # nothing offered
+    assert receipt('late').state == models.R_RELEASING
+
+
+def test_a_take_back_accepts_only_while_its_row_is_held(
+        make_manager, simulator, monkeypatch):
+    """The hold is lost between the offer and its accept: the offer is
+    left pending, and whoever holds the row next withdraws it (its key
+    is lost) and brings the volume back."""
+    mgr = make_manager({'debian': 1})
+    answer = _answered_past_its_deadline(mgr, simulator, 'late')
+    _holds_for(monkeypatch, [True, False])
+    with pytest.raises(exception.ClaimInProgress):
+        call(mgr.release, 'late')
+    assert simulator.get_volume(answer['volume_id'])['status'] == (
+        'awaiting-transfer')
+    assert owner(simulator, answer['volume_id']) == PROJECT
+    _hold_runs_out(answer['volume_id'])
+    past_the_late_window(mgr)
+    mgr.sync(CTXT)
+    assert owner(simulator, answer['volume_id']) == simulator.project_id
+    assert_settled(mgr, simulator)
+    assert receipt('late').state == models.R_RELEASED
+
+
+def test_a_volume_attached_in_the_project_stays_though_released(
+        make_manager, simulator):
+    mgr = make_manager({'debian': 1})
+    answer = _answered_past_its_deadline(mgr, simulator, 'late')
+    simulator.attach_volume(answer['volume_id'])
+    with pytest.raises(exception.ClaimNotReleasable) as caught:
+        call(mgr.release, 'late')
+    assert PROJECT in str(caught.value)
+    assert receipt('late').state == models.R_USED
+    assert owner(simulator, answer['volume_id']) == PROJECT
+    assert rows_by_volume() == {}
+    # Refused for good: its receipt no longer says it reached nobody.
+    simulator.set_volume_status(answer['volume_id'], 'available')
+    with pytest.raises(exception.ClaimNotReleasable):
+        call(mgr.release, 'late')
+    assert owner(simulator, answer['volume_id']) == PROJECT
+
+
+def test_a_take_back_leaves_a_transfer_someone_in_the_project_made(
+        make_manager, simulator):
+    """The volume waits ``awaiting-transfer`` in the project under an
+    offer that is not the pool's: someone there passes it on, and it
+    stays."""
+    mgr = make_manager({'debian': 1})
+    row = _released_then_accepted(mgr, simulator)
+    theirs = cinder_handles.noauth_cinder_client(
+        simulator.endpoint, PROJECT).transfers.create(row.volume_id,
+                                                      name='to-a-friend')
+    past_the_late_window(mgr)
+    mgr.sync(CTXT)
+    assert owner(simulator, row.volume_id) == PROJECT
+    assert simulator.get_volume(row.volume_id)['status'] == (
+        'awaiting-transfer')
+    assert row.volume_id not in rows_by_volume()
+    cinder_handles.noauth_cinder_client(
+        simulator.endpoint, PROJECT).transfers.get(theirs.id)  # still there
+
+
+def test_a_release_between_syncs_read_and_its_let_go_is_not_lost(
+        make_manager, simulator, monkeypatch):
+    """Sync reads the receipt of a claim whose accept landed (still
+    ``claiming``: the volume is the project's) and is about to let the
+    row go as ``used`` when the caller's release stops the claim.  The
+    let-go changes nothing then, and the next sync brings the volume
+    back: a release never ends in a volume left for nobody."""
+    mgr = make_manager({'debian': 1})
+    fill(mgr)
+    row, offer, receiver = _offered_by_a_dead_manager(mgr, simulator)
+    receiver.transfers.accept(offer.id, offer.auth_key)
+    real_let_go = db_holds.let_go
+
+    def release_first(*args, **kwargs):
+        with pytest.raises(exception.ClaimInProgress):
+            call(mgr.release, 'k')
+        monkeypatch.setattr(db_holds, 'let_go', real_let_go)
+        return real_let_go(*args, **kwargs)
+    monkeypatch.setattr(db_holds, 'let_go', release_first)
+    past_the_late_window(mgr)
+    mgr.sync(CTXT)
+    assert receipt('k').state == models.R_RELEASING
+    assert rows_by_volume()[row.volume_id].status == models.CLAIMING
+    assert owner(simulator, row.volume_id) == PROJECT
+    mgr.sync(CTXT)
+    assert owner(simulator, row.volume_id) == simulator.project_id
+    assert_settled(mgr, simulator)
+    assert receipt('k').state == models.R_RELEASED
 
 
 def test_a_volume_the_project_attached_stays_with_the_project(

@@ -2,6 +2,8 @@
 pinned on its own: the claim id a statement acts on, the state a receipt
 must be in, and which receipt an outcome is written to."""
 
+import datetime
+
 from oslo_utils import uuidutils
 import pytest
 import sqlalchemy as sa
@@ -75,6 +77,28 @@ def test_let_go_to_the_claims_target_project_ends_used(any_database):
     receipt = db_receipts.get(None, 'p1', 'k1')
     assert receipt.state == models.R_USED
     assert db_receipts.answer(receipt)['volume_id'] == row.volume_id
+
+
+def test_a_let_go_hand_over_keeps_a_deadline_only_once_it_passed(
+        any_database):
+    """Recorded ``used`` past the claim's deadline, the receipt keeps the
+    deadline (no caller can have been told: a release brings the volume
+    back); within it, a retry with the key may have got the answer, and
+    the receipt keeps none."""
+    _add()
+    _add()
+    late, late_row = _take_into('p2', 'late')
+    soon, soon_row = _take_into('p2', 'soon')
+    table = models.ClaimReceipt
+    with db_api.writer() as session:
+        session.execute(sa.update(table)
+                        .where(table.claim_id == late.claim_id)
+                        .values(deadline=datetime.datetime(2000, 1, 1)))
+    db_holds.let_go(late_row.id, late.claim_id, owner='p2')
+    db_holds.let_go(soon_row.id, soon.claim_id, owner='p2')
+    assert db_receipts.get(None, 'p1', 'late').deadline == (
+        datetime.datetime(2000, 1, 1))
+    assert db_receipts.get(None, 'p1', 'soon').deadline is None
 
 
 def test_let_go_to_another_project_is_no_hand_over(any_database):
