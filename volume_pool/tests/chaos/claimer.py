@@ -5,11 +5,11 @@ Each thread claims with a fresh key, retries a claim that failed with the
 same key a little later (the client already retries a timed-out attempt
 with it), then confirms, releases, attaches or abandons the volume.  Some
 claims go into a second project (a Cinder transfer: the volume is the
-caller's at once, until it releases it), some carry no key (the client
-makes one for its own retries, which the answer or the timeout tells; no
-lease, and no later retry: a new claim would be another volume).  Errors
-are recorded by class name: oslo.messaging re-raises a remote error it
-does not know as ``<name>_Remote``.
+caller's at once), some carry no key (the client makes one for its own
+retries, which the answer or the timeout tells; no lease, and no later
+retry: a new claim would be another volume).  Errors are recorded by class
+name: oslo.messaging re-raises a remote error it does not know as
+``<name>_Remote``.
 """
 
 import calendar
@@ -140,11 +140,14 @@ class Claimer:
             self._stopping.wait(rng.uniform(0, 2 * self.pause))
 
     def _plan(self, rng, record):
-        """What to do with the volume: a claim without a lease (without
-        a key, or into another project) is kept or released, a leased one
-        confirmed, released, attached or abandoned."""
+        """What to do with the volume: a claim without a lease is kept
+        or released, one into another project kept (it cannot be
+        released), a leased one confirmed, released, attached or
+        abandoned."""
         roll = rng.random()
-        if record.project is not None or not record.keyed:
+        if record.project is not None:
+            return rec.KEEP
+        if not record.keyed:
             return rec.RELEASE if roll < self.release_share else rec.KEEP
         shares = ((rec.ABANDON, self.abandon_share),
                   (rec.RELEASE, self.release_share),
