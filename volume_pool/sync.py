@@ -533,16 +533,19 @@ class Sync:
     def _abandoned(self, row):
         """A row with no Cinder volume whose create nobody works on: this
         process made it and is done with it, the process that made it is
-        gone, or creating_timeout has passed.  Its create never reached
-        Cinder (one that lands later is a tagged orphan, adopted or
-        deleted), so the row can go.
+        gone, or the late window has passed since the row was written (a
+        live peer's create request has had its answer or given up by
+        then: no volume was bound to the row).  Its create never reached
+        Cinder (one that lands later, or that a peer's busy workers send
+        later, is a tagged orphan, adopted or deleted), so the row can go.
         """
         if self._is_pending(row.request_id):
             return False
         mine = row.host == self._host
         gone = (row.incarnation is not None and
                 row.incarnation not in self._peers.incarnations(row.cluster))
-        return mine or gone or _age(row.created_at) > self._creating_timeout
+        return mine or gone or _age(row.created_at) > min(
+            self._late_window.seconds, self._creating_timeout)
 
     def _retry_delete(self, row, volume, report):
         if volume is None:

@@ -3,6 +3,9 @@ the table and Cinder brought back in line after deletes, errors, crashes
 and snapshot changes, without losing a volume a claim or another manager
 still holds."""
 
+import datetime
+
+from oslo_utils import timeutils
 import pytest
 import sqlalchemy as sa
 
@@ -248,6 +251,40 @@ def test_sync_drops_an_unbound_create_of_a_manager_that_is_gone(
     left = {r.id for r in db_api.get_rows(None, status=models.CREATING)}
     assert left == {alive.id}
     assert dead.id not in left
+
+
+def test_sync_drops_a_live_peers_unbound_create_past_the_late_window(
+        make_manager, simulator):
+    """A live peer wrote the row and its create request got no answer (or
+    never reached Cinder): past the late window no request of it can
+    still bind a volume, so the owner of the pool drops the row instead
+    of counting it as a create for creating_timeout (the pool would stay
+    short that long)."""
+    mgr = make_manager({'debian': 1})
+    fill(mgr)
+    db_managers.register('another-host', None, 'inc-alive')
+
+    def unbound(name, created_at=None):
+        row = db_api.create_volume_row(
+            request_id='req-%s' % name, pool='debian', cluster=None,
+            snapshot_id=mgr.specs['debian'].snapshot_id, size=1,
+            name=name, host='another-host', incarnation='inc-alive')
+        if created_at is not None:
+            table = models.PoolVolume
+            with db_api.writer() as session:
+                session.execute(sa.update(table)
+                                .where(table.id == row.id)
+                                .values(created_at=created_at))
+        return row
+    young = unbound('young')
+    # Older than the late window, well within creating_timeout.
+    assert mgr.syncer._late_window.seconds < 120 < mgr.syncer._creating_timeout
+    old = unbound('old', created_at=timeutils.utcnow() -
+                  datetime.timedelta(seconds=120))
+    mgr.sync(CTXT)
+    left = {r.id for r in db_api.get_rows(None, status=models.CREATING)}
+    assert left == {young.id}
+    assert old.id not in left
 
 
 def _claimed_with_pool_tags_in_the_listing(mgr, simulator, now_in_cinder):
