@@ -160,12 +160,10 @@ def _receiving_project(cinder, claim_id, volume_id):
     if not project_id:
         return None
     try:
-        seen = cinder.as_project(project_id).get_volume(volume_id)
+        seen = project_returns.acting_as(cinder, project_id).get_volume(
+            volume_id)
     except exception.VolumeNotFound:
         return None
-    except exception.ConfigError as exc:
-        # Cannot look: keep the hold (and the receipt) rather than guess.
-        raise exception.CinderUnavailable(reason=str(exc))
     if seen.project_id not in (None, project_id):
         return None
     return project_id

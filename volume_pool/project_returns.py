@@ -51,7 +51,7 @@ def take_back(cinder, volume_id, project_id, still_held):
     Raises a CinderException when a step fails: the caller keeps its hold
     and asks again later.
     """
-    giver = _as(cinder, project_id)
+    giver = acting_as(cinder, project_id)
     try:
         seen = giver.get_volume(volume_id)
         if seen.status == 'awaiting-transfer':
@@ -97,9 +97,11 @@ def _check(still_held):
         raise HoldLost()
 
 
-def _as(cinder, project_id):
+def acting_as(cinder, project_id):
+    """A handle on Cinder as ``project_id``, for a holder settling a
+    volume: CinderUnavailable when ``[cinder]`` cannot be scoped to it,
+    so the hold (and the receipt) stay rather than guess."""
     try:
         return cinder.as_project(project_id)
     except exception.ConfigError as exc:
-        # Cannot act as the project: keep the hold rather than guess.
         raise exception.CinderUnavailable(reason=str(exc))

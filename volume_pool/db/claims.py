@@ -243,6 +243,7 @@ _DELETE_ANSWERED = sa.delete(_ROWS).where(
 # A fenced finish: the time its row's delete returned.
 _RECORD_ANSWER = _recording_answer(sa.bindparam('b_now'))
 
+
 class HeldRow(types.SimpleNamespace):
     """A pool row as its claim now holds it: the columns, detached."""
 
