@@ -455,6 +455,31 @@ def test_a_release_between_syncs_read_and_its_let_go_is_not_lost(
     assert receipt('k').state == models.R_RELEASED
 
 
+def test_a_take_back_that_cannot_act_as_the_project_keeps_its_hold(
+        make_manager, simulator, monkeypatch):
+    """``[cinder]`` cannot be scoped to the receiving project: the volume
+    stays held, its receipt ``releasing``, and sync tries again."""
+    mgr = make_manager({'debian': 1})
+    row = _released_then_accepted(mgr, simulator)
+    handle = mgr.syncer._cinder
+    scoped = handle.as_project
+
+    def unscoped(project_id):
+        raise exception.ConfigError(reason='[cinder] cannot be scoped')
+    monkeypatch.setattr(handle, 'as_project', unscoped)
+    past_the_late_window(mgr)
+    report = mgr.syncer.run(mgr.specs, mgr.cluster)
+    assert report.errors == 1
+    assert owner(simulator, row.volume_id) == PROJECT
+    assert rows_by_volume()[row.volume_id].status == models.CLAIMING
+    assert receipt('k').state == models.R_RELEASING
+    monkeypatch.setattr(handle, 'as_project', scoped)
+    _hold_runs_out(row.volume_id)
+    mgr.sync(CTXT)
+    assert owner(simulator, row.volume_id) == simulator.project_id
+    assert receipt('k').state == models.R_RELEASED
+
+
 def test_a_volume_the_project_attached_stays_with_the_project(
         make_manager, simulator):
     """Someone in the receiving project attached the volume before sync
